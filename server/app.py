@@ -1,0 +1,120 @@
+"""The application factory: settings in, a ready-to-run aiohttp app out.
+
+Routes (each handler lives in the module named):
+    GET /                  views.index         the calling app (templates/index.html)
+    GET /trust             views.trust         how to trust the local CA, per platform
+    GET /ca.pem            views.ca_pem        the local CA certificate
+    GET /qr.svg            views.qr_svg        QR code of the first LAN URL
+    GET /healthz           views.healthz       status JSON
+    GET /rtc               rtc.rtc_handler     the signalling WebSocket (hub.py)
+    GET /assets/<v>/<path> views.versioned_asset   public/, cached forever
+    GET /<path>            views.public_file   public/, revalidated
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from . import rtc, views
+from .appkeys import HUB, SETTINGS, SITE, SOCKETS, STARTED, Site
+from .assets import compute_version
+from .config import ReloadMode, Settings
+from .hub import Hub, HubLimits
+
+# No inline script or style anywhere: the page's config travels in a JSON data block.
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob: mediastream:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Permissions-Policy": (
+        "camera=(self), microphone=(self), display-capture=(self), "
+        "geolocation=(), payment=(), usb=()"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # on_response_prepare covers every response: pages, files, errors, the WS upgrade.
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    """The `config` in every `ready` (PROTOCOL.md §1) and in the page."""
+    return {
+        "iceServers": settings.ice_servers,
+        "maxMessageBytes": settings.max_message_bytes,
+        "maxNameLength": settings.max_name_length,
+        "ringTimeoutMs": int(settings.ring_timeout * 1000),
+        "resumeGraceMs": int(settings.resume_grace * 1000),
+    }
+
+
+def create_app(
+    settings: Settings,
+    site: Site | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
+    app = web.Application(client_max_size=1024**2)
+    app[SETTINGS] = settings
+    app[SITE] = site or Site(urls=[], ca_file=None)
+    app[STARTED] = time.monotonic()
+    app[SOCKETS] = weakref.WeakSet()
+    version = compute_version([settings.public_dir, settings.templates_dir])
+    limits = HubLimits(
+        max_name_length=settings.max_name_length,
+        rate_limit=settings.rate_limit,
+        rate_burst=settings.rate_burst,
+        resume_grace=settings.resume_grace,
+    )
+    app[HUB] = Hub(limits, version, client_config(settings), clock)
+
+    aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=True
+    )
+    app.on_response_prepare.append(_security_headers)
+    app.on_shutdown.append(rtc.close_sockets)
+    app.cleanup_ctx.append(rtc.expiry_task)
+    if settings.reload is not ReloadMode.OFF:
+        from .livereload import livereload_ctx
+
+        app.cleanup_ctx.append(livereload_ctx)
+    if settings.echo and settings.echo_max_calls > 0:
+        from .echo import echo_peer_ctx
+
+        app.cleanup_ctx.append(echo_peer_ctx)
+
+    app.router.add_get("/", views.index)
+    app.router.add_get("/trust", views.trust)
+    app.router.add_get("/ca.pem", views.ca_pem)
+    app.router.add_get("/qr.svg", views.qr_svg)
+    app.router.add_get("/healthz", views.healthz)
+    app.router.add_get("/rtc", rtc.rtc_handler)
+    app.router.add_get("/assets/{version}/{path:.+}", views.versioned_asset)
+    app.router.add_get("/{path:.+}", views.public_file)
+    return app

@@ -1,0 +1,153 @@
+"""TLS without ceremony: a local CA made once with trustme and kept in certs/, and a
+server certificate it issues for every name and address this machine answers to.
+
+Phones only allow the camera on a secure origin, so every device that trusts the CA
+once (see /trust) gets a green padlock from then on. When the machine's addresses
+change, a new server certificate is issued from the same CA, so that trust carries over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from .config import SettingsError
+
+CA_CERT = "ca.pem"
+CA_KEY = "ca-key.pem"
+SERVER_CERT = "server.pem"
+SERVER_KEY = "server-key.pem"
+
+# Apple platforms reject TLS server certificates valid for more than 825 days, even
+# from a user-installed CA; stay under that and renew a month before expiry.
+LEAF_LIFETIME = dt.timedelta(days=800)
+RENEW_BEFORE = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class CertFiles:
+    cert: Path
+    key: Path
+    ca: Path | None  # None for user-supplied KEY/CERT
+    ca_created: bool = False
+    leaf_issued: bool = False
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a secret readable by the owner only (0600), atomically."""
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o600)  # in case the file existed with wider permissions
+    os.replace(tmp, path)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _load_or_create_ca(certs_dir: Path) -> tuple[trustme.CA, bool]:
+    cert_path, key_path = certs_dir / CA_CERT, certs_dir / CA_KEY
+    if cert_path.is_file() and key_path.is_file():
+        try:
+            return trustme.CA.from_pem(cert_path.read_bytes(), key_path.read_bytes()), False
+        except ValueError as exc:
+            raise SettingsError(
+                f"{cert_path} or {key_path} is not a readable PEM CA ({exc}); delete both to "
+                "create a new local CA (devices will need to trust it again)"
+            ) from None
+    ca = trustme.CA(organization_name="LAN Call local CA")
+    certs_dir.mkdir(parents=True, exist_ok=True)
+    _write_private(key_path, ca.private_key_pem.bytes())
+    _write_public(cert_path, ca.cert_pem.bytes())
+    return ca, True
+
+
+def _names_in(cert: x509.Certificate) -> set[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    dns = {name.lower() for name in san.get_values_for_type(x509.DNSName)}
+    ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+    return dns | ips
+
+
+def _normalise(identity: str) -> str:
+    try:
+        return str(ipaddress.ip_address(identity))
+    except ValueError:
+        return identity.lower()
+
+
+def _leaf_is_current(certs_dir: Path, ca: trustme.CA, identities: list[str]) -> bool:
+    cert_path, key_path = certs_dir / SERVER_CERT, certs_dir / SERVER_KEY
+    if not (cert_path.is_file() and key_path.is_file()):
+        return False
+    try:
+        leaf = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+        leaf.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, x509.InvalidSignature):  # corrupt, or from another CA
+        return False
+    if leaf.not_valid_after_utc - dt.datetime.now(dt.UTC) < RENEW_BEFORE:
+        return False
+    return {_normalise(i) for i in identities} <= _names_in(leaf)
+
+
+def ensure_local_certificates(certs_dir: Path, identities: list[str]) -> CertFiles:
+    """Create or reuse the local CA; (re)issue the server certificate when it does not
+    cover every identity, is about to expire, or was not issued by this CA."""
+    ca, ca_created = _load_or_create_ca(certs_dir)
+    cert_path, key_path = certs_dir / SERVER_CERT, certs_dir / SERVER_KEY
+    issued = False
+    if ca_created or not _leaf_is_current(certs_dir, ca, identities):
+        now = dt.datetime.now(dt.UTC)
+        leaf = ca.issue_cert(
+            *identities,
+            common_name=identities[0],
+            organization_name="LAN Call",
+            not_before=now - dt.timedelta(hours=1),  # tolerate a phone's slow clock
+            not_after=now + LEAF_LIFETIME,
+        )
+        _write_private(key_path, leaf.private_key_pem.bytes())
+        _write_public(cert_path, b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+        issued = True
+    return CertFiles(cert_path, key_path, certs_dir / CA_CERT, ca_created, issued)
+
+
+def server_context(cert: Path, key: Path, *, from_env: bool) -> ssl.SSLContext:
+    """An SSLContext for serving; unreadable PEM becomes a SettingsError naming the fix."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        if from_env:
+            raise SettingsError(
+                f"KEY={str(key)!r} / CERT={str(cert)!r} cannot be loaded ({exc.args[-1]}); "
+                "set CERT to a PEM certificate chain and KEY to its matching PEM private key"
+            ) from None
+        raise SettingsError(
+            f"{cert} / {key} cannot be loaded ({exc.args[-1]}); delete them to issue new ones"
+        ) from None
+    return context
+
+
+def fingerprint(pem_file: Path) -> str:
+    """SHA-256 fingerprint, colon-separated, as phones show it when installing."""
+    cert = x509.load_pem_x509_certificate(pem_file.read_bytes())
+    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))

@@ -1,0 +1,137 @@
+"""HTTP views: the app page, the trust page and CA download, the QR code, health, and
+static files from public/ (versioned URLs are cached forever; the rest revalidate)."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import segno
+from aiohttp import web
+
+from . import __version__, protocol
+from .appkeys import HUB, SETTINGS, SITE, STARTED
+from .assets import is_ignored
+
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+mimetypes.add_type("image/svg+xml", ".svg")
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+def client_config(request: web.Request) -> dict[str, Any]:
+    return dict(request.app[HUB].client_config)
+
+
+def page_context(request: web.Request) -> dict[str, Any]:
+    """What every template gets. Passed explicitly (aiohttp-jinja2 context processors
+    trip aiohttp's AppKey warning)."""
+    hub = request.app[HUB]
+    site = request.app[SITE]
+    return {
+        "version": hub.version,
+        "asset_base": f"/assets/{hub.version}/",
+        "config_json": protocol.dumps(hub.client_config),
+        "urls": site.urls,
+        "primary_url": site.urls[0] if site.urls else "",
+        "ca_available": site.ca_file is not None,
+    }
+
+
+async def index(request: web.Request) -> web.Response:
+    response = aiohttp_jinja2.render_template("index.html", request, page_context(request))
+    response.headers["Cache-Control"] = "no-store"  # the page embeds the asset version
+    return response
+
+
+async def trust(request: web.Request) -> web.Response:
+    response = aiohttp_jinja2.render_template("trust.html", request, page_context(request))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def ca_pem(request: web.Request) -> web.StreamResponse:
+    ca_file = request.app[SITE].ca_file
+    if ca_file is None or not ca_file.is_file():
+        raise web.HTTPNotFound(
+            text="This server uses a certificate supplied with KEY/CERT; there is no local CA.\n"
+        )
+    # application/x-x509-ca-cert makes iOS offer a profile and Android a CA install.
+    return web.Response(
+        body=ca_file.read_bytes(),
+        content_type="application/x-x509-ca-cert",
+        headers={
+            "Content-Disposition": 'attachment; filename="lan-call-ca.crt"',
+            "Cache-Control": REVALIDATE,
+        },
+    )
+
+
+async def qr_svg(request: web.Request) -> web.Response:
+    """QR code of the first LAN URL, so a laptop screen can bring a phone in."""
+    urls = request.app[SITE].urls
+    if not urls:
+        raise web.HTTPNotFound(text="no LAN address to encode\n")
+    target = urls[0]
+    qr = segno.make(target, error="m")
+    svg = qr.svg_inline(scale=6, border=2, dark="#111", light="#fff", svgclass=None, lineclass=None)
+    return web.Response(
+        text=svg, content_type="image/svg+xml", headers={"Cache-Control": REVALIDATE}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "assets": hub.version,
+            "clients": hub.connections,
+            "peers": len(hub.listed()),
+            "uptime": round(time.monotonic() - request.app[STARTED], 3),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def resolve_public(root: Path, relative: str) -> Path | None:
+    """The file under `root` that `relative` names, or None. Refuses traversal,
+    absolute paths, hidden files and directories (no listings)."""
+    if not relative or "\0" in relative or "\\" in relative or relative.startswith("/"):
+        return None
+    base = root.resolve()
+    candidate = (base / relative).resolve()
+    if not candidate.is_relative_to(base) or not candidate.is_file():
+        return None
+    if is_ignored(candidate, base):
+        return None
+    return candidate
+
+
+def _file(request: web.Request, relative: str, cache_control: str) -> web.FileResponse:
+    path = resolve_public(request.app[SETTINGS].public_dir, relative)
+    if path is None:
+        raise web.HTTPNotFound(text="not found\n")
+    content_type, _ = mimetypes.guess_type(path.name)
+    headers = {"Cache-Control": cache_control}
+    if content_type:
+        headers["Content-Type"] = content_type
+    return web.FileResponse(path, headers=headers)
+
+
+async def versioned_asset(request: web.Request) -> web.FileResponse:
+    """/assets/<version>/<path>: the URL changes whenever any asset does, so a browser
+    may keep it forever. Relative ES-module imports inherit the versioned prefix."""
+    current = request.match_info["version"] == request.app[HUB].version
+    return _file(request, request.match_info["path"], IMMUTABLE if current else REVALIDATE)
+
+
+async def public_file(request: web.Request) -> web.FileResponse:
+    return _file(request, request.match_info["path"], REVALIDATE)
