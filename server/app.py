@@ -47,8 +47,7 @@ CSP = "; ".join(
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "Permissions-Policy": (
-        "camera=(self), microphone=(self), display-capture=(self), "
-        "geolocation=(), payment=(), usb=()"
+        "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -94,9 +93,7 @@ def create_app(
     )
     app[HUB] = Hub(limits, version, client_config(settings), clock)
 
-    aiohttp_jinja2.setup(
-        app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=True
-    )
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=True)
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(rtc.close_sockets)
     app.cleanup_ctx.append(rtc.expiry_task)

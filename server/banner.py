@@ -28,7 +28,8 @@ def banner(urls: list[str], ca_file: Path | None, *, qr: bool = True) -> str:
         lines += [
             f"Local CA certificate: {ca_file}",
             f"  SHA-256 {fingerprint(ca_file)}",
-            f"  Trust it once per device to get a padlock and the camera: open {urls[0] if urls else '/'}trust",
+            "  Trust it once per device (padlock and camera access): open "
+            f"{urls[0] if urls else 'https://localhost/'}trust",
         ]
     lines += ["Press Ctrl+C to stop.", ""]
     return "\n".join(lines)

@@ -164,9 +164,7 @@ def _reload(env: Mapping[str, str]) -> ReloadMode:
     for mode in ReloadMode:
         if raw == mode.value:
             return mode
-    raise SettingsError(
-        f"RELOAD={env['RELOAD']!r} is not a reload mode; set RELOAD to off, assets or server"
-    )
+    raise SettingsError(f"RELOAD={env['RELOAD']!r} is not a reload mode; set RELOAD to off, assets or server")
 
 
 def _dir(env: Mapping[str, str], name: str, default: Path) -> Path:
@@ -190,9 +188,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "WARNING or ERROR"
         )
     origins = frozenset(
-        o.strip().rstrip("/").lower()
-        for o in env.get("ALLOWED_ORIGINS", "").split(",")
-        if o.strip()
+        o.strip().rstrip("/").lower() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
     )
     return Settings(
         host=env.get("HOST", "").strip() or None,

@@ -179,9 +179,7 @@ def clean_name(raw: str, max_length: int) -> str:
     if not text:
         raise ProtocolError(BAD_NAME, "name is empty after trimming", ref="identify")
     if len(text) > max_length:
-        raise ProtocolError(
-            BAD_NAME, f"name is longer than {max_length} characters", ref="identify"
-        )
+        raise ProtocolError(BAD_NAME, f"name is longer than {max_length} characters", ref="identify")
     return text
 
 
@@ -189,9 +187,7 @@ def clean_name(raw: str, max_length: int) -> str:
 
 
 def ready(version: str, peer_id: str, token: str, config: dict[str, Any]) -> str:
-    return dumps(
-        {"type": "ready", "version": version, "id": peer_id, "token": token, "config": config}
-    )
+    return dumps({"type": "ready", "version": version, "id": peer_id, "token": token, "config": config})
 
 
 def peer(peer_id: str, name: str, kind: str, remove: bool = False) -> str:

@@ -74,9 +74,7 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     remote = request.remote or "?"
     if not origin_allowed(request, settings.allowed_origins):
-        log.warning(
-            "event=refused reason=origin origin=%s addr=%s", request.headers.get("Origin"), remote
-        )
+        log.warning("event=refused reason=origin origin=%s addr=%s", request.headers.get("Origin"), remote)
         raise web.HTTPForbidden(text="WebSocket origin not allowed\n")
     if hub.connections >= settings.max_clients:
         log.warning("event=refused reason=capacity clients=%d addr=%s", hub.connections, remote)
@@ -153,10 +151,7 @@ async def close_sockets(app: web.Application) -> None:
     """on_shutdown: 1001 Going Away tells clients to reconnect to the restarted server."""
     sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
     await asyncio.gather(
-        *(
-            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-            for ws in list(sockets)
-        ),
+        *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in list(sockets)),
         return_exceptions=True,
     )
 

@@ -37,6 +37,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
     return {
         "version": hub.version,
         "asset_base": f"/assets/{hub.version}/",
+        # Rendered into a data- attribute (autoescaped), read with JSON.parse by the client.
         "config_json": protocol.dumps(hub.client_config),
         "urls": site.urls,
         "primary_url": site.urls[0] if site.urls else "",
@@ -81,9 +82,7 @@ async def qr_svg(request: web.Request) -> web.Response:
     target = urls[0]
     qr = segno.make(target, error="m")
     svg = qr.svg_inline(scale=6, border=2, dark="#111", light="#fff", svgclass=None, lineclass=None)
-    return web.Response(
-        text=svg, content_type="image/svg+xml", headers={"Cache-Control": REVALIDATE}
-    )
+    return web.Response(text=svg, content_type="image/svg+xml", headers={"Cache-Control": REVALIDATE})
 
 
 async def healthz(request: web.Request) -> web.Response:
