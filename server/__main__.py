@@ -43,14 +43,15 @@ def prepare(settings: Settings) -> tuple[Site, object]:
 async def serve(settings: Settings) -> None:
     site_info, context = prepare(settings)
     app = create_app(settings, site_info)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout
+    )
     await runner.setup()
     tcp = web.TCPSite(
         runner,
         settings.host,
         settings.port,
         ssl_context=context,  # type: ignore[arg-type]
-        shutdown_timeout=settings.shutdown_timeout,
         reuse_address=True,
     )
     try:

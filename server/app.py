@@ -22,7 +22,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import rtc, views
+from . import rtc, state, views
 from .appkeys import HUB, SETTINGS, SITE, SOCKETS, STARTED, Site
 from .assets import compute_version
 from .config import ReloadMode, Settings
@@ -95,7 +95,9 @@ def create_app(
 
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=True)
     app.on_response_prepare.append(_security_headers)
+    state.restore(app)
     app.on_shutdown.append(rtc.close_sockets)
+    app.on_cleanup.append(state.save)
     app.cleanup_ctx.append(rtc.expiry_task)
     if settings.reload is not ReloadMode.OFF:
         from .livereload import livereload_ctx

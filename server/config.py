@@ -35,6 +35,7 @@ class Settings:
     key_file: Path | None = None
     cert_file: Path | None = None
     certs_dir: Path = PROJECT_ROOT / "certs"
+    state_file: Path | None = PROJECT_ROOT / ".state" / "peers.json"
     public_dir: Path = PROJECT_ROOT / "public"
     templates_dir: Path = PROJECT_ROOT / "templates"
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
@@ -62,6 +63,7 @@ DOCUMENTED = [
     ("KEY", "PEM private key file (with CERT)", "generated under certs/"),
     ("CERT", "PEM certificate chain file (with KEY)", "generated under certs/"),
     ("CERTS_DIR", "where the generated CA and certificate live", "certs/"),
+    ("STATE_FILE", "where listed peers are kept across a restart (empty: nowhere)", ".state/peers.json"),
     ("ICE_SERVERS", 'JSON list of RTCIceServer objects, e.g. [{"urls":"stun:host:3478"}]', "[]"),
     ("MAX_CLIENTS", "WebSocket connections accepted at once (503 past it)", "1000"),
     ("MAX_MESSAGE_BYTES", "largest signalling frame (close 1009 past it)", "65536"),
@@ -172,6 +174,12 @@ def _dir(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else default
 
 
+def _state_file(env: Mapping[str, str]) -> Path | None:
+    if "STATE_FILE" in env and not env["STATE_FILE"].strip():
+        return None  # explicitly empty: do not persist
+    return _dir(env, "STATE_FILE", PROJECT_ROOT / ".state" / "peers.json")
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read and validate every setting; raise SettingsError on the first bad one."""
     key, cert = _file(env, "KEY"), _file(env, "CERT")
@@ -196,6 +204,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         key_file=key,
         cert_file=cert,
         certs_dir=_dir(env, "CERTS_DIR", PROJECT_ROOT / "certs"),
+        state_file=_state_file(env),
         ice_servers=_ice_servers(env),
         max_clients=_int(env, "MAX_CLIENTS", 1000, 1, 1_000_000),
         max_message_bytes=_int(env, "MAX_MESSAGE_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),

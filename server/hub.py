@@ -14,6 +14,7 @@ Lifecycle of a peer (PROTOCOL.md §1):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import uuid
@@ -33,6 +34,10 @@ CLOSE_POLICY = 1008  # sustained abuse of the rate limit
 CLOSE_REPLACED = 4001  # the same peer resumed on a newer socket
 
 PENDING_LIMIT = 64  # frames kept for a peer in its grace period, delivered on resume
+
+
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Connection(Protocol):
@@ -70,6 +75,7 @@ class Peer:
     kind: str
     bucket: TokenBucket
     conn: Connection | None
+    token_hash: str = ""  # key of `Hub._tokens`; survives a restart, the token does not
     name: str | None = None  # None until the first identify: not listed
     gone_since: float | None = None  # set while the socket is gone (grace period)
     listed_on_socket: bool = False  # the current socket has received the peer list
@@ -93,7 +99,7 @@ class Hub:
         self.client_config = client_config
         self.clock = clock
         self._peers: dict[str, Peer] = {}  # id -> peer, listed or not, live or in grace
-        self._tokens: dict[str, str] = {}  # resume token -> id
+        self._tokens: dict[str, str] = {}  # sha256(resume token) -> id
         self._by_conn: dict[int, Peer] = {}  # id(conn) -> peer, live sockets only
 
     # --- queries ----------------------------------------------------------------------
@@ -131,7 +137,7 @@ class Hub:
             )
             self._peers[peer.id] = peer
         else:
-            self._tokens.pop(peer.token, None)
+            self._tokens.pop(peer.token_hash, None)
             if peer.conn is not None:  # the old socket is half-open; the new one wins
                 out.closes.append((peer.conn, CLOSE_REPLACED, "resumed elsewhere"))
                 self._by_conn.pop(id(peer.conn), None)
@@ -139,7 +145,8 @@ class Hub:
             peer.gone_since = None
             peer.listed_on_socket = False
         peer.token = secrets.token_urlsafe(24)  # 192 bits; a resume consumes the old one
-        self._tokens[peer.token] = peer.id
+        peer.token_hash = _token_key(peer.token)
+        self._tokens[peer.token_hash] = peer.id
         self._by_conn[id(conn)] = peer
         out.sends.append((conn, self._ready(peer)))
         while peer.pending:  # what was relayed to it while its socket was gone
@@ -255,6 +262,56 @@ class Hub:
             return Outbox()
         return Outbox(sends=[(target.conn, text)])
 
+    # --- surviving a restart ------------------------------------------------------------
+
+    def export_state(self, wall_now: float) -> dict[str, Any]:
+        """Listed peers and their token hashes (never tokens), for `import_state` in the
+        next process: a restarted server then looks like a short network blip."""
+        now = self.clock()
+        peers = []
+        for peer in self._peers.values():
+            if peer.name is None or peer.kind != "browser":
+                continue  # bots rejoin by themselves
+            gone_for = 0.0 if peer.gone_since is None else now - peer.gone_since
+            peers.append(
+                {
+                    "id": peer.id,
+                    "name": peer.name,
+                    "kind": peer.kind,
+                    "token_hash": peer.token_hash,
+                    "gone_for": round(gone_for, 3),
+                }
+            )
+        return {"saved_at": wall_now, "peers": peers}
+
+    def import_state(self, state: dict[str, Any], wall_now: float) -> int:
+        """Restore peers saved by `export_state` into their grace period. Returns how
+        many are still within it. Malformed state is ignored, never fatal."""
+        now = self.clock()
+        restored = 0
+        try:
+            downtime = max(0.0, wall_now - float(state["saved_at"]))
+            for item in state["peers"]:
+                gone_for = downtime + float(item["gone_for"])
+                if gone_for >= self.limits.resume_grace or item["id"] in self._peers:
+                    continue
+                peer = Peer(
+                    id=str(item["id"]),
+                    token="",
+                    kind=str(item["kind"]),
+                    bucket=TokenBucket(self.limits.rate_limit, self.limits.rate_burst, now),
+                    conn=None,
+                    token_hash=str(item["token_hash"]),
+                    name=str(item["name"]),
+                    gone_since=now - gone_for,
+                )
+                self._peers[peer.id] = peer
+                self._tokens[peer.token_hash] = peer.id
+                restored += 1
+        except (KeyError, TypeError, ValueError):
+            log.warning("event=state-ignored reason=malformed")
+        return restored
+
     # --- internals --------------------------------------------------------------------
 
     def _ready(self, peer: Peer) -> str:
@@ -263,12 +320,12 @@ class Hub:
     def _resumable(self, token: str | None) -> Peer | None:
         if not token:
             return None
-        peer_id = self._tokens.get(token)
+        peer_id = self._tokens.get(_token_key(token))
         return self._peers.get(peer_id) if peer_id else None
 
     def _remove(self, peer: Peer) -> Outbox:
         self._peers.pop(peer.id, None)
-        self._tokens.pop(peer.token, None)
+        self._tokens.pop(peer.token_hash, None)
         if peer.conn is not None:
             self._by_conn.pop(id(peer.conn), None)
         out = Outbox()

@@ -51,8 +51,8 @@ class TokenBucket:
             self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
         if now - self._window_start >= 1.0:
             self._close_window(now)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        if self.tokens >= 1.0 - 1e-9:  # float steps at exactly the rate must not drop
+            self.tokens = max(0.0, self.tokens - 1.0)
             return Verdict.ALLOW
         self._dropped_in_window += 1
         if self._strikes + 1 >= self.strikes_to_close and self._dropped_in_window >= self.rate:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import trustme
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .config import SettingsError
@@ -100,7 +101,7 @@ def _leaf_is_current(certs_dir: Path, ca: trustme.CA, identities: list[str]) -> 
         leaf = x509.load_pem_x509_certificate(cert_path.read_bytes())
         ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
         leaf.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, x509.InvalidSignature):  # corrupt, or from another CA
+    except (ValueError, TypeError, InvalidSignature):  # corrupt, or from another CA
         return False
     if leaf.not_valid_after_utc - dt.datetime.now(dt.UTC) < RENEW_BEFORE:
         return False

@@ -61,7 +61,7 @@ class LiveServer:
 
     async def start(self) -> None:
         self.app = create_app(self.settings, Site([self.url], self.cert_files.ca))
-        self.runner = web.AppRunner(self.app, access_log=None)
+        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
         await self.runner.setup()
         context = server_context(self.cert_files.cert, self.cert_files.key, from_env=False)
         site = web.TCPSite(
@@ -69,7 +69,6 @@ class LiveServer:
             "127.0.0.1",
             self.port,
             ssl_context=context,
-            shutdown_timeout=0.5,
             reuse_address=True,
         )
         await site.start()
@@ -99,10 +98,12 @@ StartServer = Callable[..., Awaitable[LiveServer]]
 
 
 @pytest.fixture
-async def start_server(cert_files: CertFiles) -> AsyncIterator[StartServer]:
+async def start_server(cert_files: CertFiles, tmp_path: Path) -> AsyncIterator[StartServer]:
     started: list[LiveServer] = []
 
     async def start(**overrides: Any) -> LiveServer:
+        # Each server keeps its own state file, so `restart()` resumes its peers.
+        overrides.setdefault("state_file", tmp_path / f"state-{len(started)}.json")
         live = LiveServer(test_settings(**overrides), cert_files)
         await live.start()
         started.append(live)

@@ -1,0 +1,757 @@
+"""A small Python WebRTC peer for the /rtc protocol (../shared/PROTOCOL.md), built on
+aiortc. Tests and scripts use it to stand in for a browser; `echo.py` shares its
+helpers (ICE configuration, candidate parsing, the synthetic tracks).
+
+It connects to `/rtc` over TLS, identifies, keeps the peer list, calls or answers
+(auto-accept by default), sends a synthetic video track (and optionally a tone),
+chats over the negotiated data channel (`label "chat"`, `negotiated`, `id 0`), counts
+the frames it receives, and hangs up.
+
+Example (the CA file is the server's `certs/ca.pem`, also served at `/ca.pem`)::
+
+    python -m server.peer https://192.168.1.10:3000/ --ca certs/ca.pem \\
+        --call "Echo test" --chat "hello" --seconds 5
+    python -m server.peer https://localhost:3000/ --ca certs/ca.pem --name Robot --answer
+
+In code::
+
+    async with PythonPeer("https://host:3000/", "Robot", ssl_context=ctx) as peer:
+        echo_id = await peer.wait_for_peer("Echo test")
+        call = await peer.call(echo_id)
+        await call.wait_for_video_frames(10)
+        await call.send_chat("hi")
+        print(await call.wait_for_chat())     # "Echo: hi"
+        await call.hangup()
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fractions
+import json
+import logging
+import math
+import ssl
+import struct
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceCandidate,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+from av import AudioFrame, VideoFrame
+
+log = logging.getLogger("server.peer")
+
+CHAT_LABEL = "chat"  # PROTOCOL.md §5: every call's data channel
+CHAT_CHANNEL_ID = 0
+MAX_PENDING_CANDIDATES = 200  # trickled before the remote description; more are dropped
+
+Json = dict[str, Any]
+Send = Callable[[Json], Awaitable[None]]
+
+
+# --- helpers shared with echo.py -------------------------------------------------------
+
+
+def rtc_configuration(ice_servers: list[dict[str, Any]] | None = None) -> RTCConfiguration:
+    """An aiortc configuration from the `iceServers` of a `ready` config. The default,
+    `[]`, means host candidates only: a LAN works offline and no public STUN server is
+    ever contacted."""
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in ice_servers or []
+        if isinstance(s, dict) and "urls" in s
+    ]
+    return RTCConfiguration(iceServers=servers)
+
+
+def parse_candidate(value: Any) -> RTCIceCandidate | None:
+    """An aiortc candidate from a trickled `RTCIceCandidate.toJSON()`.
+
+    Returns None for end-of-candidates (`null`, or an empty `candidate` string as
+    browsers send). Raises ValueError for anything that is not a candidate."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("candidate"), str):
+        raise ValueError("a candidate must be null or an object with a string 'candidate'")
+    line = value["candidate"].strip()
+    if not line:
+        return None
+    line = line.removeprefix("a=").removeprefix("candidate:")
+    try:
+        candidate = candidate_from_sdp(line)
+    except (AssertionError, IndexError, ValueError) as exc:
+        raise ValueError(f"unparsable candidate {line[:60]!r}") from exc
+    mid, index = value.get("sdpMid"), value.get("sdpMLineIndex")
+    candidate.sdpMid = mid if isinstance(mid, str) else None
+    candidate.sdpMLineIndex = index if isinstance(index, int) and not isinstance(index, bool) else None
+    if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
+        candidate.sdpMLineIndex = 0  # bundled: the first m-line carries the transport
+    return candidate
+
+
+class RemoteCandidates:
+    """Applies trickled remote candidates to a peer connection, keeping those that
+    arrive before the remote description until `flush()` (PROTOCOL.md §6: queued,
+    never dropped)."""
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        self.pc = pc
+        self.pending: list[RTCIceCandidate] = []
+        self.applied = 0
+
+    async def add(self, value: Any) -> None:
+        """Apply (or queue) one `data.candidate`; end-of-candidates is ignored, since
+        aiortc keeps checking the candidates it has either way."""
+        candidate = parse_candidate(value)
+        if candidate is None:
+            return
+        if self.pc.remoteDescription is None:
+            if len(self.pending) < MAX_PENDING_CANDIDATES:
+                self.pending.append(candidate)
+            return
+        await self.pc.addIceCandidate(candidate)
+        self.applied += 1
+
+    async def flush(self) -> None:
+        """Apply what was queued; call right after setRemoteDescription."""
+        pending, self.pending = self.pending, []
+        for candidate in pending:
+            await self.pc.addIceCandidate(candidate)
+            self.applied += 1
+
+
+def count_media_sections(sdp: str) -> int:
+    return sum(1 for line in sdp.splitlines() if line.startswith("m="))
+
+
+class SyntheticVideoTrack(VideoStreamTrack):
+    """Generated video at 30 fps: a grey ramp that scrolls sideways and a tint that
+    cycles, so every frame differs (an encoder never sees a still image). Built from
+    bytes operations only, so it costs little CPU."""
+
+    def __init__(self, width: int = 320, height: int = 240) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        self.frames_sent = 0
+        self._row = bytes((x * 255) // max(1, width - 1) for x in range(width))
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        n = self.frames_sent
+        frame = VideoFrame(self.width, self.height, "yuv420p")
+        luma = frame.planes[0]
+        k = (n * 4) % self.width
+        row = self._row[k:] + self._row[:k] + bytes(luma.line_size - self.width)
+        luma.update(row * self.height)
+        for i, plane in enumerate(frame.planes[1:]):
+            plane.update(bytes([(96 + n * (2 + i)) % 256]) * plane.buffer_size)
+        frame.pts = pts
+        frame.time_base = time_base
+        self.frames_sent += 1
+        return frame
+
+
+class SyntheticAudioTrack(MediaStreamTrack):
+    """A 400 Hz tone, 48 kHz mono, in 20 ms frames paced in real time."""
+
+    kind = "audio"
+    SAMPLE_RATE = 48000
+    SAMPLES = 960  # 20 ms; 400 Hz fits exactly 8 periods, so frames join seamlessly
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames_sent = 0
+        self._start: float | None = None
+        samples = [
+            int(6000 * math.sin(2 * math.pi * 400 * i / self.SAMPLE_RATE)) for i in range(self.SAMPLES)
+        ]
+        self._pcm = struct.pack(f"<{self.SAMPLES}h", *samples)
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        pts = self.frames_sent * self.SAMPLES
+        wait = self._start + pts / self.SAMPLE_RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        frame = AudioFrame(format="s16", layout="mono", samples=self.SAMPLES)
+        frame.planes[0].update(self._pcm)
+        frame.pts = pts
+        frame.sample_rate = self.SAMPLE_RATE
+        frame.time_base = fractions.Fraction(1, self.SAMPLE_RATE)
+        self.frames_sent += 1
+        return frame
+
+
+# --- one call ------------------------------------------------------------------------------
+
+
+class CallRejected(Exception):
+    """The callee answered `reject` (or `hangup`) instead of `accept`."""
+
+    def __init__(self, reason: str | None) -> None:
+        super().__init__(f"call rejected: {reason or 'no reason given'}")
+        self.reason = reason
+
+
+class Call:
+    """One call with one remote peer: its RTCPeerConnection, the chat channel, and what
+    was received. Created by `PythonPeer.call()` or for an accepted offer."""
+
+    def __init__(self, remote_id: str, send: Send, ice_servers: list[dict[str, Any]], outgoing: bool) -> None:
+        self.remote_id = remote_id
+        self.outgoing = outgoing
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self.candidates = RemoteCandidates(self.pc)
+        self.channel: RTCDataChannel | None = None
+        self.local_tracks: list[MediaStreamTrack] = []
+        self.video_frames = 0
+        self.audio_frames = 0
+        self.chat: list[str] = []  # chat lines received, in order
+        self.received: list[Json] = []  # every data-channel message received
+        self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ended = asyncio.Event()
+        self.end_reason: str | None = None
+        self._send = send
+        self._changed = asyncio.Condition()
+        self._channel_open = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    # -- set-up -------------------------------------------------------------------
+
+    def add_media(self, video: bool, audio: bool) -> None:
+        """Attach synthetic tracks. A caller adds new transceivers; a callee fills the
+        ones the offer created (and adds none the offer did not ask for)."""
+        wanted: list[MediaStreamTrack] = []
+        if video:
+            wanted.append(SyntheticVideoTrack())
+        if audio:
+            wanted.append(SyntheticAudioTrack())
+        for track in wanted:
+            if self.outgoing:
+                self.pc.addTransceiver(track, direction="sendrecv")
+            else:
+                free = [
+                    t
+                    for t in self.pc.getTransceivers()
+                    if t.kind == track.kind and t.sender.track is None and t.receiver.track is not None
+                ]
+                if not free:
+                    continue
+                free[0].sender.replaceTrack(track)
+                free[0].direction = "sendrecv"
+            self.local_tracks.append(track)
+
+    def open_channel(self) -> None:
+        """Create the negotiated chat channel (both sides do; nothing is signalled)."""
+        if self.channel is not None:
+            return
+        channel = self.pc.createDataChannel(CHAT_LABEL, negotiated=True, id=CHAT_CHANNEL_ID)
+        self.channel = channel
+        channel.on("open", self._channel_open.set)
+        channel.on("message", self._on_message)
+        if channel.readyState == "open":
+            self._channel_open.set()
+
+    # -- events -------------------------------------------------------------------
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        task = asyncio.create_task(self._consume(track))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                if track.kind == "video":
+                    self.video_frames += 1
+                else:
+                    self.audio_frames += 1
+                await self._notify()
+
+    async def _on_state(self) -> None:
+        if self.pc.connectionState == "failed":
+            await self.close("failed")
+
+    def _on_message(self, message: str | bytes) -> None:
+        try:
+            data = json.loads(message)
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        self.received.append(data)
+        if data.get("type") == "chat" and isinstance(data.get("data"), str):
+            self.chat.append(data["data"])
+        elif data.get("type") == "disconnect":
+            task = asyncio.create_task(self.close("disconnect"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        notify = asyncio.create_task(self._notify())
+        self._tasks.add(notify)
+        notify.add_done_callback(self._tasks.discard)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until `predicate()` holds (re-checked whenever something arrives)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    # -- what tests and scripts use -------------------------------------------------
+
+    async def wait_for_video_frames(self, count: int = 1, timeout: float = 15.0) -> int:
+        """Wait until `count` video frames have been received and decoded."""
+        await self.wait_until(lambda: self.video_frames >= count, timeout)
+        return self.video_frames
+
+    async def wait_for_audio_frames(self, count: int = 1, timeout: float = 15.0) -> int:
+        await self.wait_until(lambda: self.audio_frames >= count, timeout)
+        return self.audio_frames
+
+    async def wait_for_chat(self, index: int | None = None, timeout: float = 10.0) -> str:
+        """The chat line number `index` (default: the next one not yet received)."""
+        wanted = len(self.chat) if index is None else index
+        await self.wait_until(lambda: len(self.chat) > wanted, timeout)
+        return self.chat[wanted]
+
+    async def send_chat(self, text: str, timeout: float = 10.0) -> None:
+        """Send a chat line once the data channel is open."""
+        await self.send_data({"type": "chat", "data": text}, timeout)
+
+    async def send_data(self, message: Json, timeout: float = 10.0) -> None:
+        if self.channel is None:
+            raise RuntimeError("this call has no data channel")
+        async with asyncio.timeout(timeout):
+            await self._channel_open.wait()
+        self.channel.send(json.dumps(message))
+
+    async def renegotiate(self) -> None:
+        """Send a fresh offer in the same call (what a browser does on a camera switch);
+        the answer arrives as `accept` and is applied by the reader."""
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)
+        self.accepted = asyncio.get_running_loop().create_future()
+        await self._send({"type": "offer", "data": self._sdp("offer")})
+
+    async def hangup(self, reason: str = "hangup") -> None:
+        """End the call: `disconnect` on the data channel (what an old client listens
+        for), `hangup` through the server, then close everything."""
+        if self.ended.is_set():
+            return
+        if self.channel is not None and self.channel.readyState == "open":
+            with contextlib.suppress(Exception):
+                self.channel.send(json.dumps({"type": "disconnect"}))
+            await asyncio.sleep(0.05)  # let SCTP take it before the transport closes
+        await self._send({"type": "hangup", "data": {"target": self.remote_id, "reason": reason}})
+        await self.close(reason)
+
+    async def close(self, reason: str) -> None:
+        """Tear down without telling the other side (it told us, or it is gone)."""
+        if self.ended.is_set():
+            return
+        self.end_reason = reason
+        self.ended.set()
+        if not self.accepted.done():
+            self.accepted.set_exception(CallRejected(reason))
+            self.accepted.exception()  # mark retrieved: nobody may be waiting
+        for track in self.local_tracks:
+            track.stop()
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        await self.pc.close()
+        await self._notify()
+
+    def _sdp(self, kind: str) -> Json:
+        description = self.pc.localDescription
+        return {"type": kind, "sdp": description.sdp, "target": self.remote_id}
+
+
+# --- the signalling side -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PeerInfo:
+    id: str
+    name: str
+    kind: str
+
+
+def rtc_url(url: str) -> str:
+    """`https://host:port/` (what users type) -> `wss://host:port/rtc`."""
+    parts = urlsplit(url)
+    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+    path = parts.path if parts.path.rstrip("/").endswith("/rtc") else parts.path.rstrip("/") + "/rtc"
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+class PythonPeer:
+    """One /rtc client with aiortc media. Use as `async with PythonPeer(...) as peer:`.
+
+    - `auto_accept`: answer every offer at once (when not already in a call with
+      someone else, which is answered `reject` reason `busy` as the browser does).
+      When False, offers are declined with reason `declined`.
+    - `video` / `audio`: send a synthetic video track / a tone.
+    - `messages`: every frame received from the server, parsed, in order.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        name: str = "Python peer",
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        auto_accept: bool = True,
+        video: bool = True,
+        audio: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.url = rtc_url(url)
+        self.name = name
+        self.ssl_context = ssl_context
+        self.auto_accept = auto_accept
+        self.video = video
+        self.audio = audio
+        self.headers = headers or {}
+        self.id: str | None = None
+        self.token: str | None = None
+        self.config: Json = {}
+        self.peers: dict[str, PeerInfo] = {}
+        self.messages: list[Json] = []
+        self.calls: dict[str, Call] = {}  # remote id -> live call
+        self.ended_calls: list[Call] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> PythonPeer:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- connection -------------------------------------------------------------
+
+    async def connect(self, timeout: float = 10.0) -> None:
+        """Open the socket, wait for `ready`, and identify."""
+        self._session = aiohttp.ClientSession()
+        try:
+            self._ws = await self._session.ws_connect(
+                self.url,
+                ssl=self.ssl_context if self.ssl_context is not None else True,
+                headers=self.headers,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+            )
+        except BaseException:
+            await self._session.close()
+            raise
+        self._reader = asyncio.create_task(self._read())
+        await self.wait_for_message("ready", timeout=timeout)
+        await self.send({"type": "identify", "data": {"id": self.id, "name": self.name}})
+
+    async def close(self) -> None:
+        """Hang up every call and close the socket."""
+        for call in list(self.calls.values()):
+            with contextlib.suppress(Exception):
+                await call.hangup()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._ws is None or self._ws.closed
+
+    async def send(self, message: Json) -> None:
+        """Send one protocol message (tests also use it to send malformed ones)."""
+        if self._ws is None or self._ws.closed:
+            return
+        with contextlib.suppress(ConnectionError):
+            await self._ws.send_str(json.dumps(message))
+
+    # -- waiting ----------------------------------------------------------------
+
+    async def _until(self, predicate: Callable[[], Any], timeout: float) -> Any:
+        async with asyncio.timeout(timeout), self._changed:
+            return await self._changed.wait_for(predicate)
+
+    async def wait_for_peer(self, name: str, timeout: float = 10.0) -> str:
+        """The id of the listed peer called `name` (waiting for it to appear)."""
+
+        def find() -> str | None:
+            return next((p.id for p in self.peers.values() if p.name == name), None)
+
+        result: str = await self._until(find, timeout)
+        return result
+
+    async def wait_for_peer_gone(self, peer_id: str, timeout: float = 10.0) -> None:
+        await self._until(lambda: peer_id not in self.peers, timeout)
+
+    async def wait_for_message(
+        self,
+        type_: str,
+        predicate: Callable[[Json], bool] | None = None,
+        *,
+        since: int = 0,
+        timeout: float = 10.0,
+    ) -> Json:
+        """The first message of type `type_` (received at index >= `since`) that
+        satisfies `predicate`, waiting for it if needed."""
+
+        def find() -> Json | None:
+            for message in self.messages[since:]:
+                if message.get("type") == type_ and (predicate is None or predicate(message)):
+                    return message
+            return None
+
+        result: Json = await self._until(find, timeout)
+        return result
+
+    async def wait_for_call(self, remote_id: str | None = None, timeout: float = 10.0) -> Call:
+        """A call that was answered (auto-accept), from `remote_id` or anyone."""
+
+        def find() -> Call | None:
+            for call in self.calls.values():
+                if not call.outgoing and remote_id in (None, call.remote_id):
+                    return call
+            return None
+
+        result: Call = await self._until(find, timeout)
+        return result
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- calling ----------------------------------------------------------------
+
+    async def call(self, target: str, timeout: float = 15.0) -> Call:
+        """Call `target` (a peer id) and wait for `accept`. Raises CallRejected on
+        `reject`; on timeout cancels the call with `hangup` reason `timeout`."""
+        if target in self.calls:
+            raise RuntimeError(f"already in a call with {target}")
+        call = Call(target, self.send, self.config.get("iceServers", []), outgoing=True)
+        self.calls[target] = call
+        try:
+            call.add_media(self.video, self.audio)
+            call.open_channel()
+            offer = await call.pc.createOffer()
+            await call.pc.setLocalDescription(offer)  # aiortc: all candidates gathered
+            await self.send({"type": "offer", "data": call._sdp("offer")})
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(call.accepted)
+        except TimeoutError:
+            await call.hangup("timeout")
+            self._forget(call)
+            raise
+        except BaseException:
+            await call.close("rejected")
+            self._forget(call)
+            raise
+        return call
+
+    def _forget(self, call: Call) -> None:
+        if self.calls.get(call.remote_id) is call:
+            del self.calls[call.remote_id]
+            self.ended_calls.append(call)
+
+    async def _answer(self, source: str, data: Json) -> None:
+        existing = self.calls.get(source)
+        if existing is not None:  # renegotiation: answered without ringing
+            await self._apply_offer(existing, data)
+            return
+        if not self.auto_accept or any(not c.ended.is_set() for c in self.calls.values()):
+            reason = "declined" if not self.auto_accept else "busy"
+            await self.send({"type": "reject", "data": {"target": source, "reason": reason}})
+            return
+        call = Call(source, self.send, self.config.get("iceServers", []), outgoing=False)
+        self.calls[source] = call
+        try:
+            await self._apply_offer(call, data, first=True)
+        except Exception:
+            log.exception("event=answer-failed source=%s", source)
+            await self.send({"type": "reject", "data": {"target": source, "reason": "error"}})
+            await call.close("error")
+            self._forget(call)
+
+    async def _apply_offer(self, call: Call, data: Json, first: bool = False) -> None:
+        await call.pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
+        await call.candidates.flush()
+        if first:
+            call.add_media(self.video, self.audio)
+        if call.pc.sctp is not None:
+            call.open_channel()
+        answer = await call.pc.createAnswer()
+        await call.pc.setLocalDescription(answer)
+        await self.send({"type": "accept", "data": call._sdp("answer")})
+        if not call.accepted.done():
+            call.accepted.set_result(None)
+
+    # -- the reader -------------------------------------------------------------
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for frame in self._ws:
+                if frame.type is not aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    message = json.loads(frame.data)
+                except ValueError:
+                    continue
+                if not isinstance(message, dict):
+                    continue
+                self.messages.append(message)
+                try:
+                    await self._dispatch(message)
+                except Exception:
+                    log.exception("event=peer-dispatch-failed type=%s", message.get("type"))
+                await self._notify()
+        finally:
+            for call in list(self.calls.values()):
+                await call.close("server-gone")
+                self._forget(call)
+            await self._notify()
+
+    async def _dispatch(self, message: Json) -> None:
+        kind = message.get("type")
+        data = message.get("data")
+        if kind == "ready":
+            self.id = message.get("id")
+            self.token = message.get("token")
+            self.config = message.get("config") or {}
+            return
+        if not isinstance(data, dict):
+            return
+        source = data.get("source")
+        if kind == "peer":
+            if data.get("remove"):
+                self.peers.pop(data["id"], None)
+                gone = self.calls.get(data["id"])
+                if gone is not None:
+                    await gone.close("gone")
+                    self._forget(gone)
+            else:
+                self.peers[data["id"]] = PeerInfo(data["id"], data["name"], data.get("kind", "browser"))
+        elif kind == "offer" and isinstance(source, str):
+            await self._answer(source, data)
+        elif kind == "accept" and isinstance(source, str):
+            call = self.calls.get(source)
+            if call is not None and call.pc.signalingState == "have-local-offer":
+                await call.pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="answer"))
+                await call.candidates.flush()
+                if not call.accepted.done():
+                    call.accepted.set_result(None)
+        elif kind in ("reject", "hangup") and isinstance(source, str):
+            call = self.calls.get(source)
+            if call is not None:
+                reason = data.get("reason")
+                if not call.accepted.done():
+                    call.accepted.set_exception(CallRejected(reason))
+                await call.close(f"{kind}:{reason}" if reason else kind)
+                self._forget(call)
+        elif kind == "icecandidate":
+            call = self.calls.get(data.get("id", ""))
+            if call is not None:
+                try:
+                    await call.candidates.add(data.get("candidate"))
+                except ValueError as exc:
+                    log.info("event=bad-candidate peer=%s error=%s", data.get("id"), exc)
+
+        # Calls that ended on their own (data-channel disconnect, ICE failure).
+        for call in [c for c in self.calls.values() if c.ended.is_set()]:
+            self._forget(call)
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+async def _main(args: argparse.Namespace) -> int:
+    context = ssl.create_default_context(cafile=args.ca) if args.ca else ssl.create_default_context()
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    async with PythonPeer(
+        args.url, args.name, ssl_context=context, audio=args.audio, auto_accept=args.answer
+    ) as peer:
+        print(f"connected as {args.name!r} id={peer.id}")
+        if args.call:
+            target = await peer.wait_for_peer(args.call)
+            try:
+                call = await peer.call(target)
+            except CallRejected as exc:
+                print(exc)
+                return 1
+            print(f"in a call with {args.call!r}")
+            if args.chat:
+                await call.send_chat(args.chat)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.ended.wait(), args.seconds)
+            for line in call.chat:
+                print(f"chat: {line}")
+            print(f"received {call.video_frames} video and {call.audio_frames} audio frames")
+            await call.hangup()
+        else:
+            print("waiting for calls (Ctrl-C to stop)")
+            while True:
+                await asyncio.sleep(5)
+                for call in peer.calls.values():
+                    print(f"{call.remote_id}: {call.video_frames} video frames, chat {call.chat[-1:]}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server.peer", description=__doc__.split("\n\n")[0])
+    parser.add_argument("url", help="the server, e.g. https://192.168.1.10:3000/")
+    parser.add_argument("--name", default="Python peer", help="display name")
+    parser.add_argument("--ca", help="CA certificate to trust (the server's certs/ca.pem)")
+    parser.add_argument("--insecure", action="store_true", help="skip certificate checks")
+    parser.add_argument("--call", metavar="NAME", help="call the peer with this name")
+    parser.add_argument("--chat", help="chat line to send once connected")
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long to stay in the call")
+    parser.add_argument("--audio", action="store_true", help="also send a 400 Hz tone")
+    parser.add_argument("--answer", action="store_true", help="auto-accept incoming calls")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        return asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
