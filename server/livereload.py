@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -33,7 +34,7 @@ from watchfiles.main import FileChange
 
 from .appkeys import HUB, SETTINGS
 from .assets import compute_version, is_ignored
-from .config import ReloadMode, Settings
+from .config import ReloadMode, Settings, SettingsError
 from .hub import Hub
 from .rtc import deliver
 
@@ -105,8 +106,9 @@ async def watch_assets(hub: Hub, roots: Sequence[Path], stop: asyncio.Event, wat
     )
     watching.set()
     try:
-        # awatch creates its inotify watches synchronously on the first __anext__,
-        # before its first await: no change after `watching` is set can be missed.
+        # The waiting ctx resumes only once this task first suspends, and awatch
+        # creates its inotify watches before its first await: when the app is up, a
+        # change cannot be missed.
         async for changes in awatch(
             *existing,
             watch_filter=asset_filter(existing),
@@ -169,13 +171,59 @@ def serve_child() -> None:
     sys.exit(code)
 
 
+class _ExpectedStop(logging.Filter):
+    """watchfiles warns when SIGINT/SIGTERM stop its runner; for this server that is
+    the normal way out, so those lines are logged at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and (
+            "KeyboardInterrupt" in record.getMessage() or "received signal" in record.getMessage()
+        ):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def check_port(host: str | None, port: int) -> None:
+    """Raise SettingsError if the server could not bind host:port. The child reports
+    a busy port too, but only the parent can end the program (exit code 2) instead of
+    waiting for a code change next to a dead child. Binds like asyncio's create_server:
+    SO_REUSEADDR, and IPv6 sockets IPv6-only."""
+
+    def unusable(reason: str) -> SettingsError:
+        return SettingsError(
+            f"PORT={port} on HOST={host or '(all interfaces)'} cannot be used ({reason}); "
+            "set PORT to a free port or stop the other server"
+        )
+
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:  # HOST does not resolve
+        raise unusable(exc.strerror or str(exc)) from None
+    for family, kind, proto, _, address in addresses:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:  # an address family this machine lacks, as asyncio skips it
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise unusable(exc.strerror or str(exc)) from None
+
+
 def run_with_restarts(settings: Settings, code_dir: Path = CODE_DIR) -> None:
     """Run the server in a child process and restart it when a .py file under
     `code_dir` changes. Returns when SIGINT/SIGTERM stop it (the child is stopped with
-    SIGINT, so it closes every socket with 1001 first)."""
+    SIGINT, so it closes every socket with 1001 first). Raises SettingsError if the
+    port is taken."""
+    check_port(settings.host, settings.port)
     # The child re-reads its settings from this environment (everything the parent was
     # given) but must not itself start a restarter.
     os.environ["RELOAD"] = ReloadMode.ASSETS.value
+    logging.getLogger("watchfiles.main").addFilter(_ExpectedStop())
     log.info("event=restarter-watching dir=%s", code_dir)
     restarts = run_process(
         code_dir,
