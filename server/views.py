@@ -3,6 +3,7 @@ static files from public/ (versioned URLs are cached forever; the rest revalidat
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import time
 from pathlib import Path
@@ -79,10 +80,23 @@ async def qr_svg(request: web.Request) -> web.Response:
     urls = request.app[SITE].urls
     if not urls:
         raise web.HTTPNotFound(text="no LAN address to encode\n")
-    target = urls[0]
-    qr = segno.make(target, error="m")
-    svg = qr.svg_inline(scale=6, border=2, dark="#111", light="#fff", svgclass=None, lineclass=None)
-    return web.Response(text=svg, content_type="image/svg+xml", headers={"Cache-Control": REVALIDATE})
+    svg = io.BytesIO()
+    # A standalone SVG document (with xmlns), as <img> needs; inline SVG would not render.
+    segno.make(urls[0], error="m").save(
+        svg,
+        kind="svg",
+        xmldecl=False,
+        scale=6,
+        border=2,
+        dark="#111",
+        light="#fff",
+        svgclass=None,
+        lineclass=None,
+        title=urls[0],
+    )
+    return web.Response(
+        body=svg.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": REVALIDATE}
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -60,6 +61,10 @@ class LiveServer:
         return self.app[HUB]
 
     async def start(self) -> None:
+        if not self.port:  # known before the app exists, so the page shows the real URL
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
         self.app = create_app(self.settings, Site([self.url], self.cert_files.ca))
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
         await self.runner.setup()
@@ -72,8 +77,6 @@ class LiveServer:
             reuse_address=True,
         )
         await site.start()
-        if not self.port:
-            self.port = self.runner.addresses[0][1]
 
     async def stop(self) -> None:
         if self.runner is not None:

@@ -63,7 +63,9 @@ async def test_qr_code_encodes_first_url(start_server: StartServer, http: aiohtt
     live = await start_server()
     async with http.get(live.url + "qr.svg") as resp:
         assert resp.status == 200 and resp.content_type == "image/svg+xml"
-        assert (await resp.text()).startswith("<svg")
+        svg = await resp.text()
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')  # renders in <img>
+    assert f"<title>{live.url}</title>" in svg
 
 
 async def test_healthz(
