@@ -201,6 +201,7 @@ class Hub:
                 return self._identify(peer, conn, message)
             return self._relay(peer, message)
         except ProtocolError as exc:
+            log.info("event=error peer=%s code=%s ref=%s", peer.id, exc.code, exc.ref or "-")
             return Outbox(sends=[(conn, protocol.error(exc.code, exc.message, exc.ref))])
 
     def receive_binary(self, peer: Peer) -> Outbox:

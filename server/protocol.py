@@ -44,6 +44,9 @@ RELAY_TYPES: Final = frozenset({"offer", "accept", "reject", "icecandidate", "ha
 CLIENT_TYPES: Final = RELAY_TYPES | {"identify"}
 
 MAX_ID_LENGTH: Final = 128
+# Real messages nest 3-4 levels; the JSON parser accepts far deeper input than the
+# serialiser will write back (orjson: 1024 vs 254), so depth is refused up front.
+MAX_DEPTH: Final = 16
 MAX_REASON_LENGTH: Final = 64
 
 
@@ -78,6 +81,9 @@ def parse(text: str) -> Identify | Relay:
     if not isinstance(message, dict):
         raise ProtocolError(BAD_MESSAGE, "a message must be a JSON object")
     kind = message.get("type")
+    if _too_deep(message, MAX_DEPTH):
+        ref = kind[:40] if isinstance(kind, str) else None
+        raise ProtocolError(BAD_MESSAGE, f"message nests deeper than {MAX_DEPTH} levels", ref)
     if not isinstance(kind, str):
         raise ProtocolError(BAD_MESSAGE, "a message needs a string 'type'")
     if kind not in CLIENT_TYPES:
@@ -88,6 +94,22 @@ def parse(text: str) -> Identify | Relay:
     if kind == "identify":
         return _identify(data)
     return Relay(kind, _target(kind, data), _RELAY_CHECKS[kind](data))
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _identify(data: dict[str, Any]) -> Identify:

@@ -13,10 +13,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from . import protocol
 from .appkeys import HUB, SETTINGS, SOCKETS
 from .hub import Connection, Hub, Outbox
 
 log = logging.getLogger("server.rtc")
+
+INTERNAL_ERROR = protocol.error(protocol.BAD_MESSAGE, "the server could not handle this message")
 
 
 class WebSocketConnection:
@@ -103,9 +106,17 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     try:
         await deliver(out)
+        # An outbox can be big (an identify's peer list, a resume backlog) and this frame
+        # lives as long as the socket: drop each one once delivered, or every idle socket
+        # keeps O(clients) frames alive (README "Performance").
+        del out
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                out = hub.receive(peer, msg.data)
+                try:
+                    out = hub.receive(peer, msg.data)
+                except Exception:  # a hub bug must cost one message, never the socket
+                    log.exception("event=error peer=%s code=internal", peer.id)
+                    out = Outbox(sends=[(conn, INTERNAL_ERROR)])
             elif msg.type is WSMsgType.BINARY:
                 out = hub.receive_binary(peer)
             else:  # ERROR: aiohttp has already closed with the right code (1009, 1007)
@@ -113,6 +124,7 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
                 break
             if out:
                 await deliver(out)
+            del out
     finally:
         sockets.discard(ws)
         await deliver(hub.disconnect(peer, conn))
