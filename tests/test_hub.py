@@ -35,8 +35,8 @@ def test_ready_carries_id_token_version_and_config() -> None:
 
 def test_join_sends_list_to_newcomer_then_announces_it() -> None:
     hub, _ = make_hub()
-    alice, a = join(hub, "a", "Alice")
-    bob, b = join(hub, "b", "Bob")
+    _alice, a = join(hub, "a", "Alice")
+    _bob, b = join(hub, "b", "Bob")
     a.take()
     carol_conn = FakeConn("c")
     carol, out, _ = hub.connect(carol_conn)
@@ -179,7 +179,7 @@ def test_resume_while_old_socket_half_open_replaces_it() -> None:
 def test_messages_to_a_peer_in_grace_are_delivered_on_resume() -> None:
     hub, _ = make_hub()
     alice, a = join(hub, "a", "Alice")
-    bob, b = join(hub, "b", "Bob")
+    bob, _b = join(hub, "b", "Bob")
     apply(hub.disconnect(alice, a))
     send(hub, bob, {"type": "icecandidate", "data": {"target": alice.id, "candidate": None}})
     a2 = FakeConn("a2")
@@ -367,7 +367,7 @@ def test_state_survives_a_restart() -> None:
     assert fresh.import_state(state, wall_now=50_010.0) == 2  # 10 s of downtime
     assert [p.name for p in fresh.listed()] == ["Alice", "Bob"]
     conn = FakeConn("a2")
-    peer, out, resumed = fresh.connect(conn, alice.token)
+    peer, _out, resumed = fresh.connect(conn, alice.token)
     assert resumed and peer.id == alice.id
     fresh_clock.advance(5.1)  # 5 + 10 + 5.1 > 20: bob's grace is over
     apply(fresh.expire())
@@ -376,7 +376,7 @@ def test_state_survives_a_restart() -> None:
 
 def test_stale_or_malformed_state_is_ignored() -> None:
     hub, _ = make_hub(resume_grace=20)
-    alice, a = join(hub, "a", "Alice")
+    _alice, _a = join(hub, "a", "Alice")
     state = hub.export_state(wall_now=1000.0)
     fresh, _ = make_hub(resume_grace=20)
     assert fresh.import_state(state, wall_now=1030.0) == 0

@@ -48,7 +48,7 @@ def test_certificate_names_cover_loopback_hostname_and_lan(monkeypatch: pytest.M
 
 
 def test_real_machine_addresses_are_discovered() -> None:
-    v4, v6 = netinfo.lan_addresses()
+    v4, _v6 = netinfo.lan_addresses()
     assert "127.0.0.1" not in v4 and "0.0.0.0" not in v4
     urls = netinfo.public_urls(None, 3000)
     assert all(url.startswith("https://") and "0.0.0.0" not in url for url in urls)

@@ -106,7 +106,7 @@ async def test_second_start_reuses_ca(tmp_path: Path) -> None:
     proc, _ = await start(env)
     await stop(proc, signal.SIGINT)
     ca_before = (tmp_path / "certs" / "ca.pem").read_bytes()
-    proc, output = await start(env)
+    proc, _output = await start(env)
     code, _ = await stop(proc, signal.SIGINT)
     assert code == 0
     assert (tmp_path / "certs" / "ca.pem").read_bytes() == ca_before
@@ -121,15 +121,17 @@ async def test_given_key_and_cert_are_used_and_certs_dir_untouched(tmp_path: Pat
     leaf.private_key_pem.write_to_path(str(key))
     leaf.cert_chain_pems[0].write_to_path(str(cert))
     env = server_env(tmp_path, KEY=str(key), CERT=str(cert))
-    proc, output = await start(env)
+    proc, _output = await start(env)
     try:
         assert not (tmp_path / "certs").exists()
         ca_file = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         context = ssl.create_default_context(cafile=str(ca_file))
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
-            async with http.get(f"https://localhost:{env['PORT']}/ca.pem") as resp:
-                assert resp.status == 404  # no local CA to hand out
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http,
+            http.get(f"https://localhost:{env['PORT']}/ca.pem") as resp,
+        ):
+            assert resp.status == 404  # no local CA to hand out (and the given cert verifies)
     finally:
         await stop(proc)
 
