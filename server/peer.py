@@ -20,7 +20,7 @@ In code::
         call = await peer.call(echo_id)
         await call.wait_for_video_frames(10)
         await call.send_chat("hi")
-        print(await call.wait_for_chat())     # "Echo: hi"
+        print(await call.wait_for_chat(0))    # "Echo: hi"
         await call.hangup()
 """
 
@@ -61,7 +61,7 @@ log = logging.getLogger("server.peer")
 
 CHAT_LABEL = "chat"  # PROTOCOL.md §5: every call's data channel
 CHAT_CHANNEL_ID = 0
-MAX_PENDING_CANDIDATES = 200  # trickled before the remote description; more are dropped
+MAX_REMOTE_CANDIDATES = 100  # per call; a browser sends a handful, more are dropped
 
 Json = dict[str, Any]
 Send = Callable[[Json], Awaitable[None]]
@@ -110,12 +110,14 @@ def parse_candidate(value: Any) -> RTCIceCandidate | None:
 class RemoteCandidates:
     """Applies trickled remote candidates to a peer connection, keeping those that
     arrive before the remote description until `flush()` (PROTOCOL.md §6: queued,
-    never dropped)."""
+    never dropped). Past `MAX_REMOTE_CANDIDATES` in one call they are ignored, so a
+    hostile caller cannot make us send connectivity checks to any number of hosts."""
 
     def __init__(self, pc: RTCPeerConnection) -> None:
         self.pc = pc
         self.pending: list[RTCIceCandidate] = []
         self.applied = 0
+        self.dropped = 0
 
     async def add(self, value: Any) -> None:
         """Apply (or queue) one `data.candidate`; end-of-candidates is ignored, since
@@ -123,9 +125,11 @@ class RemoteCandidates:
         candidate = parse_candidate(value)
         if candidate is None:
             return
+        if self.applied + len(self.pending) >= MAX_REMOTE_CANDIDATES:
+            self.dropped += 1
+            return
         if self.pc.remoteDescription is None:
-            if len(self.pending) < MAX_PENDING_CANDIDATES:
-                self.pending.append(candidate)
+            self.pending.append(candidate)
             return
         await self.pc.addIceCandidate(candidate)
         self.applied += 1
@@ -218,8 +222,16 @@ class Call:
     """One call with one remote peer: its RTCPeerConnection, the chat channel, and what
     was received. Created by `PythonPeer.call()` or for an accepted offer."""
 
-    def __init__(self, remote_id: str, send: Send, ice_servers: list[dict[str, Any]], outgoing: bool) -> None:
+    def __init__(
+        self,
+        remote_id: str,
+        send: Send,
+        ice_servers: list[dict[str, Any]],
+        outgoing: bool,
+        wait_timeout: float = 15.0,
+    ) -> None:
         self.remote_id = remote_id
+        self.wait_timeout = wait_timeout  # seconds any wait_* gives up after
         self.outgoing = outgoing
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self.candidates = RemoteCandidates(self.pc)
@@ -232,6 +244,7 @@ class Call:
         self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.ended = asyncio.Event()
         self.end_reason: str | None = None
+        self.on_end: Callable[[Call], None] | None = None  # PythonPeer forgets the call
         self._send = send
         self._changed = asyncio.Condition()
         self._channel_open = asyncio.Event()
@@ -318,36 +331,38 @@ class Call:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until `predicate()` holds (re-checked whenever something arrives)."""
-        async with asyncio.timeout(timeout), self._changed:
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until `predicate()` holds (re-checked whenever something arrives);
+        TimeoutError after `wait_timeout` seconds."""
+        async with asyncio.timeout(self.wait_timeout), self._changed:
             await self._changed.wait_for(predicate)
 
     # -- what tests and scripts use -------------------------------------------------
 
-    async def wait_for_video_frames(self, count: int = 1, timeout: float = 15.0) -> int:
+    async def wait_for_video_frames(self, count: int = 1) -> int:
         """Wait until `count` video frames have been received and decoded."""
-        await self.wait_until(lambda: self.video_frames >= count, timeout)
+        await self.wait_until(lambda: self.video_frames >= count)
         return self.video_frames
 
-    async def wait_for_audio_frames(self, count: int = 1, timeout: float = 15.0) -> int:
-        await self.wait_until(lambda: self.audio_frames >= count, timeout)
+    async def wait_for_audio_frames(self, count: int = 1) -> int:
+        await self.wait_until(lambda: self.audio_frames >= count)
         return self.audio_frames
 
-    async def wait_for_chat(self, index: int | None = None, timeout: float = 10.0) -> str:
-        """The chat line number `index` (default: the next one not yet received)."""
-        wanted = len(self.chat) if index is None else index
-        await self.wait_until(lambda: len(self.chat) > wanted, timeout)
-        return self.chat[wanted]
+    async def wait_for_chat(self, index: int) -> str:
+        """Chat line number `index` of this call (0: the first received), once it has
+        arrived. An explicit index, so a line that came early is never missed."""
+        await self.wait_until(lambda: len(self.chat) > index)
+        return self.chat[index]
 
-    async def send_chat(self, text: str, timeout: float = 10.0) -> None:
+    async def send_chat(self, text: str) -> None:
         """Send a chat line once the data channel is open."""
-        await self.send_data({"type": "chat", "data": text}, timeout)
+        await self.send_data({"type": "chat", "data": text})
 
-    async def send_data(self, message: Json, timeout: float = 10.0) -> None:
+    async def send_data(self, message: Json) -> None:
+        """Send any data-channel message once the channel is open."""
         if self.channel is None:
             raise RuntimeError("this call has no data channel")
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(self.wait_timeout):
             await self._channel_open.wait()
         self.channel.send(json.dumps(message))
 
@@ -377,6 +392,8 @@ class Call:
             return
         self.end_reason = reason
         self.ended.set()
+        if self.on_end is not None:
+            self.on_end(self)
         if not self.accepted.done():
             self.accepted.set_exception(CallRejected(reason))
             self.accepted.exception()  # mark retrieved: nobody may be waiting
@@ -386,7 +403,7 @@ class Call:
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
-        await self.pc.close()
+        await asyncio.shield(self.pc.close())  # a cancelled close leaves sockets open
         await self._notify()
 
     def _sdp(self, kind: str) -> Json:
@@ -432,6 +449,7 @@ class PythonPeer:
         video: bool = True,
         audio: bool = False,
         headers: dict[str, str] | None = None,
+        wait_timeout: float = 15.0,
     ) -> None:
         self.url = rtc_url(url)
         self.name = name
@@ -440,6 +458,7 @@ class PythonPeer:
         self.video = video
         self.audio = audio
         self.headers = headers or {}
+        self.wait_timeout = wait_timeout  # seconds any wait_* (and call()) gives up after
         self.id: str | None = None
         self.token: str | None = None
         self.config: Json = {}
@@ -461,7 +480,7 @@ class PythonPeer:
 
     # -- connection -------------------------------------------------------------
 
-    async def connect(self, timeout: float = 10.0) -> None:
+    async def connect(self) -> None:
         """Open the socket, wait for `ready`, and identify."""
         self._session = aiohttp.ClientSession()
         try:
@@ -475,7 +494,7 @@ class PythonPeer:
             await self._session.close()
             raise
         self._reader = asyncio.create_task(self._read())
-        await self.wait_for_message("ready", timeout=timeout)
+        await self.wait_for_message("ready")
         await self.send({"type": "identify", "data": {"id": self.id, "name": self.name}})
 
     async def close(self) -> None:
@@ -486,11 +505,24 @@ class PythonPeer:
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            # The reader ends by itself once the socket is closed, closing any call
+            # left; cancelling it mid-teardown would leave ICE transports open.
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), self.wait_timeout)
+            except TimeoutError:
+                self._reader.cancel()
+                await asyncio.gather(self._reader, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+
+    async def drop(self) -> None:
+        """Vanish without a word, as a closed laptop lid does: the socket closes with
+        no `hangup` and no `disconnect`; local calls are torn down silently."""
+        if self._ws is not None:
+            await self._ws.close()
+        for call in list(self.calls.values()):
+            await call.close("dropped")
+        await self.close()
 
     @property
     def closed(self) -> bool:
@@ -505,21 +537,21 @@ class PythonPeer:
 
     # -- waiting ----------------------------------------------------------------
 
-    async def _until(self, predicate: Callable[[], Any], timeout: float) -> Any:
-        async with asyncio.timeout(timeout), self._changed:
+    async def _until(self, predicate: Callable[[], Any]) -> Any:
+        async with asyncio.timeout(self.wait_timeout), self._changed:
             return await self._changed.wait_for(predicate)
 
-    async def wait_for_peer(self, name: str, timeout: float = 10.0) -> str:
+    async def wait_for_peer(self, name: str) -> str:
         """The id of the listed peer called `name` (waiting for it to appear)."""
 
         def find() -> str | None:
             return next((p.id for p in self.peers.values() if p.name == name), None)
 
-        result: str = await self._until(find, timeout)
+        result: str = await self._until(find)
         return result
 
-    async def wait_for_peer_gone(self, peer_id: str, timeout: float = 10.0) -> None:
-        await self._until(lambda: peer_id not in self.peers, timeout)
+    async def wait_for_peer_gone(self, peer_id: str) -> None:
+        await self._until(lambda: peer_id not in self.peers)
 
     async def wait_for_message(
         self,
@@ -527,7 +559,6 @@ class PythonPeer:
         predicate: Callable[[Json], bool] | None = None,
         *,
         since: int = 0,
-        timeout: float = 10.0,
     ) -> Json:
         """The first message of type `type_` (received at index >= `since`) that
         satisfies `predicate`, waiting for it if needed."""
@@ -538,10 +569,10 @@ class PythonPeer:
                     return message
             return None
 
-        result: Json = await self._until(find, timeout)
+        result: Json = await self._until(find)
         return result
 
-    async def wait_for_call(self, remote_id: str | None = None, timeout: float = 10.0) -> Call:
+    async def wait_for_call(self, remote_id: str | None = None) -> Call:
         """A call that was answered (auto-accept), from `remote_id` or anyone."""
 
         def find() -> Call | None:
@@ -550,7 +581,7 @@ class PythonPeer:
                     return call
             return None
 
-        result: Call = await self._until(find, timeout)
+        result: Call = await self._until(find)
         return result
 
     async def _notify(self) -> None:
@@ -559,12 +590,13 @@ class PythonPeer:
 
     # -- calling ----------------------------------------------------------------
 
-    async def call(self, target: str, timeout: float = 15.0) -> Call:
+    async def call(self, target: str) -> Call:
         """Call `target` (a peer id) and wait for `accept`. Raises CallRejected on
-        `reject`; on timeout cancels the call with `hangup` reason `timeout`."""
+        `reject`; after `wait_timeout` seconds cancels the call with `hangup` reason
+        `timeout` and raises TimeoutError."""
         if target in self.calls:
             raise RuntimeError(f"already in a call with {target}")
-        call = Call(target, self.send, self.config.get("iceServers", []), outgoing=True)
+        call = self._new_call(target, outgoing=True)
         self.calls[target] = call
         try:
             call.add_media(self.video, self.audio)
@@ -572,16 +604,20 @@ class PythonPeer:
             offer = await call.pc.createOffer()
             await call.pc.setLocalDescription(offer)  # aiortc: all candidates gathered
             await self.send({"type": "offer", "data": call._sdp("offer")})
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(self.wait_timeout):
                 await asyncio.shield(call.accepted)
         except TimeoutError:
             await call.hangup("timeout")
-            self._forget(call)
             raise
         except BaseException:
             await call.close("rejected")
-            self._forget(call)
             raise
+        return call
+
+    def _new_call(self, remote_id: str, outgoing: bool) -> Call:
+        ice_servers = self.config.get("iceServers") or []
+        call = Call(remote_id, self.send, ice_servers, outgoing, self.wait_timeout)
+        call.on_end = self._forget
         return call
 
     def _forget(self, call: Call) -> None:
@@ -598,7 +634,7 @@ class PythonPeer:
             reason = "declined" if not self.auto_accept else "busy"
             await self.send({"type": "reject", "data": {"target": source, "reason": reason}})
             return
-        call = Call(source, self.send, self.config.get("iceServers", []), outgoing=False)
+        call = self._new_call(source, outgoing=False)
         self.calls[source] = call
         try:
             await self._apply_offer(call, data, first=True)
@@ -606,7 +642,6 @@ class PythonPeer:
             log.exception("event=answer-failed source=%s", source)
             await self.send({"type": "reject", "data": {"target": source, "reason": "error"}})
             await call.close("error")
-            self._forget(call)
 
     async def _apply_offer(self, call: Call, data: Json, first: bool = False) -> None:
         await call.pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
@@ -644,7 +679,6 @@ class PythonPeer:
         finally:
             for call in list(self.calls.values()):
                 await call.close("server-gone")
-                self._forget(call)
             await self._notify()
 
     async def _dispatch(self, message: Json) -> None:
@@ -664,7 +698,6 @@ class PythonPeer:
                 gone = self.calls.get(data["id"])
                 if gone is not None:
                     await gone.close("gone")
-                    self._forget(gone)
             else:
                 self.peers[data["id"]] = PeerInfo(data["id"], data["name"], data.get("kind", "browser"))
         elif kind == "offer" and isinstance(source, str):
@@ -683,7 +716,6 @@ class PythonPeer:
                 if not call.accepted.done():
                     call.accepted.set_exception(CallRejected(reason))
                 await call.close(f"{kind}:{reason}" if reason else kind)
-                self._forget(call)
         elif kind == "icecandidate":
             call = self.calls.get(data.get("id", ""))
             if call is not None:
@@ -691,10 +723,6 @@ class PythonPeer:
                     await call.candidates.add(data.get("candidate"))
                 except ValueError as exc:
                     log.info("event=bad-candidate peer=%s error=%s", data.get("id"), exc)
-
-        # Calls that ended on their own (data-channel disconnect, ICE failure).
-        for call in [c for c in self.calls.values() if c.ended.is_set()]:
-            self._forget(call)
 
 
 # --- command line ---------------------------------------------------------------------------
