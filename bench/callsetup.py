@@ -1,0 +1,302 @@
+"""Call setup benchmark for the browser client (issue 5).
+
+Starts `python -m server` on a free loopback port with throwaway certificates, opens two
+users in one headless Chromium (fake camera and microphone), and measures:
+
+  * call setup: from the caller's tap on a person to the first decoded remote video
+    frame on BOTH sides (the later of the two), over N calls (default 20). The callee
+    answers the moment the incoming-call panel appears (an in-page observer clicks
+    Accept), so the figure is the app and network path, without human reaction time;
+  * page transfer size: HTML + JS + CSS of one page load, uncompressed;
+  * navigation -> "people listed": from navigation start to the first person shown,
+    for a fresh visitor (empty cache) and for a reload (cached, versioned assets).
+
+Usage: .venv/bin/python bench/callsetup.py [--calls 20] [--loads 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import socket
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# Runs in every page before the app: timestamps on the shared wall clock
+# (performance.timeOrigin + now), so two pages' times can be compared.
+PROBE_JS = """
+window.__bench = {tap: 0, frame: 0};
+const wallNow = () => performance.timeOrigin + performance.now();
+document.addEventListener('click', (event) => {
+  if (event.target.closest('[data-testid=person]')) window.__bench.tap = wallNow();
+}, true);
+window.__benchArm = () => {
+  window.__bench.frame = 0;
+  const video = document.getElementById('remote-video');
+  video.requestVideoFrameCallback((now) => { window.__bench.frame = performance.timeOrigin + now; });
+};
+// Answer at once: the benchmark measures the app, not a person's reaction time.
+addEventListener('DOMContentLoaded', () => {
+  const panel = document.getElementById('incoming');
+  new MutationObserver(() => {
+    if (!panel.hidden && window.__benchAutoAnswer) document.getElementById('accept').click();
+  }).observe(panel, {attributes: true, attributeFilter: ['hidden']});
+});
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_executable() -> str | None:
+    path = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+    return path if Path(path).exists() else None
+
+
+@contextlib.asynccontextmanager
+async def running_server(workdir: Path) -> AsyncIterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "CERTS_DIR": str(workdir / "certs"),
+        "STATE_FILE": "",
+        "RELOAD": "off",
+        "ECHO": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    url = f"https://localhost:{port}/"
+    try:
+        await wait_healthy(url, workdir / "certs" / "ca.pem", process)
+        yield url
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+
+
+async def wait_healthy(url: str, ca: Path, process: asyncio.subprocess.Process) -> None:
+    """Poll /healthz, verifying TLS against the CA the server generates at start."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise SystemExit(f"server exited with code {process.returncode}")
+        try:
+            context = ssl.create_default_context(cafile=str(ca))
+            async with (
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http,
+                http.get(url + "healthz") as response,
+            ):
+                if response.status == 200:
+                    return
+        except (aiohttp.ClientError, OSError):  # not listening yet, or no CA written yet
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("server did not become healthy in 20 s")
+
+
+async def open_user(browser: Browser, url: str, name: str) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(ignore_https_errors=True)
+    await context.add_init_script(
+        f"if (!localStorage.getItem('lanCall.name')) localStorage.setItem('lanCall.name', {name!r});"
+        + PROBE_JS
+    )
+    page = await context.new_page()
+    await page.goto(url)
+    await page.wait_for_function(
+        "() => window.__lanCall?.link === 'online' && window.__lanCall.media === 'ready'", polling=20
+    )
+    return context, page
+
+
+async def page_weight(browser: Browser, url: str) -> dict[str, int]:
+    """Uncompressed bytes of one fresh page load, by kind."""
+    context = await browser.new_context(ignore_https_errors=True)
+    sizes: dict[str, int] = {}
+    bodies: list[Any] = []
+
+    async def measure(response: Any) -> None:
+        kind = response.request.resource_type
+        try:
+            body = await response.body()
+        except Exception:  # a redirect or an aborted load has no body
+            return
+        sizes[kind] = sizes.get(kind, 0) + len(body)
+
+    page = await context.new_page()
+    page.on("response", lambda response: bodies.append(asyncio.ensure_future(measure(response))))
+    await page.goto(url, wait_until="load")
+    await page.wait_for_function("() => window.__lanCall?.link === 'online'", polling=20)
+    await asyncio.gather(*bodies)
+    await context.close()
+    return sizes
+
+
+async def people_listed_ms(browser: Browser, url: str, loads: int) -> tuple[list[float], list[float]]:
+    """Navigation start -> first person rendered, fresh visitors and reloads. Someone
+    ("Host") is online already so there is a person to list."""
+    host_context, _ = await open_user(browser, url, "Host")
+    mark = "() => performance.getEntriesByName('lan-call:first-person')[0]?.startTime"
+    fresh: list[float] = []
+    reload: list[float] = []
+    try:
+        for i in range(loads):
+            context = await browser.new_context(ignore_https_errors=True)
+            await context.add_init_script(f"localStorage.setItem('lanCall.name', 'Visitor {i}')")
+            page = await context.new_page()
+            await page.goto(url)
+            fresh.append(await (await page.wait_for_function(mark, polling=20)).json_value())
+            await page.reload()
+            reload.append(await (await page.wait_for_function(mark, polling=20)).json_value())
+            await context.close()
+    finally:
+        await host_context.close()
+    return fresh, reload
+
+
+async def one_call(caller: Page, callee: Page) -> dict[str, float]:
+    for page in (caller, callee):
+        await page.evaluate("() => window.__benchArm()")
+    await caller.get_by_test_id("person").filter(has_text="Callee").click()
+    times = []
+    for page in (caller, callee):
+        handle = await page.wait_for_function(
+            "() => window.__bench.frame && window.__bench", polling=20, timeout=15000
+        )
+        times.append(await handle.json_value())
+    tap = times[0]["tap"]
+    result = {
+        "caller_ms": times[0]["frame"] - tap,
+        "callee_ms": times[1]["frame"] - tap,
+    }
+    result["both_ms"] = max(result["caller_ms"], result["callee_ms"])
+    await caller.get_by_test_id("hang-up").click()
+    for page in (caller, callee):
+        await page.wait_for_function("() => window.__lanCall.callState === null", polling=20)
+    await asyncio.sleep(0.3)  # let both peer connections close before the next call
+    return result
+
+
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+
+async def run(calls: int, loads: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lan-call-bench-") as tmp:
+        async with running_server(Path(tmp)) as url, async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS
+            )
+            weight = await page_weight(browser, url)
+            fresh, reloaded = await people_listed_ms(browser, url, loads)
+            caller_context, caller = await open_user(browser, url, "Caller")
+            callee_context, callee = await open_user(browser, url, "Callee")
+            await callee.evaluate("() => { window.__benchAutoAnswer = true; }")
+            await caller.get_by_test_id("person").filter(has_text="Callee").wait_for()
+            await one_call(caller, callee)  # warm-up: codecs, first getStats, JIT
+            results = [await one_call(caller, callee) for _ in range(calls)]
+            version = browser.version
+            await caller_context.close()
+            await callee_context.close()
+            await browser.close()
+    both = [r["both_ms"] for r in results]
+    code = weight.get("document", 0) + weight.get("script", 0) + weight.get("stylesheet", 0)
+    return {
+        "browser": f"Chromium {version}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "calls": calls,
+        "call_setup_ms": {
+            "median": statistics.median(both),
+            "p90": p90(both),
+            "min": min(both),
+            "max": max(both),
+            "caller_median": statistics.median(r["caller_ms"] for r in results),
+            "callee_median": statistics.median(r["callee_ms"] for r in results),
+        },
+        "page_bytes": {
+            "html": weight.get("document", 0),
+            "js": weight.get("script", 0),
+            "css": weight.get("stylesheet", 0),
+            "html_js_css": code,
+            "other": sum(v for k, v in weight.items() if k not in ("document", "script", "stylesheet")),
+        },
+        "people_listed_ms": {
+            "fresh_median": statistics.median(fresh),
+            "fresh_p90": p90(fresh),
+            "reload_median": statistics.median(reloaded),
+            "reload_p90": p90(reloaded),
+            "loads": loads,
+        },
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    s, b, n = r["call_setup_ms"], r["page_bytes"], r["people_listed_ms"]
+
+    def kb(value: int) -> str:
+        return f"{value / 1000:.1f} KB"
+
+    return "\n".join(
+        [
+            f"LAN Call client benchmark — {r['browser']}, loopback, {r['machine']}",
+            f"call setup, tap -> first remote frame on both sides ({r['calls']} calls):",
+            f"  median {s['median']:.0f} ms, p90 {s['p90']:.0f} ms (min {s['min']:.0f}, max {s['max']:.0f});"
+            f" caller side median {s['caller_median']:.0f} ms, callee side {s['callee_median']:.0f} ms",
+            f"page transfer (uncompressed): {kb(b['html_js_css'])} HTML+JS+CSS"
+            f" (HTML {kb(b['html'])}, JS {kb(b['js'])}, CSS {kb(b['css'])});"
+            f" icons and QR code {kb(b['other'])}",
+            f"navigation -> people listed ({n['loads']} loads):"
+            f" fresh visitor median {n['fresh_median']:.0f} ms (p90 {n['fresh_p90']:.0f}),"
+            f" reload median {n['reload_median']:.0f} ms (p90 {n['reload_p90']:.0f})",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--loads", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.calls, args.loads))
+    print(json.dumps(result, indent=2) if args.json else report(result))
+
+
+if __name__ == "__main__":
+    main()

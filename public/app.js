@@ -1,0 +1,159 @@
+// LAN Call: wires the signalling socket, local media, call control and the screens together.
+
+import { CallController } from './calls.js';
+import { CallView } from './callview.js';
+import { ChatPanel } from './chat.js';
+import { Media } from './media.js';
+import { cleanName, loadName, saveName } from './names.js';
+import { startRinging, stopRinging } from './ring.js';
+import { Signalling } from './signalling.js';
+import { StatsOverlay } from './stats.js';
+import { $, Lobby } from './ui.js';
+
+const RENAME_AFTER_MS = 600; // push a typed name once typing pauses
+const RELIST_SETTLE_MS = 1500; // after a reconnect, whoever is not listed again by then has left
+
+const pageVersion = document.body.dataset.version;
+/** @type {import('./signalling.js').ServerConfig} */
+const pageConfig = JSON.parse(document.body.dataset.config || '{}');
+const maxName = () => signalling.config.maxNameLength || 64;
+
+/** @type {Map<string, import('./calls.js').Person>} */
+const people = new Map();
+const signalling = new Signalling(loadName(pageConfig.maxNameLength || 64), pageConfig);
+const media = new Media();
+const calls = new CallController(signalling, media, people);
+const lobby = new Lobby((id) => calls.call(id));
+const chat = new ChatPanel();
+const stats = new StatsOverlay($('stats'));
+const callView = new CallView(media, chat, stats, () => calls.hangup());
+let reloadPending = false;
+/** @type {Set<string> | null} people not yet listed again after a reconnect */
+let unlisted = null;
+
+signalling.on('state', (state) => lobby.setStatus(state));
+
+signalling.on('ready', ({ version, reconnected }) => {
+  performance.mark('lan-call:ready');
+  if (version && version !== pageVersion) {
+    // A new version of the app: reload now, or after the call rather than cut it off.
+    if (!calls.active) return location.reload();
+    if (!reloadPending) lobby.notice('An update is ready. The page will refresh after this call.');
+    reloadPending = true;
+  } else if (reconnected) {
+    const pending = (unlisted = new Set(people.keys()));
+    setTimeout(() => {
+      if (unlisted !== pending) return;
+      unlisted = null;
+      for (const id of pending) removePerson(id);
+    }, RELIST_SETTLE_MS);
+  }
+});
+
+signalling.on('peer', (data) => {
+  unlisted?.delete(data.id);
+  if (data.remove) return removePerson(data.id);
+  const person = { id: data.id, name: String(data.name ?? ''), kind: data.kind === 'bot' ? 'bot' : 'browser' };
+  people.set(person.id, person);
+  lobby.renderPeople(people);
+  calls.personChanged(person);
+  if (people.size === 1) performance.mark('lan-call:first-person');
+});
+
+/** @param {string} id */
+function removePerson(id) {
+  const person = people.get(id);
+  if (!person) return;
+  people.delete(id);
+  lobby.renderPeople(people);
+  calls.personChanged({ ...person, remove: true });
+}
+
+signalling.on('signal', ({ type, data }) => calls.handle(type, data));
+
+signalling.on('error', (error) => {
+  if (calls.serverError(error)) return;
+  if (error.code === 'bad-name') $('name-hint').textContent = `That name can’t be used: ${error.message}`;
+  else if (error.code !== 'rate-limited') lobby.notice(`The server refused a message (${error.code}).`);
+  console.warn('server error', error);
+});
+
+calls.on('call', (call) => {
+  if (call.state !== 'ringing') return callView.open(call);
+  lobby.showIncoming(call);
+  startRinging();
+  call.on('state', () => {
+    if (call.state === 'ringing') return;
+    stopRinging();
+    lobby.hideIncoming();
+    if (call.state !== 'ended' && callView.call !== call) callView.open(call);
+  });
+});
+
+calls.on('ended', ({ call, reason, notice }) => {
+  stopRinging();
+  lobby.hideIncoming();
+  if (callView.call === call) callView.close();
+  lobby.notice(notice);
+  if (reason === 'unavailable') removePerson(call.peerId); // the server no longer knows them
+  if (reloadPending) location.reload();
+});
+
+$('accept').onclick = () => calls.accept();
+$('decline').onclick = () => calls.decline();
+// A page going away ends its call at once rather than leaving the peer to time out.
+addEventListener('pagehide', () => calls.leave());
+
+// Your name: typed, cleaned, remembered and pushed to everyone once typing pauses.
+const nameInput = /** @type {HTMLInputElement} */ ($('name-input'));
+nameInput.value = signalling.name;
+nameInput.maxLength = maxName();
+let renameTimer = 0;
+function commitName() {
+  clearTimeout(renameTimer);
+  const name = cleanName(nameInput.value, maxName());
+  $('name-hint').textContent = name ? '' : 'Type a name so people know who is calling.';
+  if (!name || name === signalling.name) return;
+  saveName(name);
+  signalling.rename(name);
+}
+nameInput.oninput = () => {
+  clearTimeout(renameTimer);
+  renameTimer = setTimeout(commitName, RENAME_AFTER_MS);
+};
+nameInput.onchange = commitName;
+$('name-form').onsubmit = (event) => {
+  event.preventDefault();
+  commitName();
+  nameInput.value = signalling.name;
+};
+
+media.on('change', () => lobby.renderMedia(media));
+$('lobby').addEventListener('click', (event) => {
+  const action = /** @type {HTMLElement} */ (event.target).closest('[data-action]')?.getAttribute('data-action');
+  if (action === 'mic') media.setMic(!media.micOn);
+  if (action === 'camera') media.setCamera(!media.cameraOn);
+});
+for (const select of /** @type {NodeListOf<HTMLSelectElement>} */ (document.querySelectorAll('select[data-kind]'))) {
+  select.onchange = () => select.value && media.use(select.dataset.kind === 'camera' ? 'camera' : 'mic', select.value);
+}
+
+signalling.open();
+media.start();
+
+// Read-only hook for tests and the benchmark (tests/browser/, bench/callsetup.py):
+//   id         this tab's peer id (null until `ready`)
+//   link       signalling: connecting | online | reconnecting | offline
+//   media      camera/mic: pending | ready | partial | blocked | missing | busy | insecure
+//   callState  the current call's state, or null;  pc  its RTCPeerConnection, or null
+//   localStream  the MediaStream that calls send
+Object.defineProperty(window, '__lanCall', {
+  value: Object.freeze({
+    get id() { return signalling.id; },
+    get link() { return signalling.state; },
+    get media() { return media.status; },
+    get callState() { return calls.current?.state ?? null; },
+    get pc() { return calls.current?.pc ?? null; },
+    get localStream() { return media.stream; },
+  }),
+});

@@ -1,0 +1,192 @@
+// The call screen: the peer's video large, yours small, status and timer, the controls
+// and the settings sheet. Video boxes have fixed sizes: nothing moves when video starts.
+
+import { formatDuration } from './calls.js';
+import { $, paintAvatar, paintDevicePickers, paintToggles } from './ui.js';
+
+/**
+ * @typedef {import('./call.js').Call} Call
+ * @typedef {import('./media.js').Media} Media
+ */
+
+const STATUS = {
+  calling: 'Calling NAME…',
+  ringing: 'Ringing…',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  ended: 'Call ended',
+};
+
+export class CallView {
+  /**
+   * @param {Media} media @param {import('./chat.js').ChatPanel} chat
+   * @param {import('./stats.js').StatsOverlay} stats @param {() => void} onHangup
+   */
+  constructor(media, chat, stats, onHangup) {
+    this.media = media;
+    this.chat = chat;
+    this.stats = stats;
+    this.root = $('call');
+    this.remote = /** @type {HTMLVideoElement} */ ($('remote-video'));
+    this.self = /** @type {HTMLVideoElement} */ ($('self-view'));
+    /** @type {Call | null} */ this.call = null;
+    this.ticker = 0;
+    /** @type {WakeLockSentinel | null} */ this.wakeLock = null;
+    this.wakeRequested = false;
+    this.remote.onresize = () => this.paint(); // the first frame, or a new size: no layout change
+    $('unmute-remote').onclick = () => {
+      this.remote.muted = false;
+      $('unmute-remote').hidden = true;
+    };
+    /** @type {Record<string, () => unknown>} */
+    const actions = {
+      mic: () => media.setMic(!media.micOn),
+      camera: () => media.setCamera(!media.cameraOn),
+      flip: () => media.switchCamera(),
+      screen: () => media.shareScreen(),
+      chat: () => chat.toggle(),
+      'close-chat': () => chat.close(),
+      more: () => this.toggleMore(),
+      'close-more': () => this.toggleMore(false),
+      stats: () => this.toggleStats(),
+      hangup: onHangup,
+    };
+    this.root.onclick = (event) => {
+      const target = /** @type {HTMLElement} */ (event.target).closest('[data-action]');
+      actions[/** @type {HTMLElement} */ (target)?.dataset.action || '']?.();
+    };
+    this.root.onkeydown = (event) => {
+      if (event.key !== 'Escape') return;
+      chat.close();
+      this.toggleMore(false);
+    };
+    media.on('change', () => this.paintMedia());
+    media.on('trackchange', () => this.showSelf());
+  }
+
+  /** @param {string} action */
+  button(action) {
+    return /** @type {HTMLElement} */ (this.root.querySelector(`[data-action="${action}"]`));
+  }
+
+  /** @param {Call} call */
+  open(call) {
+    this.call = call;
+    paintAvatar($('call-avatar'), call.peerName, call.peerId);
+    this.remote.srcObject = call.remoteStream;
+    this.remote.muted = false;
+    if (call.remoteStream.getTracks().length) this.playRemote(); // tracks came while it rang
+    this.showSelf();
+    this.chat.attach(call);
+    call.on('state', () => this.paint());
+    call.on('remotemedia', () => this.paint());
+    call.on('track', () => this.playRemote());
+    $('lobby').hidden = true;
+    document.body.dataset.screen = 'call';
+    this.root.hidden = false;
+    clearInterval(this.ticker);
+    this.ticker = setInterval(() => this.paintTimer(), 1000);
+    this.paint();
+    this.paintMedia();
+    // The region, not a button, takes focus: screen readers announce it, Tab reaches the controls.
+    if (!this.root.contains(document.activeElement)) this.root.focus({ preventScroll: true });
+  }
+
+  close() {
+    this.call = null;
+    clearInterval(this.ticker);
+    this.stats.hide();
+    this.chat.detach();
+    this.toggleMore(false);
+    this.remote.srcObject = this.self.srcObject = null;
+    $('unmute-remote').hidden = this.root.hidden = true;
+    $('lobby').hidden = false;
+    document.body.dataset.screen = 'lobby';
+    this.wakeLock?.release().catch(() => {});
+    this.wakeLock = null;
+    this.wakeRequested = false;
+  }
+
+  /** @param {boolean} [show] */
+  toggleMore(show = $('more').hidden) {
+    const sheet = $('more');
+    if (show) this.chat.close();
+    else if (sheet.contains(document.activeElement)) this.button('more').focus(); // focus stays on the way
+    sheet.hidden = !show;
+    this.button('more').setAttribute('aria-expanded', String(show));
+    if (show) sheet.querySelector('select')?.focus();
+  }
+
+  toggleStats() {
+    if (this.stats.visible || !this.call) this.stats.hide();
+    else this.stats.show(this.call.pc);
+    const button = this.button('stats');
+    button.setAttribute('aria-pressed', String(this.stats.visible));
+    button.textContent = `${this.stats.visible ? 'Hide' : 'Show'} connection stats`;
+  }
+
+  /** Your own picture: the camera (mirrored), or the screen while sharing. */
+  showSelf() {
+    const track = this.media.videoTrack;
+    if (track !== /** @type {MediaStream | null} */ (this.self.srcObject)?.getVideoTracks()[0]) {
+      this.self.srcObject = track ? new MediaStream([track]) : null;
+    }
+    this.self.classList.toggle('mirror', !this.media.screenTrack);
+  }
+
+  /** Autoplay with sound needs a user gesture; calls start with one, a reloaded page may not. */
+  playRemote() {
+    this.remote.play().catch((error) => {
+      if (error.name !== 'NotAllowedError') return;
+      this.remote.muted = true;
+      this.remote.play().catch(() => {});
+      $('unmute-remote').hidden = false;
+    });
+  }
+
+  paint() {
+    const call = this.call;
+    if (!call) return;
+    const { state } = call;
+    const status = $('call-status');
+    status.textContent = STATUS[state].replace('NAME', call.peerName);
+    status.className = state === 'connected' ? 'visually-hidden' : '';
+    $('call-name').textContent = call.peerName;
+    this.root.dataset.state = state;
+    $('remote-cover').hidden = this.remote.videoWidth > 0 && call.remoteMedia.video;
+    $('remote-muted').hidden = state !== 'connected' || call.remoteMedia.audio;
+    const label = state === 'calling' ? 'Cancel call' : 'Hang up';
+    this.button('hangup').setAttribute('aria-label', label);
+    this.button('hangup').title = label;
+    if (state === 'connected' && !this.wakeRequested) this.keepScreenOn();
+    this.paintTimer();
+  }
+
+  paintTimer() {
+    const call = this.call;
+    const on = call?.state === 'connected';
+    $('call-timer').textContent = on ? formatDuration((Date.now() - call.connectedAt) / 1000) : '';
+  }
+
+  paintMedia() {
+    const { media } = this;
+    paintToggles(this.root, media);
+    paintDevicePickers(media);
+    this.button('flip').hidden = media.cameras.length < 2 || Boolean(media.screenTrack);
+    const screen = this.button('screen');
+    screen.hidden = !media.canShareScreen;
+    screen.setAttribute('aria-pressed', String(Boolean(media.screenTrack)));
+    screen.setAttribute('aria-label', media.screenTrack ? 'Stop sharing your screen' : 'Share your screen');
+    const showing = media.screenTrack || (media.cameraOn && media.camera?.readyState === 'live');
+    $('pip').dataset.off = String(!showing);
+  }
+
+  /** Keep a phone's screen on during the call; unsupported or refused: it may dim, no harm. */
+  async keepScreenOn() {
+    this.wakeRequested = true;
+    const lock = await navigator.wakeLock?.request('screen').catch(() => null);
+    if (this.call) this.wakeLock = lock || null;
+    else lock?.release(); // the call ended while we waited
+  }
+}
