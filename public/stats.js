@@ -61,7 +61,8 @@ export class StatsOverlay {
     set('rtt', s.rtt === null ? '–' : `${Math.round(s.rtt * 1000)} ms`);
     set('in', rate(s.inKbps));
     set('out', rate(s.outKbps));
-    set('video', s.width ? `${s.width}×${s.height}${s.fps === null ? '' : ` · ${Math.round(s.fps)} fps`}` : '–');
+    const fps = s.fps === null ? '' : ` · ${Math.round(s.fps)} fps`;
+    set('video', s.width ? `${s.width}×${s.height}${fps}` : '–');
     set('codec', s.codec || '–');
     set('route', s.route || '–');
     this.draw();

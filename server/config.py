@@ -53,6 +53,7 @@ class Settings:
     echo_max_calls: int = 4
     echo_max_seconds: float = 600.0
     log_level: str = "INFO"
+    minify: bool = True
     shutdown_timeout: float = 1.5
 
 
@@ -79,6 +80,7 @@ DOCUMENTED = [
     ("ECHO_MAX_CALLS", "simultaneous echo calls", "4"),
     ("ECHO_MAX_SECONDS", "longest echo call", "600"),
     ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO"),
+    ("MINIFY", "serve JS and CSS without comments and layout whitespace (1/0)", "1"),
 ]
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -220,4 +222,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         echo_max_calls=_int(env, "ECHO_MAX_CALLS", 4, 0, 1000),
         echo_max_seconds=_float(env, "ECHO_MAX_SECONDS", 600.0, 1, 86400),
         log_level=level,
+        minify=_bool(env, "MINIFY", True),
     )

@@ -13,7 +13,7 @@ import aiohttp_jinja2
 import segno
 from aiohttp import web
 
-from . import __version__, protocol
+from . import __version__, minify, protocol
 from .appkeys import HUB, SETTINGS, SITE, STARTED
 from .assets import is_ignored
 
@@ -128,23 +128,31 @@ def resolve_public(root: Path, relative: str) -> Path | None:
     return candidate
 
 
-def _file(request: web.Request, relative: str, cache_control: str) -> web.FileResponse:
-    path = resolve_public(request.app[SETTINGS].public_dir, relative)
+def _file(request: web.Request, relative: str, cache_control: str) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    path = resolve_public(settings.public_dir, relative)
     if path is None:
         raise web.HTTPNotFound(text="not found\n")
     content_type, _ = mimetypes.guess_type(path.name)
     headers = {"Cache-Control": cache_control}
     if content_type:
         headers["Content-Type"] = content_type
-    return web.FileResponse(path, headers=headers)
+    if not (settings.minify and path.suffix in minify.SUFFIXES):
+        return web.FileResponse(path, headers=headers)
+    stat = path.stat()
+    body, etag = minify.minified(path, stat.st_mtime_ns, stat.st_size)
+    headers["ETag"] = etag
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers=headers)
 
 
-async def versioned_asset(request: web.Request) -> web.FileResponse:
+async def versioned_asset(request: web.Request) -> web.StreamResponse:
     """/assets/<version>/<path>: the URL changes whenever any asset does, so a browser
     may keep it forever. Relative ES-module imports inherit the versioned prefix."""
     current = request.match_info["version"] == request.app[HUB].version
     return _file(request, request.match_info["path"], IMMUTABLE if current else REVALIDATE)
 
 
-async def public_file(request: web.Request) -> web.FileResponse:
+async def public_file(request: web.Request) -> web.StreamResponse:
     return _file(request, request.match_info["path"], REVALIDATE)

@@ -45,6 +45,7 @@ def test_every_variable(tmp_path: Path) -> None:
             "ECHO_MAX_CALLS": "2",
             "ECHO_MAX_SECONDS": "30",
             "LOG_LEVEL": "debug",
+            "MINIFY": "0",
         }
     )
     assert (s.host, s.port, s.key_file, s.cert_file) == ("127.0.0.1", 8443, key, cert)
@@ -55,6 +56,7 @@ def test_every_variable(tmp_path: Path) -> None:
     assert s.allowed_origins == {"https://a.example", "https://b.example"}
     assert (s.ring_timeout, s.reload, s.echo) == (5.0, ReloadMode.SERVER, False)
     assert (s.echo_max_calls, s.echo_max_seconds, s.log_level) == (2, 30.0, "DEBUG")
+    assert s.minify is False
 
 
 @pytest.mark.parametrize(
