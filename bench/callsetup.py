@@ -33,17 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import chromium  # bench/chromium.py: the script's own folder is on sys.path
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # Runs in every page before the app: timestamps on the shared wall clock
 # (performance.timeOrigin + now), so two pages' times can be compared.
@@ -72,11 +65,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def chromium_executable() -> str | None:
-    path = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
-    return path if Path(path).exists() else None
 
 
 @contextlib.asynccontextmanager
@@ -218,9 +206,7 @@ def p90(values: list[float]) -> float:
 async def run(calls: int, loads: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lan-call-bench-") as tmp:
         async with running_server(Path(tmp)) as url, async_playwright() as p:
-            browser = await p.chromium.launch(
-                executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS
-            )
+            browser = await chromium.launch(p)
             weight = await page_weight(browser, url)
             fresh, reloaded = await people_listed_ms(browser, url, loads)
             caller_context, caller = await open_user(browser, url, "Caller")

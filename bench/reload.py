@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import signal
 import ssl
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+import chromium  # noqa: E402  (bench/chromium.py)
 from aiohttp import web  # noqa: E402
 from playwright.async_api import Page, async_playwright  # noqa: E402
 
@@ -42,15 +42,6 @@ from server.appkeys import Site  # noqa: E402
 from server.config import PROJECT_ROOT, ReloadMode, Settings  # noqa: E402
 from server.netinfo import certificate_identities  # noqa: E402
 from server.tls import ensure_local_certificates, server_context  # noqa: E402
-
-CHROMIUM_ARGS = [
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # Runs before the page's own scripts on every navigation: notes the version of each
 # `ready` the page receives, and when (browser wall clock) a ready with a new version
@@ -181,11 +172,7 @@ async def bench(edits: int, tabs: int, file_arg: str | None) -> int:
         print(f"server {url}  editing {target.relative_to(work)}  tabs={tabs} edits={edits}")
         try:
             async with async_playwright() as pw:
-                browser = await pw.chromium.launch(
-                    executable_path=os.environ.get("CHROMIUM") or "/usr/bin/chromium",
-                    headless=True,
-                    args=CHROMIUM_ARGS,
-                )
+                browser = await chromium.launch(pw)
                 context = await browser.new_context(ignore_https_errors=True)
                 await context.add_init_script(INIT_SCRIPT)
                 pages = [await context.new_page() for _ in range(tabs)]

@@ -42,6 +42,18 @@ def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_to_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `python -m server` expecting it to stop by itself (a user error)."""
+    return subprocess.run(
+        [sys.executable, "-m", "server"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 async def start(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -146,14 +158,7 @@ async def test_given_key_and_cert_are_used_and_certs_dir_untouched(tmp_path: Pat
 )
 def test_bad_settings_exit_2_with_one_line(tmp_path: Path, extra: dict[str, str], expected: str) -> None:
     env = server_env(tmp_path, **extra)
-    result = subprocess.run(
-        [sys.executable, "-m", "server"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_to_exit(env)
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -165,14 +170,7 @@ def test_unreadable_pem_exits_2(tmp_path: Path) -> None:
     key.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
     cert.write_text("not pem at all")
     env = server_env(tmp_path, KEY=str(key), CERT=str(cert))
-    result = subprocess.run(
-        [sys.executable, "-m", "server"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_to_exit(env)
     assert result.returncode == 2
     assert "KEY=" in result.stderr and "CERT=" in result.stderr and "Traceback" not in result.stderr
 
@@ -183,13 +181,6 @@ def test_port_in_use_exits_2(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         env = server_env(tmp_path, PORT=str(port), HOST="127.0.0.1")
-        result = subprocess.run(
-            [sys.executable, "-m", "server"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = run_to_exit(env)
     assert result.returncode == 2
     assert f"PORT={port}" in result.stderr and "Traceback" not in result.stderr
