@@ -1,0 +1,729 @@
+"""Relay benchmark for the /rtc signalling server (issue 3, "Performance").
+
+Starts the real server (`python -m server`) on 127.0.0.1 with a throwaway local CA,
+connects M idle identified clients (optional), then N client pairs that ping-pong
+`icecandidate` messages over TLS WebSockets in a closed loop (one message in flight
+per pair), and prints:
+
+* relayed messages/s (messages delivered to clients inside the measurement window),
+* one-way relay latency p50/p99 (each candidate carries its send time in an extra
+  `data.sentNs` field, which the server copies through; sender and receiver of a
+  pair live in the same load-generator process and read the same monotonic clock),
+* server RSS per idle connection (VmRSS of the server process before and after the
+  idle clients joined, divided by their number; with --idle 0, per pair connection),
+* CPU used by the server and by the load generator during the window, so a reader can
+  see which one was the bottleneck.
+
+The load generator is a minimal WebSocket client on asyncio protocols (uvloop when
+importable), split over --workers processes. It behaves like a browser where it
+matters to the server: it offers permessage-deflate (the server must decline it),
+sends an Origin header naming the host, masks every frame with a fresh key, answers
+pings, verifies the certificate against the generated CA, and JSON-encodes and
+-decodes every relayed message.
+
+    .venv/bin/python bench/relay.py                    # 100 pairs, 10 s
+    .venv/bin/python bench/relay.py --idle 3000        # the same beside 3,000 idle clients
+    .venv/bin/python bench/relay.py --quick            # smoke run, a few seconds
+    .venv/bin/python bench/relay.py --without orjson   # A/B: server without orjson
+
+`--without MODULE` makes an optional 'fast' extra unimportable in the server process
+only (`uvloop` matters only for a server version whose `run()` picks it up).
+
+Only loopback is ever contacted. Every loop here is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+try:
+    import orjson
+
+    _loads: Callable[[bytes], Any] = orjson.loads
+    _dumps: Callable[[Any], bytes] = orjson.dumps
+except ImportError:  # pragma: no cover - the bench works without the 'fast' extra
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    _loads = json.loads
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # the only address this benchmark ever talks to
+SERVER_NAME = "localhost"  # a name the generated certificate covers (also 127.0.0.1)
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+# What Chrome sends for a host candidate (mDNS-obfuscated address), ~150 bytes.
+CANDIDATE = {
+    "candidate": (
+        "candidate:1467250027 1 udp 2122260223 7f3c9c1e-5a8b-4a8e-9d3f-2b4c1a6e8f10.local "
+        "46243 typ host generation 0 ufrag EsAw network-id 1 network-cost 10"
+    ),
+    "sdpMid": "0",
+    "sdpMLineIndex": 0,
+    "usernameFragment": "EsAw",
+}
+# High enough that the per-socket token bucket (default 50/s, burst 200) never throttles
+# the closed loop, whose per-socket rate is throughput / (2 * pairs).
+RATE_LIMIT = 1_000_000
+
+
+# --- load generator: a minimal browser-like WebSocket client ----------------------------
+
+
+def _mask(payload: bytes, key: bytes) -> bytes:
+    n = len(payload)
+    if not n:
+        return payload
+    stream = (key * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """A client frame: FIN, masked with a fresh key (RFC 6455 §5.3)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
+    key = random.randbytes(4)
+    return head + key + _mask(payload, key)
+
+
+class Client(asyncio.Protocol):
+    """One /rtc WebSocket. Counts `peer` announcements without decoding them (the idle
+    clients get thousands while joining) and JSON-decodes everything else."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.key = base64.b64encode(os.urandom(16))
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.upgraded = False
+        self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.id = ""
+        self.peers_seen = 0
+        self.errors: list[str] = []
+        self.on_candidate: Callable[[dict[str, Any]], None] | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        transport.write(
+            b"GET /rtc HTTP/1.1\r\n"
+            b"Host: " + self.host.encode() + b"\r\n"
+            b"Origin: https://" + self.host.encode() + b"\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: " + self.key + b"\r\n"
+            b"Sec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            b"User-Agent: lan-call-bench\r\n\r\n"
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"connection lost before ready: {exc}"))
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buf[:end]).decode("latin-1")
+            del buf[: end + 4]
+            self._check_upgrade(head)
+            if not self.upgraded:
+                return
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            length, start = b1 & 0x7F, pos + 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, start = int.from_bytes(buf[pos + 2 : pos + 4], "big"), pos + 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
+            if b1 & 0x80 or b0 & 0x70 or not b0 & 0x80:
+                self._fail("server sent a masked, compressed or fragmented frame")
+                return
+            if size - start < length:
+                break
+            payload = bytes(buf[start : start + length])
+            pos = start + length
+            opcode = b0 & 0x0F
+            if opcode == 0x1:
+                self._text(payload)
+            elif opcode == 0x9:  # ping -> pong (the server's heartbeat)
+                self.send_frame(0xA, payload)
+            elif opcode == 0x8:
+                self.send_frame(0x8, payload[:2])
+                if self.transport:
+                    self.transport.close()
+                break
+        if pos:
+            del buf[:pos]
+
+    # helpers
+    def _check_upgrade(self, head: str) -> None:
+        lines = head.split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        expected = base64.b64encode(hashlib.sha1(self.key + WS_GUID).digest()).decode()
+        if " 101 " not in lines[0] + " " or headers.get("sec-websocket-accept") != expected:
+            self._fail(f"upgrade refused: {lines[0]!r}")
+        elif "sec-websocket-extensions" in headers:
+            self._fail(f"server negotiated {headers['sec-websocket-extensions']!r}; expected none")
+        else:
+            self.upgraded = True
+
+    def _fail(self, why: str) -> None:
+        self.errors.append(why)
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(why))
+        if self.transport:
+            self.transport.abort()
+
+    def _text(self, payload: bytes) -> None:
+        if b'"type":"peer"' in payload:
+            if b'"remove"' not in payload:
+                self.peers_seen += 1
+            return
+        message = _loads(payload)
+        kind = message.get("type")
+        if kind == "icecandidate" and self.on_candidate is not None:
+            self.on_candidate(message["data"])
+        elif kind == "ready":
+            self.id = message["id"]
+            if not self.ready.done():
+                self.ready.set_result(message)
+        elif kind == "error":
+            self.errors.append(json.dumps(message["data"])[:200])
+        elif kind != "peer":
+            self.errors.append(f"unexpected {kind!r}")
+
+    def send_frame(self, opcode: int, payload: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(_frame(opcode, payload))
+
+    def send_json(self, value: Any) -> None:
+        self.send_frame(0x1, _dumps(value))
+
+
+class Pair:
+    """Two clients bouncing one candidate back and forth."""
+
+    def __init__(self, a: Client, b: Client, stats: Stats) -> None:
+        self.a, self.b, self.stats = a, b, stats
+        a.on_candidate = self._received_by(a, b)
+        b.on_candidate = self._received_by(b, a)
+
+    def _received_by(self, me: Client, other: Client) -> Callable[[dict[str, Any]], None]:
+        stats = self.stats
+        now_ns = time.monotonic_ns
+
+        def received(data: dict[str, Any]) -> None:
+            now = now_ns()
+            if data.get("id") != other.id or data.get("source") != other.id:
+                stats.misrouted += 1
+            if stats.measuring:
+                stats.latencies.append(now - data["sentNs"])
+            if stats.running:
+                send_candidate(me, other)
+
+        return received
+
+    def start(self) -> None:
+        send_candidate(self.a, self.b)
+
+
+def send_candidate(sender: Client, target: Client) -> None:
+    sender.send_json(
+        {
+            "type": "icecandidate",
+            "data": {
+                "id": sender.id,
+                "target": target.id,
+                "candidate": CANDIDATE,
+                "sentNs": time.monotonic_ns(),
+            },
+        }
+    )
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.running = False
+        self.measuring = False
+        self.latencies = array("q")
+        self.misrouted = 0
+
+
+def raise_nofile(needed: int) -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE towards the hard limit; returns (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+class Worker:
+    """One load-generator process: its share of idle clients and pairs."""
+
+    def __init__(self, port: int, ca: str, connect_concurrency: int) -> None:
+        self.port = port
+        self.host = f"{SERVER_NAME}:{port}"
+        self.context = ssl.create_default_context(cafile=ca)  # verifies: no checks turned off
+        self.gate = asyncio.Semaphore(connect_concurrency)
+        self.clients: list[Client] = []
+        self.pairs: list[Pair] = []
+        self.stats = Stats()
+
+    async def connect(self, name: str) -> Client:
+        loop = asyncio.get_running_loop()
+        async with self.gate:
+            _, client = await loop.create_connection(
+                lambda: Client(self.host),
+                HOST,
+                self.port,
+                ssl=self.context,
+                server_hostname=SERVER_NAME,
+            )
+            await asyncio.wait_for(client.ready, 30)
+        client.send_json({"type": "identify", "data": {"id": client.id, "name": name}})
+        self.clients.append(client)
+        return client
+
+    async def settle(self, total: int, limit: float) -> None:
+        """Wait until every client has seen every other identified client announced: then
+        the server has handled every identify and delivered every announcement."""
+        deadline = time.monotonic() + limit
+        while any(c.peers_seen < total - 1 for c in self.clients):
+            if time.monotonic() > deadline:
+                short = sum(1 for c in self.clients if c.peers_seen < total - 1)
+                raise TimeoutError(f"{short} clients still waiting for announcements")
+            await asyncio.sleep(0.05)
+
+    async def add_idle(self, wid: int, count: int) -> None:
+        await asyncio.gather(*(self.connect(f"idle {wid}-{i}") for i in range(count)))
+
+    async def add_pairs(self, wid: int, count: int) -> None:
+        async def pair(i: int) -> None:
+            a, b = await asyncio.gather(self.connect(f"a {wid}-{i}"), self.connect(f"b {wid}-{i}"))
+            self.pairs.append(Pair(a, b, self.stats))
+
+        await asyncio.gather(*(pair(i) for i in range(count)))
+
+    async def run(self, start_at: float, warmup: float, seconds: float) -> dict[str, Any]:
+        stats = self.stats
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        stats.running = True
+        for p in self.pairs:
+            p.start()
+        await asyncio.sleep(max(0.0, start_at + warmup - time.monotonic()))
+        cpu0 = _cpu_seconds()
+        stats.measuring = True
+        await asyncio.sleep(max(0.0, start_at + warmup + seconds - time.monotonic()))
+        stats.measuring = False
+        cpu1 = _cpu_seconds()
+        stats.running = False
+        await asyncio.sleep(0.3)  # let in-flight messages land before anyone leaves
+        return {
+            "latencies": stats.latencies.tobytes(),
+            "cpu": cpu1 - cpu0,
+            "misrouted": stats.misrouted,
+            "errors": [e for c in self.clients for e in c.errors][:20],
+            "lost": sum(1 for c in self.clients if c.lost.done()),
+        }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def worker_main(pipe: Connection, wid: int, port: int, ca: str, use_uvloop: bool, nofile: int) -> None:
+    raise_nofile(nofile)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        worker = Worker(port, ca, connect_concurrency=32)
+        while True:
+            command, *args = await loop.run_in_executor(None, pipe.recv)
+            try:
+                if command == "idle":
+                    await worker.add_idle(wid, args[0])
+                    await worker.settle(args[1], args[2])
+                    reply: Any = "ok"
+                elif command == "pairs":
+                    await worker.add_pairs(wid, args[0])
+                    await worker.settle(args[1], args[2])
+                    reply = "ok"
+                elif command == "run":
+                    reply = await worker.run(*args)
+                else:
+                    for c in worker.clients:
+                        if c.transport:
+                            c.transport.abort()
+                    pipe.send("bye")
+                    return
+            except Exception as exc:  # reported by the parent, which stops everything
+                reply = f"error: {type(exc).__name__}: {exc}"
+            pipe.send(reply)
+
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(serve())
+    else:
+        asyncio.run(serve())
+
+
+# --- the server under test ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat), to spot other load."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def loaded(pid: int, module: str) -> bool:
+    """Whether the server process has `module`'s extension mapped (i.e. imported it)."""
+    return f"/{module}/" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def start_server(
+    port: int, certs: Path, max_clients: int, without: list[str], log: Path
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        PORT=str(port),
+        HOST=HOST,
+        CERTS_DIR=str(certs),
+        RELOAD="off",
+        ECHO="0",
+        STATE_FILE="",
+        MAX_CLIENTS=str(max_clients),
+        RATE_LIMIT=str(RATE_LIMIT),
+        RATE_BURST=str(RATE_LIMIT),
+    )
+    if without:  # A/B: make the optional 'fast' extras unimportable in the server only
+        blocked = ", ".join(repr(m) for m in without)
+        code = (
+            f"import sys, runpy\nfor m in ({blocked},): sys.modules[m] = None\n"
+            "runpy.run_module('server', run_name='__main__', alter_sys=True)"
+        )
+        argv = [sys.executable, "-c", code]
+    else:
+        argv = [sys.executable, "-m", "server"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start listening within 60 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- orchestration -----------------------------------------------------------------------------
+
+
+def split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def percentile(sorted_values: list[int], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index] / 1e6  # ns -> ms
+
+
+def collect(pipes: list[Connection], step: str, timeout: float) -> list[Any]:
+    """One reply from every load generator; any failure stops the benchmark."""
+    replies = []
+    deadline = time.monotonic() + timeout
+    for pipe in pipes:
+        if not pipe.poll(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f"load generator did not finish {step!r} within {timeout:.0f} s")
+        reply = pipe.recv()
+        if isinstance(reply, str) and reply != "ok":
+            raise RuntimeError(f"load generator failed during {step!r}: {reply}")
+        replies.append(reply)
+    return replies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, help="client pairs ping-ponging (default 100; --quick 20)")
+    parser.add_argument("--seconds", type=float, help="measured seconds (default 10; --quick 2)")
+    parser.add_argument("--warmup", type=float, help="unmeasured seconds first (default 1; --quick 0.5)")
+    parser.add_argument("--idle", type=int, default=0, help="idle identified clients connected first")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--client-loop", choices=["uvloop", "asyncio"], help="load-generator event loop (default uvloop)"
+    )
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=["uvloop", "orjson"],
+        help="A/B: run the server with this optional 'fast' extra made unimportable",
+    )
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    args = parser.parse_args(argv)
+    pairs = args.pairs if args.pairs is not None else (20 if args.quick else 100)
+    seconds = args.seconds if args.seconds is not None else (2.0 if args.quick else 10.0)
+    warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
+    workers = max(1, args.workers)
+    client_loop = args.client_loop
+    if client_loop is None:
+        try:
+            import uvloop  # noqa: F401
+
+            client_loop = "uvloop"
+        except ImportError:
+            client_loop = "asyncio"
+
+    total_clients = args.idle + 2 * pairs
+    max_clients = total_clients + 100
+    soft, hard = raise_nofile(total_clients + 256)  # the server inherits this limit
+    if soft < max_clients + 64:
+        print(
+            f"warning: RLIMIT_NOFILE is {soft} (hard {hard}); the server needs about "
+            f"{max_clients + 64} descriptors: raise it (ulimit -n) before benchmarking",
+            file=sys.stderr,
+        )
+
+    tmp = Path(tempfile.mkdtemp(prefix="lan-call-bench-"))
+    port = free_port()
+    log = tmp / "server.log"
+    server = start_server(port, tmp / "certs", max_clients, args.without, log)
+    print(f"server pid {server.pid} listening on {HOST}:{port} (log {log})", flush=True)
+    ctx = mp.get_context("spawn")
+    pipes: list[Connection] = []
+    procs: list[Any] = []
+    setup_timeout = 60 + total_clients**2 / 20_000  # the join storm is O(clients²)
+    try:
+        for wid in range(workers):
+            parent, child = ctx.Pipe()
+            nofile = (total_clients // workers) + 256
+            proc = ctx.Process(
+                target=worker_main,
+                args=(child, wid, port, str(tmp / "certs" / "ca.pem"), client_loop == "uvloop", nofile),
+                daemon=True,
+            )
+            proc.start()
+            pipes.append(parent)
+            procs.append(proc)
+
+        time.sleep(0.5)
+        rss_start = rss_kib(server.pid)
+        t0 = time.monotonic()
+        if args.idle:
+            print(f"connecting {args.idle} idle clients (every join is announced to everyone)...", flush=True)
+            for pipe, n in zip(pipes, split(args.idle, workers), strict=True):
+                pipe.send(("idle", n, args.idle, setup_timeout))
+            collect(pipes, "idle", setup_timeout + 30)
+            time.sleep(1.0)
+        idle_seconds = time.monotonic() - t0
+        rss_idle = rss_kib(server.pid)
+
+        t0 = time.monotonic()
+        for pipe, n in zip(pipes, split(pairs, workers), strict=True):
+            pipe.send(("pairs", n, total_clients, setup_timeout))
+        collect(pipes, "pairs", setup_timeout + 30)
+        time.sleep(0.5)
+        pairs_seconds = time.monotonic() - t0
+        rss_pairs = rss_kib(server.pid)
+
+        start_at = time.monotonic() + 0.3
+        for pipe in pipes:
+            pipe.send(("run", start_at, warmup, seconds))
+        time.sleep(max(0.0, start_at + warmup - time.monotonic()))
+        server_cpu0, busy0 = cpu_seconds_of(server.pid), machine_busy_seconds()
+        time.sleep(max(0.0, start_at + warmup + seconds - time.monotonic()))
+        server_cpu1, busy1 = cpu_seconds_of(server.pid), machine_busy_seconds()
+        results = collect(pipes, "run", 30)
+        rss_end = rss_kib(server.pid)
+        uses_uvloop, uses_orjson = loaded(server.pid, "uvloop"), loaded(server.pid, "orjson")
+    finally:
+        stop_server(server)
+        for pipe in pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(("bye",))
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+
+    latencies: list[int] = []
+    for r in results:
+        chunk = array("q")
+        chunk.frombytes(r["latencies"])
+        latencies.extend(chunk)
+    latencies.sort()
+    figures = {
+        "pairs": pairs,
+        "idle": args.idle,
+        "seconds": seconds,
+        "workers": workers,
+        "client_loop": client_loop,
+        "server_uvloop": uses_uvloop,
+        "server_orjson": uses_orjson,
+        "msgs_per_s": len(latencies) / seconds,
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": latencies[-1] / 1e6 if latencies else float("nan"),
+        "server_cpu": (server_cpu1 - server_cpu0) / seconds,
+        "loadgen_cpu": sum(r["cpu"] for r in results) / seconds,
+        "server_cpu_us_per_msg": (server_cpu1 - server_cpu0) / max(1, len(latencies)) * 1e6,
+        "other_cpu": max(0.0, (busy1 - busy0 - (server_cpu1 - server_cpu0)) / seconds)
+        - sum(r["cpu"] for r in results) / seconds,
+        "rss_start_kib": rss_start,
+        "rss_idle_kib": rss_idle,
+        "rss_pairs_kib": rss_pairs,
+        "rss_end_kib": rss_end,
+        "rss_per_idle_kib": (rss_idle - rss_start) / args.idle if args.idle else None,
+        "rss_per_pair_conn_kib": (rss_pairs - rss_idle) / (2 * pairs) if pairs else None,
+        "misrouted": sum(r["misrouted"] for r in results),
+        "errors": [e for r in results for e in r["errors"]],
+        "lost": sum(r["lost"] for r in results),
+    }
+
+    def ms(v: float) -> str:
+        return f"{v:.2f} ms"
+
+    print()
+    print("LAN Call relay benchmark")
+    print(
+        f"  server      python -m server on {HOST}:{port}, TLS; event loop "
+        f"{'uvloop' if uses_uvloop else 'asyncio'}, JSON {'orjson' if uses_orjson else 'json'}"
+        + (f" (--without {','.join(args.without)})" if args.without else "")
+    )
+    print(
+        f"  settings    RATE_LIMIT=RATE_BURST={RATE_LIMIT} so the per-socket rate limit (default 50/s)"
+        f" does not throttle the closed loop; MAX_CLIENTS={max_clients}, ECHO=0, RELOAD=off, STATE_FILE="
+    )
+    print(
+        f"  machine     {os.cpu_count()} cores shared by the server and {workers} load-generator "
+        f"process(es) ({client_loop}): the server does not have the machine to itself"
+    )
+    print(
+        f"  load        {pairs} pairs ping-ponging icecandidate (1 in flight per pair), "
+        f"{args.idle} idle identified clients; {seconds:g} s measured after {warmup:g} s warm-up"
+    )
+    if args.idle:
+        print(f"  setup       idle clients joined in {idle_seconds:.1f} s, pairs in {pairs_seconds:.1f} s")
+    print(f"  relayed     {figures['msgs_per_s']:,.0f} messages/s")
+    print(
+        f"  latency     one-way p50 {ms(figures['p50_ms'])}, p99 {ms(figures['p99_ms'])}, "
+        f"max {ms(figures['max_ms'])}"
+    )
+    print(
+        f"  CPU         server {figures['server_cpu']:.0%} of one core, load generator "
+        f"{figures['loadgen_cpu']:.0%} of one core (sum over processes); server "
+        f"{figures['server_cpu_us_per_msg']:.1f} µs CPU per relayed message"
+    )
+    if figures["server_cpu"] >= 0.9:
+        print("  bottleneck  the server (saturated): these are its limits with the load generator beside it")
+    else:
+        print(
+            f"  bottleneck  not the server ({figures['server_cpu']:.0%} busy): the load generator, other "
+            "load or the closed loop limits these figures (try --workers)"
+        )
+    if figures["other_cpu"] > 0.1:
+        print(
+            f"  WARNING     other processes used {figures['other_cpu']:.0%} of a core during the "
+            "window: throughput and latency are understated; compare µs per message instead"
+        )
+    per_pair = figures["rss_per_pair_conn_kib"]
+    rss_line = f"  server RSS  {rss_start / 1024:.1f} MiB at start"
+    if args.idle:
+        rss_line += f", {figures['rss_per_idle_kib']:.1f} KiB per idle connection ({args.idle} idle)"
+    if per_pair is not None:
+        rss_line += f", {per_pair:.1f} KiB per pair connection before load"
+    print(rss_line + f"; {rss_end / 1024:.1f} MiB at end")
+    problems = figures["misrouted"] or figures["errors"] or figures["lost"]
+    print(
+        f"  integrity   misrouted {figures['misrouted']}, errors {len(figures['errors'])}, "
+        f"connections lost {figures['lost']}"
+    )
+    for error in figures["errors"][:5]:
+        print(f"    error: {error}")
+    if args.json:
+        print(json.dumps(figures))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
