@@ -26,10 +26,6 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 
-def client_config(request: web.Request) -> dict[str, Any]:
-    return dict(request.app[HUB].client_config)
-
-
 def page_context(request: web.Request) -> dict[str, Any]:
     """What every template gets. Passed explicitly (aiohttp-jinja2 context processors
     trip aiohttp's AppKey warning)."""
