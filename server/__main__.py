@@ -18,7 +18,7 @@ from aiohttp import web
 from .app import create_app
 from .appkeys import Site
 from .banner import banner
-from .config import ReloadMode, Settings, SettingsError, load_settings
+from .config import ReloadMode, Settings, SettingsError, load_settings, port_unusable
 from .netinfo import certificate_identities, public_urls
 from .tls import ensure_local_certificates, server_context
 
@@ -59,10 +59,7 @@ async def serve(settings: Settings) -> None:
         await tcp.start()
     except OSError as exc:
         await runner.cleanup()
-        raise SettingsError(
-            f"PORT={settings.port} on HOST={settings.host or '(all interfaces)'} cannot be used "
-            f"({exc.strerror or exc}); set PORT to a free port or stop the other server"
-        ) from None
+        raise port_unusable(settings.host, settings.port, exc.strerror or str(exc)) from None
     print(banner(site_info.urls, site_info.ca_file, qr=True), flush=True)
 
     stop = asyncio.Event()

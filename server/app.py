@@ -24,7 +24,7 @@ from aiohttp import web
 
 from . import rtc, state, views
 from .appkeys import HUB, SETTINGS, SITE, SOCKETS, STARTED, Site
-from .assets import compute_version
+from .assets import asset_roots, compute_version
 from .config import ReloadMode, Settings
 from .hub import Hub, HubLimits
 
@@ -84,7 +84,7 @@ def create_app(
     app[SITE] = site or Site(urls=[], ca_file=None)
     app[STARTED] = time.monotonic()
     app[SOCKETS] = weakref.WeakSet()
-    version = compute_version([settings.public_dir, settings.templates_dir])
+    version = compute_version(asset_roots(settings))
     limits = HubLimits(
         max_name_length=settings.max_name_length,
         rate_limit=settings.rate_limit,

@@ -7,6 +7,8 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .config import Settings
+
 # Editor droppings and tool caches never count as content (vim swap and its 4913
 # probe file, emacs locks and backups, JetBrains/VS Code temp files, OS metadata).
 _IGNORED_SUFFIXES = (".swp", ".swo", ".swx", ".tmp", ".temp", ".bak", ".orig", ".crdownload", "~")
@@ -32,6 +34,11 @@ def asset_files(roots: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
         for path in sorted(root.rglob("*")):
             if path.is_file() and not is_ignored(path, root):
                 yield root, path
+
+
+def asset_roots(settings: Settings) -> list[Path]:
+    """What the asset version covers, in hashing order: the app and live reload agree."""
+    return [settings.public_dir, settings.templates_dir]
 
 
 def compute_version(roots: Iterable[Path]) -> str:

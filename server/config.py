@@ -182,6 +182,14 @@ def _state_file(env: Mapping[str, str]) -> Path | None:
     return _dir(env, "STATE_FILE", PROJECT_ROOT / ".state" / "peers.json")
 
 
+def port_unusable(host: str | None, port: int, reason: str) -> SettingsError:
+    """The error for a port the server cannot bind (in use, no permission, bad HOST)."""
+    return SettingsError(
+        f"PORT={port} on HOST={host or '(all interfaces)'} cannot be used ({reason}); "
+        "set PORT to a free port or stop the other server"
+    )
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read and validate every setting; raise SettingsError on the first bad one."""
     key, cert = _file(env, "KEY"), _file(env, "CERT")

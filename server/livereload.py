@@ -33,8 +33,8 @@ from watchfiles import Change, PythonFilter, awatch, run_process
 from watchfiles.main import FileChange
 
 from .appkeys import HUB, SETTINGS
-from .assets import compute_version, is_ignored
-from .config import ReloadMode, Settings, SettingsError
+from .assets import asset_roots, compute_version, is_ignored
+from .config import ReloadMode, Settings, port_unusable
 from .hub import Hub
 from .rtc import deliver
 
@@ -45,11 +45,6 @@ log = logging.getLogger("server.livereload")
 STEP_MS = 50
 DEBOUNCE_MS = 400
 STOP_TIMEOUT = 2.0  # seconds to wait for the watcher thread after stop is set
-
-
-def asset_roots(settings: Settings) -> list[Path]:
-    """The roots of the asset version, in the order `create_app` hashes them."""
-    return [settings.public_dir, settings.templates_dir]
 
 
 def asset_filter(roots: Sequence[Path]) -> Callable[[Change, str], bool]:
@@ -189,16 +184,10 @@ def check_port(host: str | None, port: int) -> None:
     waiting for a code change next to a dead child. Binds like asyncio's create_server:
     SO_REUSEADDR, and IPv6 sockets IPv6-only."""
 
-    def unusable(reason: str) -> SettingsError:
-        return SettingsError(
-            f"PORT={port} on HOST={host or '(all interfaces)'} cannot be used ({reason}); "
-            "set PORT to a free port or stop the other server"
-        )
-
     try:
         addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:  # HOST does not resolve
-        raise unusable(exc.strerror or str(exc)) from None
+        raise port_unusable(host, port, exc.strerror or str(exc)) from None
     for family, kind, proto, _, address in addresses:
         try:
             probe = socket.socket(family, kind, proto)
@@ -211,7 +200,7 @@ def check_port(host: str | None, port: int) -> None:
             try:
                 probe.bind(address)
             except OSError as exc:
-                raise unusable(exc.strerror or str(exc)) from None
+                raise port_unusable(host, port, exc.strerror or str(exc)) from None
 
 
 def run_with_restarts(settings: Settings, code_dir: Path = CODE_DIR) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 
 from aiohttp import web
 
 from .appkeys import HUB, SETTINGS
+from .files import write_private
 
 log = logging.getLogger("server.state")
 
@@ -43,11 +43,7 @@ async def save(app: web.Application) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".new")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, path)
+        write_private(path, json.dumps(state).encode())  # token hashes: owner only
     except OSError as exc:
         log.warning("event=state-unwritable path=%s error=%s", path, exc)
         return

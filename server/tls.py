@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .config import SettingsError
+from .files import write_private, write_public
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca-key.pem"
@@ -43,22 +43,6 @@ class CertFiles:
     leaf_issued: bool = False
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret readable by the owner only (0600), atomically."""
-    tmp = path.with_name(path.name + ".new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o600)  # in case the file existed with wider permissions
-    os.replace(tmp, path)
-
-
-def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".new")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _load_or_create_ca(certs_dir: Path) -> tuple[trustme.CA, bool]:
     cert_path, key_path = certs_dir / CA_CERT, certs_dir / CA_KEY
     if cert_path.is_file() and key_path.is_file():
@@ -71,8 +55,8 @@ def _load_or_create_ca(certs_dir: Path) -> tuple[trustme.CA, bool]:
             ) from None
     ca = trustme.CA(organization_name="LAN Call local CA")
     certs_dir.mkdir(parents=True, exist_ok=True)
-    _write_private(key_path, ca.private_key_pem.bytes())
-    _write_public(cert_path, ca.cert_pem.bytes())
+    write_private(key_path, ca.private_key_pem.bytes())
+    write_public(cert_path, ca.cert_pem.bytes())
     return ca, True
 
 
@@ -123,8 +107,8 @@ def ensure_local_certificates(certs_dir: Path, identities: list[str]) -> CertFil
             not_before=now - dt.timedelta(hours=1),  # tolerate a phone's slow clock
             not_after=now + LEAF_LIFETIME,
         )
-        _write_private(key_path, leaf.private_key_pem.bytes())
-        _write_public(cert_path, b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+        write_private(key_path, leaf.private_key_pem.bytes())
+        write_public(cert_path, b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
         issued = True
     return CertFiles(cert_path, key_path, certs_dir / CA_CERT, ca_created, issued)
 
