@@ -24,7 +24,7 @@ from watchfiles import Change
 from server.assets import compute_version
 from server.config import PROJECT_ROOT, ReloadMode
 from server.livereload import asset_filter, livereload_ctx
-from tests.conftest import StartServer
+from tests.conftest import LiveServer, StartServer
 
 TIMEOUT = 5.0  # generous bound for a condition; the watcher normally answers in ~0.1 s
 
@@ -62,6 +62,14 @@ def roots(asset_dirs: tuple[Path, Path]) -> list[Path]:
     public, templates = asset_dirs
     (public / "probe.css").write_text("body { color: black; }\n")
     return [public, templates]
+
+
+async def serve_roots(
+    start_server: StartServer, roots: list[Path], reload: ReloadMode = ReloadMode.ASSETS
+) -> LiveServer:
+    """A server on the editable copies, live reload on unless told otherwise."""
+    public, templates = roots
+    return await start_server(reload=reload, public_dir=public, templates_dir=templates)
 
 
 # --- the version hash (unit) -----------------------------------------------------------
@@ -178,7 +186,7 @@ async def test_edit_pushes_fresh_ready_with_same_id_to_every_socket(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     public, templates = roots
-    live = await start_server(reload=ReloadMode.ASSETS, public_dir=public, templates_dir=templates)
+    live = await serve_roots(start_server, roots)
     async with http.ws_connect(live.ws_url) as ws1, http.ws_connect(live.ws_url) as ws2:
         ready1, ready2 = await first_ready(ws1), await first_ready(ws2)
         original = ready1["version"]
@@ -211,8 +219,8 @@ async def test_edit_pushes_fresh_ready_with_same_id_to_every_socket(
 async def test_ten_files_saved_at_once_give_one_ready(
     start_server: StartServer, roots: list[Path], http: aiohttp.ClientSession
 ) -> None:
-    public, templates = roots
-    live = await start_server(reload=ReloadMode.ASSETS, public_dir=public, templates_dir=templates)
+    public = roots[0]
+    live = await serve_roots(start_server, roots)
     async with http.ws_connect(live.ws_url) as ws:
         ready = await first_ready(ws)
         for i in range(10):  # "save all" in an editor: ten saves spread over ~30 ms
@@ -245,8 +253,8 @@ async def test_temp_files_are_filtered_out_of_the_batch(
     http: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    public, templates = roots
-    live = await start_server(reload=ReloadMode.ASSETS, public_dir=public, templates_dir=templates)
+    public = roots[0]
+    live = await serve_roots(start_server, roots)
     caplog.set_level(logging.DEBUG, logger="server.livereload")
     async with http.ws_connect(live.ws_url) as ws:
         ready = await first_ready(ws)
@@ -268,8 +276,8 @@ async def test_rewrite_with_same_content_pushes_nothing(
     http: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    public, templates = roots
-    live = await start_server(reload=ReloadMode.ASSETS, public_dir=public, templates_dir=templates)
+    public = roots[0]
+    live = await serve_roots(start_server, roots)
     caplog.set_level(logging.DEBUG, logger="server.livereload")
     async with http.ws_connect(live.ws_url) as ws:
         ready = await first_ready(ws)
@@ -285,13 +293,13 @@ async def test_rewrite_with_same_content_pushes_nothing(
 async def test_reload_off_starts_no_watcher(
     start_server: StartServer, roots: list[Path], http: aiohttp.ClientSession
 ) -> None:
-    public, templates = roots
-    off = await start_server(reload=ReloadMode.OFF, public_dir=public, templates_dir=templates)
+    public = roots[0]
+    off = await serve_roots(start_server, roots, ReloadMode.OFF)
     assert off.app is not None and livereload_ctx not in off.app.cleanup_ctx
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "livereload"]
 
     # A watching server on the same files is the yardstick for "would have noticed".
-    on = await start_server(reload=ReloadMode.ASSETS, public_dir=public, templates_dir=templates)
+    on = await serve_roots(start_server, roots)
     assert [t for t in asyncio.all_tasks() if t.get_name() == "livereload"]
     async with http.ws_connect(off.ws_url) as ws_off, http.ws_connect(on.ws_url) as ws_on:
         ready_off, _ = await first_ready(ws_off), await first_ready(ws_on)
@@ -322,8 +330,8 @@ async def test_missing_root_is_skipped_and_the_other_still_watched(
 async def test_shutdown_stops_the_watcher_promptly_and_quietly(
     start_server: StartServer, roots: list[Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    public, templates = roots
-    live = await start_server(reload=ReloadMode.ASSETS, public_dir=public, templates_dir=templates)
+    public = roots[0]
+    live = await serve_roots(start_server, roots)
     (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "livereload"]
     caplog.set_level(logging.DEBUG)
     began = time.monotonic()
