@@ -27,6 +27,21 @@ from server.hub import Hub
 from server.netinfo import certificate_identities
 from server.tls import CertFiles, ensure_local_certificates, server_context
 
+TEST_KINDS = ("unit", "integration", "browser")  # one folder each under tests/; the folder is the marker
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks each test by its folder, so `-m unit` etc. select by where a test lives.
+
+    A test that still carries an explicit kind marker keeps it (mixed modules being split).
+    """
+    tests_root = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(tests_root)
+        kind = relative.parts[0] if len(relative.parts) > 1 else ""
+        if kind in TEST_KINDS and not any(item.get_closest_marker(name) for name in TEST_KINDS):
+            item.add_marker(getattr(pytest.mark, kind))
+
 
 @pytest.fixture(scope="session")
 def cert_files(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:

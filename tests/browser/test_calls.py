@@ -6,11 +6,8 @@ import asyncio
 import json
 import re
 
-import pytest
 from playwright.async_api import Page, WebSocketRoute, expect
 from support import connect_call
-
-pytestmark = pytest.mark.browser
 
 
 async def test_call_accept_flows_video_and_audio_both_ways(start_server, new_user):

@@ -7,7 +7,6 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
 
-import pytest
 from playwright.async_api import expect
 from support import User
 
@@ -16,8 +15,6 @@ from server.peer import PythonPeer
 from tests.conftest import LiveServer, StartServer
 
 NewUser = Callable[..., Awaitable[User]]
-
-pytestmark = pytest.mark.browser
 
 
 def echo_of(live: LiveServer) -> EchoPeer:

@@ -7,11 +7,8 @@ import asyncio
 import re
 from pathlib import Path
 
-import pytest
 from playwright.async_api import expect
 from support import User, connect_call
-
-pytestmark = pytest.mark.browser
 
 
 async def test_chat_both_ways_with_typing_indicator(start_server, new_user):

@@ -8,14 +8,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import expect
 
 from server.assets import compute_version
 from server.config import ReloadMode
 from tests.conftest import StartServer
-
-pytestmark = pytest.mark.browser
 
 NewUser = Callable[..., Awaitable[Any]]  # the `new_user` fixture of tests/browser/conftest.py
 

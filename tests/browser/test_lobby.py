@@ -5,11 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.async_api import Page, Request, WebSocket, expect
 from support import connect_call
-
-pytestmark = pytest.mark.browser
 
 
 async def test_rename_propagates_live_and_is_remembered(start_server, new_user):

@@ -6,13 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from playwright.async_api import Page, WebSocket, expect
 from support import User, connect_call
 
 from server.rtc import deliver
-
-pytestmark = pytest.mark.browser
 
 
 class SocketLog:
