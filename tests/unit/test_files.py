@@ -10,8 +10,6 @@ import pytest
 
 from server.files import write_private, write_public
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.mark.parametrize("write", [write_private, write_public])
 @pytest.mark.parametrize("planted", ["peers.json.new", "peers.json.tmp", ".peers.json.tmp"])
