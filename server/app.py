@@ -15,18 +15,27 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import aiohttp.web_response
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import rtc, state, views
+from . import quietlog, rtc, state, views
 from .appkeys import HUB, SETTINGS, SITE, SOCKETS, STARTED, Site
 from .assets import asset_roots, compute_version
 from .config import ReloadMode, Settings
+from .hosts import SERVED_NAMES, host_check, served_names
 from .hub import Hub, HubLimits
+from .netinfo import certificate_identities
+
+# The Server header names no software or version (aiohttp's default names both). The
+# hook below covers the app's responses; this covers the 400s aiohttp writes for
+# malformed requests, which never reach the app.
+SERVER_HEADER = "lan-call"
+setattr(aiohttp.web_response, "SERVER_SOFTWARE", SERVER_HEADER)  # noqa: B010
 
 # No inline script or style anywhere: the page's config travels in a JSON data block.
 CSP = "; ".join(
@@ -53,6 +62,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
+    # The app is only ever served over HTTPS (plain HTTP on the port is redirected).
+    # No includeSubDomains or preload: the names are LAN addresses and .local names.
+    "Strict-Transport-Security": "max-age=31536000",
 }
 
 
@@ -60,6 +72,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     # on_response_prepare covers every response: pages, files, errors, the WS upgrade.
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER_HEADER
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -78,8 +91,14 @@ def create_app(
     site: Site | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
+    host_names: Iterable[str] = (),
 ) -> web.Application:
-    app = web.Application(client_max_size=1024**2)
+    """`host_names`: names beyond this machine's own that requests may use in `Host`
+    (those in a user-supplied certificate)."""
+    app = web.Application(client_max_size=1024**2, middlewares=[host_check])
+    app[SERVED_NAMES] = served_names(
+        [*certificate_identities(), *host_names], settings.host, settings.allowed_origins
+    )
     app[SETTINGS] = settings
     app[SITE] = site or Site(urls=[], ca_file=None)
     app[STARTED] = time.monotonic()
@@ -93,6 +112,7 @@ def create_app(
     )
     app[HUB] = Hub(limits, version, client_config(settings), clock)
 
+    quietlog.install()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=True)
     app.on_response_prepare.append(_security_headers)
     state.restore(app)

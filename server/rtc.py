@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol
 from .appkeys import HUB, SETTINGS, SOCKETS
+from .hosts import request_host_allowed
 from .hub import Connection, Hub, Outbox
 
 log = logging.getLogger("server.rtc")
@@ -52,24 +54,38 @@ async def deliver(out: Outbox) -> None:
 
 
 def origin_allowed(request: web.Request, allowed: frozenset[str]) -> bool:
-    """Browsers always send Origin on a WebSocket upgrade; it must name this host
-    (or an allow-listed origin). Non-browser clients send none and are let in."""
+    """Browsers always send Origin on a WebSocket upgrade; it must be this page's own
+    https:// origin (or an allow-listed one), and Host must be one of the server's own
+    names, so a DNS-rebinding page (Host and Origin both evil.example) is refused.
+    Non-browser clients send no Origin and are let in (Host still checked)."""
+    if not request_host_allowed(request):
+        return False
     origin = request.headers.get("Origin")
     if origin is None:
         return True
     origin = origin.rstrip("/").lower()
     if origin in allowed:
         return True
-    host = urlsplit(origin).netloc
-    return bool(host) and host == request.host.lower()
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    # The page is only ever served over TLS: http://, ws://, file:// ("null") and
+    # extension origins are other pages, even when they name this host.
+    return parts.scheme == "https" and bool(parts.netloc) and parts.netloc == request.host.lower()
+
+
+# RFC 6455 §4.1: a subprotocol is an RFC 2616 token; browsers send short ones.
+_SUBPROTOCOL_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")
 
 
 def first_subprotocol(request: web.Request) -> tuple[str, ...]:
     """Echo the first requested subprotocol: Chromium fails a handshake that asked for
-    subprotocols and got none back (PROTOCOL.md §1)."""
+    subprotocols and got none back (PROTOCOL.md §1). Only a well-formed token of at
+    most 128 characters is echoed; anything else gets none back."""
     header = request.headers.get("Sec-WebSocket-Protocol", "")
-    first = header.split(",", 1)[0].strip()
-    return (first,) if first else ()
+    first = header[:1024].split(",", 1)[0].strip()
+    return (first,) if _SUBPROTOCOL_TOKEN.fullmatch(first) else ()
 
 
 async def rtc_handler(request: web.Request) -> web.StreamResponse:
