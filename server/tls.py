@@ -18,7 +18,7 @@ from pathlib import Path
 import trustme
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 
 from .config import SettingsError
 from .files import write_private, write_public
@@ -43,15 +43,27 @@ class CertFiles:
     leaf_issued: bool = False
 
 
+def _check_pair(cert_pem: bytes, key_pem: bytes) -> None:
+    """Raise ValueError unless the key is the certificate's own (a CA certificate
+    paired with another CA's key would issue server certificates nobody can verify)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    key = load_pem_private_key(key_pem, password=None)
+    spki = Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        raise ValueError("the key does not belong to the certificate")
+
+
 def _load_or_create_ca(certs_dir: Path) -> tuple[trustme.CA, bool]:
     cert_path, key_path = certs_dir / CA_CERT, certs_dir / CA_KEY
     if cert_path.is_file() and key_path.is_file():
         try:
-            return trustme.CA.from_pem(cert_path.read_bytes(), key_path.read_bytes()), False
-        except ValueError as exc:
+            cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+            _check_pair(cert_pem, key_pem)
+            return trustme.CA.from_pem(cert_pem, key_pem), False
+        except (ValueError, TypeError) as exc:
             raise SettingsError(
-                f"{cert_path} or {key_path} is not a readable PEM CA ({exc}); delete both to "
-                "create a new local CA (devices will need to trust it again)"
+                f"{cert_path} and {key_path} are not a matching PEM CA certificate and key ({exc}); "
+                "delete both to create a new local CA (devices will need to trust it again)"
             ) from None
     ca = trustme.CA(organization_name="LAN Call local CA")
     certs_dir.mkdir(parents=True, exist_ok=True)
@@ -92,9 +104,37 @@ def _leaf_is_current(certs_dir: Path, ca: trustme.CA, identities: list[str]) -> 
     return {_normalise(i) for i in identities} <= _names_in(leaf)
 
 
+def _check_certs_dir(certs_dir: Path) -> None:
+    """Problems a user can fix, named before anything is read or written."""
+    fix = "set CERTS_DIR to a directory this user can write, or remove what is in the way"
+    for parent in [certs_dir, *certs_dir.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise SettingsError(f"CERTS_DIR={str(certs_dir)!r}: {parent} is a file, not a directory; {fix}")
+    for name in (CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY):
+        path = certs_dir / name
+        if path.exists() and not path.is_file():
+            raise SettingsError(
+                f"CERTS_DIR={str(certs_dir)!r}: {path} is not a regular file; remove it so it can be "
+                "created again"
+            )
+
+
 def ensure_local_certificates(certs_dir: Path, identities: list[str]) -> CertFiles:
     """Create or reuse the local CA; (re)issue the server certificate when it does not
-    cover every identity, is about to expire, or was not issued by this CA."""
+    cover every identity, is about to expire, or was not issued by this CA. Every
+    problem with CERTS_DIR becomes a SettingsError naming the fix."""
+    _check_certs_dir(certs_dir)
+    try:
+        return _ensure_local_certificates(certs_dir, identities)
+    except OSError as exc:
+        where = exc.filename or certs_dir
+        raise SettingsError(
+            f"CERTS_DIR={str(certs_dir)!r}: cannot create or write {where} ({exc.strerror or exc}); "
+            "set CERTS_DIR to a directory this user can write"
+        ) from None
+
+
+def _ensure_local_certificates(certs_dir: Path, identities: list[str]) -> CertFiles:
     ca, ca_created = _load_or_create_ca(certs_dir)
     cert_path, key_path = certs_dir / SERVER_CERT, certs_dir / SERVER_KEY
     issued = False

@@ -112,3 +112,34 @@ def test_corrupt_local_ca_says_how_to_recover(tmp_path: Path) -> None:
     (tmp_path / CA_KEY).write_text("garbage")
     with pytest.raises(SettingsError, match="delete both"):
         ensure_local_certificates(tmp_path, NAMES)
+
+
+def certs_dir_problems(tmp_path: Path) -> dict[str, Path]:
+    """CERTS_DIR set-ups a user can get wrong, each needing a different fix."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    ca_is_dir = tmp_path / "ca-is-dir"
+    (ca_is_dir / CA_CERT).mkdir(parents=True)
+    return {
+        "under-a-file": a_file / "certs",
+        "is-a-file": a_file,
+        "in-proc": Path("/proc/lan-call-certs"),
+        "ca-pem-is-a-directory": ca_is_dir,
+    }
+
+
+@pytest.mark.parametrize("case", ["under-a-file", "is-a-file", "in-proc", "ca-pem-is-a-directory"])
+def test_certs_dir_problems_are_settings_errors(tmp_path: Path, case: str) -> None:
+    certs_dir = certs_dir_problems(tmp_path)[case]
+    with pytest.raises(SettingsError) as caught:
+        ensure_local_certificates(certs_dir, NAMES)
+    message = str(caught.value)
+    assert "CERTS_DIR=" in message and "\n" not in message
+    assert "set CERTS_DIR" in message or "remove it" in message
+
+
+def test_ca_certificate_with_another_cas_key_is_refused(tmp_path: Path) -> None:
+    ensure_local_certificates(tmp_path, NAMES)
+    (tmp_path / CA_KEY).write_bytes(trustme.CA().private_key_pem.bytes())
+    with pytest.raises(SettingsError, match="not a matching PEM CA certificate and key"):
+        ensure_local_certificates(tmp_path, NAMES)
