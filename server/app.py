@@ -108,7 +108,10 @@ def create_app(
         max_name_length=settings.max_name_length,
         rate_limit=settings.rate_limit,
         rate_burst=settings.rate_burst,
+        address_rate_limit=settings.address_rate_limit,
+        rename_rate=settings.rename_rate,
         resume_grace=settings.resume_grace,
+        identify_timeout=settings.identify_timeout,
     )
     app[HUB] = Hub(limits, version, client_config(settings), clock)
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .config import Settings
 from .hub import Hub
+from .wsconn import WebSocketConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,4 +26,4 @@ SETTINGS = web.AppKey("settings", Settings)
 HUB = web.AppKey("hub", Hub)
 SITE = web.AppKey("site", Site)
 STARTED = web.AppKey("started", float)  # time.monotonic() at app creation
-SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+SOCKETS = web.AppKey("sockets", weakref.WeakSet[WebSocketConnection])

@@ -44,6 +44,10 @@ class Settings:
     max_name_length: int = 64
     rate_limit: float = 50.0  # messages per second per socket
     rate_burst: int = 200
+    address_rate_limit: float = 200.0  # messages per second per client address; 0: off
+    rename_rate: float = 1.0  # renames per second per client address; 0: off
+    identify_timeout: float = 10.0  # seconds a socket may stay unidentified
+    send_queue_bytes: int = 1024 * 1024  # a socket further behind than this is closed
     heartbeat: float = 15.0  # seconds between pings; a silent socket dies after ~1.5x
     resume_grace: float = 20.0  # seconds a vanished peer stays listed, resumable
     allowed_origins: frozenset[str] = frozenset()
@@ -54,6 +58,9 @@ class Settings:
     echo_max_seconds: float = 600.0
     log_level: str = "INFO"
     minify: bool = True
+    max_connections_per_address: int = 64  # open TCP connections per client address; 0: no cap
+    handshake_timeout: float = 10.0  # seconds from accept to a finished TLS handshake
+    idle_timeout: float = 15.0  # seconds a connection may go without a complete request
     shutdown_timeout: float = 1.5
 
 
@@ -71,6 +78,10 @@ DOCUMENTED = [
     ("MAX_NAME_LENGTH", "longest display name, in characters", "64"),
     ("RATE_LIMIT", "signalling messages per second per socket", "50"),
     ("RATE_BURST", "burst allowance of the rate limit", "200"),
+    ("ADDRESS_RATE_LIMIT", "signalling messages per second per client address (0: no limit)", "200"),
+    ("RENAME_RATE", "renames per second per client address, burst 5 (0: no limit)", "1"),
+    ("IDENTIFY_TIMEOUT", "seconds a socket may stay connected without identifying", "10"),
+    ("SEND_QUEUE_BYTES", "bytes queued for one slow socket before it is closed", "1048576"),
     ("HEARTBEAT", "seconds between WebSocket pings", "15"),
     ("RESUME_GRACE", "seconds a dropped peer stays listed and resumable", "20"),
     ("ALLOWED_ORIGINS", "extra allowed Origin values, comma-separated", "same host only"),
@@ -81,6 +92,9 @@ DOCUMENTED = [
     ("ECHO_MAX_SECONDS", "longest echo call", "600"),
     ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO"),
     ("MINIFY", "serve JS and CSS without comments and layout whitespace (1/0)", "1"),
+    ("MAX_CONNECTIONS_PER_ADDRESS", "open TCP connections per client address (0: no cap)", "64"),
+    ("HANDSHAKE_TIMEOUT", "seconds a new connection has to finish its TLS handshake", "10"),
+    ("IDLE_TIMEOUT", "seconds a connection may go without a complete HTTP request", "15"),
 ]
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -221,6 +235,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         max_name_length=_int(env, "MAX_NAME_LENGTH", 64, 1, 1024),
         rate_limit=_float(env, "RATE_LIMIT", 50.0, 0.1, 1_000_000),
         rate_burst=_int(env, "RATE_BURST", 200, 1, 1_000_000),
+        address_rate_limit=_float(env, "ADDRESS_RATE_LIMIT", 200.0, 0, 1_000_000),
+        rename_rate=_float(env, "RENAME_RATE", 1.0, 0, 1000),
+        identify_timeout=_float(env, "IDENTIFY_TIMEOUT", 10.0, 0.1, 3600),
+        send_queue_bytes=_int(env, "SEND_QUEUE_BYTES", 1024 * 1024, 64 * 1024, 1024**3),
         heartbeat=_float(env, "HEARTBEAT", 15.0, 0.1, 3600),
         resume_grace=_float(env, "RESUME_GRACE", 20.0, 0, 3600),
         allowed_origins=origins,
@@ -231,4 +249,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         echo_max_seconds=_float(env, "ECHO_MAX_SECONDS", 600.0, 1, 86400),
         log_level=level,
         minify=_bool(env, "MINIFY", True),
+        max_connections_per_address=_int(env, "MAX_CONNECTIONS_PER_ADDRESS", 64, 0, 1_000_000),
+        handshake_timeout=_float(env, "HANDSHAKE_TIMEOUT", 10.0, 0.1, 3600),
+        idle_timeout=_float(env, "IDLE_TIMEOUT", 15.0, 0.1, 86400),
     )

@@ -41,8 +41,8 @@ from aiortc.contrib.media import MediaRelay
 
 from .appkeys import HUB, SETTINGS
 from .hub import Hub, Peer
+from .outbox import deliver
 from .peer import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, count_media_sections, rtc_configuration
-from .rtc import deliver
 
 log = logging.getLogger("server.echo")
 
@@ -63,10 +63,10 @@ Json = dict[str, Any]
 class InProcessConnection:
     """A hub `Connection` for a peer living inside the server: frames land in a queue.
 
-    `send_text` is called from other peers' tasks, so it never blocks (`put_nowait`
-    on an unbounded queue; the echo's reader only routes, it never waits on the
-    network). `close` (the hub asks for it on rate-limit abuse or a resume elsewhere)
-    enqueues None so the reader notices."""
+    `send` is called from other peers' tasks, so it never blocks (`put_nowait` on an
+    unbounded queue; the echo's reader only routes, it never waits on the network).
+    `close` (the hub asks for it on rate-limit abuse or a resume elsewhere) enqueues
+    None so the reader notices."""
 
     __slots__ = ("close_code", "closed", "inbox")
 
@@ -75,11 +75,14 @@ class InProcessConnection:
         self.closed = False
         self.close_code: int | None = None
 
-    async def send_text(self, text: str) -> None:
+    def send(self, text: str) -> None:
         if not self.closed:
             self.inbox.put_nowait(text)
 
-    async def close(self, code: int, reason: str) -> None:
+    def take_unsent(self) -> list[str]:
+        return []  # the echo reads everything it is sent, and never resumes a call
+
+    def close(self, code: int, reason: str) -> None:
         if not self.closed:
             self.closed = True
             self.close_code = code
@@ -317,7 +320,7 @@ class EchoPeer:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await asyncio.gather(*(call.done.wait() for call in list(self.closing)))
         if self.peer is not None and self.conn is not None:
-            await deliver(self.hub.disconnect(self.peer, self.conn))
+            deliver(self.hub.disconnect(self.peer, self.conn), self.hub)
         log.info("event=echo-stopped calls_total=%d", self.calls_total)
 
     async def _attach(self) -> None:
@@ -326,13 +329,13 @@ class EchoPeer:
         token = self.peer.token if self.peer is not None else None
         peer, out, _ = self.hub.connect(conn, token, kind="bot")
         self.peer, self.conn = peer, conn
-        await deliver(out)
+        deliver(out, self.hub)
         await self.send({"type": "identify", "data": {"id": peer.id, "name": self.name}})
 
     async def send(self, message: Json) -> None:
         """Send one protocol message as this peer, exactly as a socket would."""
         if self.peer is not None:
-            await deliver(self.hub.receive(self.peer, json.dumps(message)))
+            deliver(self.hub.receive(self.peer, json.dumps(message)), self.hub)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -360,7 +363,7 @@ class EchoPeer:
                 log.warning("event=echo-detached code=%s", conn.close_code)
                 try:
                     if self.peer is not None:
-                        await deliver(self.hub.disconnect(self.peer, conn))
+                        deliver(self.hub.disconnect(self.peer, conn), self.hub)
                     await asyncio.sleep(REATTACH_DELAY)
                     await self._attach()
                 except Exception:

@@ -1,15 +1,21 @@
 """The signalling hub: who is connected, under which name, and where each message goes.
 
 Plain Python with no sockets: every operation takes the current time and returns an
-`Outbox` of frames to send and sockets to close; the WebSocket adapter (`rtc.py`) and
-in-process peers (`echo.py`) deliver it. Tests drive the hub directly.
+`Outbox` (`outbox.py`) of frames addressed to peer ids and connections to close;
+`outbox.deliver` hands them to the sockets (`rtc.py`) and in-process peers (`echo.py`).
+Tests drive the hub directly.
 
-Lifecycle of a peer (PROTOCOL.md §1):
-    connect()  -> `ready` (id, token, version, config); not yet listed
+Lifecycle of a peer (docs/protocol.md §1):
+    connect()  -> `ready` (id, token, version, config); not yet listed; closed if it
+                  does not identify within `identify_timeout`
     identify   -> listed: gets the current peer list, everyone else gets its `peer`
+    leave      -> removed and announced at once (a tab closed on purpose)
     disconnect -> stays listed for `resume_grace` seconds; a reconnect with its token
-                  takes the same id back and nobody notices
+                  takes the same id back and nobody notices; relays to it are held
     expire()   -> grace over: removed and announced with `remove: true`
+
+Who hears what is decided in one place, `audience()`: today everyone listed; a room
+or a call would narrow it there.
 """
 
 from __future__ import annotations
@@ -19,53 +25,53 @@ import logging
 import secrets
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from . import protocol
-from .protocol import Identify, ProtocolError, Relay
+from .outbox import Connection, Outbox
+from .protocol import Identify, Leave, Ping, ProtocolError, Relay
 from .ratelimit import TokenBucket, Verdict
 
 log = logging.getLogger("server.hub")
 
 # WebSocket close codes the hub asks for.
-CLOSE_POLICY = 1008  # sustained abuse of the rate limit
+CLOSE_NORMAL = 1000  # the peer left on purpose
+CLOSE_POLICY = 1008  # sustained abuse of the rate limit, or no identify in time
 CLOSE_REPLACED = 4001  # the same peer resumed on a newer socket
 
-PENDING_LIMIT = 64  # frames kept for a peer in its grace period, delivered on resume
+PENDING_LIMIT = 64  # frames held for a peer in its grace period, delivered on resume
+IN_PROCESS = "in-process"  # the address of peers that live inside the server (bots)
 
 
 def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Connection(Protocol):
-    """One socket (or in-process pipe) to one peer. The hub only compares identities;
-    `rtc.py` and `echo.py` implement the actual delivery."""
-
-    async def send_text(self, text: str) -> None: ...
-
-    async def close(self, code: int, reason: str) -> None: ...
-
-
-@dataclass(slots=True)
-class Outbox:
-    """What an operation wants done: frames to send, then sockets to close."""
-
-    sends: list[tuple[Connection, str]] = field(default_factory=list)
-    closes: list[tuple[Connection, int, str]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.sends or self.closes)
-
-
 @dataclass(slots=True)
 class HubLimits:
     max_name_length: int = 64
-    rate_limit: float = 50.0
+    rate_limit: float = 50.0  # messages per second per socket
     rate_burst: int = 200
+    address_rate_limit: float = 200.0  # messages per second per client address; 0: off
+    rename_rate: float = 1.0  # renames per second per client address; 0: off
+    rename_burst: int = 5
     resume_grace: float = 20.0
+    identify_timeout: float = 10.0
+    pending_frames: int = PENDING_LIMIT
+    pending_bytes: int = 256 * 1024  # held for one away peer
+    pending_total_bytes: int = 32 * 1024 * 1024  # held for all away peers together
+
+
+@dataclass(slots=True, eq=False)
+class AddressBudget:
+    """Limits shared by every socket from one client address, so opening more sockets
+    (or reconnecting after a 1008) does not multiply them."""
+
+    messages: TokenBucket | None
+    renames: TokenBucket | None
+    sockets: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -75,11 +81,14 @@ class Peer:
     kind: str
     bucket: TokenBucket
     conn: Connection | None
+    address: str = IN_PROCESS
     token_hash: str = ""  # key of `Hub._tokens`; survives a restart, the token does not
     name: str | None = None  # None until the first identify: not listed
+    connected_at: float = 0.0
     gone_since: float | None = None  # set while the socket is gone (grace period)
     listed_on_socket: bool = False  # the current socket has received the peer list
-    pending: deque[str] = field(default_factory=lambda: deque(maxlen=PENDING_LIMIT))
+    pending: deque[str] = field(default_factory=deque)  # held while away, for the resume
+    pending_bytes: int = 0
 
     @property
     def identified(self) -> bool:
@@ -101,6 +110,11 @@ class Hub:
         self._peers: dict[str, Peer] = {}  # id -> peer, listed or not, live or in grace
         self._tokens: dict[str, str] = {}  # sha256(resume token) -> id
         self._by_conn: dict[int, Peer] = {}  # id(conn) -> peer, live sockets only
+        self._unidentified: dict[str, Peer] = {}  # live, not yet identified, oldest first
+        self._addresses: dict[str, AddressBudget] = {}
+        self._reserved: set[str] = set()  # name keys of the bots' names
+        self._pending_total = 0
+        self.changes = 0  # bumped whenever the listed peers change (state.py saves then)
 
     # --- queries ----------------------------------------------------------------------
 
@@ -109,17 +123,38 @@ class Hub:
         """Live sockets (peers in their grace period do not count)."""
         return len(self._by_conn)
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held for peers in their grace period, all together."""
+        return self._pending_total
+
     def peer(self, peer_id: str) -> Peer | None:
         return self._peers.get(peer_id)
+
+    def connection(self, peer_id: str) -> Connection | None:
+        """The live connection holding `peer_id` here (`outbox.Directory`)."""
+        peer = self._peers.get(peer_id)
+        return peer.conn if peer is not None else None
 
     def listed(self) -> list[Peer]:
         """Identified peers, as everyone else sees them, in joining order."""
         return [p for p in self._peers.values() if p.identified]
 
+    def audience(self, about: Peer) -> Iterator[str]:
+        """Who hears an announcement about `about` (join, rename, leave): every other
+        listed peer with a live socket. The one place that decides it."""
+        for other in self._by_conn.values():
+            if other is not about and other.name is not None:
+                yield other.id
+
     # --- lifecycle --------------------------------------------------------------------
 
     def connect(
-        self, conn: Connection, resume_token: str | None = None, kind: str = "browser"
+        self,
+        conn: Connection,
+        resume_token: str | None = None,
+        kind: str = "browser",
+        address: str = IN_PROCESS,
     ) -> tuple[Peer, Outbox, bool]:
         """Attach a new socket. Returns the peer, the `ready` to send, and whether the
         id was resumed."""
@@ -134,56 +169,93 @@ class Hub:
                 kind=kind,
                 bucket=TokenBucket(self.limits.rate_limit, self.limits.rate_burst, now),
                 conn=conn,
+                address=address,
             )
             self._peers[peer.id] = peer
         else:
             self._tokens.pop(peer.token_hash, None)
+            unsent: list[str] = []
             if peer.conn is not None:  # the old socket is half-open; the new one wins
-                out.closes.append((peer.conn, CLOSE_REPLACED, "resumed elsewhere"))
+                unsent = peer.conn.take_unsent()
+                out.close(peer.conn, CLOSE_REPLACED, "resumed elsewhere")
                 self._by_conn.pop(id(peer.conn), None)
+                self._release_address(peer.address)
             peer.conn = conn
+            peer.address = address
             peer.gone_since = None
             peer.listed_on_socket = False
+            peer.pending.extendleft(reversed(unsent))
+        peer.connected_at = now
         peer.token = secrets.token_urlsafe(24)  # 192 bits; a resume consumes the old one
         peer.token_hash = _token_key(peer.token)
         self._tokens[peer.token_hash] = peer.id
         self._by_conn[id(conn)] = peer
-        out.sends.append((conn, self._ready(peer)))
+        self._budget(address).sockets += 1
+        if peer.name is None:
+            self._unidentified[peer.id] = peer
+        out.send(peer.id, self._ready(peer))
         while peer.pending:  # what was relayed to it while its socket was gone
-            out.sends.append((conn, peer.pending.popleft()))
+            out.send(peer.id, peer.pending.popleft())
+        self._pending_total -= peer.pending_bytes
+        peer.pending_bytes = 0
         return peer, out, resumed
 
     def disconnect(self, peer: Peer, conn: Connection) -> Outbox:
-        """The socket `conn` of `peer` closed. Starts the grace period."""
-        if peer.conn is not conn:  # already replaced by a resumed socket
+        """The socket `conn` of `peer` closed. Starts the grace period; what was queued
+        on it but never written is held for the resume."""
+        if peer.conn is not conn:  # already replaced by a resumed socket, or removed
             return Outbox()
         self._by_conn.pop(id(conn), None)
+        self._unidentified.pop(peer.id, None)
+        self._release_address(peer.address)
         peer.conn = None
         peer.gone_since = self.clock()
-        if self.limits.resume_grace <= 0:
+        if peer.name is None or self.limits.resume_grace <= 0:
             return self._remove(peer)
+        for text in conn.take_unsent():
+            peer.pending.append(text)
+            peer.pending_bytes += len(text)
+            self._pending_total += len(text)
         return Outbox()
 
     def expire(self) -> Outbox:
-        """Remove peers whose grace period is over and announce them."""
+        """Remove peers whose grace period is over and announce them; close sockets that
+        never identified."""
         now = self.clock()
-        deadline = now - self.limits.resume_grace
         out = Outbox()
+        deadline = now - self.limits.resume_grace
         for peer in [p for p in self._peers.values() if p.gone_since is not None]:
             if peer.gone_since is not None and peer.gone_since <= deadline:
-                removed = self._remove(peer)
-                out.sends.extend(removed.sends)
+                out.extend(self._remove(peer))
+        silent_since = now - self.limits.identify_timeout
+        while self._unidentified:
+            peer = next(iter(self._unidentified.values()))
+            if peer.connected_at > silent_since:
+                break
+            del self._unidentified[peer.id]
+            if peer.conn is not None:
+                log.info("event=identify-timeout peer=%s addr=%s", peer.id, peer.address)
+                out.close(peer.conn, CLOSE_POLICY, "identify timeout")
+        for address in [a for a, b in self._addresses.items() if b.sockets == 0 and self._rested(b, now)]:
+            del self._addresses[address]  # a full bucket is the same as a new one
         return out
 
     def next_expiry(self) -> float | None:
         """When `expire` next has work to do (clock time), or None."""
-        gone = [p.gone_since for p in self._peers.values() if p.gone_since is not None]
-        return min(gone) + self.limits.resume_grace if gone else None
+        times = [p.gone_since + self.limits.resume_grace for p in self._peers.values() if p.gone_since]
+        if self._unidentified:
+            first = next(iter(self._unidentified.values()))
+            times.append(first.connected_at + self.limits.identify_timeout)
+        return min(times) if times else None
 
     def set_version(self, version: str) -> Outbox:
         """New client assets: every open socket gets a fresh `ready` (same id)."""
         self.version = version
-        return Outbox(sends=[(p.conn, self._ready(p)) for p in self._by_conn.values() if p.conn])
+        return Outbox(sends=[(p.id, self._ready(p)) for p in self._by_conn.values()])
+
+    def reserve_name(self, name: str) -> None:
+        """Names nobody else may take (the bots'), compared by `protocol.name_key`."""
+        self._reserved.add(protocol.name_key(name))
 
     # --- messages ---------------------------------------------------------------------
 
@@ -192,43 +264,77 @@ class Hub:
         conn = peer.conn
         if conn is None:
             return Outbox()
-        verdict = peer.bucket.take(self.clock())
+        verdict = self._take(peer)
         if verdict is not Verdict.ALLOW:
             return self._throttle(peer, conn, verdict)
         try:
             message = protocol.parse(text)
+            if isinstance(message, Relay):
+                return self._relay(peer, message)
             if isinstance(message, Identify):
-                return self._identify(peer, conn, message)
-            return self._relay(peer, message)
+                return self._identify(peer, message)
+            if isinstance(message, Ping):
+                return Outbox().send(peer.id, protocol.pong(message.t))
+            assert isinstance(message, Leave)
+            return self._leave(peer, conn)
         except ProtocolError as exc:
             log.info("event=error peer=%s code=%s ref=%s", peer.id, exc.code, exc.ref or "-")
-            return Outbox(sends=[(conn, protocol.error(exc.code, exc.message, exc.ref))])
+            return Outbox().send(peer.id, protocol.error(exc.code, exc.message, exc.ref))
 
     def receive_binary(self, peer: Peer) -> Outbox:
         if peer.conn is None:
             return Outbox()
-        if (verdict := peer.bucket.take(self.clock())) is not Verdict.ALLOW:
+        if (verdict := self._take(peer)) is not Verdict.ALLOW:
             return self._throttle(peer, peer.conn, verdict)
         text = protocol.error(
             protocol.BAD_MESSAGE, "binary frames are not part of the protocol; send JSON text"
         )
-        return Outbox(sends=[(peer.conn, text)])
+        return Outbox().send(peer.id, text)
+
+    def receive_control(self, peer: Peer) -> tuple[bool, Outbox]:
+        """A WebSocket ping or pong from the client: it costs like a message (a ping
+        flood is a flood). Returns whether to answer it, and what else to do."""
+        if peer.conn is None:
+            return False, Outbox()
+        verdict = self._take(peer)
+        if verdict is Verdict.ALLOW:
+            return True, Outbox()
+        return False, self._throttle(peer, peer.conn, verdict)
+
+    def _take(self, peer: Peer) -> Verdict:
+        now = self.clock()
+        verdict = peer.bucket.take(now)
+        if verdict is not Verdict.ALLOW:
+            return verdict
+        shared = self._budget(peer.address).messages
+        if shared is None:
+            return Verdict.ALLOW
+        # The address's budget drops (and warns), it never closes: the socket that
+        # overdraws it may not be the abuser.
+        shared_verdict = shared.take(now)
+        return Verdict.DROP if shared_verdict is Verdict.CLOSE else shared_verdict
 
     def _throttle(self, peer: Peer, conn: Connection, verdict: Verdict) -> Outbox:
         if verdict is Verdict.CLOSE:
-            log.warning("event=rate-close peer=%s", peer.id)
-            return Outbox(closes=[(conn, CLOSE_POLICY, "rate limit exceeded")])
+            log.warning("event=rate-close peer=%s addr=%s", peer.id, peer.address)
+            return Outbox().close(conn, CLOSE_POLICY, "rate limit exceeded")
         if verdict is Verdict.DROP_AND_WARN:
-            log.info("event=rate-limited peer=%s", peer.id)
+            log.info("event=rate-limited peer=%s addr=%s", peer.id, peer.address)
             text = protocol.error(
                 protocol.RATE_LIMITED,
                 f"more than {self.limits.rate_limit:g} messages/s; messages are being dropped",
             )
-            return Outbox(sends=[(conn, text)])
+            return Outbox().send(peer.id, text)
         return Outbox()
 
-    def _identify(self, peer: Peer, conn: Connection, message: Identify) -> Outbox:
+    def _identify(self, peer: Peer, message: Identify) -> Outbox:
         name = protocol.clean_name(message.name, self.limits.max_name_length)
+        if peer.kind == "bot":
+            self.reserve_name(name)
+        elif protocol.name_key(name) in self._reserved:
+            raise ProtocolError(
+                protocol.BAD_NAME, f"{name!r} is the name of a built-in peer; pick another", "identify"
+            )
         out = Outbox()
         if not peer.listed_on_socket:
             # A newcomer (or a resumed socket, which may have missed changes) learns
@@ -236,14 +342,28 @@ class Hub:
             peer.listed_on_socket = True
             for other in self._peers.values():
                 if other is not peer and other.name is not None:
-                    out.sends.append((conn, protocol.peer(other.id, other.name, other.kind)))
-        if name != peer.name:
-            peer.name = name
-            announcement = protocol.peer(peer.id, name, peer.kind)
-            for other in self._by_conn.values():
-                if other is not peer and other.name is not None and other.conn is not None:
-                    out.sends.append((other.conn, announcement))
+                    out.send(peer.id, protocol.peer(other.id, other.name, other.kind))
+        if name == peer.name:
+            return out
+        renames = self._budget(peer.address).renames
+        if peer.name is not None and renames is not None and renames.take(self.clock()) is not Verdict.ALLOW:
+            # A rename reaches everyone: its budget is separate, and per address.
+            raise ProtocolError(
+                protocol.RATE_LIMITED,
+                f"renaming more than {self.limits.rename_rate:g} times a second; the name stays",
+                "identify",
+            )
+        peer.name = name
+        self._unidentified.pop(peer.id, None)
+        self.changes += 1
+        announcement = protocol.peer(peer.id, name, peer.kind)
+        out.sends.extend((other, announcement) for other in self.audience(peer))
         return out
+
+    def _leave(self, peer: Peer, conn: Connection) -> Outbox:
+        log.info("event=leave peer=%s", peer.id)
+        out = self._remove(peer)
+        return out.close(conn, CLOSE_NORMAL, "left")
 
     def _relay(self, sender: Peer, message: Relay) -> Outbox:
         if sender.name is None:
@@ -258,10 +378,40 @@ class Hub:
                 message.type,
             )
         text = protocol.relay(message, sender.id)
-        if target.conn is None:  # in its grace period: deliver on resume
-            target.pending.append(text)
+        if target.conn is not None:
+            return Outbox().send(target.id, text)
+        return self._hold(sender, target, message.type, text)
+
+    def _hold(self, sender: Peer, target: Peer, kind: str, text: str) -> Outbox:
+        """`target` is in its grace period: keep the frame for its resume, within bounds,
+        and tell the sender either way."""
+        limits = self.limits
+        size = len(text)
+        if (
+            len(target.pending) >= limits.pending_frames
+            or target.pending_bytes + size > limits.pending_bytes
+            or self._pending_total + size > limits.pending_total_bytes
+        ):
+            log.info("event=undelivered peer=%s target=%s type=%s", sender.id, target.id, kind)
+            notice = protocol.error(
+                protocol.UNDELIVERED,
+                f"{target.name} is not connected and has too many messages waiting; this one was dropped",
+                kind,
+                target.id,
+            )
+            return Outbox().send(sender.id, notice)
+        target.pending.append(text)
+        target.pending_bytes += size
+        self._pending_total += size
+        if kind == "icecandidate":  # a trickle of candidates needs no trickle of notices
             return Outbox()
-        return Outbox(sends=[(target.conn, text)])
+        notice = protocol.error(
+            protocol.PEER_AWAY,
+            f"{target.name} is not connected right now; the message is kept for when they are back",
+            kind,
+            target.id,
+        )
+        return Outbox().send(sender.id, notice)
 
     # --- surviving a restart ------------------------------------------------------------
 
@@ -324,15 +474,44 @@ class Hub:
         peer_id = self._tokens.get(_token_key(token))
         return self._peers.get(peer_id) if peer_id else None
 
+    def _budget(self, address: str) -> AddressBudget:
+        budget = self._addresses.get(address)
+        if budget is None:
+            limits, now = self.limits, self.clock()
+            shared = address != IN_PROCESS
+            budget = self._addresses[address] = AddressBudget(
+                messages=TokenBucket(limits.address_rate_limit, int(limits.address_rate_limit * 2), now)
+                if shared and limits.address_rate_limit > 0
+                else None,
+                renames=TokenBucket(limits.rename_rate, limits.rename_burst, now)
+                if shared and limits.rename_rate > 0
+                else None,
+            )
+        return budget
+
+    def _release_address(self, address: str) -> None:
+        budget = self._addresses.get(address)
+        if budget is not None:
+            budget.sockets -= 1
+
+    @staticmethod
+    def _rested(budget: AddressBudget, now: float) -> bool:
+        return all(b is None or b.full(now) for b in (budget.messages, budget.renames))
+
     def _remove(self, peer: Peer) -> Outbox:
         self._peers.pop(peer.id, None)
         self._tokens.pop(peer.token_hash, None)
+        self._unidentified.pop(peer.id, None)
+        self._pending_total -= peer.pending_bytes
+        peer.pending.clear()
+        peer.pending_bytes = 0
         if peer.conn is not None:
-            self._by_conn.pop(id(peer.conn), None)
+            if self._by_conn.pop(id(peer.conn), None) is not None:
+                self._release_address(peer.address)
+            peer.conn = None
         out = Outbox()
         if peer.name is not None:
+            self.changes += 1
             announcement = protocol.peer(peer.id, peer.name, peer.kind, remove=True)
-            for other in self._by_conn.values():
-                if other.name is not None and other.conn is not None:
-                    out.sends.append((other.conn, announcement))
+            out.sends.extend((other, announcement) for other in self.audience(peer))
         return out

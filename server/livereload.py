@@ -36,7 +36,7 @@ from .appkeys import HUB, SETTINGS
 from .assets import asset_roots, compute_version, is_ignored
 from .config import ReloadMode, Settings, port_unusable
 from .hub import Hub
-from .rtc import deliver
+from .outbox import deliver
 
 log = logging.getLogger("server.livereload")
 
@@ -71,7 +71,7 @@ async def refresh(hub: Hub, roots: Sequence[Path], changes: set[FileChange]) -> 
         return False
     previous = hub.version
     out = hub.set_version(version)
-    await deliver(out)
+    deliver(out, hub)
     log.info(
         "event=assets-changed version=%s previous=%s files=%d sockets=%d ms=%.1f",
         version,

@@ -1,5 +1,5 @@
-"""The /rtc wire format (../shared/PROTOCOL.md): parsing, validation, and the messages
-the server builds. Pure functions; nothing here touches a socket.
+"""The /rtc wire format (docs/protocol.md): parsing, validation, and the messages the
+server builds. Pure functions; nothing here touches a socket.
 
 Validation is strict about the fields the server relies on (type, target, sdp, name)
 and lenient about the rest, so an unmodified client of the original protocol passes.
@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - exercised only without the 'fast' extr
     _loads = json.loads
     _JSONError = ValueError
 
-# Error codes (PROTOCOL.md §2).
+# Error codes (docs/protocol.md §3).
 BAD_JSON: Final = "bad-json"
 BAD_MESSAGE: Final = "bad-message"
 UNKNOWN_TYPE: Final = "unknown-type"
@@ -38,10 +38,21 @@ NOT_IDENTIFIED: Final = "not-identified"
 UNKNOWN_PEER: Final = "unknown-peer"
 RATE_LIMITED: Final = "rate-limited"
 BAD_NAME: Final = "bad-name"
+PEER_AWAY: Final = "peer-away"  # target listed, socket gone: held for its resume
+UNDELIVERED: Final = "undelivered"  # could not be held either: dropped
 
-# Relay messages: the server forwards them to `target` after stamping the sender.
-RELAY_TYPES: Final = frozenset({"offer", "accept", "reject", "icecandidate", "hangup"})
-CLIENT_TYPES: Final = RELAY_TYPES | {"identify"}
+# Relay messages: the server forwards them to `target` after stamping the sender. Only
+# these fields travel (docs/protocol.md §2); anything else a client adds is dropped.
+RELAY_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "offer": ("type", "sdp"),
+    "accept": ("type", "sdp"),
+    "reject": ("reason",),
+    "icecandidate": ("candidate",),
+    "hangup": ("reason",),
+    "ringing": (),
+}
+RELAY_TYPES: Final = frozenset(RELAY_FIELDS)
+CLIENT_TYPES: Final = RELAY_TYPES | {"identify", "leave", "ping"}
 
 MAX_ID_LENGTH: Final = 128
 # Real messages nest 3-4 levels; the JSON parser accepts far deeper input than the
@@ -66,13 +77,26 @@ class Identify:
 
 
 @dataclass(frozen=True, slots=True)
+class Leave:
+    """The tab goes away on purpose: remove it from every list now, no grace period."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    t: float | int | None  # echoed in the `pong`
+
+
+@dataclass(frozen=True, slots=True)
 class Relay:
     type: str
     target: str
     data: dict[str, Any]  # the client's `data`, validated; sender fields not yet stamped
 
 
-def parse(text: str) -> Identify | Relay:
+Message = Identify | Leave | Ping | Relay
+
+
+def parse(text: str) -> Message:
     """Parse one text frame into a validated message or raise ProtocolError."""
     try:
         message = _loads(text)
@@ -95,6 +119,10 @@ def parse(text: str) -> Identify | Relay:
         raise ProtocolError(BAD_MESSAGE, f"'{kind}' needs an object 'data'", ref=kind)
     if kind == "identify":
         return _identify(data)
+    if kind == "leave":
+        return Leave()
+    if kind == "ping":
+        return _ping(data)
     return Relay(kind, _target(kind, data), _RELAY_CHECKS[kind](data))
 
 
@@ -123,6 +151,13 @@ def _identify(data: dict[str, Any]) -> Identify:
         raise ProtocolError(BAD_MESSAGE, "data.id must be a string", ref="identify")
     # data.id is ignored: the server is the only source of ids.
     return Identify(name)
+
+
+def _ping(data: dict[str, Any]) -> Ping:
+    t = data.get("t")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, int | float)):
+        raise ProtocolError(BAD_MESSAGE, "'ping' data.t must be a number", ref="ping")
+    return Ping(t)
 
 
 def _target(kind: str, data: dict[str, Any]) -> str:
@@ -187,24 +222,96 @@ _RELAY_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "reject": _with_reason("reject"),
     "hangup": _with_reason("hangup"),
     "icecandidate": _icecandidate,
+    "ringing": lambda data: data,
 }
 
 
-# Characters that reorder or hide text (bidi overrides, zero-width marks) let one name
-# impersonate another; ZWJ (U+200D) stays because emoji sequences need it.
-_INVISIBLE = re.compile("[\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _SPACES = re.compile(r"\s+")
+_ZWJ = "\u200d"
+# Letters that render as nothing (fillers and blanks): category Lo/So, so they survive
+# the category filter below, yet they make an empty-looking or padded name.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Scripts with lookalike letters ("Bob" with a Cyrillic "о"): one word may use one of them.
+_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+# Cyrillic and Greek letters that look like Latin ones, for comparing names (lower case).
+_SKELETON = str.maketrans(
+    "аеорсухкмтнвіјѕһԁԛԝґοαειϲκνρτυχμзэѵӏ",
+    "aeopcyxkmthbijshdqwroaeickvptuxmзэvl",
+)
+_MAX_MARKS = 2  # combining marks in a row on a script that needs them ("zalgo" past that)
+
+
+def _is_emoji(ch: str) -> bool:
+    code = ord(ch)
+    return code >= 0x1F000 or 0x2600 <= code <= 0x27BF or code in (0xFE0F, 0x20E3)
+
+
+def _script(ch: str) -> str | None:
+    name = unicodedata.name(ch, "")
+    return next((script for script in _CONFUSABLE_SCRIPTS if name.startswith(script)), None)
 
 
 def clean_name(raw: str, max_length: int) -> str:
-    """Trim, drop control and direction characters, fold whitespace; ProtocolError if unusable."""
-    text = "".join(ch for ch in raw if unicodedata.category(ch) != "Cc" or ch in " \t\n")
-    text = _SPACES.sub(" ", _INVISIBLE.sub("", text)).strip()
+    """Normalise a display name (docs/protocol.md §4) or raise ProtocolError.
+
+    NFC; control characters go (line breaks and tabs become spaces); format characters
+    (bidi controls, zero-width and soft hyphens, tag characters, U+061C, U+180E, ...) and
+    blank letters go, except a zero-width joiner inside an emoji sequence; combining marks go where NFC has already
+    composed every real accent (Latin, Greek, Cyrillic) and are capped elsewhere;
+    whitespace folds. A word mixing Latin, Cyrillic or Greek letters is refused: that is
+    how one name impersonates another.
+    """
+    # Cleaning only removes characters, but a name far past the limit is refused before
+    # any per-character work: rejecting must stay cheap (64 KiB names at 45/s once cost
+    # a whole core).
+    if len(raw) > 4 * max_length + 16:
+        raise ProtocolError(BAD_NAME, f"name is longer than {max_length} characters", ref="identify")
+    text = unicodedata.normalize("NFC", raw)
+    kept: list[str] = []
+    marks = 0
+    base_script: str | None = None
+    for index, ch in enumerate(text):
+        category = unicodedata.category(ch)
+        if category == "Cc" or category in ("Zl", "Zp"):
+            if ch.isspace():  # line breaks and tabs separate words; other controls vanish
+                kept.append(" ")
+            continue
+        if category in ("Cf", "Cs", "Co", "Cn") or ch in _BLANK_LETTERS:
+            following = text[index + 1] if index + 1 < len(text) else ""
+            if ch == _ZWJ and kept and _is_emoji(kept[-1]) and _is_emoji(following):
+                kept.append(ch)
+            continue
+        if category in ("Mn", "Me"):
+            if _is_emoji(ch) or (base_script is None and kept and marks < _MAX_MARKS and kept[-1] != " "):
+                kept.append(ch)
+                marks += 1
+            continue
+        marks = 0
+        # Marks on ASCII (punctuation, digits) are decoration, as on Latin letters.
+        base_script = "LATIN" if ch.isascii() else _script(ch)
+        kept.append(ch)
+    text = _SPACES.sub(" ", "".join(kept)).strip()
     if not text:
         raise ProtocolError(BAD_NAME, "name is empty after trimming", ref="identify")
     if len(text) > max_length:
         raise ProtocolError(BAD_NAME, f"name is longer than {max_length} characters", ref="identify")
+    for word in text.split(" "):
+        scripts = {_script(ch) for ch in word if ch.isalpha()} - {None}
+        if len(scripts) > 1:
+            raise ProtocolError(
+                BAD_NAME,
+                f"{word!r} mixes letters of different alphabets; type it in one alphabet",
+                ref="identify",
+            )
     return text
+
+
+def name_key(name: str) -> str:
+    """How a name compares for reservation: case, accents, spacing and Latin lookalikes
+    folded ("ECHO  tést", "Есho test" and "Echo test" are one name)."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    letters = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(letters.translate(_SKELETON).split())
 
 
 # --- messages the server sends -------------------------------------------------------
@@ -221,16 +328,23 @@ def peer(peer_id: str, name: str, kind: str, remove: bool = False) -> str:
     return dumps({"type": "peer", "data": data})
 
 
-def error(code: str, message: str, ref: str | None = None) -> str:
+def error(code: str, message: str, ref: str | None = None, target: str | None = None) -> str:
     data: dict[str, Any] = {"code": code, "message": message}
     if ref is not None:
         data["ref"] = ref
+    if target is not None:
+        data["target"] = target
     return dumps({"type": "error", "data": data})
 
 
+def pong(t: float | int | None) -> str:
+    return dumps({"type": "pong", "data": {"t": t}})
+
+
 def relay(message: Relay, source: str) -> str:
-    """The forwarded frame, with the sender fields overwritten by the real sender id."""
-    data = dict(message.data)
+    """The forwarded frame: the documented fields only, with the sender fields set to the
+    real sender id."""
+    data = {key: message.data[key] for key in RELAY_FIELDS[message.type] if key in message.data}
     data["source"] = source
     data["target"] = message.target
     if message.type == "icecandidate":

@@ -1,4 +1,4 @@
-"""Per-socket token bucket with an injected clock, so tests control time."""
+"""Token bucket (per socket, per address) with an injected clock, so tests control time."""
 
 from __future__ import annotations
 
@@ -61,6 +61,10 @@ class TokenBucket:
             self._last_warning = now
             return Verdict.DROP_AND_WARN
         return Verdict.DROP
+
+    def full(self, now: float) -> bool:
+        """Refilled to its burst by `now`: indistinguishable from a new bucket."""
+        return self.tokens + max(0.0, now - self._last) * self.rate >= self.burst and self._strikes == 0
 
     def _close_window(self, now: float) -> None:
         windows = int((now - self._window_start) // 1.0)

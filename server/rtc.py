@@ -1,5 +1,6 @@
 """`/rtc`: the WebSocket adapter around the hub. Checks the upgrade (Origin, capacity),
-then feeds frames to the hub and delivers what it returns. No protocol logic here."""
+then feeds frames to the hub and delivers what it returns (`outbox.deliver`, which only
+queues on each socket). No protocol logic here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import contextlib
 import logging
 import re
 import time
-import weakref
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -17,40 +17,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from . import protocol
 from .appkeys import HUB, SETTINGS, SOCKETS
 from .hosts import request_host_allowed
-from .hub import Connection, Hub, Outbox
+from .hub import Hub
+from .outbox import Outbox, deliver
+from .wsconn import CLOSE_SECONDS, WebSocketConnection
 
 log = logging.getLogger("server.rtc")
 
 INTERNAL_ERROR = protocol.error(protocol.BAD_MESSAGE, "the server could not handle this message")
-
-
-class WebSocketConnection:
-    """A hub `Connection` backed by an aiohttp WebSocket."""
-
-    __slots__ = ("__weakref__", "remote", "ws")
-
-    def __init__(self, ws: web.WebSocketResponse, remote: str) -> None:
-        self.ws = ws
-        self.remote = remote
-
-    async def send_text(self, text: str) -> None:
-        if self.ws.closed:
-            return
-        # A peer whose socket died mid-write is cleaned up by its own handler.
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await self.ws.send_str(text)
-
-    async def close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await self.ws.close(code=code, message=reason.encode())
-
-
-async def deliver(out: Outbox) -> None:
-    """Send what the hub asked for, in order, then close what it asked to close."""
-    for conn, text in out.sends:
-        await conn.send_text(text)
-    for conn, code, reason in out.closes:
-        await conn.close(code, reason)
 
 
 def origin_allowed(request: web.Request, allowed: frozenset[str]) -> bool:
@@ -102,16 +75,26 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(
         protocols=first_subprotocol(request),
         heartbeat=settings.heartbeat,
-        max_msg_size=settings.max_message_bytes,
+        # aiohttp refuses a message of exactly max_msg_size; the protocol accepts frames of
+        # up to maxMessageBytes (docs/protocol.md §4).
+        max_msg_size=settings.max_message_bytes + 1,
+        # Client pings come to us, to be counted like messages (a ping flood is a flood).
+        autoping=False,
+        # A client's close is answered by our writer, after the frames already queued
+        # for it (answers to what it sent before closing are not lost).
+        autoclose=False,
         # Signalling frames are small; per-socket zlib state would cost far more memory
         # than compression saves (README "Performance").
         compress=False,
     )
     await ws.prepare(request)
-    conn = WebSocketConnection(ws, remote)
+    conn = WebSocketConnection(
+        ws, remote, request.transport, settings.send_queue_bytes, stall_seconds=settings.heartbeat
+    )
     sockets = request.app[SOCKETS]
-    sockets.add(ws)
-    peer, out, resumed = hub.connect(conn, request.query.get("resume"))
+    sockets.add(conn)
+    peer, out, resumed = hub.connect(conn, request.query.get("resume"), address=remote)
+    conn.peer_id = peer.id
     log.info(
         "event=connect peer=%s addr=%s resumed=%s clients=%d",
         peer.id,
@@ -121,7 +104,7 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
     )
     started = time.monotonic()
     try:
-        await deliver(out)
+        deliver(out, hub)
         # An outbox can be big (an identify's peer list, a resume backlog) and this frame
         # lives as long as the socket: drop each one once delivered, or every idle socket
         # keeps O(clients) frames alive (README "Performance").
@@ -132,18 +115,32 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
                     out = hub.receive(peer, msg.data)
                 except Exception:  # a hub bug must cost one message, never the socket
                     log.exception("event=error peer=%s code=internal", peer.id)
-                    out = Outbox(sends=[(conn, INTERNAL_ERROR)])
+                    out = Outbox().send(peer.id, INTERNAL_ERROR)
             elif msg.type is WSMsgType.BINARY:
                 out = hub.receive_binary(peer)
+            elif msg.type is WSMsgType.PING or msg.type is WSMsgType.PONG:
+                answer, out = hub.receive_control(peer)
+                if answer and msg.type is WSMsgType.PING:
+                    conn.pong(msg.data)
             else:  # ERROR: aiohttp has already closed with the right code (1009, 1007)
                 log.info("event=error peer=%s error=%s", peer.id, str(ws.exception())[:120])
                 break
             if out:
-                await deliver(out)
+                deliver(out, hub)
             del out
+        if not ws.closed:  # the client closed (or the hub asked us to): flush, then close
+            conn.close(ws.close_code or WSCloseCode.OK, "")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2 * CLOSE_SECONDS):
+                    await conn.finished()
+    except ConnectionError as exc:  # the client vanished mid-read: an ordinary drop
+        log.info("event=error peer=%s error=%s", peer.id, type(exc).__name__)
     finally:
-        sockets.discard(ws)
-        await deliver(hub.disconnect(peer, conn))
+        sockets.discard(conn)
+        deliver(hub.disconnect(peer, conn), hub)
+        conn.stop()
+        if not ws.closed and request.transport is not None:
+            request.transport.abort()
         log.info(
             "event=disconnect peer=%s addr=%s code=%s seconds=%.1f clients=%d",
             peer.id,
@@ -156,19 +153,25 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def expiry_task(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: announces peers whose resume grace period has run out."""
+    """cleanup_ctx: announces peers whose resume grace period has run out, closes sockets
+    that never identified, and aborts sockets whose writes have stalled."""
     hub: Hub = app[HUB]
+    sockets = app[SOCKETS]
+    loop = asyncio.get_running_loop()
 
-    async def loop() -> None:
+    async def run() -> None:
         while True:
             due = hub.next_expiry()
             delay = 1.0 if due is None else min(1.0, max(0.05, due - hub.clock()))
             await asyncio.sleep(delay)
             out = hub.expire()
             if out:
-                await deliver(out)
+                deliver(out, hub)
+            now = loop.time()
+            for conn in [c for c in sockets if c.stalled(now)]:
+                conn.abort(f"a write waited over {conn.stall_seconds:g} s")
 
-    task = asyncio.create_task(loop())
+    task = asyncio.create_task(run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -176,19 +179,22 @@ async def expiry_task(app: web.Application) -> AsyncIterator[None]:
 
 
 async def close_sockets(app: web.Application) -> None:
-    """on_shutdown: 1001 Going Away tells clients to reconnect to the restarted server."""
-    sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
-    await asyncio.gather(
-        *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in list(sockets)),
-        return_exceptions=True,
-    )
+    """on_shutdown: 1001 Going Away tells clients to reconnect to the restarted server.
+    Bounded: a client that stopped reading is aborted, never waited for."""
+    sockets = app[SOCKETS]
+    conns = list(sockets)
+    for conn in conns:
+        conn.close(WSCloseCode.GOING_AWAY, "server shutdown")
+    if conns:
+        _, late = await asyncio.wait([asyncio.ensure_future(c.finished()) for c in conns], timeout=1.5)
+        for conn in conns:
+            conn.abort("shutdown")
+        for future in late:
+            future.cancel()
 
 
 __all__ = [
-    "Connection",
-    "WebSocketConnection",
     "close_sockets",
-    "deliver",
     "expiry_task",
     "rtc_handler",
 ]

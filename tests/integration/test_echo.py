@@ -32,7 +32,7 @@ from server.peer import (
     parse_candidate,
     rtc_url,
 )
-from tests.conftest import LiveServer, StartServer
+from tests.support.liveserver import LiveServer, StartServer
 
 
 def echo_of(live: LiveServer) -> EchoPeer:
@@ -354,7 +354,7 @@ async def test_echo_rejoins_with_the_same_id_when_the_hub_drops_it(
     echo = echo_of(live)
     first_conn, echo_id = echo.conn, echo.id
     assert first_conn is not None
-    await first_conn.close(1008, "rate limit exceeded")
+    first_conn.close(1008, "rate limit exceeded")
     await eventually(lambda: echo.conn is not first_conn and live.hub.connections == 1)
     assert echo.id == echo_id
     async with joined(live, client_ssl, "Ann") as ann:

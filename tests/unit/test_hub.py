@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from server.hub import CLOSE_POLICY, CLOSE_REPLACED
-from tests.hubtools import FakeConn, apply, join, make_hub, send
+from tests.support.hubtools import FakeConn, apply, join, make_hub, send
 
 OFFER = {"type": "offer", "sdp": "v=0\r\n"}
 
@@ -22,7 +22,7 @@ def test_ready_carries_id_token_version_and_config() -> None:
     hub, _ = make_hub()
     conn = FakeConn("a")
     peer, out, resumed = hub.connect(conn)
-    apply(out)
+    apply(out, hub)
     (ready,) = conn.take()
     assert ready["type"] == "ready" and ready["id"] == peer.id and ready["version"] == "v1"
     assert len(ready["token"]) >= 32 and not resumed
@@ -38,11 +38,11 @@ def test_join_sends_list_to_newcomer_then_announces_it() -> None:
     a.take()
     carol_conn = FakeConn("c")
     carol, out, _ = hub.connect(carol_conn)
-    apply(out)
+    apply(out, hub)
     carol_conn.take()
     out = send(hub, carol, {"type": "identify", "data": {"id": carol.id, "name": "Carol"}})
     # Order: the newcomer's list comes before anyone hears about the newcomer.
-    recipients = [conn for conn, _ in out.sends]
+    recipients = [hub.connection(peer_id) for peer_id, _ in out.sends]
     assert recipients[:2] == [carol_conn, carol_conn] and set(recipients[2:]) == {a, b}
     assert [m["data"]["name"] for m in carol_conn.take()] == ["Alice", "Bob"]
     for conn in (a, b):
@@ -60,7 +60,7 @@ def test_unidentified_clients_are_invisible() -> None:
         {"type": "peer", "data": {"id": hub.listed()[1].id, "name": "Bob", "kind": "browser"}}
     ]
     assert lurker_conn.take() == []
-    apply(hub.disconnect(lurker, lurker_conn))
+    apply(hub.disconnect(lurker, lurker_conn), hub)
     assert a.take() == [] and b.take() == []
 
 
@@ -106,12 +106,12 @@ def test_leave_is_announced_after_grace() -> None:
     alice, a = join(hub, "a", "Alice")
     _, b = join(hub, "b", "Bob")
     a.take()
-    apply(hub.disconnect(alice, a))
+    apply(hub.disconnect(alice, a), hub)
     assert b.take() == [] and [p.name for p in hub.listed()] == ["Alice", "Bob"]
     clock.advance(19.9)
-    assert not apply(hub.expire())
+    assert not apply(hub.expire(), hub)
     clock.advance(0.2)
-    apply(hub.expire())
+    apply(hub.expire(), hub)
     assert b.take() == [
         {"type": "peer", "data": {"id": alice.id, "name": "Alice", "kind": "browser", "remove": True}}
     ]
@@ -122,7 +122,7 @@ def test_no_grace_announces_at_once() -> None:
     hub, _ = make_hub(resume_grace=0)
     alice, a = join(hub, "a", "Alice")
     _, b = join(hub, "b", "Bob")
-    apply(hub.disconnect(alice, a))
+    apply(hub.disconnect(alice, a), hub)
     assert b.take()[0]["data"]["remove"] is True
 
 
@@ -132,18 +132,18 @@ def test_resume_inside_grace_keeps_id_silently() -> None:
     _, b = join(hub, "b", "Bob")
     a.take()
     old_token = alice.token
-    apply(hub.disconnect(alice, a))
+    apply(hub.disconnect(alice, a), hub)
     clock.advance(10)
     a2 = FakeConn("a2")
     peer, out, resumed = hub.connect(a2, old_token)
-    apply(out)
+    apply(out, hub)
     (ready,) = a2.take()
     assert resumed and peer is alice and ready["id"] == alice.id and ready["token"] != old_token
     send(hub, peer, {"type": "identify", "data": {"name": "Alice"}})
     assert [m["data"]["name"] for m in a2.take()] == ["Bob"]  # the list again, for this socket
     assert b.take() == []  # no leave, no join
     clock.advance(30)
-    assert not apply(hub.expire())
+    assert not apply(hub.expire(), hub)
     # The old token was consumed.
     again, out, resumed = hub.connect(FakeConn("x"), old_token)
     assert not resumed and again.id != alice.id
@@ -153,9 +153,9 @@ def test_resume_after_grace_gets_new_id() -> None:
     hub, clock = make_hub(resume_grace=20)
     alice, a = join(hub, "a", "Alice")
     token = alice.token
-    apply(hub.disconnect(alice, a))
+    apply(hub.disconnect(alice, a), hub)
     clock.advance(21)
-    apply(hub.expire())
+    apply(hub.expire(), hub)
     peer, _, resumed = hub.connect(FakeConn("a2"), token)
     assert not resumed and peer.id != alice.id
 
@@ -166,11 +166,11 @@ def test_resume_while_old_socket_half_open_replaces_it() -> None:
     _, b = join(hub, "b", "Bob")
     a2 = FakeConn("a2")
     peer, out, resumed = hub.connect(a2, alice.token)
-    apply(out)
+    apply(out, hub)
     assert resumed and a.closed is not None and a.closed[0] == CLOSE_REPLACED
     assert hub.connections == 2
     # The old socket's late close must not end the resumed session.
-    apply(hub.disconnect(alice, a))
+    apply(hub.disconnect(alice, a), hub)
     assert peer.conn is a2 and b.take() == []
 
 
@@ -178,11 +178,11 @@ def test_messages_to_a_peer_in_grace_are_delivered_on_resume() -> None:
     hub, _ = make_hub()
     alice, a = join(hub, "a", "Alice")
     bob, _b = join(hub, "b", "Bob")
-    apply(hub.disconnect(alice, a))
+    apply(hub.disconnect(alice, a), hub)
     send(hub, bob, {"type": "icecandidate", "data": {"target": alice.id, "candidate": None}})
     a2 = FakeConn("a2")
     _, out, _ = hub.connect(a2, alice.token)
-    apply(out)
+    apply(out, hub)
     assert types(a2.take()) == ["ready", "icecandidate"]
 
 
@@ -277,9 +277,9 @@ def test_unidentified_or_departed_target_is_unknown_peer() -> None:
     for target in (lurker.id, alice.id, "x" * 200):
         send(hub, alice, {"type": "offer", "data": {**OFFER, "target": target}})
         assert a.take()[0]["data"]["code"] in ("unknown-peer", "bad-message")
-    apply(hub.disconnect(bob, b))
+    apply(hub.disconnect(bob, b), hub)
     clock.advance(2)
-    apply(hub.expire())
+    apply(hub.expire(), hub)
     a.take()
     send(hub, alice, {"type": "offer", "data": {**OFFER, "target": bob.id}})
     assert a.take()[0]["data"]["code"] == "unknown-peer"
@@ -288,7 +288,7 @@ def test_unidentified_or_departed_target_is_unknown_peer() -> None:
 def test_binary_frames_get_bad_message() -> None:
     hub, _ = make_hub()
     alice, a = join(hub, "a", "Alice")
-    apply(hub.receive_binary(alice))
+    apply(hub.receive_binary(alice), hub)
     assert a.take()[0]["data"]["code"] == "bad-message"
 
 
@@ -343,7 +343,7 @@ def test_version_push_sends_ready_with_same_ids() -> None:
     hub, _ = make_hub()
     alice, a = join(hub, "a", "Alice")
     lurker, lurker_conn = join(hub, "l")
-    apply(hub.set_version("v2"))
+    apply(hub.set_version("v2"), hub)
     (ra,) = a.take()
     (rl,) = lurker_conn.take()
     assert (ra["id"], ra["version"]) == (alice.id, "v2")
@@ -355,8 +355,8 @@ def test_state_survives_a_restart() -> None:
     alice, a = join(hub, "a", "Alice")
     bob, b = join(hub, "b", "Bob")
     _, _ = join(hub, "l")  # unidentified: not kept
-    apply(hub.disconnect(alice, a))
-    apply(hub.disconnect(bob, b))
+    apply(hub.disconnect(alice, a), hub)
+    apply(hub.disconnect(bob, b), hub)
     clock.advance(5)  # bob and alice gone for 5 s at save time
     state = hub.export_state(wall_now=50_000.0)
     assert alice.token not in json.dumps(state)  # only hashes leave the process
@@ -368,7 +368,7 @@ def test_state_survives_a_restart() -> None:
     peer, _out, resumed = fresh.connect(conn, alice.token)
     assert resumed and peer.id == alice.id
     fresh_clock.advance(5.1)  # 5 + 10 + 5.1 > 20: bob's grace is over
-    apply(fresh.expire())
+    apply(fresh.expire(), fresh)
     assert [p.name for p in fresh.listed()] == ["Alice"]
 
 
