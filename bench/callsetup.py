@@ -22,21 +22,22 @@ import contextlib
 import json
 import os
 import platform
-import socket
-import ssl
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import chromium  # bench/chromium.py: the script's own folder is on sys.path
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.support, shared with the tests
+
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright  # noqa: E402
+
+from tests.support import chromium  # noqa: E402
+from tests.support.net import LOOPBACK, free_port  # noqa: E402
+from tests.support.polling import wait_healthy  # noqa: E402
+from tests.support.servers import SERVER_ARGV, server_env  # noqa: E402
 
 # Runs in every page before the app: timestamps on the shared wall clock
 # (performance.timeOrigin + now), so two pages' times can be compared.
@@ -61,31 +62,21 @@ addEventListener('DOMContentLoaded', () => {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.asynccontextmanager
 async def running_server(workdir: Path) -> AsyncIterator[str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "CERTS_DIR": str(workdir / "certs"),
-        "STATE_FILE": "",
-        "RELOAD": "off",
-        "ECHO": "0",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = server_env(
+        HOST=LOOPBACK, PORT=str(port), CERTS_DIR=str(workdir / "certs"), STATE_FILE="", LOG_LEVEL="WARNING"
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
+        *SERVER_ARGV, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
     )
     url = f"https://localhost:{port}/"
     try:
-        await wait_healthy(url, workdir / "certs" / "ca.pem", process)
+        try:
+            await wait_healthy(url, workdir / "certs" / "ca.pem", within=20, process=process)
+        except (RuntimeError, TimeoutError) as error:
+            raise SystemExit(str(error)) from None
         yield url
     finally:
         if process.returncode is None:
@@ -94,26 +85,6 @@ async def running_server(workdir: Path) -> AsyncIterator[str]:
                 await asyncio.wait_for(process.wait(), 10)
             except TimeoutError:
                 process.kill()
-
-
-async def wait_healthy(url: str, ca: Path, process: asyncio.subprocess.Process) -> None:
-    """Poll /healthz, verifying TLS against the CA the server generates at start."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise SystemExit(f"server exited with code {process.returncode}")
-        try:
-            context = ssl.create_default_context(cafile=str(ca))
-            async with (
-                aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http,
-                http.get(url + "healthz") as response,
-            ):
-                if response.status == 200:
-                    return
-        except (aiohttp.ClientError, OSError):  # not listening yet, or no CA written yet
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit("server did not become healthy in 20 s")
 
 
 async def open_user(browser: Browser, url: str, name: str) -> tuple[BrowserContext, Page]:

@@ -46,7 +46,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -71,7 +70,12 @@ except ImportError:  # pragma: no cover - the bench works without the 'fast' ext
     _loads = json.loads
 
 REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # the only address this benchmark ever talks to
+sys.path.insert(0, str(REPO))  # for tests.support, shared with the tests
+
+from tests.support.net import LOOPBACK, free_port, wait_for_port  # noqa: E402
+from tests.support.servers import SERVER_ARGV, server_env  # noqa: E402
+
+HOST = LOOPBACK  # the only address this benchmark ever talks to
 SERVER_NAME = "localhost"  # a name the generated certificate covers (also 127.0.0.1)
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -413,12 +417,6 @@ def worker_main(pipe: Connection, wid: int, port: int, ca: str, use_uvloop: bool
 # --- the server under test ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -446,13 +444,10 @@ def loaded(pid: int, module: str) -> bool:
 def start_server(
     port: int, certs: Path, max_clients: int, without: list[str], log: Path
 ) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
+    env = server_env(
         PORT=str(port),
         HOST=HOST,
         CERTS_DIR=str(certs),
-        RELOAD="off",
-        ECHO="0",
         STATE_FILE="",
         MAX_CLIENTS=str(max_clients),
         RATE_LIMIT=str(RATE_LIMIT),
@@ -466,20 +461,17 @@ def start_server(
         )
         argv = [sys.executable, "-c", code]
     else:
-        argv = [sys.executable, "-m", "server"]
+        argv = list(SERVER_ARGV)
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start listening within 60 s")
+    try:
+        wait_for_port(port, within=60, proc=proc, host=HOST)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}:\n{log.read_text()[-2000:]}") from None
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

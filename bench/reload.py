@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-import chromium  # noqa: E402  (bench/chromium.py)
 from aiohttp import web  # noqa: E402
 from playwright.async_api import Page, async_playwright  # noqa: E402
 
@@ -42,6 +41,7 @@ from server.appkeys import Site  # noqa: E402
 from server.config import PROJECT_ROOT, ReloadMode, Settings  # noqa: E402
 from server.netinfo import certificate_identities  # noqa: E402
 from server.tls import ensure_local_certificates, server_context  # noqa: E402
+from tests.support import chromium  # noqa: E402
 
 # Runs before the page's own scripts on every navigation: notes the version of each
 # `ready` the page receives, and when (browser wall clock) a ready with a new version

@@ -8,40 +8,18 @@ Uncaught page errors fail the test that caused them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
-from support import User
 
 from server.config import PROJECT_ROOT
+from tests.support import chromium
+from tests.support.browseruser import User
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-BASE_ARGS = [
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # Two fake cameras, so switching camera mid-call has somewhere to switch to.
-    "--use-fake-device-for-media-stream=device-count=3",
-]
-
-
-def chromium_executable() -> str | None:
-    path = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
-    return path if Path(path).exists() else None  # None: Playwright's own Chromium
-
-
-async def launch(playwright: Playwright, permission: str) -> Browser:
-    return await playwright.chromium.launch(
-        executable_path=chromium_executable(),
-        headless=True,
-        args=[*BASE_ARGS, permission],
-    )
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +30,7 @@ async def playwright_driver() -> AsyncIterator[Playwright]:
 
 @pytest.fixture(scope="session")
 async def browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
-    browser = await launch(playwright_driver, "--use-fake-ui-for-media-stream")
+    browser = await chromium.launch(playwright_driver, chromium.ALLOW_MEDIA)
     yield browser
     await browser.close()
 
@@ -60,7 +38,7 @@ async def browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
 @pytest.fixture(scope="session")
 async def denied_browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
     """A browser in which the user refused camera and microphone access."""
-    browser = await launch(playwright_driver, "--use-fake-ui-for-media-stream=deny")
+    browser = await chromium.launch(playwright_driver, chromium.DENY_MEDIA)
     yield browser
     await browser.close()
 

@@ -7,7 +7,8 @@ import json
 import re
 
 from playwright.async_api import Page, WebSocketRoute, expect
-from support import connect_call
+
+from tests.support.browseruser import connect_call
 
 
 async def test_call_accept_flows_video_and_audio_both_ways(start_server, new_user):

@@ -8,11 +8,11 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 from playwright.async_api import expect
-from support import User
 
 from server.echo import ECHO, ECHO_NAME, ECHO_PREFIX, EchoPeer
 from server.peer import PythonPeer
-from tests.conftest import LiveServer, StartServer
+from tests.support.browseruser import User
+from tests.support.liveserver import LiveServer, StartServer
 
 NewUser = Callable[..., Awaitable[User]]
 

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 from playwright.async_api import expect
-from support import User, connect_call
+
+from tests.support.browseruser import User, connect_call
 
 
 async def test_chat_both_ways_with_typing_indicator(start_server, new_user):

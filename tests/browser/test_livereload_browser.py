@@ -12,7 +12,7 @@ from playwright.async_api import expect
 
 from server.assets import compute_version
 from server.config import ReloadMode
-from tests.conftest import StartServer
+from tests.support.liveserver import StartServer
 
 NewUser = Callable[..., Awaitable[Any]]  # the `new_user` fixture of tests/browser/conftest.py
 

@@ -6,7 +6,8 @@ import re
 from urllib.parse import urlsplit
 
 from playwright.async_api import Page, Request, WebSocket, expect
-from support import connect_call
+
+from tests.support.browseruser import connect_call
 
 
 async def test_rename_propagates_live_and_is_remembered(start_server, new_user):

@@ -7,9 +7,9 @@ import asyncio
 import json
 
 from playwright.async_api import Page, WebSocket, expect
-from support import User, connect_call
 
-from server.rtc import deliver
+from server.outbox import deliver
+from tests.support.browseruser import User, connect_call
 
 
 class SocketLog:
@@ -105,7 +105,7 @@ async def test_update_waits_for_the_call_to_end(start_server, new_user):
     await alice.js("window.__sameDocument = true")
 
     # A new version of the app is published (what live reload does on a file edit).
-    await deliver(live.hub.set_version("f00dfeed0001"))
+    deliver(live.hub.set_version("f00dfeed0001"), live.hub)
     await expect(alice.notices().last).to_contain_text("refresh after this call")
     assert await alice.call_state() == "connected"
     assert await alice.js("window.__sameDocument") is True

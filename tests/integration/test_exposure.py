@@ -11,7 +11,7 @@ import ssl
 import aiohttp
 import pytest
 
-from tests.conftest import StartServer
+from tests.support.liveserver import StartServer
 
 
 async def raw_request(port: int, client_ssl: ssl.SSLContext, request: bytes) -> bytes:

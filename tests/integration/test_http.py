@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from server.app import SECURITY_HEADERS
-from tests.conftest import StartServer
+from tests.support.liveserver import StartServer
 
 
 async def test_index_renders_version_and_config(

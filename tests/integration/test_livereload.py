@@ -1,6 +1,6 @@
-"""Live reload (PROTOCOL.md §4, issue 4): the asset version hash, the watcher that
-pushes a fresh `ready` on every open socket, batching, RELOAD=off, and the
-RELOAD=server process restarter."""
+"""Live reload (PROTOCOL.md §4, issue 4): the watcher that pushes a fresh `ready` on every
+open socket, batching, RELOAD=off, and the RELOAD=server process restarter. (The version
+hash and the watch filter: tests/unit/test_asset_version.py.)"""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ import shutil
 import signal
 import socket
 import ssl
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from watchfiles import Change
+from tests.support.liveserver import LiveServer, StartServer
 
 from server.assets import compute_version
 from server.config import PROJECT_ROOT, ReloadMode
-from server.livereload import asset_filter, livereload_ctx
-from tests.conftest import LiveServer, StartServer
+from server.livereload import livereload_ctx
+from tests.support.net import free_port, port_closed
+from tests.support.servers import ServerProcess, server_env
 
 TIMEOUT = 5.0  # generous bound for a condition; the watcher normally answers in ~0.1 s
 
@@ -72,113 +72,9 @@ async def serve_roots(
     return await start_server(reload=reload, public_dir=public, templates_dir=templates)
 
 
-# --- the version hash (unit) -----------------------------------------------------------
-
-
-@pytest.mark.unit
-def test_version_is_stable_across_calls_and_locations(tmp_path: Path) -> None:
-    public, templates = make_tree(tmp_path / "a")
-    version = compute_version([public, templates])
-    assert len(version) == 12 and int(version, 16) >= 0
-    assert compute_version([public, templates]) == version
-    copy = tmp_path / "b"
-    shutil.copytree(tmp_path / "a", copy)  # another checkout, another mtime: same content
-    assert compute_version([copy / "public", copy / "templates"]) == version
-
-
-@pytest.mark.unit
-def test_version_changes_exactly_with_content(tmp_path: Path) -> None:
-    public, templates = make_tree(tmp_path)
-    roots = [public, templates]
-    original = compute_version(roots)
-    css = public / "css" / "app.css"
-
-    css.write_text("body { color: red; }\n")
-    edited = compute_version(roots)
-    assert edited != original
-
-    css.write_text("body { color: black; }\n")  # undo: content, not mtime, counts
-    assert compute_version(roots) == original
-
-    (templates / "index.html").write_text("<!doctype html><p>changed</p>\n")
-    assert compute_version(roots) not in (original, edited)
-
-
-@pytest.mark.unit
-def test_version_changes_on_add_delete_and_rename(tmp_path: Path) -> None:
-    public, templates = make_tree(tmp_path)
-    roots = [public, templates]
-    seen = {compute_version(roots)}
-    (public / "new.js").write_text("export {};\n")
-    seen.add(compute_version(roots))
-    (public / "new.js").rename(public / "renamed.js")
-    seen.add(compute_version(roots))
-    (public / "renamed.js").unlink()
-    assert compute_version(roots) in seen  # back to the start
-    assert len(seen) == 3
-
-
-@pytest.mark.unit
-def test_version_separates_roots(tmp_path: Path) -> None:
-    """The same file moved from public/ to templates/ is a different asset set."""
-    public, templates = make_tree(tmp_path)
-    before = compute_version([public, templates])
-    (public / "app.js").rename(templates / "app.js")
-    assert compute_version([public, templates]) != before
-
-
-IGNORED = [
-    ".app.js.swp",  # vim swap
-    ".app.js.swo",
-    "4913",  # vim's write probe
-    "app.js~",  # backup
-    ".#app.js",  # emacs lock
-    "#app.js#",  # emacs autosave
-    ".git/HEAD",
-    ".git/objects/ab/cdef",
-    "css/.cache/x",
-    "__pycache__/x.pyc",
-    ".DS_Store",
-    "app.js.tmp",
-]
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize("name", IGNORED)
-def test_version_ignores_editor_and_tool_files(tmp_path: Path, name: str) -> None:
-    public, templates = make_tree(tmp_path)
-    before = compute_version([public, templates])
-    target = public / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("scratch")
-    assert compute_version([public, templates]) == before
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize("name", IGNORED)
-def test_watch_filter_drops_ignored_files(tmp_path: Path, name: str) -> None:
-    public, templates = tmp_path / "public", tmp_path / "templates"
-    accept = asset_filter([public, templates])
-    assert not accept(Change.modified, str(public / name))
-    assert not accept(Change.added, str(templates / name))
-
-
-@pytest.mark.unit
-def test_watch_filter_keeps_served_files(tmp_path: Path) -> None:
-    public, templates = tmp_path / "public", tmp_path / "templates"
-    accept = asset_filter([public, templates])
-    for path in (public / "app.js", public / "css" / "app.css", templates / "index.html"):
-        for change in Change:
-            assert accept(change, str(path)), (change, path)
-    # Hidden parents *outside* a root (e.g. a checkout under ~/.local) do not matter.
-    hidden_home = tmp_path / ".local" / "public"
-    assert asset_filter([hidden_home])(Change.modified, str(hidden_home / "app.js"))
-
-
 # --- the watcher (integration) ---------------------------------------------------------
 
 
-@pytest.mark.integration
 async def test_edit_pushes_fresh_ready_with_same_id_to_every_socket(
     start_server: StartServer,
     roots: list[Path],
@@ -215,7 +111,6 @@ async def test_edit_pushes_fresh_ready_with_same_id_to_every_socket(
             assert f"edited {again['version']}" in await resp.text()
 
 
-@pytest.mark.integration
 async def test_ten_files_saved_at_once_give_one_ready(
     start_server: StartServer, roots: list[Path], http: aiohttp.ClientSession
 ) -> None:
@@ -246,7 +141,6 @@ async def wait_for_log(caplog: pytest.LogCaptureFixture, text: str, within: floa
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.integration
 async def test_temp_files_are_filtered_out_of_the_batch(
     start_server: StartServer,
     roots: list[Path],
@@ -269,7 +163,6 @@ async def test_temp_files_are_filtered_out_of_the_batch(
         assert len(changed) == 1 and " files=1 " in changed[0], changed  # only probe.css counted
 
 
-@pytest.mark.integration
 async def test_rewrite_with_same_content_pushes_nothing(
     start_server: StartServer,
     roots: list[Path],
@@ -289,7 +182,6 @@ async def test_rewrite_with_same_content_pushes_nothing(
         assert after["version"] == compute_version(roots) != ready["version"]
 
 
-@pytest.mark.integration
 async def test_reload_off_starts_no_watcher(
     start_server: StartServer, roots: list[Path], http: aiohttp.ClientSession
 ) -> None:
@@ -312,7 +204,6 @@ async def test_reload_off_starts_no_watcher(
         assert off.hub.version == ready_off["version"] != on.hub.version
 
 
-@pytest.mark.integration
 async def test_missing_root_is_skipped_and_the_other_still_watched(
     start_server: StartServer, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
@@ -326,7 +217,6 @@ async def test_missing_root_is_skipped_and_the_other_still_watched(
         assert fresh["version"] == compute_version([missing, templates]) != ready["version"]
 
 
-@pytest.mark.integration
 async def test_shutdown_stops_the_watcher_promptly_and_quietly(
     start_server: StartServer, roots: list[Path], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -348,13 +238,7 @@ async def test_shutdown_stops_the_watcher_promptly_and_quietly(
 # --- RELOAD=server (integration, real processes) --------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class DevServer:
+class DevServer(ServerProcess):
     """`RELOAD=server python -m server` on a private copy of the project, so a test
     may edit server/*.py without touching the real tree."""
 
@@ -362,56 +246,19 @@ class DevServer:
         self.root = root
         self.port = free_port()
         self.context = ssl.create_default_context(cafile=str(ca))
-        self.env = dict(os.environ)
-        self.env.update(
+        env = server_env(
             HOST="127.0.0.1",
             PORT=str(self.port),
             CERTS_DIR=str(certs),
             STATE_FILE=str(root / "state.json"),
             RELOAD="server",
-            ECHO="0",
-            PYTHONUNBUFFERED="1",
             PYTHONDONTWRITEBYTECODE="1",
         )
-        self.proc: asyncio.subprocess.Process | None = None
-        self.output = ""
-        self.banners = 0
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "server",
-            cwd=self.root,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as in a terminal
-        )
-
-    async def wait_for_banner(self, count: int, within: float = 20) -> None:
-        """Read output until the child has printed its banner `count` times."""
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + within
-        while self.output.count("Press Ctrl+C to stop.") < count:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), max(0.1, deadline - time.monotonic()))
-            if not line:
-                raise AssertionError(f"server exited early:\n{self.output}")
-            self.output += line.decode()
-
-    async def read_rest(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        self.output += (await self.proc.stdout.read()).decode()
-        return self.output
+        super().__init__(env, cwd=root, new_session=True)
 
     @property
     def ws_url(self) -> str:
         return f"wss://localhost:{self.port}/rtc"
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            await self.proc.wait()
 
 
 @pytest.fixture
@@ -426,12 +273,6 @@ async def dev_server(tmp_path: Path, cert_files: Any) -> Any:
     await server.kill()
 
 
-def port_closed(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-@pytest.mark.integration
 async def test_server_restarts_on_code_change_and_clients_resume(dev_server: DevServer) -> None:
     await dev_server.start()
     await dev_server.wait_for_banner(1)
@@ -476,7 +317,6 @@ async def test_server_restarts_on_code_change_and_clients_resume(dev_server: Dev
     assert port_closed(dev_server.port)  # the child went with it
 
 
-@pytest.mark.integration
 async def test_ctrl_c_stops_restarter_and_child_with_code_0(dev_server: DevServer) -> None:
     await dev_server.start()
     await dev_server.wait_for_banner(1)
@@ -495,7 +335,6 @@ async def test_ctrl_c_stops_restarter_and_child_with_code_0(dev_server: DevServe
     assert port_closed(dev_server.port)
 
 
-@pytest.mark.integration
 async def test_busy_port_ends_the_restarter_with_code_2(dev_server: DevServer) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -10,8 +10,8 @@ import json
 import aiohttp
 import pytest
 
-from tests.conftest import StartServer
-from tests.rtcclient import RtcClient
+from tests.support.liveserver import StartServer
+from tests.support.rtcclient import RtcClient
 
 CANDIDATE = {
     "candidate": "candidate:1 1 udp 2122260223 192.0.2.2 54321 typ host",

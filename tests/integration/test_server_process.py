@@ -4,80 +4,32 @@ trusted, printed URLs, exit codes, and SIGTERM/SIGINT shutdown."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import ssl
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from server.config import PROJECT_ROOT
 from server.netinfo import public_urls
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.net import free_port
+from tests.support.servers import ServerProcess, run_to_exit, stop_process
+from tests.support.servers import server_env as support_env
 
 
 def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PORT=str(free_port()),
-        CERTS_DIR=str(tmp_path / "certs"),
-        STATE_FILE=str(tmp_path / "state.json"),
-        RELOAD="off",
-        ECHO="0",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
-def run_to_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run `python -m server` expecting it to stop by itself (a user error)."""
-    return subprocess.run(
-        [sys.executable, "-m", "server"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    settings = {"PORT": str(free_port()), "CERTS_DIR": str(tmp_path / "certs")}
+    settings.update(STATE_FILE=str(tmp_path / "state.json"), **extra)
+    return support_env(**settings)
 
 
 async def start(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    output = ""
-    deadline = time.monotonic() + 15
-    while "Press Ctrl+C to stop." not in output:
-        line = await asyncio.wait_for(proc.stdout.readline(), max(0.1, deadline - time.monotonic()))
-        if not line:
-            raise AssertionError(f"server exited early:\n{output}")
-        output += line.decode()
-    return proc, output
-
-
-async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> tuple[int, float]:
-    began = time.monotonic()
-    proc.send_signal(sig)
-    code = await asyncio.wait_for(proc.wait(), 5)
-    return code, time.monotonic() - began
+    server = ServerProcess(env)
+    await server.start()
+    await server.wait_for_banner(within=15)
+    assert server.proc is not None
+    return server.proc, server.output
 
 
 async def test_serves_https_with_generated_ca_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -100,7 +52,7 @@ async def test_serves_https_with_generated_ca_and_stops_on_sigterm(tmp_path: Pat
             ws = await http.ws_connect(f"wss://localhost:{port}/rtc")
             ready = await ws.receive_json()
             assert ready["type"] == "ready"
-            code, seconds = await stop(proc)
+            code, seconds = await stop_process(proc)
             closing = await asyncio.wait_for(ws.receive(), 2)
             assert closing.type is aiohttp.WSMsgType.CLOSE
             assert closing.data == 1001  # Going Away: clients reconnect promptly
@@ -114,10 +66,10 @@ async def test_serves_https_with_generated_ca_and_stops_on_sigterm(tmp_path: Pat
 async def test_second_start_reuses_ca(tmp_path: Path) -> None:
     env = server_env(tmp_path)
     proc, _ = await start(env)
-    await stop(proc, signal.SIGINT)
+    await stop_process(proc, signal.SIGINT)
     ca_before = (tmp_path / "certs" / "ca.pem").read_bytes()
     proc, _output = await start(env)
-    code, _ = await stop(proc, signal.SIGINT)
+    code, _ = await stop_process(proc, signal.SIGINT)
     assert code == 0
     assert (tmp_path / "certs" / "ca.pem").read_bytes() == ca_before
 
@@ -143,7 +95,7 @@ async def test_given_key_and_cert_are_used_and_certs_dir_untouched(tmp_path: Pat
         ):
             assert resp.status == 404  # no local CA to hand out (and the given cert verifies)
     finally:
-        await stop(proc)
+        await stop_process(proc)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from server.hub import Hub, HubLimits, Outbox, Peer
+from server.hub import Hub, HubLimits, Peer
+from server.outbox import Outbox, deliver
 
 
 class FakeClock:
@@ -27,11 +28,14 @@ class FakeConn:
         self.inbox: list[dict[str, Any]] = []
         self.closed: tuple[int, str] | None = None
 
-    async def send_text(self, text: str) -> None:  # pragma: no cover - the hub never calls it
+    def send(self, text: str) -> None:
         self.inbox.append(json.loads(text))
 
-    async def close(self, code: int, reason: str) -> None:  # pragma: no cover
+    def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
+
+    def take_unsent(self) -> list[str]:
+        return []
 
     def take(self) -> list[dict[str, Any]]:
         messages, self.inbox = self.inbox, []
@@ -41,14 +45,10 @@ class FakeConn:
         return f"FakeConn({self.label})"
 
 
-def apply(out: Outbox) -> Outbox:
-    """Deliver an Outbox synchronously to FakeConns."""
-    for conn, text in out.sends:
-        assert isinstance(conn, FakeConn)
-        conn.inbox.append(json.loads(text))
-    for conn, code, reason in out.closes:
-        assert isinstance(conn, FakeConn)
-        conn.closed = (code, reason)
+def apply(out: Outbox, hub: Hub) -> Outbox:
+    """Deliver an Outbox to FakeConns, as the server does."""
+    assert all(isinstance(hub.connection(peer_id), FakeConn | None) for peer_id, _ in out.sends)
+    deliver(out, hub)
     return out
 
 
@@ -62,12 +62,12 @@ def join(hub: Hub, label: str, name: str | None = None) -> tuple[Peer, FakeConn]
     """Connect and (unless name is None) identify; the inbox is emptied."""
     conn = FakeConn(label)
     peer, out, _ = hub.connect(conn)
-    apply(out)
+    apply(out, hub)
     if name is not None:
-        apply(hub.receive(peer, json.dumps({"type": "identify", "data": {"id": peer.id, "name": name}})))
+        apply(hub.receive(peer, json.dumps({"type": "identify", "data": {"id": peer.id, "name": name}})), hub)
     conn.take()
     return peer, conn
 
 
 def send(hub: Hub, peer: Peer, message: Any) -> Outbox:
-    return apply(hub.receive(peer, message if isinstance(message, str) else json.dumps(message)))
+    return apply(hub.receive(peer, message if isinstance(message, str) else json.dumps(message)), hub)
