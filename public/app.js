@@ -1,6 +1,10 @@
 // LAN Call: wires the signalling socket, local media, call control and the screens together.
 
 import { CallController } from './calls.js';
+import { CallGuard } from './callguard.js';
+import { watchLink } from './linkbanner.js';
+import { MissedCalls } from './missed.js';
+import { CallNotifier } from './notify.js';
 import { CallView } from './callview.js';
 import { ChatPanel } from './chat.js';
 import { Media } from './media.js';
@@ -27,6 +31,9 @@ const lobby = new Lobby((id) => calls.call(id));
 const chat = new ChatPanel();
 const stats = new StatsOverlay($('stats'));
 const callView = new CallView(media, chat, stats, () => calls.hangup());
+const missed = new MissedCalls(people, (id) => calls.call(id));
+const notifier = new CallNotifier();
+const NOTICE_KEY = 'lanCall.notice'; // the end-of-call message, carried over an update reload
 let reloadPending = false;
 /** @type {Set<string> | null} people not yet listed again after a reconnect */
 let unlisted = null;
@@ -37,7 +44,7 @@ signalling.on('ready', ({ version, reconnected }) => {
   performance.mark('lan-call:ready');
   if (version && version !== pageVersion) {
     // A new version of the app: reload now, or after the call rather than cut it off.
-    if (!calls.active) return location.reload();
+    if (!calls.active) return reloadNow('');
     if (!reloadPending) lobby.notice('An update is ready. The page will refresh after this call.');
     reloadPending = true;
   } else if (reconnected) {
@@ -56,6 +63,7 @@ signalling.on('peer', (data) => {
   const person = { id: data.id, name: String(data.name ?? ''), kind: data.kind === 'bot' ? 'bot' : 'browser' };
   people.set(person.id, person);
   lobby.renderPeople(people);
+  missed.render();
   calls.personChanged(person);
   if (people.size === 1) performance.mark('lan-call:first-person');
 });
@@ -66,6 +74,7 @@ function removePerson(id) {
   if (!person) return;
   people.delete(id);
   lobby.renderPeople(people);
+  missed.render();
   calls.personChanged({ ...person, remove: true });
 }
 
@@ -79,9 +88,13 @@ signalling.on('error', (error) => {
 });
 
 calls.on('call', (call) => {
-  if (call.state !== 'ringing') return callView.open(call);
+  if (call.state !== 'ringing') {
+    notifier.askOnce(); // they just placed a call: a sensible moment to offer notifications
+    return callView.open(call);
+  }
   lobby.showIncoming(call);
   startRinging();
+  notifier.incoming(call);
   call.on('state', () => {
     if (call.state === 'ringing') return;
     stopRinging();
@@ -96,13 +109,31 @@ calls.on('ended', ({ call, reason, notice }) => {
   if (callView.call === call) callView.close();
   lobby.notice(notice);
   if (reason === 'unavailable') removePerson(call.peerId); // the server no longer knows them
-  if (reloadPending) location.reload();
+  if (reloadPending) reloadNow(notice);
 });
 
-$('accept').onclick = () => calls.accept();
+calls.on('missed', (call) => {
+  missed.add(call);
+  notifier.missed(call);
+});
+
+/** Reload for a new version, resuming under the same id and keeping the last notice. @param {string} notice */
+function reloadNow(notice) {
+  signalling.reloadSoon();
+  if (notice) sessionStorage.setItem(NOTICE_KEY, notice);
+  location.reload();
+}
+
+$('accept').onclick = () => {
+  notifier.askOnce();
+  calls.accept();
+};
 $('decline').onclick = () => calls.decline();
 // A page going away ends its call at once rather than leaving the peer to time out.
-addEventListener('pagehide', () => calls.leave());
+addEventListener('pagehide', (event) => {
+  calls.leave();
+  signalling.pageHidden(event.persisted); // `leave` unless the page is coming straight back
+});
 
 // Your name: typed, cleaned, remembered and pushed to everyone once typing pauses.
 const nameInput = /** @type {HTMLInputElement} */ ($('name-input'));
@@ -137,6 +168,12 @@ $('lobby').addEventListener('click', (event) => {
 for (const select of /** @type {NodeListOf<HTMLSelectElement>} */ (document.querySelectorAll('select[data-kind]'))) {
   select.onchange = () => select.value && media.use(select.dataset.kind === 'camera' ? 'camera' : 'mic', select.value);
 }
+
+new CallGuard(calls, signalling); // after the `ended` handler above: it must see a pending reload
+watchLink(signalling);
+const carried = sessionStorage.getItem(NOTICE_KEY);
+if (carried) lobby.notice(carried);
+sessionStorage.removeItem(NOTICE_KEY);
 
 signalling.open();
 media.start();

@@ -46,6 +46,8 @@ export class Call extends Emitter {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.connectedAt = 0;
+    /** Outgoing: the callee's device is ringing (their `ringing` arrived). */
+    this.alerting = false;
     /** @type {Partial<Record<Kind, RTCRtpTransceiver>>} */
     this.transceivers = {};
     /** @type {Record<string, number>} */
@@ -274,12 +276,22 @@ export class Call extends Emitter {
     } // unknown types are ignored (PROTOCOL.md §5)
   }
 
-  /** Cancel (while calling) or hang up (in the call). */
-  hangup(reason = 'hangup') {
+  /** The callee's device rings: "Calling…" becomes "Ringing…" (same state, new stage). */
+  remoteRinging() {
+    if (this.state !== 'calling' || this.alerting) return;
+    this.alerting = true;
+    this.emit('state', this.state);
+  }
+
+  /**
+   * Cancel (while calling) or hang up (in the call).
+   * @param {string} reason what the peer is told @param {string} ending what we show, if different
+   */
+  hangup(reason = 'hangup', ending = reason) {
     if (this.state === 'ended') return;
     this.sendPeer({ type: 'disconnect' }); // arrives even while signalling is down
     this.send('hangup', { target: this.peerId, reason });
-    this.end(reason, 'local');
+    this.end(ending, 'local');
   }
 
   /** @param {'declined' | 'busy' | 'timeout' | 'left'} reason */

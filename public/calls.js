@@ -11,7 +11,11 @@ import { Emitter } from './events.js';
 
 const CALLEE_RING_SLACK_MS = 5000; // the caller's own timeout normally ends the ring first
 
-/** Events: `call` (a Call is starting or ringing), `ended` ({call, reason, notice}). */
+/**
+ * Events: `call` (a Call is starting or ringing), `ended` ({call, reason, notice}),
+ * `missed` ({peerId, name, reason}: someone called and we did not answer: busy, rang
+ * out, or they gave up first).
+ */
 export class CallController extends Emitter {
   /**
    * @param {import('./signalling.js').Signalling} signalling
@@ -80,6 +84,8 @@ export class CallController extends Emitter {
       if (call.state === 'calling') call.end(String(data.reason || 'declined'), 'remote');
     } else if (type === 'hangup') {
       call.end(String(data.reason || 'hangup'), 'remote');
+    } else if (type === 'ringing') {
+      call.remoteRinging();
     } else {
       call.handle(type, data);
     }
@@ -92,6 +98,7 @@ export class CallController extends Emitter {
     if (!call || call.state === 'ended') return this.incoming(from, sdp, false);
     if (call.peerId !== from) {
       this.send('reject', { target: from, reason: 'busy' });
+      this.emit('missed', { peerId: from, name: this.people.get(from)?.name || 'Someone', reason: 'busy' });
     } else if (call.state === 'calling') {
       // Both called each other at once (PROTOCOL.md §6): the smaller id drops its own
       // attempt silently and takes the other's call; the larger id ignores this offer.
@@ -109,6 +116,7 @@ export class CallController extends Emitter {
     const call = this.create(from, this.people.get(from)?.name || 'Someone', 'incoming');
     call.prepare(sdp);
     if (answerNow) call.accept().catch((error) => call.fail(error)); // 'connecting' at once: no ring
+    else this.send('ringing', { target: from }); // the caller's "Calling…" becomes "Ringing…"
     this.emit('call', call);
     this.ring(call, 'ringing', () => call.decline('timeout'), CALLEE_RING_SLACK_MS);
   }
@@ -135,6 +143,9 @@ export class CallController extends Emitter {
     call.on('ended', (/** @type {Ending} */ ending) => {
       clearTimeout(this.ringTimer);
       if (this.current === call) this.current = null;
+      if (call.direction === 'incoming' && ending.from === 'ringing' && wasMissed(ending)) {
+        this.emit('missed', { peerId: call.peerId, name: call.peerName, reason: ending.reason });
+      }
       // A glare loser is replaced by the peer's call: not an ending anyone should see.
       if (ending.reason !== 'glare') this.emit('ended', { call, reason: ending.reason, notice: describeEnd(call, ending) });
     });
@@ -160,18 +171,33 @@ export class CallController extends Emitter {
   }
 
   /**
-   * A server `error`: true if it was about a peer who is gone (handled here).
+   * A server `error`: true if it was about a peer who is gone or away (handled here).
    * Only a lost invitation or answer ends the call; a stray candidate or hang-up does not.
-   * @param {{code: string, ref?: string}} error
+   * @param {{code: string, ref?: string, target?: string}} error
    */
-  serverError({ code, ref }) {
-    if (code !== 'unknown-peer') return false;
+  serverError({ code, ref, target }) {
     const call = this.current;
+    if (code === 'peer-away' || code === 'undelivered') {
+      // Their socket is gone: say so now rather than ring into the void. The hang-up is
+      // held with the offer, so if they come back they see a missed call, not a ring.
+      const ours = call?.state === 'calling' && (target === undefined || target === call.peerId);
+      if (ours && ref === 'offer') call.hangup('cancelled', 'unreachable');
+      return true;
+    }
+    if (code !== 'unknown-peer') return false;
     if ((ref === 'offer' && call?.state === 'calling') || (ref === 'accept' && call?.state === 'connecting')) {
       call.end('unavailable', 'local');
     }
     return true;
   }
+}
+
+/**
+ * An incoming call that stopped ringing without an answer: missed, unless we declined it
+ * or our own page was going away. @param {Ending} ending
+ */
+export function wasMissed({ reason, by }) {
+  return !(by === 'local' && (reason === 'declined' || reason === 'left'));
 }
 
 /** @param {Call} call @param {Ending} ending */
@@ -186,6 +212,7 @@ export function describeEnd(call, { reason, by, from }) {
     timeout: `No answer from ${who}`,
     cancelled: 'Call cancelled',
     unavailable: `${who} is no longer here`,
+    unreachable: `${who} isn’t reachable right now`,
     failed: `Lost the connection to ${who}`,
     error: `The call with ${who} could not be set up`,
   };

@@ -11,6 +11,7 @@ import { $, paintAvatar, paintDevicePickers, paintToggles } from './ui.js';
 
 const STATUS = {
   calling: 'Calling NAME…',
+  alerting: 'Ringing NAME…', // calling, and their device rings (their `ringing` arrived)
   ringing: 'Ringing…',
   connecting: 'Connecting…',
   connected: 'Connected',
@@ -150,7 +151,7 @@ export class CallView {
     if (!call) return;
     const { state } = call;
     const status = $('call-status');
-    status.textContent = STATUS[state].replace('NAME', call.peerName);
+    status.textContent = STATUS[state === 'calling' && call.alerting ? 'alerting' : state].replace('NAME', call.peerName);
     status.className = state === 'connected' ? 'visually-hidden' : '';
     $('call-name').textContent = call.peerName;
     this.root.dataset.state = state;

@@ -1,4 +1,5 @@
-// The tab's one signalling WebSocket (PROTOCOL.md): ready/identify, relaying, resume.
+// The tab's one signalling WebSocket (docs/protocol.md): ready/identify, relaying, resume,
+// leaving on purpose, and a liveness check that notices a frozen server.
 
 import { Emitter } from './events.js';
 
@@ -9,15 +10,24 @@ import { Emitter } from './events.js';
  */
 
 const TOKEN_KEY = 'lanCall.resume';
-const BACKOFF_BASE_MS = 300;
-const BACKOFF_CAP_MS = 10000;
+// Retries: 250 ms, 500 ms, then every 0.5–1 s ("equal jitter" under a 1 s cap). A
+// restarted server is back for everyone within about a second, and the jitter keeps a
+// roomful of tabs from arriving in the same instant.
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 1000;
 const QUEUE_LIMIT = 200;
+const PING_EVERY_MS = 4000;
+const DEAD_AFTER_MS = 10000; // nothing at all heard for this long: the link is dead
+const PONG_WAIT_MS = 3000; // ...and a ping sent this long ago went unanswered
+const CONNECT_TIMEOUT_MS = 5000; // a server that accepts TCP but never says `ready`
+const LIVENESS_TICK_MS = 1000;
+const RELOAD_KEY_MS = 5000; // a reload key counts as 'coming back' for this long
 const GOING_AWAY = 1001; // the server is restarting: come back at once
 const REPLACED = 4001; // our id went to a newer socket, with our token
 
 /**
  * Events: `state` (LinkState), `ready` ({version, reconnected}), `peer` (peer data),
- * `signal` ({type, data}: a relayed message), `error` ({code, message, ref}).
+ * `signal` ({type, data}: a relayed message), `error` ({code, message, ref, target}).
  */
 export class Signalling extends Emitter {
   /** @param {string} name @param {ServerConfig} config the page's copy, until `ready` */
@@ -32,13 +42,28 @@ export class Signalling extends Emitter {
     this.identified = false;
     this.attempt = 0;
     this.retryTimer = 0;
+    this.connectTimer = 0;
+    this.livenessTimer = 0;
+    this.lastHeard = 0;
+    this.lastPing = 0;
+    /** The page will reload and come straight back (an update): keep our id, no `leave`. */
+    this.returning = false;
     /** @type {string[]} relay frames waiting for the socket to be back */
     this.queue = [];
     addEventListener('online', () => this.reconnectNow());
     addEventListener('offline', () => this.setState('offline'));
-    // Keep the token over a reload (live reload, pull to refresh) so peers see no
-    // leave/join. Written only on the way out: a duplicated tab never shares a live token.
-    addEventListener('pagehide', () => this.token && sessionStorage.setItem(TOKEN_KEY, this.token));
+    // A phone waking up or a tab brought back: don't wait for the next scheduled retry.
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && this.state !== 'online') this.reconnectNow();
+    });
+    // F5 / Ctrl+R / Cmd+R: a reload that comes right back, not a leave. (A reload from
+    // the toolbar cannot be told apart from closing the tab; it counts as leaving.)
+    addEventListener('keydown', (event) => {
+      const key = event.key.toLowerCase();
+      if (key !== 'f5' && !(key === 'r' && (event.ctrlKey || event.metaKey))) return;
+      this.returning = true;
+      setTimeout(() => (this.returning = false), RELOAD_KEY_MS);
+    });
     addEventListener('pageshow', (event) => {
       if (event.persisted) {
         takeSavedToken();
@@ -49,37 +74,77 @@ export class Signalling extends Emitter {
 
   open() {
     clearTimeout(this.retryTimer);
-    this.ws?.close(1000, 'reconnecting'); // never two sockets in one tab
+    this.drop(this.ws, 'reconnecting'); // never two sockets in one tab
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const query = this.token ? `?resume=${encodeURIComponent(this.token)}` : '';
     const ws = (this.ws = new WebSocket(`${scheme}//${location.host}/rtc${query}`));
     this.identified = false;
     ws.onmessage = (event) => ws === this.ws && this.receive(event.data);
     ws.onclose = (event) => ws === this.ws && this.lost(event.code);
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => ws === this.ws && !this.identified && this.dead(), CONNECT_TIMEOUT_MS);
   }
 
-  /** A network change or a page back from the cache: the socket may be stale; replace it. */
+  /** A network change, a page back from the cache, or "Retry now": replace the socket now. */
   reconnectNow() {
     this.attempt = 0;
-    if (this.state !== 'online') this.setState('reconnecting');
+    if (this.state !== 'online') this.setState(navigator.onLine === false ? 'offline' : 'reconnecting');
     this.open();
+  }
+
+  /**
+   * The page is going away (`pagehide`). Leaving for good tells the server, so nobody
+   * sees us listed or calls us; a page kept in the back/forward cache or reloading
+   * straight back keeps its resume token instead, and peers see no leave/join.
+   * @param {boolean} persisted
+   */
+  pageHidden(persisted) {
+    if (persisted || this.returning) {
+      // Written only on the way out: a duplicated tab never shares a live token.
+      if (this.token) sessionStorage.setItem(TOKEN_KEY, this.token);
+      return;
+    }
+    if (this.identified) this.sendFrame('leave', {});
+    this.token = null;
+  }
+
+  /** The page reloads itself (a new version) and will resume under the same id. */
+  reloadSoon() {
+    this.returning = true;
+  }
+
+  /** @param {WebSocket | null} ws @param {string} why */
+  drop(ws, why) {
+    if (!ws) return;
+    ws.onmessage = ws.onclose = null;
+    ws.close(1000, why);
+  }
+
+  /** The link is dead though the socket looks open (a frozen server): give it up now. */
+  dead() {
+    const ws = this.ws;
+    this.ws = null; // its close event, whenever the browser gives up on it, is ignored
+    this.drop(ws, 'no answer');
+    this.lost(0);
   }
 
   /** @param {number} code */
   lost(code) {
     this.ws = null;
     this.identified = false;
+    clearInterval(this.livenessTimer);
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.retryTimer);
     if (code === REPLACED) this.token = null;
     this.setState(navigator.onLine === false ? 'offline' : 'reconnecting');
-    // Exponential backoff with "equal jitter", so a restarted server is not hit by every
-    // client at the same instant.
-    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (code === GOING_AWAY ? 0 : this.attempt));
+    const delay = retryDelay(code === GOING_AWAY ? 0 : this.attempt, Math.random());
     this.attempt = Math.min(this.attempt + 1, 16);
-    this.retryTimer = setTimeout(() => this.open(), ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
   /** @param {string} text */
   receive(text) {
+    this.lastHeard = Date.now();
     let message;
     try {
       message = JSON.parse(text);
@@ -89,8 +154,11 @@ export class Signalling extends Emitter {
     const type = message?.type;
     const data = message?.data && typeof message.data === 'object' ? message.data : {};
     if (type === 'ready') this.ready(message);
-    else if (type === 'error') this.emit('error', data);
-    else if (type === 'peer') {
+    else if (type === 'pong') return; // liveness only: `lastHeard` is all it is for
+    else if (type === 'error') {
+      // A server older than `ping`/`leave` answers them with an error: harmless.
+      if (data.ref !== 'ping' && data.ref !== 'leave') this.emit('error', data);
+    } else if (type === 'peer') {
       if (typeof data.id === 'string' && data.id !== this.id) this.emit('peer', data);
     } else if (typeof type === 'string') this.emit('signal', { type, data });
   }
@@ -104,11 +172,32 @@ export class Signalling extends Emitter {
     this.attempt = 0;
     if (!this.identified) {
       this.identified = true;
+      clearTimeout(this.connectTimer);
       this.sendFrame('identify', { id, name: this.name });
       for (const frame of this.queue.splice(0)) this.ws?.send(frame);
+      this.watchLiveness();
     }
     this.setState('online');
     this.emit('ready', { version, reconnected });
+  }
+
+  /**
+   * Ping every few seconds; a link that brings nothing for DEAD_AFTER_MS is dead. A ping
+   * must also have gone unanswered, so a background tab whose timers the browser slowed
+   * down is not mistaken for a dead link.
+   */
+  watchLiveness() {
+    clearInterval(this.livenessTimer);
+    this.lastHeard = this.lastPing = Date.now();
+    this.livenessTimer = setInterval(() => {
+      const now = Date.now();
+      const unanswered = this.lastPing > this.lastHeard && now - this.lastPing >= PONG_WAIT_MS;
+      if (now - this.lastHeard >= DEAD_AFTER_MS && unanswered) return this.dead();
+      if (this.lastPing <= this.lastHeard && now - this.lastPing >= PING_EVERY_MS) {
+        this.lastPing = now;
+        this.sendFrame('ping', { t: now });
+      }
+    }, LIVENESS_TICK_MS);
   }
 
   /** Change our name; everyone sees it at once. @param {string} name */
@@ -140,6 +229,16 @@ export class Signalling extends Emitter {
     this.state = state;
     this.emit('state', state);
   }
+}
+
+/**
+ * How long to wait before reconnect attempt `attempt` (0 = the first): exponential from
+ * BACKOFF_BASE_MS up to BACKOFF_CAP_MS, with "equal jitter" (half fixed, half random).
+ * @param {number} attempt @param {number} random in [0, 1)
+ */
+export function retryDelay(attempt, random) {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return ceiling / 2 + (random * ceiling) / 2;
 }
 
 function takeSavedToken() {

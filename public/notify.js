@@ -1,0 +1,96 @@
+// System notifications for calls that arrive while this tab is in the background.
+// Permission is asked only after the person does something with calls (places or
+// accepts one) or presses "Notify me of calls" — never on page load.
+
+import { $ } from './ui.js';
+
+const ASKED_KEY = 'lanCall.notifyAsked';
+const TAG = 'lan-call'; // one notification at a time: a missed call replaces the ring
+
+export class CallNotifier {
+  constructor() {
+    /** @type {Notification | null} */ this.shown = null;
+    this.offer = $('notify-offer');
+    $('notify-enable').onclick = () => this.ask();
+    $('notify-dismiss').onclick = () => {
+      remember();
+      this.paint();
+    };
+    // Back in the tab: the notification has done its job.
+    document.addEventListener('visibilitychange', () => !document.hidden && this.close());
+    this.paint();
+  }
+
+  get supported() {
+    return typeof Notification === 'function' && isSecureContext;
+  }
+
+  /** After the person's first own call action, once per device. */
+  askOnce() {
+    if (!this.supported || Notification.permission !== 'default' || asked()) return;
+    this.ask();
+  }
+
+  ask() {
+    if (!this.supported) return;
+    remember();
+    Notification.requestPermission()
+      .catch(() => 'denied')
+      .then(() => this.paint());
+    this.paint();
+  }
+
+  /** The "Notify me of calls" offer: only while the answer is still open. */
+  paint() {
+    this.offer.hidden = !this.supported || Notification.permission !== 'default' || asked();
+    document.body.dataset.notifyOffer = String(!this.offer.hidden);
+  }
+
+  /** @param {import('./call.js').Call} call ringing */
+  incoming(call) {
+    this.show(`${call.peerName} is calling`, 'Open LAN Call to answer.', true);
+    call.on('state', () => call.state !== 'ringing' && this.close());
+  }
+
+  /** @param {{name: string, reason: string}} missed */
+  missed({ name, reason }) {
+    this.show(`Missed call from ${name}`, reason === 'busy' ? 'They called while you were in a call.' : 'Open LAN Call to call back.', false);
+  }
+
+  /** @param {string} title @param {string} body @param {boolean} ringing */
+  show(title, body, ringing) {
+    if (!document.hidden || !this.supported || Notification.permission !== 'granted') return;
+    this.close();
+    try {
+      const note = new Notification(title, { body, tag: TAG, renotify: true, requireInteraction: ringing, icon: document.querySelector('link[rel="icon"]')?.getAttribute('href') || undefined });
+      note.onclick = () => {
+        focus();
+        note.close();
+      };
+      this.shown = note;
+    } catch {
+      // Android Chrome allows notifications only from a service worker: the ring still sounds.
+    }
+  }
+
+  close() {
+    this.shown?.close();
+    this.shown = null;
+  }
+}
+
+function asked() {
+  try {
+    return localStorage.getItem(ASKED_KEY) === '1';
+  } catch {
+    return true;
+  }
+}
+
+function remember() {
+  try {
+    localStorage.setItem(ASKED_KEY, '1');
+  } catch {
+    // nowhere to remember it: the offer comes back next time, which is harmless
+  }
+}
