@@ -76,7 +76,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
-    """The `config` in every `ready` (PROTOCOL.md §1) and in the page."""
+    """The `config` in every `ready` (docs/protocol.md §1) and in the page."""
     return {
         "iceServers": settings.ice_servers,
         "maxMessageBytes": settings.max_message_bytes,

@@ -1,4 +1,4 @@
-"""The client-asset version (PROTOCOL.md §4): a short content hash of public/ and
+"""The client-asset version (docs/protocol.md §5): a short content hash of public/ and
 templates/. Stable across restarts; changes exactly when a served file's content does."""
 
 from __future__ import annotations

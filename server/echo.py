@@ -2,7 +2,7 @@
 called, sends the caller's own video and audio back, so one person with one phone can
 check camera, microphone and network path in seconds.
 
-It is a peer like any other (PROTOCOL.md): it attaches to the hub in-process through
+It is a peer like any other (docs/protocol.md): it attaches to the hub in-process through
 `InProcessConnection` instead of a socket, and speaks exactly the messages a browser
 speaks, delivered through the same `hub.receive()` / `deliver()` path.
 
@@ -213,7 +213,7 @@ class EchoCall:
                 self.channel.send(json.dumps({"type": "chat", "data": echoed}))
             elif kind == "disconnect":
                 self.echo.spawn(self.end("disconnect", notify=False))
-            # typing and unknown types: ignored (PROTOCOL.md §5)
+            # typing and unknown types: ignored (docs/protocol.md §6)
         except Exception:
             log.exception("event=echo-chat-error caller=%s", self.caller)
 

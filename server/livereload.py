@@ -1,4 +1,4 @@
-"""Live reload (PROTOCOL.md §4): every open tab reloads within a fraction of a second
+"""Live reload (docs/protocol.md §5): every open tab reloads within a fraction of a second
 of a change under public/ or templates/, without a server restart.
 
 `livereload_ctx` (an aiohttp cleanup_ctx, on unless RELOAD=off) watches both asset

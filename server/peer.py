@@ -1,4 +1,4 @@
-"""A small Python WebRTC peer for the /rtc protocol (../shared/PROTOCOL.md), built on
+"""A small Python WebRTC peer for the /rtc protocol (docs/protocol.md), built on
 aiortc. Tests and scripts use it to stand in for a browser; `echo.py` shares its
 helpers (ICE configuration, candidate parsing, the synthetic tracks).
 
@@ -59,7 +59,7 @@ from av import AudioFrame, VideoFrame
 
 log = logging.getLogger("server.peer")
 
-CHAT_LABEL = "chat"  # PROTOCOL.md §5: every call's data channel
+CHAT_LABEL = "chat"  # docs/protocol.md §6: every call's data channel
 CHAT_CHANNEL_ID = 0
 MAX_REMOTE_CANDIDATES = 100  # per call; a browser sends a handful, more are dropped
 
@@ -109,7 +109,7 @@ def parse_candidate(value: Any) -> RTCIceCandidate | None:
 
 class RemoteCandidates:
     """Applies trickled remote candidates to a peer connection, keeping those that
-    arrive before the remote description until `flush()` (PROTOCOL.md §6: queued,
+    arrive before the remote description until `flush()` (docs/protocol.md §7: queued,
     never dropped). Past `MAX_REMOTE_CANDIDATES` in one call they are ignored, so a
     hostile caller cannot make us send connectivity checks to any number of hosts."""
 

@@ -54,7 +54,7 @@ _SUBPROTOCOL_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")
 
 def first_subprotocol(request: web.Request) -> tuple[str, ...]:
     """Echo the first requested subprotocol: Chromium fails a handshake that asked for
-    subprotocols and got none back (PROTOCOL.md §1). Only a well-formed token of at
+    subprotocols and got none back (docs/protocol.md §1). Only a well-formed token of at
     most 128 characters is echoed; anything else gets none back."""
     header = request.headers.get("Sec-WebSocket-Protocol", "")
     first = header[:1024].split(",", 1)[0].strip()

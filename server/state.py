@@ -1,4 +1,4 @@
-"""Keeping listed peers across a server restart (PROTOCOL.md §1, resume).
+"""Keeping listed peers across a server restart (docs/protocol.md §1, resume).
 
 At shutdown the hub's listed peers (ids, names, token hashes — never tokens) are
 written to STATE_FILE; at start they are restored into their grace period, so tabs
