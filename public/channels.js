@@ -1,0 +1,145 @@
+// Peer-to-peer messages over RTCDataChannels: one registry of message types, and the
+// named channels of one link that carry them (docs/protocol.md §6).
+//
+// A message type is declared once, with the channel it travels on and a check of its
+// `data`; features (chat, typing, the media state, later files and verification)
+// subscribe to types and never touch a channel. The default channel is the negotiated
+// `chat` channel with id 0 that every call has (so old peers keep working); further
+// channels are opened by name, on demand, with their own options (e.g. one ordered
+// reliable channel per file transfer), and the other side picks them up by label.
+
+import { Emitter } from './events.js';
+
+export const SERVICE_CHANNEL = 'chat'; // label of the default channel (negotiated, id 0)
+const SERVICE_CHANNEL_ID = 0;
+const MAX_MESSAGE_CHARS = 64 * 1024; // larger text messages are dropped, not parsed
+
+/**
+ * @template T
+ * @typedef {{channel: string, check: (data: unknown) => data is T}} MessageType
+ */
+
+/** The message types this client speaks, by name. Unknown types are ignored on receipt. */
+export class MessageRegistry {
+  constructor() {
+    /** @type {Map<string, MessageType<any>>} */
+    this.types = new Map();
+  }
+
+  /**
+   * @template T
+   * @param {string} type @param {(data: unknown) => data is T} check
+   * @param {{channel?: string}} [options]
+   */
+  define(type, check, { channel = SERVICE_CHANNEL } = {}) {
+    if (this.types.has(type)) throw new Error(`message type ${type} is defined twice`);
+    this.types.set(type, { channel, check });
+    return this;
+  }
+
+  /**
+   * Parse one received text message. Returns `{type, data}` for a known, well-formed
+   * message that came on its own channel, or null (ignored).
+   * @param {string} label the channel it came on @param {unknown} raw
+   */
+  decode(label, raw) {
+    if (typeof raw !== 'string' || raw.length > MAX_MESSAGE_CHARS) return null;
+    let message;
+    try {
+      message = JSON.parse(raw);
+    } catch {
+      return null;
+    }
+    const type = message?.type;
+    const entry = typeof type === 'string' ? this.types.get(type) : undefined;
+    if (!entry || entry.channel !== label || !entry.check(message.data)) return null;
+    return { type, data: message.data };
+  }
+
+  /** @param {string} type @param {unknown} [data] */
+  encode(type, data) {
+    const entry = this.types.get(type);
+    if (!entry) throw new Error(`unknown message type ${type}`);
+    if (!entry.check(data)) throw new Error(`bad data for message type ${type}`);
+    return { channel: entry.channel, text: JSON.stringify(data === undefined ? { type } : { type, data }) };
+  }
+}
+
+/** The types every call speaks (docs/protocol.md §6). */
+export const registry = new MessageRegistry()
+  .define('chat', /** @returns {data is string} */ (data) => typeof data === 'string')
+  .define('typing', /** @returns {data is boolean} */ (data) => typeof data === 'boolean')
+  .define(
+    'media',
+    /** @returns {data is {audio: boolean, video: boolean}} */
+    (data) =>
+      typeof data === 'object' && data !== null && typeof (/** @type {any} */ (data).audio) === 'boolean' &&
+      typeof (/** @type {any} */ (data).video) === 'boolean',
+  )
+  .define('disconnect', /** @returns {data is undefined} */ (data) => data === undefined || data === null);
+
+/**
+ * The data channels of one RTCPeerConnection. Events: `message` ({type, data}) for every
+ * well-formed message of a registered type, `open` (label), `close` (label).
+ */
+export class PeerChannels extends Emitter {
+  /**
+   * @param {Pick<RTCPeerConnection, 'createDataChannel'> & {ondatachannel: any}} pc
+   * @param {MessageRegistry} [types]
+   */
+  constructor(pc, types = registry) {
+    super();
+    this.pc = pc;
+    this.types = types;
+    /** @type {Map<string, RTCDataChannel>} */
+    this.channels = new Map();
+    this.adopt(pc.createDataChannel(SERVICE_CHANNEL, { negotiated: true, id: SERVICE_CHANNEL_ID }));
+    pc.ondatachannel = (/** @type {RTCDataChannelEvent} */ event) => this.adopt(event.channel);
+  }
+
+  /**
+   * The named channel, opened on first use with `options`. One side opens a purpose's
+   * channel (e.g. the sender of a file); the other adopts it by label when it arrives.
+   * @param {string} label @param {RTCDataChannelInit} [options]
+   */
+  open(label, options = { ordered: true }) {
+    return this.channels.get(label) ?? this.adopt(this.pc.createDataChannel(label, options));
+  }
+
+  /**
+   * Send a registered message on its channel. Returns false when that channel is not
+   * open (the message is dropped: data-channel messages are for the live link only).
+   * @param {string} type @param {unknown} [data]
+   */
+  send(type, data) {
+    const { channel, text } = this.types.encode(type, data);
+    const dc = channel === SERVICE_CHANNEL ? this.channels.get(channel) : this.open(channel);
+    if (dc?.readyState !== 'open') return false;
+    dc.send(text);
+    return true;
+  }
+
+  /** @param {string} label */
+  isOpen(label = SERVICE_CHANNEL) {
+    return this.channels.get(label)?.readyState === 'open';
+  }
+
+  close() {
+    for (const dc of this.channels.values()) dc.close();
+    this.channels.clear();
+  }
+
+  /** @param {RTCDataChannel} dc */
+  adopt(dc) {
+    const existing = this.channels.get(dc.label);
+    if (existing && existing !== dc) return existing;
+    this.channels.set(dc.label, dc);
+    dc.onopen = () => this.emit('open', dc.label);
+    dc.onclose = () => this.emit('close', dc.label);
+    dc.onmessage = (/** @type {MessageEvent} */ event) => {
+      const message = this.types.decode(dc.label, event.data);
+      if (message) this.emit('message', message);
+    };
+    return dc;
+  }
+}

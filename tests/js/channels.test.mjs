@@ -1,0 +1,118 @@
+// The data-channel message registry and a link's named channels, with fake channels
+// (node --test).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { MessageRegistry, PeerChannels, registry, SERVICE_CHANNEL } from '../../public/channels.js';
+
+class FakeChannel {
+  constructor(label, options) {
+    this.label = label;
+    this.options = options;
+    this.readyState = 'connecting';
+    this.sent = [];
+  }
+  send(text) {
+    this.sent.push(text);
+  }
+  close() {
+    this.readyState = 'closed';
+    this.onclose?.();
+  }
+  open() {
+    this.readyState = 'open';
+    this.onopen?.();
+  }
+  deliver(text) {
+    this.onmessage?.({ data: text });
+  }
+}
+
+class FakePeerConnection {
+  constructor() {
+    this.created = [];
+    this.ondatachannel = null;
+  }
+  createDataChannel(label, options) {
+    const dc = new FakeChannel(label, options);
+    this.created.push(dc);
+    return dc;
+  }
+}
+
+test('the default channel is the negotiated chat channel with id 0', () => {
+  const pc = new FakePeerConnection();
+  new PeerChannels(pc);
+  assert.equal(pc.created.length, 1);
+  assert.equal(pc.created[0].label, 'chat');
+  assert.deepEqual(pc.created[0].options, { negotiated: true, id: 0 });
+});
+
+test('known messages are checked, unknown or malformed ones ignored', () => {
+  const pc = new FakePeerConnection();
+  const channels = new PeerChannels(pc);
+  const got = [];
+  channels.on('message', (m) => got.push(m));
+  const chat = pc.created[0];
+  chat.deliver(JSON.stringify({ type: 'chat', data: 'hello' }));
+  chat.deliver(JSON.stringify({ type: 'typing', data: true }));
+  chat.deliver(JSON.stringify({ type: 'media', data: { audio: false, video: true } }));
+  chat.deliver(JSON.stringify({ type: 'disconnect' }));
+  chat.deliver(JSON.stringify({ type: 'chat', data: 42 })); // wrong data
+  chat.deliver(JSON.stringify({ type: 'media', data: { audio: 'no' } }));
+  chat.deliver(JSON.stringify({ type: 'file-offer', data: {} })); // unknown: a newer peer
+  chat.deliver('{not json');
+  chat.deliver('x'.repeat(70_000));
+  assert.deepEqual(
+    got.map((m) => m.type),
+    ['chat', 'typing', 'media', 'disconnect'],
+  );
+  assert.equal(got[0].data, 'hello');
+});
+
+test('send uses the type\'s channel and refuses when it is not open', () => {
+  const pc = new FakePeerConnection();
+  const channels = new PeerChannels(pc);
+  assert.equal(channels.send('chat', 'early'), false);
+  pc.created[0].open();
+  assert.ok(channels.send('chat', 'now'));
+  assert.ok(channels.send('disconnect'));
+  assert.deepEqual(pc.created[0].sent, ['{"type":"chat","data":"now"}', '{"type":"disconnect"}']);
+  assert.throws(() => channels.send('chat', 7), /bad data/);
+  assert.throws(() => channels.send('nope', 1), /unknown message type/);
+});
+
+test('types on their own channel open it on demand and only count there', () => {
+  const types = new MessageRegistry().define('chunk', (d) => typeof d === 'string', { channel: 'file-1' });
+  const pc = new FakePeerConnection();
+  const channels = new PeerChannels(pc, types);
+  const got = [];
+  channels.on('message', (m) => got.push(m));
+  assert.equal(channels.send('chunk', 'a'), false); // opened, not yet open
+  const file = pc.created[1];
+  assert.equal(file.label, 'file-1');
+  assert.equal(channels.open('file-1'), file); // one channel per name
+  file.open();
+  assert.ok(channels.send('chunk', 'b'));
+  pc.created[0].deliver(JSON.stringify({ type: 'chunk', data: 'wrong channel' }));
+  file.deliver(JSON.stringify({ type: 'chunk', data: 'right channel' }));
+  assert.deepEqual(got, [{ type: 'chunk', data: 'right channel' }]);
+});
+
+test('a channel the other side opens is adopted by label', () => {
+  const types = new MessageRegistry().define('note', (d) => typeof d === 'string', { channel: 'notes' });
+  const pc = new FakePeerConnection();
+  const channels = new PeerChannels(pc, types);
+  const got = [];
+  channels.on('message', (m) => got.push(m.data));
+  const remote = new FakeChannel('notes', {});
+  pc.ondatachannel({ channel: remote });
+  remote.deliver(JSON.stringify({ type: 'note', data: 'hi' }));
+  assert.deepEqual(got, ['hi']);
+  assert.equal(channels.open('notes'), remote);
+});
+
+test('a type is declared once', () => {
+  assert.throws(() => registry.define('chat', () => true), /defined twice/);
+  assert.equal(SERVICE_CHANNEL, 'chat');
+});
