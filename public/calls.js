@@ -100,7 +100,7 @@ export class CallController extends Emitter {
       this.send('reject', { target: from, reason: 'busy' });
       this.emit('missed', { peerId: from, name: this.people.get(from)?.name || 'Someone', reason: 'busy' });
     } else if (call.state === 'calling') {
-      // Both called each other at once (PROTOCOL.md §6): the smaller id drops its own
+      // Both called each other at once (docs/protocol.md §7): the smaller id drops its own
       // attempt silently and takes the other's call; the larger id ignores this offer.
       if ((this.signalling.id || '') < from) {
         call.end('glare', 'local');

@@ -139,7 +139,7 @@ function load() {
 /** "14:05" today, "Mon 14:05" this week, else the date. @param {number} at */
 export function formatWhen(at, now = Date.now()) {
   const date = new Date(at);
-  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const time = date.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
   if (date.toDateString() === new Date(now).toDateString()) return time;
   if (now - at < 6 * 24 * 3600 * 1000) return `${date.toLocaleDateString([], { weekday: 'short' })} ${time}`;
   return `${date.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
