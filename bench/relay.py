@@ -443,7 +443,7 @@ def loaded(pid: int, module: str) -> bool:
 
 
 def start_server(
-    port: int, certs: Path, max_clients: int, without: list[str], log: Path
+    port: int, certs: Path, max_clients: int, without: list[str], log: Path, server_dir: Path = REPO
 ) -> subprocess.Popen[bytes]:
     env = server_env(
         PORT=str(port),
@@ -468,7 +468,9 @@ def start_server(
     else:
         argv = list(SERVER_ARGV)
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # `python -m server` imports the server package from its working directory, so
+        # --server-dir runs another checkout (e.g. the previous commit) for an A/B.
+        proc = subprocess.Popen(argv, cwd=server_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, within=60, proc=proc, host=HOST)
     except RuntimeError as error:
@@ -536,6 +538,12 @@ def main(argv: list[str] | None = None) -> int:
         help="A/B: run the server with this optional 'fast' extra made unimportable",
     )
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    parser.add_argument(
+        "--server-dir",
+        type=Path,
+        default=REPO,
+        help="run the server from this checkout instead (A/B against another commit: git worktree add)",
+    )
     args = parser.parse_args(argv)
     pairs = args.pairs if args.pairs is not None else (20 if args.quick else 100)
     seconds = args.seconds if args.seconds is not None else (2.0 if args.quick else 10.0)
@@ -563,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="lan-call-bench-"))
     port = free_port()
     log = tmp / "server.log"
-    server = start_server(port, tmp / "certs", max_clients, args.without, log)
+    server = start_server(port, tmp / "certs", max_clients, args.without, log, args.server_dir.resolve())
     print(f"server pid {server.pid} listening on {HOST}:{port} (log {log})", flush=True)
     ctx = mp.get_context("spawn")
     pipes: list[Connection] = []
@@ -665,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  server      python -m server on {HOST}:{port}, TLS; event loop "
         f"{'uvloop' if uses_uvloop else 'asyncio'}, JSON {'orjson' if uses_orjson else 'json'}"
         + (f" (--without {','.join(args.without)})" if args.without else "")
+        + (f"; from {args.server_dir}" if args.server_dir.resolve() != REPO else "")
     )
     print(
         f"  settings    RATE_LIMIT=RATE_BURST={RATE_LIMIT} so the per-socket rate limit (default 50/s)"
