@@ -117,9 +117,9 @@ def main() -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         if settings.reload is ReloadMode.SERVER:
-            from .livereload import run_with_restarts
+            from .supervisor import run_with_restarts
 
-            run_with_restarts(settings)
+            run_with_restarts(settings, entry_module="server.__main__")
         else:
             run(settings)
     except SettingsError as exc:

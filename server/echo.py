@@ -42,7 +42,7 @@ from aiortc.contrib.media import MediaRelay
 from .appkeys import HUB, SETTINGS
 from .hub import Hub, Peer
 from .outbox import deliver
-from .peer import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, count_media_sections, rtc_configuration
+from .webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, count_media_sections, rtc_configuration
 
 log = logging.getLogger("server.echo")
 

@@ -8,11 +8,8 @@ so an editor or `git checkout` saving ten files at once gives one new version an
 reload. After a batch the content hash is recomputed; only if it differs does every open
 socket get a fresh `ready` (same id, new version), on which the client reloads.
 
-`run_with_restarts` (RELOAD=server) is the development mode that also restarts the
-Python process when a .py file under server/ changes, using watchfiles' process runner.
-The child is a normal `RELOAD=assets` server, so asset edits still only reload pages.
-Clients see the restart as a 1001 close, reconnect with their resume token, and reload
-only when the asset version in the new `ready` differs from their page's.
+RELOAD=server, which also restarts the Python process on code changes, is
+`server/supervisor.py`.
 """
 
 from __future__ import annotations
@@ -20,21 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
-from watchfiles import Change, PythonFilter, awatch, run_process
+from watchfiles import Change, awatch
 from watchfiles.main import FileChange
 
 from .appkeys import HUB, SETTINGS
 from .assets import asset_roots, compute_version, is_ignored
-from .config import ReloadMode, Settings, port_unusable
 from .hub import Hub
 from .outbox import deliver
 
@@ -139,89 +131,3 @@ async def livereload_ctx(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-# --- RELOAD=server ---------------------------------------------------------------------
-
-CODE_DIR = Path(__file__).resolve().parent
-
-
-def _log_restart(changes: set[FileChange]) -> None:
-    names = sorted({Path(path).name for _, path in changes})
-    log.info("event=server-restart files=%d changed=%s", len(changes), ",".join(names[:5]))
-
-
-def serve_child() -> None:
-    """The restarted process: a plain `python -m server` with RELOAD=assets (from the
-    inherited environment), so its settings are re-read from the same variables."""
-    from .__main__ import main
-
-    try:
-        code = main()
-    except KeyboardInterrupt:  # Ctrl+C before the server installed its handlers
-        code = 0
-    # The runner's SIGINT (after a terminal's own Ctrl+C) may land after the server has
-    # stopped; it must not print a traceback on the way out.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(code)
-
-
-class _ExpectedStop(logging.Filter):
-    """watchfiles warns when SIGINT/SIGTERM stop its runner; for this server that is
-    the normal way out, so those lines are logged at INFO."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.WARNING and (
-            "KeyboardInterrupt" in record.getMessage() or "received signal" in record.getMessage()
-        ):
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
-
-
-def check_port(host: str | None, port: int) -> None:
-    """Raise SettingsError if the server could not bind host:port. The child reports
-    a busy port too, but only the parent can end the program (exit code 2) instead of
-    waiting for a code change next to a dead child. Binds like asyncio's create_server:
-    SO_REUSEADDR, and IPv6 sockets IPv6-only."""
-
-    try:
-        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError as exc:  # HOST does not resolve
-        raise port_unusable(host, port, exc.strerror or str(exc)) from None
-    for family, kind, proto, _, address in addresses:
-        try:
-            probe = socket.socket(family, kind, proto)
-        except OSError:  # an address family this machine lacks, as asyncio skips it
-            continue
-        with probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                raise port_unusable(host, port, exc.strerror or str(exc)) from None
-
-
-def run_with_restarts(settings: Settings, code_dir: Path = CODE_DIR) -> None:
-    """Run the server in a child process and restart it when a .py file under
-    `code_dir` changes. Returns when SIGINT/SIGTERM stop it (the child is stopped with
-    SIGINT, so it closes every socket with 1001 first). Raises SettingsError if the
-    port is taken."""
-    check_port(settings.host, settings.port)
-    # The child re-reads its settings from this environment (everything the parent was
-    # given) but must not itself start a restarter.
-    os.environ["RELOAD"] = ReloadMode.ASSETS.value
-    logging.getLogger("watchfiles.main").addFilter(_ExpectedStop())
-    log.info("event=restarter-watching dir=%s", code_dir)
-    restarts = run_process(
-        code_dir,
-        target=serve_child,
-        target_type="function",
-        callback=_log_restart,
-        watch_filter=PythonFilter(),
-        step=STEP_MS,
-        debounce=DEBOUNCE_MS,
-        sigint_timeout=int(settings.shutdown_timeout) + 5,
-    )
-    log.info("event=restarter-stopped restarts=%d", restarts)

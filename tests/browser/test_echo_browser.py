@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 from playwright.async_api import expect
 
+from server.contrib.peer import PythonPeer
 from server.echo import ECHO, ECHO_NAME, ECHO_PREFIX, EchoPeer
-from server.peer import PythonPeer
 from tests.support.browseruser import User
 from tests.support.liveserver import LiveServer, StartServer
 

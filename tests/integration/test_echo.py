@@ -1,4 +1,4 @@
-"""The "Echo test" peer (server/echo.py) and the Python peer (server/peer.py), end to end:
+"""The "Echo test" peer (server/echo.py) and the Python peer (server/contrib/peer.py), end to end:
 a real HTTPS server, real TLS WebSockets, real aiortc media over the LAN interface.
 
 aiortc never uses loopback addresses, so media flows over this machine's LAN address;
@@ -22,16 +22,9 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.sdp import candidate_to_sdp
 
+from server.contrib.peer import Call, CallRejected, PythonPeer, rtc_url
 from server.echo import ECHO, ECHO_NAME, ECHO_PREFIX, EchoPeer
-from server.peer import (
-    MAX_REMOTE_CANDIDATES,
-    Call,
-    CallRejected,
-    PythonPeer,
-    RemoteCandidates,
-    parse_candidate,
-    rtc_url,
-)
+from server.webrtc import MAX_REMOTE_CANDIDATES, RemoteCandidates, parse_candidate
 from tests.support.liveserver import LiveServer, StartServer
 
 
@@ -363,7 +356,7 @@ async def test_echo_rejoins_with_the_same_id_when_the_hub_drops_it(
         await call.wait_for_video_frames(3)
 
 
-# --- pieces of server/peer.py that the echo relies on ----------------------------------
+# --- pieces of server/webrtc.py that the echo relies on --------------------------------
 
 
 def test_parse_candidate_accepts_browser_json_and_end_of_candidates() -> None:

@@ -1,6 +1,6 @@
 """A small Python WebRTC peer for the /rtc protocol (docs/protocol.md), built on
-aiortc. Tests and scripts use it to stand in for a browser; `echo.py` shares its
-helpers (ICE configuration, candidate parsing, the synthetic tracks).
+aiortc. Tests and scripts use it to stand in for a browser; the running server never
+imports it. The aiortc helpers it shares with the echo peer live in `server/webrtc.py`.
 
 It connects to `/rtc` over TLS, identifies, keeps the peer list, calls or answers
 (auto-accept by default), sends a synthetic video track (and optionally a tone),
@@ -9,9 +9,9 @@ the frames it receives, and hangs up.
 
 Example (the CA file is the server's `certs/ca.pem`, also served at `/ca.pem`)::
 
-    python -m server.peer https://192.168.1.10:3000/ --ca certs/ca.pem \\
+    python -m server.contrib.peer https://192.168.1.10:3000/ --ca certs/ca.pem \\
         --call "Echo test" --chat "hello" --seconds 5
-    python -m server.peer https://localhost:3000/ --ca certs/ca.pem --name Robot --answer
+    python -m server.contrib.peer https://localhost:3000/ --ca certs/ca.pem --name Robot --answer
 
 In code::
 
@@ -45,105 +45,23 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from aiortc import (
     MediaStreamTrack,
-    RTCConfiguration,
     RTCDataChannel,
-    RTCIceCandidate,
-    RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
     VideoStreamTrack,
 )
 from aiortc.mediastreams import MediaStreamError
-from aiortc.sdp import candidate_from_sdp
 from av import AudioFrame, VideoFrame
 
-log = logging.getLogger("server.peer")
+from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 
-CHAT_LABEL = "chat"  # docs/protocol.md §6: every call's data channel
-CHAT_CHANNEL_ID = 0
-MAX_REMOTE_CANDIDATES = 100  # per call; a browser sends a handful, more are dropped
+log = logging.getLogger("server.contrib.peer")
 
 Json = dict[str, Any]
 Send = Callable[[Json], Awaitable[None]]
 
 
-# --- helpers shared with echo.py -------------------------------------------------------
-
-
-def rtc_configuration(ice_servers: list[dict[str, Any]] | None = None) -> RTCConfiguration:
-    """An aiortc configuration from the `iceServers` of a `ready` config. The default,
-    `[]`, means host candidates only: a LAN works offline and no public STUN server is
-    ever contacted."""
-    servers = [
-        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
-        for s in ice_servers or []
-        if isinstance(s, dict) and "urls" in s
-    ]
-    return RTCConfiguration(iceServers=servers)
-
-
-def parse_candidate(value: Any) -> RTCIceCandidate | None:
-    """An aiortc candidate from a trickled `RTCIceCandidate.toJSON()`.
-
-    Returns None for end-of-candidates (`null`, or an empty `candidate` string as
-    browsers send). Raises ValueError for anything that is not a candidate."""
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not isinstance(value.get("candidate"), str):
-        raise ValueError("a candidate must be null or an object with a string 'candidate'")
-    line = value["candidate"].strip()
-    if not line:
-        return None
-    line = line.removeprefix("a=").removeprefix("candidate:")
-    try:
-        candidate = candidate_from_sdp(line)
-    except (AssertionError, IndexError, ValueError) as exc:
-        raise ValueError(f"unparsable candidate {line[:60]!r}") from exc
-    mid, index = value.get("sdpMid"), value.get("sdpMLineIndex")
-    candidate.sdpMid = mid if isinstance(mid, str) else None
-    candidate.sdpMLineIndex = index if isinstance(index, int) and not isinstance(index, bool) else None
-    if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
-        candidate.sdpMLineIndex = 0  # bundled: the first m-line carries the transport
-    return candidate
-
-
-class RemoteCandidates:
-    """Applies trickled remote candidates to a peer connection, keeping those that
-    arrive before the remote description until `flush()` (docs/protocol.md §7: queued,
-    never dropped). Past `MAX_REMOTE_CANDIDATES` in one call they are ignored, so a
-    hostile caller cannot make us send connectivity checks to any number of hosts."""
-
-    def __init__(self, pc: RTCPeerConnection) -> None:
-        self.pc = pc
-        self.pending: list[RTCIceCandidate] = []
-        self.applied = 0
-        self.dropped = 0
-
-    async def add(self, value: Any) -> None:
-        """Apply (or queue) one `data.candidate`; end-of-candidates is ignored, since
-        aiortc keeps checking the candidates it has either way."""
-        candidate = parse_candidate(value)
-        if candidate is None:
-            return
-        if self.applied + len(self.pending) >= MAX_REMOTE_CANDIDATES:
-            self.dropped += 1
-            return
-        if self.pc.remoteDescription is None:
-            self.pending.append(candidate)
-            return
-        await self.pc.addIceCandidate(candidate)
-        self.applied += 1
-
-    async def flush(self) -> None:
-        """Apply what was queued; call right after setRemoteDescription."""
-        pending, self.pending = self.pending, []
-        for candidate in pending:
-            await self.pc.addIceCandidate(candidate)
-            self.applied += 1
-
-
-def count_media_sections(sdp: str) -> int:
-    return sum(1 for line in sdp.splitlines() if line.startswith("m="))
+# --- synthetic media ------------------------------------------------------------------------
 
 
 class SyntheticVideoTrack(VideoStreamTrack):
@@ -763,7 +681,9 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.peer", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m server.contrib.peer", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("url", help="the server, e.g. https://192.168.1.10:3000/")
     parser.add_argument("--name", default="Python peer", help="display name")
     parser.add_argument("--ca", help="CA certificate to trust (the server's certs/ca.pem)")
