@@ -36,16 +36,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import hashlib
 import json
 import multiprocessing as mp
 import os
-import random
 import resource
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -57,27 +53,25 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-try:
-    import orjson
-
-    _loads: Callable[[bytes], Any] = orjson.loads
-    _dumps: Callable[[Any], bytes] = orjson.dumps
-except ImportError:  # pragma: no cover - the bench works without the 'fast' extra
-
-    def _dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":")).encode()
-
-    _loads = json.loads
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # for tests.support, shared with the tests
 
-from tests.support.net import LOOPBACK, free_port, wait_for_port  # noqa: E402
-from tests.support.servers import SERVER_ARGV, server_env  # noqa: E402
+from tests.support.benchproc import (  # noqa: E402
+    cpu_seconds_of,
+    loaded,
+    machine_busy_seconds,
+    percentile,
+    raise_nofile,
+    rss_kib,
+    stop_server,
+)
+from tests.support.benchproc import start_server as start_bench_server  # noqa: E402
+from tests.support.net import LOOPBACK, free_port  # noqa: E402
+from tests.support.servers import SERVER_ARGV  # noqa: E402
+from tests.support.wsclient import Client  # noqa: E402
 
 HOST = LOOPBACK  # the only address this benchmark ever talks to
 SERVER_NAME = "localhost"  # a name the generated certificate covers (also 127.0.0.1)
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 # What Chrome sends for a host candidate (mDNS-obfuscated address), ~150 bytes.
 CANDIDATE = {
@@ -94,154 +88,7 @@ CANDIDATE = {
 RATE_LIMIT = 1_000_000
 
 
-# --- load generator: a minimal browser-like WebSocket client ----------------------------
-
-
-def _mask(payload: bytes, key: bytes) -> bytes:
-    n = len(payload)
-    if not n:
-        return payload
-    stream = (key * ((n >> 2) + 1))[:n]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
-
-
-def _frame(opcode: int, payload: bytes) -> bytes:
-    """A client frame: FIN, masked with a fresh key (RFC 6455 §5.3)."""
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 65536:
-        head = bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
-    key = random.randbytes(4)
-    return head + key + _mask(payload, key)
-
-
-class Client(asyncio.Protocol):
-    """One /rtc WebSocket. Counts `peer` announcements without decoding them (the idle
-    clients get thousands while joining) and JSON-decodes everything else."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-        self.key = base64.b64encode(os.urandom(16))
-        self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.upgraded = False
-        self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.id = ""
-        self.peers_seen = 0
-        self.errors: list[str] = []
-        self.on_candidate: Callable[[dict[str, Any]], None] | None = None
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-        transport.write(
-            b"GET /rtc HTTP/1.1\r\n"
-            b"Host: " + self.host.encode() + b"\r\n"
-            b"Origin: https://" + self.host.encode() + b"\r\n"
-            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: " + self.key + b"\r\n"
-            b"Sec-WebSocket-Version: 13\r\n"
-            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
-            b"User-Agent: lan-call-bench\r\n\r\n"
-        )
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"connection lost before ready: {exc}"))
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(buf[:end]).decode("latin-1")
-            del buf[: end + 4]
-            self._check_upgrade(head)
-            if not self.upgraded:
-                return
-        pos, size = 0, len(buf)
-        while size - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            length, start = b1 & 0x7F, pos + 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, start = int.from_bytes(buf[pos + 2 : pos + 4], "big"), pos + 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
-            if b1 & 0x80 or b0 & 0x70 or not b0 & 0x80:
-                self._fail("server sent a masked, compressed or fragmented frame")
-                return
-            if size - start < length:
-                break
-            payload = bytes(buf[start : start + length])
-            pos = start + length
-            opcode = b0 & 0x0F
-            if opcode == 0x1:
-                self._text(payload)
-            elif opcode == 0x9:  # ping -> pong (the server's heartbeat)
-                self.send_frame(0xA, payload)
-            elif opcode == 0x8:
-                self.send_frame(0x8, payload[:2])
-                if self.transport:
-                    self.transport.close()
-                break
-        if pos:
-            del buf[:pos]
-
-    # helpers
-    def _check_upgrade(self, head: str) -> None:
-        lines = head.split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
-        expected = base64.b64encode(hashlib.sha1(self.key + WS_GUID).digest()).decode()
-        if " 101 " not in lines[0] + " " or headers.get("sec-websocket-accept") != expected:
-            self._fail(f"upgrade refused: {lines[0]!r}")
-        elif "sec-websocket-extensions" in headers:
-            self._fail(f"server negotiated {headers['sec-websocket-extensions']!r}; expected none")
-        else:
-            self.upgraded = True
-
-    def _fail(self, why: str) -> None:
-        self.errors.append(why)
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(why))
-        if self.transport:
-            self.transport.abort()
-
-    def _text(self, payload: bytes) -> None:
-        if b'"type":"peer"' in payload:
-            if b'"remove"' not in payload:
-                self.peers_seen += 1
-            return
-        message = _loads(payload)
-        kind = message.get("type")
-        if kind == "icecandidate" and self.on_candidate is not None:
-            self.on_candidate(message["data"])
-        elif kind == "ready":
-            self.id = message["id"]
-            if not self.ready.done():
-                self.ready.set_result(message)
-        elif kind == "error":
-            self.errors.append(json.dumps(message["data"])[:200])
-        elif kind != "peer":
-            self.errors.append(f"unexpected {kind!r}")
-
-    def send_frame(self, opcode: int, payload: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_frame(opcode, payload))
-
-    def send_json(self, value: Any) -> None:
-        self.send_frame(0x1, _dumps(value))
+# --- load generator: pairs of browser-like clients (tests/support/wsclient.py) -----------
 
 
 class Pair:
@@ -292,15 +139,6 @@ class Stats:
         self.measuring = False
         self.latencies = array("q")
         self.misrouted = 0
-
-
-def raise_nofile(needed: int) -> tuple[int, int]:
-    """Raise the soft RLIMIT_NOFILE towards the hard limit; returns (soft, hard)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 class Worker:
@@ -418,38 +256,25 @@ def worker_main(pipe: Connection, wid: int, port: int, ca: str, use_uvloop: bool
 # --- the server under test ------------------------------------------------------------------
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds_of(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (/proc/stat), to spot other load."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def loaded(pid: int, module: str) -> bool:
-    """Whether the server process has `module`'s extension mapped (i.e. imported it)."""
-    return f"/{module}/" in Path(f"/proc/{pid}/maps").read_text()
-
-
 def start_server(
     port: int, certs: Path, max_clients: int, without: list[str], log: Path, server_dir: Path = REPO
 ) -> subprocess.Popen[bytes]:
-    env = server_env(
-        PORT=str(port),
-        HOST=HOST,
-        CERTS_DIR=str(certs),
-        STATE_FILE="",
+    argv = list(SERVER_ARGV)
+    if without:  # A/B: make the optional 'fast' extras unimportable in the server only
+        blocked = ", ".join(repr(m) for m in without)
+        code = (
+            f"import sys, runpy\nfor m in ({blocked},): sys.modules[m] = None\n"
+            "runpy.run_module('server', run_name='__main__', alter_sys=True)"
+        )
+        argv = [sys.executable, "-c", code]
+    # `python -m server` imports the server package from its working directory, so
+    # --server-dir runs another checkout (e.g. the previous commit) for an A/B.
+    return start_bench_server(
+        port,
+        certs,
+        log,
+        server_dir,
+        argv,
         MAX_CLIENTS=str(max_clients),
         RATE_LIMIT=str(RATE_LIMIT),
         RATE_BURST=str(RATE_LIMIT),
@@ -458,37 +283,6 @@ def start_server(
         ADDRESS_RATE_LIMIT="0",
         MAX_CONNECTIONS_PER_ADDRESS="0",
     )
-    if without:  # A/B: make the optional 'fast' extras unimportable in the server only
-        blocked = ", ".join(repr(m) for m in without)
-        code = (
-            f"import sys, runpy\nfor m in ({blocked},): sys.modules[m] = None\n"
-            "runpy.run_module('server', run_name='__main__', alter_sys=True)"
-        )
-        argv = [sys.executable, "-c", code]
-    else:
-        argv = list(SERVER_ARGV)
-    with log.open("wb") as out:
-        # `python -m server` imports the server package from its working directory, so
-        # --server-dir runs another checkout (e.g. the previous commit) for an A/B.
-        proc = subprocess.Popen(argv, cwd=server_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, within=60, proc=proc, host=HOST)
-    except RuntimeError as error:
-        raise RuntimeError(f"{error}:\n{log.read_text()[-2000:]}") from None
-    except TimeoutError:
-        proc.kill()
-        raise
-    return proc
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --- orchestration -----------------------------------------------------------------------------
@@ -496,13 +290,6 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
-
-
-def percentile(sorted_values: list[int], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index] / 1e6  # ns -> ms
 
 
 def collect(pipes: list[Connection], step: str, timeout: float) -> list[Any]:

@@ -9,6 +9,8 @@ before importing it, one line each.
 * `servers`: `python -m server` as a subprocess (environment, start until the banner, stop, run to exit).
 * `liveserver`: the app in the test's own event loop over real TLS (`LiveServer`).
 * `chromium`: how Chromium is launched, with the project's arguments (tests and benchmarks alike).
+* `benchproc`, `wsclient`: for the benchmarks, the server subprocess from any checkout with /proc
+  figures (CPU, RSS, machine load), and a cheap browser-like /rtc client on asyncio protocols.
 * `polling`: wait until a condition holds, bounded in time.
 * `browseruser`, `rtcclient`, `hubtools`, `fuzzing`: a browser user, a raw /rtc client, hub doubles,
   and the fuzzing strategies shared by the unit and integration fuzz tests.
