@@ -56,6 +56,10 @@ MAX_EARLY_CANDIDATES = 64
 EARLY_CANDIDATE_TTL = 30.0
 REATTACH_DELAY = 1.0
 CLOSE_TIMEOUT = 5.0
+# From the offer to a connected peer connection. Over a LAN ICE connects in well under a
+# second; an offer whose ICE never completes (a squatter, or a caller that vanished) would
+# otherwise hold a slot until aiortc gives up, about a minute later.
+ICE_CONNECT_TIMEOUT = 8.0
 
 Json = dict[str, Any]
 
@@ -110,10 +114,12 @@ class EchoCall:
         self.renegotiations = 0
         self._runner: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._connect_deadline: asyncio.Task[None] | None = None
         self.pc.on("connectionstatechange", self._on_state)
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name=f"echo-call-{self.caller[:8]}")
+        self._connect_deadline = asyncio.create_task(self._require_connection(ICE_CONNECT_TIMEOUT))
 
     def post(self, kind: str, data: Json) -> None:
         if not self.ended:
@@ -218,16 +224,27 @@ class EchoCall:
             log.exception("event=echo-chat-error caller=%s", self.caller)
 
     async def _on_state(self) -> None:
+        if self.pc.connectionState == "connected" and self._connect_deadline is not None:
+            self._connect_deadline.cancel()
         if self.pc.connectionState == "failed" and not self.ended:
             await self.end("ice-failed", notify=True)
+
+    async def _require_connection(self, seconds: float) -> None:
+        """Free the slot of a call whose ICE has not connected `seconds` after its offer."""
+        await asyncio.sleep(seconds)
+        if self.pc.connectionState != "connected" and not self.ended:
+            log.info("event=echo-ice-timeout caller=%s state=%s", self.caller, self.pc.connectionState)
+            # `error`: the call failed on this side (docs/protocol.md §2, hangup reasons).
+            await self.end("ice-timeout", notify=True, hangup_reason="error")
 
     async def _expire(self) -> None:
         await asyncio.sleep(self.echo.max_seconds)
         await self.end("timeout", notify=True)
 
-    async def end(self, reason: str, notify: bool) -> None:
+    async def end(self, reason: str, notify: bool, hangup_reason: str | None = None) -> None:
         """Tear the call down (idempotent). `notify`: tell the caller, with
-        `disconnect` on the data channel (old clients) and `hangup` `reason`."""
+        `disconnect` on the data channel (old clients) and `hangup` with `hangup_reason`
+        (by default `reason`, which is also what the logs say)."""
         if self.ended:
             return
         self.ended = True
@@ -237,7 +254,8 @@ class EchoCall:
             # First stop applying signalling (an offer half-applied is dropped with the
             # connection), then say goodbye, then close.
             current = asyncio.current_task()
-            tasks = [t for t in (self._runner, self._timer) if t is not None and t is not current]
+            timers = (self._runner, self._timer, self._connect_deadline)
+            tasks = [t for t in timers if t is not None and t is not current]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -245,7 +263,8 @@ class EchoCall:
                 if self.channel is not None and self.channel.readyState == "open":
                     self.channel.send(json.dumps({"type": "disconnect"}))
                     await asyncio.sleep(0.05)  # let SCTP send it before the transport closes
-                await self.echo.send({"type": "hangup", "data": {"target": self.caller, "reason": reason}})
+                said = hangup_reason or reason
+                await self.echo.send({"type": "hangup", "data": {"target": self.caller, "reason": said}})
             for proxy in self.proxies:
                 proxy.stop()
             # Shielded: a close cut short would leave ICE sockets open.
