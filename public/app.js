@@ -8,13 +8,12 @@ import { CallNotifier } from './notify.js';
 import { CallView } from './callview.js';
 import { ChatPanel } from './chat.js';
 import { Media } from './media.js';
-import { cleanName, loadName, saveName } from './names.js';
+import { loadName } from './names.js';
 import { startRinging, stopRinging } from './ring.js';
 import { Signalling } from './signalling.js';
 import { StatsOverlay } from './stats.js';
-import { $, Lobby } from './ui.js';
+import { $, Lobby, NameField } from './ui.js';
 
-const RENAME_AFTER_MS = 600; // push a typed name once typing pauses
 const RELIST_SETTLE_MS = 1500; // after a reconnect, whoever is not listed again by then has left
 
 const pageVersion = document.body.dataset.version;
@@ -82,8 +81,8 @@ signalling.on('signal', ({ type, data }) => calls.handle(type, data));
 
 signalling.on('error', (error) => {
   if (calls.serverError(error)) return;
-  if (error.code === 'bad-name') $('name-hint').textContent = `That name can’t be used: ${error.message}`;
-  else if (error.code !== 'rate-limited') lobby.notice(`The server refused a message (${error.code}).`);
+  if (nameField.refused(error)) return;
+  if (error.code !== 'rate-limited') lobby.notice(`The server refused a message (${error.code}).`);
   console.warn('server error', error);
 });
 
@@ -135,35 +134,15 @@ addEventListener('pagehide', (event) => {
   signalling.pageHidden(event.persisted); // `leave` unless the page is coming straight back
 });
 
-// Your name: typed, cleaned, remembered and pushed to everyone once typing pauses.
-const nameInput = /** @type {HTMLInputElement} */ ($('name-input'));
-nameInput.value = signalling.name;
-nameInput.maxLength = maxName();
-let renameTimer = 0;
-function commitName() {
-  clearTimeout(renameTimer);
-  const name = cleanName(nameInput.value, maxName());
-  $('name-hint').textContent = name ? '' : 'Type a name so people know who is calling.';
-  if (!name || name === signalling.name) return;
-  saveName(name);
-  signalling.rename(name);
-}
-nameInput.oninput = () => {
-  clearTimeout(renameTimer);
-  renameTimer = setTimeout(commitName, RENAME_AFTER_MS);
-};
-nameInput.onchange = commitName;
-$('name-form').onsubmit = (event) => {
-  event.preventDefault();
-  commitName();
-  nameInput.value = signalling.name;
-};
+// Your name: sent on Enter or when the box loses focus; a refused one is put back.
+const nameField = new NameField(signalling, lobby, maxName);
 
 media.on('change', () => lobby.renderMedia(media));
 $('lobby').addEventListener('click', (event) => {
   const action = /** @type {HTMLElement} */ (event.target).closest('[data-action]')?.getAttribute('data-action');
   if (action === 'mic') media.setMic(!media.micOn);
   if (action === 'camera') media.setCamera(!media.cameraOn);
+  if (action === 'retry-media') media.retry();
 });
 for (const select of /** @type {NodeListOf<HTMLSelectElement>} */ (document.querySelectorAll('select[data-kind]'))) {
   select.onchange = () => select.value && media.use(select.dataset.kind === 'camera' ? 'camera' : 'mic', select.value);

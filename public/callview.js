@@ -2,7 +2,7 @@
 // and the settings sheet. Video boxes have fixed sizes: nothing moves when video starts.
 
 import { formatDuration } from './calls.js';
-import { $, paintAvatar, paintDevicePickers, paintToggles } from './ui.js';
+import { $, cameraWords, clearNotices, paintAvatar, paintDevicePickers, paintName, paintToggles, setLabel } from './ui.js';
 
 /**
  * @typedef {import('./call.js').Call} Call
@@ -18,6 +18,8 @@ const STATUS = {
   reconnecting: 'Reconnecting…',
   ended: 'Call ended',
 };
+const FIT_KEY = 'lanCall.fit'; // 'fill' or 'fit', once the person has chosen
+const portrait = matchMedia('(orientation: portrait)');
 
 export class CallView {
   /**
@@ -34,6 +36,9 @@ export class CallView {
     /** @type {Call | null} */ this.call = null;
     this.ticker = 0;
     /** @type {WakeLockSentinel | null} */ this.wakeLock = null;
+    /** 'fill', 'fit', or '' until the person chooses */
+    this.fitChoice = '';
+    try { this.fitChoice = localStorage.getItem(FIT_KEY) || ''; } catch { /* storage disabled */ }
     this.wakeRequested = false;
     this.remote.onresize = () => this.paint(); // the first frame, or a new size: no layout change
     $('unmute-remote').onclick = () => {
@@ -51,12 +56,18 @@ export class CallView {
       more: () => this.toggleMore(),
       'close-more': () => this.toggleMore(false),
       stats: () => this.toggleStats(),
+      fit: () => this.toggleFit(),
       hangup: onHangup,
     };
     this.root.onclick = (event) => {
       const target = /** @type {HTMLElement} */ (event.target).closest('[data-action]');
       actions[/** @type {HTMLElement} */ (target)?.dataset.action || '']?.();
     };
+    // Double-tap (or double-click) the picture: whole picture / fill the screen.
+    this.remote.parentElement?.addEventListener('dblclick', (event) => {
+      if (!(/** @type {Element} */ (event.target).closest('button, .pip')) && $('remote-cover').hidden) this.toggleFit();
+    });
+    portrait.addEventListener('change', () => this.paintFit());
     this.root.onkeydown = (event) => {
       if (event.key !== 'Escape') return;
       chat.close();
@@ -74,6 +85,7 @@ export class CallView {
   /** @param {Call} call */
   open(call) {
     this.call = call;
+    clearNotices(); // the last call's ending or a lobby message: not about this call
     paintAvatar($('call-avatar'), call.peerName, call.peerId);
     this.remote.srcObject = call.remoteStream;
     this.remote.muted = false;
@@ -86,6 +98,8 @@ export class CallView {
     $('lobby').hidden = true;
     document.body.dataset.screen = 'call';
     this.root.hidden = false;
+    this.setPageInert(true);
+    this.paintFit();
     clearInterval(this.ticker);
     this.ticker = setInterval(() => this.paintTimer(), 1000);
     this.paint();
@@ -95,7 +109,11 @@ export class CallView {
   }
 
   close() {
+    const peerId = this.call?.peerId || '';
+    const active = document.activeElement;
+    const hadFocus = !active || active === document.body || this.root.contains(active);
     this.call = null;
+    clearNotices();
     clearInterval(this.ticker);
     this.stats.hide();
     this.chat.detach();
@@ -103,10 +121,41 @@ export class CallView {
     this.remote.srcObject = this.self.srcObject = null;
     $('unmute-remote').hidden = this.root.hidden = true;
     $('lobby').hidden = false;
+    this.setPageInert(false);
     document.body.dataset.screen = 'lobby';
+    // Back to the person just called (the list may still drop them this turn), else the list.
+    if (hadFocus) queueMicrotask(() => this.returnFocus(peerId));
     this.wakeLock?.release().catch(() => {});
     this.wakeLock = null;
     this.wakeRequested = false;
+  }
+
+  /** While the call screen is up, Tab and screen readers stay in it. @param {boolean} inert */
+  setPageInert(inert) {
+    for (const el of document.body.children) {
+      if (el !== this.root && el.id !== 'notices') /** @type {HTMLElement} */ (el).inert = inert;
+    }
+  }
+
+  /** @param {string} peerId */
+  returnFocus(peerId) {
+    const person = /** @type {HTMLElement | null} */ (document.querySelector(`#people [data-peer-id="${CSS.escape(peerId)}"]`));
+    (person || $('people-title')).focus();
+  }
+
+  /** Whole picture (letterboxed) or filling the screen (cropped); phones held upright fill. */
+  paintFit() {
+    const fill = this.fitChoice ? this.fitChoice === 'fill' : portrait.matches;
+    this.root.dataset.fit = fill ? 'fill' : 'fit';
+    const button = this.button('fit');
+    button.setAttribute('aria-pressed', String(fill));
+    setLabel(button, fill ? 'Show the whole picture' : 'Fill the screen');
+  }
+
+  toggleFit() {
+    this.fitChoice = this.root.dataset.fit === 'fill' ? 'fit' : 'fill';
+    try { localStorage.setItem(FIT_KEY, this.fitChoice); } catch { /* storage disabled: lasts this visit */ }
+    this.paintFit();
   }
 
   /** @param {boolean} [show] */
@@ -153,13 +202,13 @@ export class CallView {
     const status = $('call-status');
     status.textContent = STATUS[state === 'calling' && call.alerting ? 'alerting' : state].replace('NAME', call.peerName);
     status.className = state === 'connected' ? 'visually-hidden' : '';
-    $('call-name').textContent = call.peerName;
+    paintName($('call-name'), call.peerName, call.peerId);
     this.root.dataset.state = state;
-    $('remote-cover').hidden = this.remote.videoWidth > 0 && call.remoteMedia.video;
+    const showing = this.remote.videoWidth > 0 && call.remoteMedia.video;
+    $('remote-cover').hidden = showing;
+    this.button('fit').hidden = !showing;
     $('remote-muted').hidden = state !== 'connected' || call.remoteMedia.audio;
-    const label = state === 'calling' ? 'Cancel call' : 'Hang up';
-    this.button('hangup').setAttribute('aria-label', label);
-    this.button('hangup').title = label;
+    setLabel(this.button('hangup'), state === 'calling' ? 'Cancel call' : 'Hang up');
     if (state === 'connected' && !this.wakeRequested) this.keepScreenOn();
     this.paintTimer();
   }
@@ -178,9 +227,10 @@ export class CallView {
     const screen = this.button('screen');
     screen.hidden = !media.canShareScreen;
     screen.setAttribute('aria-pressed', String(Boolean(media.screenTrack)));
-    screen.setAttribute('aria-label', media.screenTrack ? 'Stop sharing your screen' : 'Share your screen');
+    setLabel(screen, media.screenTrack ? 'Stop sharing your screen' : 'Share your screen');
     const showing = media.screenTrack || (media.cameraOn && media.camera?.readyState === 'live');
     $('pip').dataset.off = String(!showing);
+    /** @type {HTMLElement} */ ($('pip').lastElementChild).textContent = cameraWords(media);
   }
 
   /** Keep a phone's screen on during the call; unsupported or refused: it may dim, no harm. */

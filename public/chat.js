@@ -1,11 +1,48 @@
 // The chat panel: lines over the call's data channel, unread count, typing indicator.
 
-import { $ } from './ui.js';
+import { $, setLabel } from './ui.js';
 
 const TYPING_REPEAT_MS = 2000; // while typing, say so again this often
 const TYPING_IDLE_MS = 3000; // no keystroke for this long: stopped typing
 const TYPING_SHOW_MS = 6000; // hide a stale indicator whose "stopped" was lost
 const MAX_LINE = 2000;
+// A web address as people paste it: scheme, then anything up to a space or a quote/bracket
+// that usually surrounds it. Trailing punctuation is the sentence's, not the address's.
+const WEB_ADDRESS = /\bhttps?:\/\/[^\s<>"'`]+/giu;
+const TRAILING = /[.,;:!?)\]}'"»”’]+$/u;
+
+/**
+ * Chat text as DOM nodes: http(s) addresses become links that open in a new tab without
+ * telling the site who sent you; everything else (javascript:, data:, markup) stays text.
+ * @param {string} text
+ * @returns {(string | HTMLAnchorElement)[]}
+ */
+export function linkify(text) {
+  /** @type {(string | HTMLAnchorElement)[]} */
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(WEB_ADDRESS)) {
+    let address = match[0];
+    // Keep a closing bracket that belongs to the address, as in a Wikipedia link.
+    const tail = address.match(TRAILING)?.[0] || '';
+    address = address.slice(0, address.length - tail.length);
+    if (tail.startsWith(')') && address.includes('(') && !address.includes(')')) address += ')';
+    let url;
+    try { url = new URL(address); } catch { continue; }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
+    const start = /** @type {number} */ (match.index);
+    parts.push(text.slice(last, start));
+    const link = document.createElement('a');
+    link.href = url.href;
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    link.textContent = address;
+    parts.push(link);
+    last = start + address.length;
+  }
+  parts.push(text.slice(last));
+  return parts.filter((part) => part !== '');
+}
 
 export class ChatPanel {
   constructor() {
@@ -119,7 +156,7 @@ export class ChatPanel {
     const who = document.createElement('span');
     who.className = 'visually-hidden';
     who.textContent = mine ? 'You: ' : `${this.call?.peerName}: `;
-    item.append(who, text.slice(0, MAX_LINE)); // text, never markup
+    item.append(who, ...linkify(text.slice(0, MAX_LINE))); // text and links, never markup
     this.log.append(item);
     this.log.scrollTop = this.log.scrollHeight;
     if (!mine && !this.isOpen) {
@@ -132,6 +169,6 @@ export class ChatPanel {
     const badge = $('chat-badge');
     badge.hidden = !this.unread;
     badge.textContent = String(this.unread);
-    this.button.setAttribute('aria-label', this.unread ? `Chat, ${this.unread} unread` : 'Chat');
+    setLabel(this.button, this.unread ? `Chat, ${this.unread} unread` : 'Chat');
   }
 }

@@ -7,11 +7,12 @@ import { Emitter } from './events.js';
 const VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 const WATCH = 'You can still join calls to watch, listen and chat.';
+const HOW = 'tap the camera or padlock icon next to the page’s address, choose Allow, then Try again.';
 /** @type {Record<string, [MediaStatus, string]>} why getUserMedia failed, in words */
 const FAILURES = {
-  NotAllowedError: ['blocked', `Camera and microphone are blocked for this page. ${WATCH} To be seen and heard, allow them in the browser’s site settings and reload.`],
-  NotFoundError: ['missing', `No camera or microphone was found. ${WATCH}`],
-  NotReadableError: ['busy', `The camera or microphone is in use by another app. Close it and reload. ${WATCH}`],
+  NotAllowedError: ['blocked', `Camera and microphone are blocked for this page. To allow them, ${HOW} ${WATCH}`],
+  NotFoundError: ['missing', `No camera or microphone was found. Plug one in, then Try again. ${WATCH}`],
+  NotReadableError: ['busy', `The camera or microphone is in use by another app. Close it, then Try again. ${WATCH}`],
 };
 
 /**
@@ -24,6 +25,7 @@ export class Media extends Emitter {
     this.stream = new MediaStream();
     /** @type {MediaStatus} */ this.status = 'pending';
     this.message = '';
+    this.cameraBlocked = false; // the browser refused the camera (not merely absent or off)
     this.cameraOn = true;
     this.micOn = true;
     /** @type {MediaDeviceInfo[]} */ this.cameras = [];
@@ -47,21 +49,53 @@ export class Media extends Emitter {
     const audio = { ...AUDIO, deviceId: stored('mic') };
     try {
       this.adopt(await devices.getUserMedia({ video, audio }));
+      this.cameraBlocked = false;
       return this.settle('ready', '');
     } catch (error) {
       const [cam, mic] = await Promise.allSettled([devices.getUserMedia({ video }), devices.getUserMedia({ audio })]);
       for (const result of [cam, mic]) if (result.status === 'fulfilled') this.adopt(result.value);
-      if (cam.status === 'fulfilled' && mic.status === 'fulfilled') return this.settle('ready', '');
+      if (cam.status === 'fulfilled' && mic.status === 'fulfilled') {
+        this.cameraBlocked = false;
+        return this.settle('ready', '');
+      }
       if (cam.status !== mic.status) {
         const [missing, failed, effect] = cam.status === 'rejected'
           ? ['camera', cam, 'People will hear you but not see you.']
           : ['microphone', mic, 'People will see you but not hear you.'];
-        const why = /** @type {PromiseRejectedResult} */ (failed).reason?.name === 'NotAllowedError' ? 'is blocked' : 'is not available';
-        return this.settle('partial', `Your ${missing} ${why}. ${effect}`);
+        const blocked = /** @type {PromiseRejectedResult} */ (failed).reason?.name === 'NotAllowedError';
+        this.cameraBlocked = blocked && missing === 'camera';
+        const why = blocked ? `is blocked. ${effect} To allow it, ${HOW}` : `is not available. ${effect}`;
+        return this.settle('partial', `Your ${missing} ${why}`);
       }
       const name = /** @type {Error} */ (error)?.name;
-      return this.settle(...(FAILURES[name] || ['blocked', `The camera could not be started (${name}). ${WATCH}`]));
+      this.cameraBlocked = name === 'NotAllowedError';
+      return this.settle(...(FAILURES[name] || ['blocked', `The camera could not be started (${name}). Try again. ${WATCH}`]));
     }
+  }
+
+  /** A failure that asking again can cure: permission changed, device freed or plugged in. */
+  get canRetry() {
+    return ['blocked', 'partial', 'missing', 'busy'].includes(this.status);
+  }
+
+  /** "Try again": ask the browser once more for what we do not have. */
+  async retry() {
+    if (!this.canRetry) return;
+    const live = (/** @type {string} */ kind) => this.stream.getTracks().some((t) => t.kind === kind && t.readyState === 'live');
+    const missing = ['video', 'audio'].filter((kind) => !live(kind));
+    if (missing.length !== 1) {
+      this.stream.getTracks().forEach((t) => t.stop());
+      this.status = 'pending';
+      this.emit('change');
+      return this.start();
+    }
+    const kind = missing[0];
+    const base = kind === 'video' ? VIDEO : AUDIO;
+    const stream = await navigator.mediaDevices.getUserMedia({ [kind]: base }).catch(() => null);
+    if (!stream) return this.emit('change'); // still refused: the message stands
+    this.adopt(stream);
+    this.cameraBlocked = false;
+    await this.settle('ready', '');
   }
 
   /** Take the tracks of `stream`, replacing ours of the same kind. @param {MediaStream} stream */

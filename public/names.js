@@ -71,3 +71,19 @@ export function hue(key) {
   for (const ch of key) h = (h * 31 + ch.codePointAt(0)) % 360;
   return h;
 }
+
+/** Names compared the way people read them: without case or accents. @param {string} name */
+export function nameKey(name) {
+  return name.normalize('NFD').replace(/\p{M}/gu, '').toLocaleLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * A short code that tells two people with the same name apart, the same on every screen
+ * (derived from the server-assigned peer id, which a resumed tab keeps).
+ * @param {string} id
+ */
+export function peerTag(id) {
+  let h = 2166136261;
+  for (const ch of id) h = Math.imul(h ^ ch.codePointAt(0), 16777619) >>> 0;
+  return h.toString(36).toUpperCase().padStart(4, '0').slice(-4);
+}

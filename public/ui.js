@@ -1,7 +1,7 @@
 // The lobby: connection status, people list, your camera card, device pickers, notices
 // and the incoming-call panel. Names are always text, never markup.
 
-import { hue, initials } from './names.js';
+import { cleanName, defaultName, hue, initials, nameKey, peerTag, saveName } from './names.js';
 
 /**
  * @typedef {import('./media.js').Media} Media
@@ -18,6 +18,52 @@ export const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id)
 export function setIcon(button, icon) {
   const use = button.querySelector('use');
   use?.setAttribute('href', use.getAttribute('href')?.replace(/#.*/, `#${icon}`) || '');
+}
+
+/** Give a button its accessible name and the same desktop tooltip. @param {Element} button @param {string} text */
+export function setLabel(button, text) {
+  button.setAttribute('aria-label', text);
+  button.setAttribute('title', text);
+}
+
+/** Name keys used by more than one person on this screen (you included). */
+let sharedNames = new Set();
+
+/**
+ * A person's name as one line that ends in "…" when it does not fit (the full name is the
+ * tooltip), plus a short code from their id when someone else has the same name.
+ * @param {HTMLElement} el @param {string} name @param {string} id
+ */
+export function paintName(el, name, id) {
+  const text = document.createElement('span');
+  text.className = 'text';
+  text.textContent = name;
+  el.replaceChildren(text);
+  el.classList.add('label');
+  if (sharedNames.has(nameKey(name))) {
+    const tag = document.createElement('span');
+    tag.className = 'tag';
+    tag.textContent = `#${peerTag(id)}`;
+    el.append(' ', tag);
+  }
+  el.title = el.textContent || '';
+}
+
+/** A short message that goes away by itself (the newest three at most). @param {string} text */
+export function showNotice(text) {
+  const box = $('notices');
+  const item = document.createElement('p');
+  item.className = 'notice';
+  item.dataset.testid = 'notice';
+  item.textContent = text;
+  box.append(item);
+  if (box.children.length > 3) box.firstElementChild?.remove();
+  setTimeout(() => item.remove(), NOTICE_MS);
+}
+
+/** Remove every notice (a call starts or ends: what they said is no longer news). */
+export function clearNotices() {
+  $('notices').replaceChildren();
 }
 
 /** Initials on a colour that stays the same for a person. @param {HTMLElement} el */
@@ -42,6 +88,13 @@ export function paintToggles(root, media) {
   }
 }
 
+/** What stands in for your picture when there is none. @param {Media} media */
+export function cameraWords(media) {
+  if (media.status === 'pending') return 'Starting camera…';
+  if (media.camera?.readyState === 'live') return 'Your camera is off';
+  return media.cameraBlocked ? 'Camera blocked' : 'No camera';
+}
+
 /** Fill every camera/microphone picker (labels exist only after permission). @param {Media} media */
 export function paintDevicePickers(media) {
   for (const select of document.querySelectorAll('select[data-kind]')) {
@@ -64,6 +117,16 @@ export class Lobby {
       if (button) onCall(/** @type {HTMLElement} */ (button).dataset.peerId || '');
     };
     /** @type {HTMLElement | null} */ this.focusBeforeIncoming = null;
+    /** @type {Map<string, Person>} */ this.people = new Map();
+    this.selfName = '';
+    this.selfId = '';
+  }
+
+  /** Who you are, shown above the list so two "Chrome on Android" can tell which is theirs. */
+  setSelf(name = this.selfName, id = this.selfId) {
+    this.selfName = name;
+    this.selfId = id;
+    this.renderPeople(this.people);
   }
 
   /** @param {import('./signalling.js').LinkState} state */
@@ -77,6 +140,17 @@ export class Lobby {
 
   /** Bots first ("check your camera and mic"), then by name. @param {Map<string, Person>} people */
   renderPeople(people) {
+    this.people = people;
+    const seen = new Set();
+    sharedNames = new Set();
+    for (const name of [this.selfName, ...[...people.values()].map((p) => p.name)]) {
+      const key = nameKey(name);
+      if (seen.has(key)) sharedNames.add(key);
+      seen.add(key);
+    }
+    const you = $('self-name');
+    if (this.selfName) paintName(you, this.selfName, this.selfId);
+    /** @type {HTMLElement} */ (you.parentElement).hidden = !this.selfName;
     for (const [id, item] of this.items) {
       if (!people.has(id)) {
         item.remove();
@@ -95,7 +169,7 @@ export class Lobby {
         button.dataset.kind = person.kind;
         this.items.set(person.id, item);
       }
-      /** @type {HTMLElement} */ (item.querySelector('.name')).textContent = person.name;
+      paintName(/** @type {HTMLElement} */ (item.querySelector('.name')), person.name, person.id);
       paintAvatar(/** @type {HTMLElement} */ (item.querySelector('.avatar')), person.name, person.id);
       // Move only what is out of place, so a focused button keeps its focus.
       if (this.list.children[index] !== item) this.list.insertBefore(item, this.list.children[index] || null);
@@ -118,33 +192,36 @@ export class Lobby {
     if (camera && preview.srcObject !== media.stream) preview.srcObject = media.stream;
     const off = $('preview-off');
     off.hidden = Boolean(camera?.readyState === 'live' && media.cameraOn);
-    off.textContent = media.status === 'pending' ? 'Starting camera…' : camera ? 'Camera is off' : 'No camera';
-    const message = $('media-message');
-    message.textContent = media.message;
-    message.hidden = !media.message;
+    off.textContent = cameraWords(media);
+    $('media-text').textContent = media.message;
+    $('media-message').hidden = !media.message;
+    $('retry-media').hidden = !media.canRetry;
     paintToggles($('lobby'), media);
     paintDevicePickers(media);
   }
 
   /** @param {string} text */
   notice(text) {
-    const box = $('notices');
-    const item = document.createElement('p');
-    item.className = 'notice';
-    item.dataset.testid = 'notice';
-    item.textContent = text;
-    box.append(item);
-    if (box.children.length > 3) box.firstElementChild?.remove();
-    setTimeout(() => item.remove(), NOTICE_MS);
+    showNotice(text);
   }
 
-  /** @param {{peerName: string, peerId: string}} call */
+  /**
+   * Announced without taking the keyboard from anything: a Space or Enter meant for the
+   * name box (or any other control) must not answer. Only when nothing has focus does
+   * Accept take it, so a keyboard user can answer at once.
+   * @param {{peerName: string, peerId: string}} call
+   */
   showIncoming(call) {
-    $('incoming-name').textContent = call.peerName;
+    const panel = $('incoming');
+    const name = $('incoming-name');
+    paintName(name, call.peerName, call.peerId);
     paintAvatar($('incoming-avatar'), call.peerName, call.peerId);
-    $('incoming').hidden = false;
-    this.focusBeforeIncoming = /** @type {HTMLElement | null} */ (document.activeElement);
-    $('accept').focus();
+    clearNotices(); // a new call: the last one's ending is old news
+    panel.hidden = false;
+    $('incoming-announce').textContent = `${name.textContent} is calling you.`;
+    const active = document.activeElement;
+    this.focusBeforeIncoming = /** @type {HTMLElement | null} */ (active);
+    if (!active || active === document.body) $('accept').focus({ preventScroll: true });
     document.title = `${call.peerName} is calling — LAN Call`;
   }
 
@@ -153,7 +230,91 @@ export class Lobby {
     if (panel.hidden) return;
     const hadFocus = panel.contains(document.activeElement);
     panel.hidden = true;
+    $('incoming-announce').textContent = '';
     document.title = 'LAN Call';
-    if (hadFocus) this.focusBeforeIncoming?.focus();
+    if (hadFocus && this.focusBeforeIncoming?.isConnected) this.focusBeforeIncoming.focus();
+  }
+}
+
+/**
+ * Your name box. A name goes out on Enter or when the box loses focus, never half-typed;
+ * an empty or refused name puts back the one everyone still sees, with one hint saying so.
+ */
+export class NameField {
+  /**
+   * @param {import('./signalling.js').Signalling} signalling @param {Lobby} lobby
+   * @param {() => number} maxLength
+   */
+  constructor(signalling, lobby, maxLength) {
+    this.signalling = signalling;
+    this.lobby = lobby;
+    this.maxLength = maxLength;
+    this.input = /** @type {HTMLInputElement} */ ($('name-input'));
+    this.hint = $('name-hint');
+    /** the name before the last rename: what people still see if the server refuses it */
+    this.previous = signalling.name;
+    this.renaming = false; // a rename is out and not yet refused
+    this.input.value = signalling.name;
+    this.input.maxLength = maxLength();
+    this.input.onchange = () => this.commit();
+    this.input.oninput = () => { this.hint.textContent = ''; };
+    /** @type {HTMLFormElement} */ ($('name-form')).onsubmit = (event) => {
+      event.preventDefault();
+      this.commit();
+    };
+    this.fellBack = false;
+    signalling.on('ready', () => {
+      this.renaming = false; // a fresh identify went out with the current name
+      lobby.setSelf(signalling.name, signalling.id || '');
+    });
+  }
+
+  commit() {
+    const { signalling, input } = this;
+    const name = cleanName(input.value, this.maxLength());
+    if (!name) {
+      input.value = signalling.name;
+      this.hint.textContent = `A name is needed so people know who is calling. You are still “${signalling.name}”.`;
+      return;
+    }
+    input.value = name;
+    if (name === signalling.name) return;
+    this.hint.textContent = '';
+    this.previous = signalling.name;
+    this.renaming = true;
+    saveName(name);
+    signalling.rename(name);
+    this.lobby.setSelf(name);
+  }
+
+  /**
+   * A server error about our name: refused (`bad-name`) or a rename dropped for coming too
+   * often. Puts back the name people see. @returns {boolean} whether it was about the name
+   * @param {{code: string, message?: string, ref?: string}} error
+   */
+  refused({ code, message, ref }) {
+    if (code !== 'bad-name' && !(code === 'rate-limited' && ref === 'identify')) return false;
+    const { signalling } = this;
+    const rejected = signalling.name;
+    let back = this.previous;
+    if (this.renaming) {
+      signalling.name = back; // the server kept it: nothing to send
+    } else {
+      // The name we joined with was refused, so nobody lists us: join as this device instead.
+      back = cleanName(defaultName(), this.maxLength());
+      if (back === rejected || this.fellBack) back = 'Guest';
+      if (back !== rejected) signalling.rename(back);
+      this.fellBack = true;
+    }
+    this.renaming = false;
+    this.previous = back;
+    saveName(back);
+    this.lobby.setSelf(back);
+    if (this.input.value === rejected || !this.input.value) this.input.value = back;
+    const why = code === 'bad-name'
+      ? `“${rejected}” can’t be used: ${String(message || 'the server refused it').replace(/\.$/, '')}.`
+      : 'Too many renames in a row: wait a moment, then try again.';
+    this.hint.textContent = `${why} You are still “${back}”.`;
+    return true;
   }
 }
