@@ -89,7 +89,10 @@ export class MissedCalls {
   render() {
     const unseen = this.entries.filter((entry) => !entry.seen).length;
     this.badge.hidden = unseen === 0;
-    this.badge.textContent = `${unseen} missed`;
+    const word = document.createElement('span');
+    word.className = 'missed-word'; // dropped on narrow phones, where the topbar is full
+    word.textContent = ' missed';
+    this.badge.replaceChildren(String(unseen), word);
     this.badge.setAttribute('aria-label', `${unseen} missed ${unseen === 1 ? 'call' : 'calls'}: show`);
     this.section.hidden = this.entries.length === 0;
     document.body.dataset.missed = String(this.entries.length > 0);
