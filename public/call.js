@@ -31,7 +31,7 @@ export class Call extends Emitter {
     this.peerId = o.peerId;
     this.peerName = o.peerName;
     this.direction = o.direction;
-    /** The polite side yields when both send an offer at once (PROTOCOL.md §6: smaller id). */
+    /** The polite side yields when both send an offer at once (docs/protocol.md §7: smaller id). */
     this.polite = o.polite;
     this.send = o.send;
     this.localStream = o.stream;
@@ -63,7 +63,7 @@ export class Call extends Emitter {
       this.emit('track', this.remoteStream);
     };
     pc.onconnectionstatechange = () => this.connectionChanged();
-    // Negotiated with a fixed id: both sides create it, no extra round trip (PROTOCOL.md §5).
+    // Negotiated with a fixed id: both sides create it, no extra round trip (docs/protocol.md §6).
     const channel = (this.channel = pc.createDataChannel('chat', { negotiated: true, id: 0 }));
     channel.onopen = () => {
       this.mediaChanged();
@@ -273,7 +273,7 @@ export class Call extends Emitter {
     else if (type === 'media' && data) {
       this.remoteMedia = { audio: data.audio !== false, video: data.video !== false };
       this.emit('remotemedia', this.remoteMedia);
-    } // unknown types are ignored (PROTOCOL.md §5)
+    } // unknown types are ignored (docs/protocol.md §6)
   }
 
   /** The callee's device rings: "Calling…" becomes "Ringing…" (same state, new stage). */

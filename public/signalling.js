@@ -99,13 +99,13 @@ export class Signalling extends Emitter {
    * @param {boolean} persisted
    */
   pageHidden(persisted) {
-    if (persisted || this.returning) {
-      // Written only on the way out: a duplicated tab never shares a live token.
-      if (this.token) sessionStorage.setItem(TOKEN_KEY, this.token);
-      return;
-    }
+    // Written only on the way out: a duplicated tab never shares a live token. It lives in
+    // sessionStorage, which a reload keeps and a closed tab loses.
+    if (this.token) sessionStorage.setItem(TOKEN_KEY, this.token);
+    if (persisted || this.returning) return;
+    // Leaving (or a toolbar reload, which a page cannot tell apart): gone from every list
+    // at once; a reload is back within the server's rejoin window under the same id.
     if (this.identified) this.sendFrame('leave', {});
-    this.token = null;
   }
 
   /** The page reloads itself (a new version) and will resume under the same id. */

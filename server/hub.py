@@ -9,7 +9,9 @@ Lifecycle of a peer (docs/protocol.md §1):
     connect()  -> `ready` (id, token, version, config); not yet listed; closed if it
                   does not identify within `identify_timeout`
     identify   -> listed: gets the current peer list, everyone else gets its `peer`
-    leave      -> removed and announced at once (a tab closed on purpose)
+    leave      -> removed and announced at once (a tab closed on purpose); for
+                  `rejoin_window` seconds its token still brings the same id back (a
+                  reload, which a page cannot tell from closing), as a new join
     disconnect -> stays listed for `resume_grace` seconds; a reconnect with its token
                   takes the same id back and nobody notices; relays to it are held
     expire()   -> grace over: removed and announced with `remove: true`
@@ -59,6 +61,7 @@ class HubLimits:
     rename_burst: int = 5
     resume_grace: float = 20.0
     identify_timeout: float = 10.0
+    rejoin_window: float = 10.0  # after `leave`, the token still returns the same id
     pending_frames: int = PENDING_LIMIT
     pending_bytes: int = 256 * 1024  # held for one away peer
     pending_total_bytes: int = 32 * 1024 * 1024  # held for all away peers together
@@ -72,6 +75,15 @@ class AddressBudget:
     messages: TokenBucket | None
     renames: TokenBucket | None
     sockets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Departed:
+    """A peer that left on purpose, remembered briefly by its token hash."""
+
+    id: str
+    kind: str
+    left_at: float
 
 
 @dataclass(slots=True, eq=False)
@@ -112,6 +124,7 @@ class Hub:
         self._by_conn: dict[int, Peer] = {}  # id(conn) -> peer, live sockets only
         self._unidentified: dict[str, Peer] = {}  # live, not yet identified, oldest first
         self._addresses: dict[str, AddressBudget] = {}
+        self._departed: dict[str, Departed] = {}  # token hash -> who left on purpose, oldest first
         self._reserved: set[str] = set()  # name keys of the bots' names
         self._pending_total = 0
         self.changes = 0  # bumped whenever the listed peers change (state.py saves then)
@@ -163,10 +176,11 @@ class Hub:
         peer = self._resumable(resume_token)
         resumed = peer is not None
         if peer is None:
+            departed = self._rejoining(resume_token)
             peer = Peer(
-                id=str(uuid.uuid4()),
+                id=departed.id if departed else str(uuid.uuid4()),
                 token="",
-                kind=kind,
+                kind=departed.kind if departed else kind,
                 bucket=TokenBucket(self.limits.rate_limit, self.limits.rate_burst, now),
                 conn=conn,
                 address=address,
@@ -236,6 +250,12 @@ class Hub:
             if peer.conn is not None:
                 log.info("event=identify-timeout peer=%s addr=%s", peer.id, peer.address)
                 out.close(peer.conn, CLOSE_POLICY, "identify timeout")
+        left_before = now - self.limits.rejoin_window
+        while self._departed:
+            token_hash, departed = next(iter(self._departed.items()))
+            if departed.left_at > left_before:
+                break
+            del self._departed[token_hash]
         for address in [a for a, b in self._addresses.items() if b.sockets == 0 and self._rested(b, now)]:
             del self._addresses[address]  # a full bucket is the same as a new one
         return out
@@ -366,6 +386,8 @@ class Hub:
 
     def _leave(self, peer: Peer, conn: Connection) -> Outbox:
         log.info("event=leave peer=%s", peer.id)
+        if self.limits.rejoin_window > 0:
+            self._departed[peer.token_hash] = Departed(peer.id, peer.kind, self.clock())
         out = self._remove(peer)
         return out.close(conn, CLOSE_NORMAL, "left")
 
@@ -477,6 +499,17 @@ class Hub:
             return None
         peer_id = self._tokens.get(_token_key(token))
         return self._peers.get(peer_id) if peer_id else None
+
+    def _rejoining(self, token: str | None) -> Departed | None:
+        """The peer this token belonged to, if it left on purpose moments ago (a reload)."""
+        if not token:
+            return None
+        departed = self._departed.pop(_token_key(token), None)
+        if departed is None or departed.id in self._peers:
+            return None
+        if self.clock() - departed.left_at > self.limits.rejoin_window:
+            return None
+        return departed
 
     def _budget(self, address: str) -> AddressBudget:
         budget = self._addresses.get(address)

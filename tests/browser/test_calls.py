@@ -1,4 +1,4 @@
-"""Placing, answering and ending calls between real browser tabs (PROTOCOL.md §6)."""
+"""Placing, answering and ending calls between real browser tabs (docs/protocol.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Live reload (PROTOCOL.md §4, issue 4): the watcher that pushes a fresh `ready` on every
+"""Live reload (docs/protocol.md §5, issue 4): the watcher that pushes a fresh `ready` on every
 open socket, batching, RELOAD=off, and the RELOAD=server process restarter. (The version
 hash and the watch filter: tests/unit/test_asset_version.py.)"""
 

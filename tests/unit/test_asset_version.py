@@ -1,4 +1,4 @@
-"""The asset version hash and the live-reload watch filter (PROTOCOL.md §4, issue 4): which
+"""The asset version hash and the live-reload watch filter (docs/protocol.md §5, issue 4): which
 edits change the version, and which files the watcher ignores."""
 
 from __future__ import annotations

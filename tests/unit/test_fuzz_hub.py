@@ -11,7 +11,7 @@ deep nesting, arbitrary text and binary frames. Whatever it sends:
   the attacker's own name, which is the protocol);
 * every relayed frame is the attacker's `data` unchanged except `source` (and `id` on
   `icecandidate`) stamped with the attacker's real id, and `target`;
-* every error is a well-formed `error` with a code from PROTOCOL.md §2;
+* every error is a well-formed `error` with a code from docs/protocol.md §3;
 * relays between two honest peers interleaved with the attack arrive exactly once, in
   order, unchanged apart from stamping.
 

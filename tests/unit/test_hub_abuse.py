@@ -28,8 +28,8 @@ def join_from(hub: Hub, label: str, name: str, address: str) -> tuple[Any, FakeC
     return peer, conn
 
 
-def test_leave_removes_at_once_and_the_token_stops_working() -> None:
-    hub, _ = make_hub(resume_grace=20)
+def test_leave_removes_at_once_and_the_token_only_brings_a_reload_back() -> None:
+    hub, clock = make_hub(resume_grace=20, rejoin_window=10)
     alice, a = join(hub, "a", "Alice")
     _bob, b = join(hub, "b", "Bob")
     a.take()
@@ -41,8 +41,21 @@ def test_leave_removes_at_once_and_the_token_stops_working() -> None:
     assert hub.peer(alice.id) is None and hub.connections == 1
     apply(hub.disconnect(alice, a), hub)  # the socket then closes: nothing more happens
     assert b.take() == []
-    again, _, resumed = hub.connect(FakeConn("a2"), alice.token)
-    assert not resumed and again.id != alice.id
+    # A reload (which a page cannot tell from closing) comes back under the same id,
+    # announced as a join, not as a resume.
+    clock.advance(3)
+    back = FakeConn("a-reloaded")
+    again, out, resumed = hub.connect(back, alice.token)
+    apply(out, hub)
+    assert again.id == alice.id and not resumed and b.take() == []
+    send(hub, again, {"type": "identify", "data": {"name": "Alice"}})
+    assert b.take() == [{"type": "peer", "data": {"id": alice.id, "name": "Alice", "kind": "browser"}}]
+    # Past the window, the token is worth nothing.
+    send(hub, again, {"type": "leave", "data": {}})
+    clock.advance(10.5)
+    apply(hub.expire(), hub)
+    late, _, resumed = hub.connect(FakeConn("a-late"), again.token)
+    assert not resumed and late.id != alice.id
 
 
 def test_ping_is_answered_with_pong_carrying_t() -> None:
