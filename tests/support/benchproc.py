@@ -31,7 +31,9 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     """Start the server on LOOPBACK:`port` (no state file, no echo peer, no reload) with
     `settings` on top, output to `log`; return once it accepts connections."""
-    env = server_env(PORT=str(port), HOST=LOOPBACK, CERTS_DIR=str(certs), STATE_FILE="", **settings)
+    env = server_env(
+        **{"PORT": str(port), "HOST": LOOPBACK, "CERTS_DIR": str(certs), "STATE_FILE": "", **settings}
+    )
     with log.open("wb") as out:
         proc = subprocess.Popen(list(argv), cwd=server_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
