@@ -209,3 +209,24 @@ async def test_an_offer_to_a_dropped_peer_is_answered_with_peer_away(
     back = await RtcClient.connect(http, f"{live.ws_url}?resume={bob.token}")
     assert back.id == bob.id
     assert (await back.expect("offer"))["data"]["sdp"] == "v=0"
+
+
+async def test_a_client_that_pings_without_reading_then_drops_logs_no_traceback(
+    start_server: StartServer, client_ssl: ssl.SSLContext, caplog: Any
+) -> None:
+    """It once made ConnectionError escape the handler: two tracebacks per connection."""
+    live = await start_server(rate_limit=1e6, rate_burst=10**6, address_rate_limit=0)
+    caplog.set_level("INFO")
+    for _ in range(3):
+        slow = await NeverReads.connect(live.port, client_ssl, "Pinger")
+        ping = bytes([0x89, 0x80]) + os.urandom(4)  # a masked, empty ping frame
+        slow.writer.write(ping * 20_000)  # the server is still answering these...
+        await asyncio.sleep(0.05)
+        sock = slow.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        slow.writer.transport.abort()  # ...when the connection is reset under it
+    await asyncio.sleep(0.5)
+    assert live.hub.connections == 0
+    tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+    assert not tracebacks, [r.getMessage() for r in tracebacks]
+    assert any("event=disconnect" in r.getMessage() for r in caplog.records)
