@@ -4,6 +4,7 @@ import { CallController } from './calls.js';
 import { CallGuard } from './callguard.js';
 import { watchLink } from './linkbanner.js';
 import { MissedCalls } from './missed.js';
+import { Roster } from './roster.js';
 import { CallNotifier } from './notify.js';
 import { CallView } from './callview.js';
 import { ChatPanel } from './chat.js';
@@ -14,28 +15,23 @@ import { Signalling } from './signalling.js';
 import { StatsOverlay } from './stats.js';
 import { $, Lobby, NameField } from './ui.js';
 
-const RELIST_SETTLE_MS = 1500; // after a reconnect, whoever is not listed again by then has left
-
 const pageVersion = document.body.dataset.version;
 /** @type {import('./signalling.js').ServerConfig} */
 const pageConfig = JSON.parse(document.body.dataset.config || '{}');
 const maxName = () => signalling.config.maxNameLength || 64;
 
-/** @type {Map<string, import('./calls.js').Person>} */
-const people = new Map();
+const roster = new Roster();
 const signalling = new Signalling(loadName(pageConfig.maxNameLength || 64), pageConfig);
 const media = new Media();
-const calls = new CallController(signalling, media, people);
+const calls = new CallController(signalling, media, roster);
 const lobby = new Lobby((id) => calls.call(id));
 const chat = new ChatPanel();
 const stats = new StatsOverlay($('stats'));
 const callView = new CallView(media, chat, stats, () => calls.hangup());
-const missed = new MissedCalls(people, (id) => calls.call(id));
+const missed = new MissedCalls(roster.people, (id) => calls.call(id));
 const notifier = new CallNotifier();
 const NOTICE_KEY = 'lanCall.notice'; // the end-of-call message, carried over an update reload
 let reloadPending = false;
-/** @type {Set<string> | null} people not yet listed again after a reconnect */
-let unlisted = null;
 
 signalling.on('state', (state) => lobby.setStatus(state));
 
@@ -47,35 +43,24 @@ signalling.on('ready', ({ version, reconnected }) => {
     if (!reloadPending) lobby.notice('An update is ready. The page will refresh after this call.');
     reloadPending = true;
   } else if (reconnected) {
-    const pending = (unlisted = new Set(people.keys()));
-    setTimeout(() => {
-      if (unlisted !== pending) return;
-      unlisted = null;
-      for (const id of pending) removePerson(id);
-    }, RELIST_SETTLE_MS);
+    roster.reconnected(); // whoever is not listed again soon has left
   }
 });
 
-signalling.on('peer', (data) => {
-  unlisted?.delete(data.id);
-  if (data.remove) return removePerson(data.id);
-  const person = { id: data.id, name: String(data.name ?? ''), kind: data.kind === 'bot' ? 'bot' : 'browser' };
-  people.set(person.id, person);
-  lobby.renderPeople(people);
+signalling.on('peer', (data) => roster.listed(data));
+
+/** The list changed: the lobby, "Call back" and a call with that person follow. @param {import('./roster.js').Person} person */
+function personChanged(person) {
+  lobby.renderPeople(roster.people);
   missed.render();
   calls.personChanged(person);
-  if (people.size === 1) performance.mark('lan-call:first-person');
-});
-
-/** @param {string} id */
-function removePerson(id) {
-  const person = people.get(id);
-  if (!person) return;
-  people.delete(id);
-  lobby.renderPeople(people);
-  missed.render();
-  calls.personChanged({ ...person, remove: true });
 }
+roster.on('added', (person) => {
+  personChanged(person);
+  if (roster.size === 1) performance.mark('lan-call:first-person');
+});
+roster.on('changed', personChanged);
+roster.on('removed', personChanged);
 
 signalling.on('signal', ({ type, data }) => calls.handle(type, data));
 
@@ -107,7 +92,7 @@ calls.on('ended', ({ call, reason, notice }) => {
   lobby.hideIncoming();
   if (callView.call === call) callView.close();
   lobby.notice(notice);
-  if (reason === 'unavailable') removePerson(call.peerId); // the server no longer knows them
+  if (reason === 'unavailable') roster.remove(call.peerId); // the server no longer knows them
   if (reloadPending) reloadNow(notice);
 });
 

@@ -20,7 +20,7 @@ export class CallController extends Emitter {
   /**
    * @param {import('./signalling.js').Signalling} signalling
    * @param {import('./media.js').Media} media
-   * @param {Map<string, Person>} people
+   * @param {{get(id: string): Person | undefined}} people who is listed now (the roster)
    */
   constructor(signalling, media, people) {
     super();
