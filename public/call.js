@@ -1,5 +1,6 @@
-// One call's RTCPeerConnection: offer/answer, trickle ICE, the chat channel, ICE restarts.
+// One call's RTCPeerConnection: offer/answer, trickle ICE, its data channels, ICE restarts.
 
+import { PeerChannels, SERVICE_CHANNEL } from './channels.js';
 import { Emitter } from './events.js';
 
 /**
@@ -21,8 +22,9 @@ const MAX_QUEUED_CANDIDATES = 256;
 const KINDS = ['audio', 'video'];
 
 /**
- * Events: `state`, `track` (remote stream), `chat` (text), `typing` (bool),
- * `remotemedia` ({audio, video}), `channel`, `ended` ({reason, by, from: the last state}).
+ * Events: `state`, `track` (remote stream), `message` ({type, data}: from the peer over a
+ * data channel, docs/protocol.md §6), `remotemedia` ({audio, video}, set by a subscriber),
+ * `channel` (the service channel opened), `ended` ({reason, by, from: the last state}).
  */
 export class Call extends Emitter {
   /** @param {CallOptions} o */
@@ -63,17 +65,19 @@ export class Call extends Emitter {
       this.emit('track', this.remoteStream);
     };
     pc.onconnectionstatechange = () => this.connectionChanged();
-    // Negotiated with a fixed id: both sides create it, no extra round trip (docs/protocol.md §6).
-    const channel = (this.channel = pc.createDataChannel('chat', { negotiated: true, id: 0 }));
-    channel.onopen = () => {
+    // The negotiated service channel (id 0) and any named ones; messages are re-emitted
+    // for their subscribers (the chat panel, the remote media state, a data-channel hang-up).
+    const channels = (this.channels = new PeerChannels(pc));
+    channels.on('message', (message) => this.emit('message', message));
+    channels.on('open', (label) => {
+      if (label !== SERVICE_CHANNEL) return;
       this.mediaChanged();
       this.emit('channel');
-    };
+    });
     // The other side closed its connection (tab closed, crash): nothing more will come.
-    channel.onclose = () => {
-      if (this.state === 'connected' || this.state === 'reconnecting') this.end('gone', 'remote');
-    };
-    channel.onmessage = ({ data }) => this.peerMessage(data);
+    channels.on('close', (label) => {
+      if (label === SERVICE_CHANNEL && (this.state === 'connected' || this.state === 'reconnecting')) this.end('gone', 'remote');
+    });
   }
 
   /** Caller: send the invitation. */
@@ -238,42 +242,7 @@ export class Call extends Emitter {
       const track = this.localTracks[kind];
       return Boolean(track?.enabled && track.readyState === 'live');
     };
-    this.sendPeer({ type: 'media', data: { audio: on('audio'), video: on('video') } });
-  }
-
-  /** @param {string} text */
-  sendChat(text) {
-    return this.sendPeer({ type: 'chat', data: text });
-  }
-
-  /** @param {boolean} on */
-  sendTyping(on) {
-    this.sendPeer({ type: 'typing', data: on });
-  }
-
-  /** @param {object} message */
-  sendPeer(message) {
-    if (this.channel.readyState !== 'open') return false;
-    this.channel.send(JSON.stringify(message));
-    return true;
-  }
-
-  /** @param {string} raw */
-  peerMessage(raw) {
-    let message;
-    try {
-      message = JSON.parse(raw);
-    } catch {
-      return;
-    }
-    const { type, data } = message || {};
-    if (type === 'chat' && typeof data === 'string') this.emit('chat', data);
-    else if (type === 'typing') this.emit('typing', Boolean(data));
-    else if (type === 'disconnect') this.end('hangup', 'remote');
-    else if (type === 'media' && data) {
-      this.remoteMedia = { audio: data.audio !== false, video: data.video !== false };
-      this.emit('remotemedia', this.remoteMedia);
-    } // unknown types are ignored (docs/protocol.md §6)
+    this.channels.send('media', { audio: on('audio'), video: on('video') });
   }
 
   /** The callee's device rings: "Calling…" becomes "Ringing…" (same state, new stage). */
@@ -289,7 +258,7 @@ export class Call extends Emitter {
    */
   hangup(reason = 'hangup', ending = reason) {
     if (this.state === 'ended') return;
-    this.sendPeer({ type: 'disconnect' }); // arrives even while signalling is down
+    this.channels.send('disconnect'); // arrives even while signalling is down
     this.send('hangup', { target: this.peerId, reason });
     this.end(ending, 'local');
   }

@@ -3,6 +3,7 @@
 
 import { Call } from './call.js';
 import { Emitter } from './events.js';
+import { endOnDisconnect, followRemoteMedia } from './peermessages.js';
 
 /**
  * @typedef {{id: string, name: string, kind: string, remove?: boolean}} Person
@@ -140,6 +141,8 @@ export class CallController extends Emitter {
       send: (type, data) => this.send(type, data),
     });
     this.current = call;
+    followRemoteMedia(call);
+    endOnDisconnect(call);
     call.on('ended', (/** @type {Ending} */ ending) => {
       clearTimeout(this.ringTimer);
       if (this.current === call) this.current = null;

@@ -79,6 +79,16 @@ export const registry = new MessageRegistry()
   .define('disconnect', /** @returns {data is undefined} */ (data) => data === undefined || data === null);
 
 /**
+ * Subscribe to one message type on anything that emits `message` ({type, data}) events:
+ * a `PeerChannels`, or a peer link that re-emits its channels' messages.
+ * @param {{on: (type: string, listener: (detail: any) => void, options?: AddEventListenerOptions) => void}} source
+ * @param {string} type @param {(data: any) => void} handler @param {AddEventListenerOptions} [options]
+ */
+export function onMessage(source, type, handler, options) {
+  source.on('message', (/** @type {{type: string, data: unknown}} */ message) => message.type === type && handler(message.data), options);
+}
+
+/**
  * The data channels of one RTCPeerConnection. Events: `message` ({type, data}) for every
  * well-formed message of a registered type, `open` (label), `close` (label).
  */

@@ -1,5 +1,7 @@
-// The chat panel: lines over the call's data channel, unread count, typing indicator.
+// The chat panel: lines over the call's data channel, unread count, typing indicator. It
+// subscribes to the `chat` and `typing` messages and sends through the link's channels.
 
+import { onMessage } from './channels.js';
 import { $, setLabel } from './ui.js';
 
 const TYPING_REPEAT_MS = 2000; // while typing, say so again this often
@@ -72,8 +74,8 @@ export class ChatPanel {
     this.paintBadge();
     this.showTyping(false);
     this.setReady(false);
-    call.on('chat', (text) => this.add(text, false));
-    call.on('typing', (on) => this.showTyping(on));
+    onMessage(call, 'chat', (/** @type {string} */ text) => this.add(text, false));
+    onMessage(call, 'typing', (/** @type {boolean} */ on) => this.showTyping(on));
     call.on('channel', () => this.setReady(true));
   }
 
@@ -117,7 +119,7 @@ export class ChatPanel {
 
   submit() {
     const text = this.input.value.trim();
-    if (!text || !this.call?.sendChat(text)) return; // channel closed: keep the text
+    if (!text || !this.call?.channels.send('chat', text)) return; // channel closed: keep the text
     this.add(text, true);
     this.input.value = '';
     this.stopTyping();
@@ -126,7 +128,7 @@ export class ChatPanel {
   typed() {
     if (!this.input.value) return this.stopTyping();
     if (Date.now() - this.typingSentAt > TYPING_REPEAT_MS) {
-      this.call?.sendTyping(true);
+      this.call?.channels.send('typing', true);
       this.typingSentAt = Date.now();
     }
     clearTimeout(this.idleTimer);
@@ -135,7 +137,7 @@ export class ChatPanel {
 
   stopTyping() {
     clearTimeout(this.idleTimer);
-    if (this.typingSentAt) this.call?.sendTyping(false);
+    if (this.typingSentAt) this.call?.channels.send('typing', false);
     this.typingSentAt = 0;
   }
 

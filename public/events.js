@@ -6,8 +6,11 @@ export class Emitter extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** @param {string} type @param {(detail: any) => void} listener */
-  on(type, listener) {
-    this.addEventListener(type, (event) => listener(/** @type {CustomEvent} */ (event).detail));
+  /**
+   * @param {string} type @param {(detail: any) => void} listener
+   * @param {AddEventListenerOptions} [options] e.g. `{signal}`: listen until it aborts
+   */
+  on(type, listener, options) {
+    this.addEventListener(type, (event) => listener(/** @type {CustomEvent} */ (event).detail), options);
   }
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { MessageRegistry, PeerChannels, registry, SERVICE_CHANNEL } from '../../public/channels.js';
+import { MessageRegistry, onMessage, PeerChannels, registry, SERVICE_CHANNEL } from '../../public/channels.js';
 
 class FakeChannel {
   constructor(label, options) {
@@ -115,4 +115,22 @@ test('a channel the other side opens is adopted by label', () => {
 test('a type is declared once', () => {
   assert.throws(() => registry.define('chat', () => true), /defined twice/);
   assert.equal(SERVICE_CHANNEL, 'chat');
+});
+
+test('onMessage hands one type\'s data to its subscriber, until its signal aborts', () => {
+  const pc = new FakePeerConnection();
+  const channels = new PeerChannels(pc);
+  const chats = [];
+  const typing = [];
+  const scope = new AbortController();
+  onMessage(channels, 'chat', (text) => chats.push(text), { signal: scope.signal });
+  onMessage(channels, 'typing', (on) => typing.push(on));
+  const chat = pc.created[0];
+  chat.deliver(JSON.stringify({ type: 'typing', data: true }));
+  chat.deliver(JSON.stringify({ type: 'chat', data: 'hi' }));
+  scope.abort();
+  chat.deliver(JSON.stringify({ type: 'chat', data: 'after the call' }));
+  chat.deliver(JSON.stringify({ type: 'typing', data: false }));
+  assert.deepEqual(chats, ['hi']);
+  assert.deepEqual(typing, [true, false]);
 });

@@ -1,0 +1,25 @@
+// What the peer's service messages mean for the link itself (docs/protocol.md §6): its
+// camera/mic state, and its hang-up over the data channel. Each is one small subscriber
+// to the link's `message` events; the chat panel subscribes to chat and typing itself.
+
+import { onMessage } from './channels.js';
+
+/**
+ * The peer's microphone and camera on/off (their tracks keep flowing, muted), kept on the
+ * link as `remoteMedia`, with a `remotemedia` event for the call screen.
+ * @param {import('./call.js').Call} link
+ */
+export function followRemoteMedia(link) {
+  onMessage(link, 'media', (/** @type {{audio: boolean, video: boolean}} */ data) => {
+    link.remoteMedia = { audio: data.audio, video: data.video };
+    link.emit('remotemedia', link.remoteMedia);
+  });
+}
+
+/**
+ * `disconnect`: the peer hung up. It comes over the data channel, so it arrives even
+ * while the signalling socket is down. @param {import('./call.js').Call} link
+ */
+export function endOnDisconnect(link) {
+  onMessage(link, 'disconnect', () => link.end('hangup', 'remote'));
+}
