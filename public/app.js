@@ -72,18 +72,18 @@ signalling.on('error', (error) => {
 });
 
 calls.on('call', (call) => {
-  if (call.state !== 'ringing') {
+  if (!call.is('ringing')) {
     notifier.askOnce(); // they just placed a call: a sensible moment to offer notifications
     return callView.open(call);
   }
   lobby.showIncoming(call);
   startRinging();
   notifier.incoming(call);
-  call.on('state', () => {
-    if (call.state === 'ringing') return;
+  call.during('state', () => {
+    if (call.is('ringing')) return;
     stopRinging();
     lobby.hideIncoming();
-    if (call.state !== 'ended' && callView.call !== call) callView.open(call);
+    if (call.active && callView.call !== call) callView.open(call);
   });
 });
 
@@ -146,7 +146,7 @@ media.start();
 //   id         this tab's peer id (null until `ready`)
 //   link       signalling: connecting | online | reconnecting | offline
 //   media      camera/mic: pending | ready | partial | blocked | missing | busy | insecure
-//   callState  the current call's state, or null;  pc  its RTCPeerConnection, or null
+//   callState  the state of the link in a call, or null;  pc  its RTCPeerConnection, or null
 //   localStream  the MediaStream that calls send
 Object.defineProperty(window, '__lanCall', {
   value: Object.freeze({

@@ -18,8 +18,8 @@ export class CallGuard {
     this.pushed = false;
     this.ignorePop = false;
     calls.on('call', (call) => {
-      if (call.state !== 'ringing') return this.push();
-      call.on('state', () => call.state === 'connecting' && this.push()); // accepted
+      if (!call.is('ringing')) return this.push();
+      call.during('state', () => call.is('connecting') && this.push()); // accepted
     });
     calls.on('ended', () => this.ended());
     addEventListener('popstate', () => this.popped());
@@ -37,8 +37,8 @@ export class CallGuard {
 
   /** A call you placed or accepted and have not ended (a ringing one can go with the page). */
   get live() {
-    const state = this.calls.current?.state;
-    return Boolean(state && state !== 'ringing' && state !== 'ended');
+    const call = this.calls.current;
+    return Boolean(call?.active && !call.is('ringing'));
   }
 
   push() {

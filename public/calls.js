@@ -1,8 +1,9 @@
-// Call control: what each call message means right now (ring, busy, glare, renegotiation),
-// ring timeouts, and the words people see when a call ends.
+// Call control: one peer link per remote person (an id-keyed map), and what each call
+// message means right now (ring, busy, glare, renegotiation), ring timeouts, and the
+// words people see when a call ends.
 
-import { Call } from './call.js';
 import { Emitter } from './events.js';
+import { PeerLink } from './peerlink.js';
 import { endOnDisconnect, followRemoteMedia } from './peermessages.js';
 
 /**
@@ -13,9 +14,9 @@ import { endOnDisconnect, followRemoteMedia } from './peermessages.js';
 const CALLEE_RING_SLACK_MS = 5000; // the caller's own timeout normally ends the ring first
 
 /**
- * Events: `call` (a Call is starting or ringing), `ended` ({call, reason, notice}),
- * `missed` ({peerId, name, reason}: someone called and we did not answer: busy, rang
- * out, or they gave up first).
+ * Events: `call` (a PeerLink's call is starting or ringing), `ended` ({call, reason,
+ * notice}), `missed` ({peerId, name, reason}: someone called and we did not answer:
+ * busy, rang out, or they gave up first).
  */
 export class CallController extends Emitter {
   /**
@@ -28,50 +29,63 @@ export class CallController extends Emitter {
     this.signalling = signalling;
     this.media = media;
     this.people = people;
-    /** @type {Call | null} */ this.current = null;
-    this.ringTimer = 0;
-    media.on('trackchange', ({ kind, track }) => this.current?.replaceTrack(kind, track));
-    media.on('change', () => this.current?.mediaChanged());
-    addEventListener('online', () => this.current?.networkChanged());
+    /** @type {Map<string, PeerLink>} one link per remote person, by peer id; idle between calls */
+    this.links = new Map();
+    media.on('trackchange', ({ kind, track }) => this.eachActive((link) => link.replaceTrack(kind, track)));
+    media.on('change', () => this.eachActive((link) => link.mediaChanged()));
+    addEventListener('online', () => this.eachActive((link) => link.networkChanged()));
+  }
+
+  /** The link in a call (calling, ringing or in it), or null: there is at most one. */
+  get current() {
+    for (const link of this.links.values()) if (link.active) return link;
+    return null;
   }
 
   get active() {
-    return Boolean(this.current && this.current.state !== 'ended');
+    return this.current !== null;
+  }
+
+  /** @param {(link: PeerLink) => void} action */
+  eachActive(action) {
+    for (const link of this.links.values()) if (link.active) action(link);
   }
 
   /** The user tapped a person. @param {string} peerId */
   call(peerId) {
     const person = this.people.get(peerId);
     if (this.active || !person) return;
-    const call = this.create(person.id, person.name, 'outgoing');
-    this.emit('call', call);
-    call.start().catch((error) => call.fail(error));
-    this.ring(call, 'calling', () => call.hangup('timeout'), 0);
+    const link = this.linkFor(person.id, person.name);
+    if (!link.dial(this.setup(peerId))) return;
+    this.emit('call', link);
+    link.start().catch(link.failure());
+    this.ring(link, 'calling', () => link.hangup('timeout'), 0);
   }
 
   accept() {
-    if (this.current?.state !== 'ringing') return;
-    clearTimeout(this.ringTimer);
-    const call = this.current;
-    call.accept().catch((error) => call.fail(error));
+    const link = this.current;
+    if (!link?.is('ringing')) return;
+    link.clearTimers('ring');
+    link.accept().catch(link.failure());
   }
 
   decline() {
-    if (this.current?.state === 'ringing') this.current.decline('declined');
+    const link = this.current;
+    if (link?.is('ringing')) link.decline('declined');
   }
 
   /** Cancel while calling, hang up in a call. */
   hangup() {
-    const call = this.current;
-    if (call?.state === 'ringing') call.decline('declined');
-    else call?.hangup(call.state === 'calling' ? 'cancelled' : 'hangup');
+    const link = this.current;
+    if (link?.is('ringing')) link.decline('declined');
+    else link?.hangup(link.is('calling') ? 'cancelled' : 'hangup');
   }
 
   /** The page is going away: the peer hears "left", whatever state the call is in. */
   leave() {
-    const call = this.current;
-    if (call?.state === 'ringing') call.decline('left');
-    else call?.hangup('left');
+    const link = this.current;
+    if (link?.is('ringing')) link.decline('left');
+    else link?.hangup('left');
   }
 
   /** A relayed message from the server. @param {string} type @param {any} data */
@@ -79,80 +93,87 @@ export class CallController extends Emitter {
     const from = type === 'icecandidate' ? data.id : data.source;
     if (typeof from !== 'string') return;
     if (type === 'offer') return this.offer(from, data.sdp);
-    const call = this.current;
-    if (call?.peerId !== from || call.state === 'ended') return; // about a call that is over
+    const link = this.links.get(from);
+    if (!link?.active) return; // about a call that is over
     if (type === 'reject') {
-      if (call.state === 'calling') call.end(String(data.reason || 'declined'), 'remote');
+      if (link.is('calling')) link.end(String(data.reason || 'declined'), 'remote');
     } else if (type === 'hangup') {
-      call.end(String(data.reason || 'hangup'), 'remote');
+      link.end(String(data.reason || 'hangup'), 'remote');
     } else if (type === 'ringing') {
-      call.remoteRinging();
+      link.remoteRinging();
     } else {
-      call.handle(type, data);
+      link.handle(type, data);
     }
   }
 
   /** @param {string} from @param {unknown} sdp */
   offer(from, sdp) {
     if (typeof sdp !== 'string') return;
-    const call = this.current;
-    if (!call || call.state === 'ended') return this.incoming(from, sdp, false);
-    if (call.peerId !== from) {
+    const link = this.current;
+    if (!link) return this.incoming(from, sdp, false);
+    if (link.peerId !== from) {
       this.send('reject', { target: from, reason: 'busy' });
       this.emit('missed', { peerId: from, name: this.people.get(from)?.name || 'Someone', reason: 'busy' });
-    } else if (call.state === 'calling') {
+    } else if (link.is('calling')) {
       // Both called each other at once (docs/protocol.md §7): the smaller id drops its own
       // attempt silently and takes the other's call; the larger id ignores this offer.
       if ((this.signalling.id || '') < from) {
-        call.end('glare', 'local');
+        link.end('glare', 'local');
         this.incoming(from, sdp, true);
       }
-    } else if (call.state !== 'ringing') {
-      call.handle('offer', { sdp }); // renegotiation from the peer already in the call
+    } else if (!link.is('ringing')) {
+      link.handle('offer', { sdp }); // renegotiation from the peer already in the call
     }
   }
 
   /** @param {string} from @param {string} sdp @param {boolean} answerNow */
   incoming(from, sdp, answerNow) {
-    const call = this.create(from, this.people.get(from)?.name || 'Someone', 'incoming');
-    call.prepare(sdp);
-    if (answerNow) call.accept().catch((error) => call.fail(error)); // 'connecting' at once: no ring
+    const link = this.linkFor(from, this.people.get(from)?.name || 'Someone');
+    if (!link.offered(sdp, this.setup(from))) return;
+    if (answerNow) link.accept().catch(link.failure()); // 'connecting' at once: no ring
     else this.send('ringing', { target: from }); // the caller's "Calling…" becomes "Ringing…"
-    this.emit('call', call);
-    this.ring(call, 'ringing', () => call.decline('timeout'), CALLEE_RING_SLACK_MS);
+    this.emit('call', link);
+    this.ring(link, 'ringing', () => link.decline('timeout'), CALLEE_RING_SLACK_MS);
   }
 
-  /** @param {Call} call @param {string} state @param {() => void} giveUp @param {number} slack */
-  ring(call, state, giveUp, slack) {
+  /**
+   * @param {PeerLink} link @param {import('./linkstate.js').LinkStateName} state
+   * @param {() => void} giveUp @param {number} slack
+   */
+  ring(link, state, giveUp, slack) {
     const timeout = this.signalling.config?.ringTimeoutMs || 30000;
-    this.ringTimer = setTimeout(() => call.state === state && giveUp(), timeout + slack);
+    link.schedule('ring', () => link.is(state) && giveUp(), timeout + slack);
   }
 
-  /** @param {string} peerId @param {string} peerName @param {'outgoing' | 'incoming'} direction */
-  create(peerId, peerName, direction) {
-    const call = new Call({
-      peerId,
-      peerName,
-      direction,
+  /** What a new call with `peerId` starts with. @param {string} peerId */
+  setup(peerId) {
+    return {
       polite: (this.signalling.id || '') < peerId,
       iceServers: this.signalling.config?.iceServers || [],
       stream: this.media.stream,
       tracks: { audio: this.media.audioTrack, video: this.media.videoTrack },
-      send: (type, data) => this.send(type, data),
-    });
-    this.current = call;
-    followRemoteMedia(call);
-    endOnDisconnect(call);
-    call.on('ended', (/** @type {Ending} */ ending) => {
-      clearTimeout(this.ringTimer);
-      if (this.current === call) this.current = null;
-      if (call.direction === 'incoming' && ending.from === 'ringing' && wasMissed(ending)) {
-        this.emit('missed', { peerId: call.peerId, name: call.peerName, reason: ending.reason });
+    };
+  }
+
+  /** The person's link, made on first contact. @param {string} peerId @param {string} peerName */
+  linkFor(peerId, peerName) {
+    const known = this.links.get(peerId);
+    if (known) {
+      known.peerName = peerName;
+      return known;
+    }
+    const link = new PeerLink({ peerId, peerName, signal: (type, data) => this.send(type, data) });
+    this.links.set(peerId, link);
+    followRemoteMedia(link);
+    endOnDisconnect(link);
+    link.on('ended', (/** @type {Ending} */ ending) => {
+      if (link.direction === 'incoming' && ending.from === 'ringing' && wasMissed(ending)) {
+        this.emit('missed', { peerId: link.peerId, name: link.peerName, reason: ending.reason });
       }
       // A glare loser is replaced by the peer's call: not an ending anyone should see.
-      if (ending.reason !== 'glare') this.emit('ended', { call, reason: ending.reason, notice: describeEnd(call, ending) });
+      if (ending.reason !== 'glare') this.emit('ended', { call: link, reason: ending.reason, notice: describeEnd(link, ending) });
     });
-    return call;
+    return link;
   }
 
   /** Sender fields are filled in for old clients; the server overwrites them anyway. */
@@ -163,13 +184,15 @@ export class CallController extends Emitter {
 
   /** Someone was renamed or left. @param {Person} person */
   personChanged(person) {
-    const call = this.current;
-    if (call?.peerId !== person.id || call.state === 'ended') return;
+    const link = this.links.get(person.id);
+    if (!link) return;
     if (!person.remove) {
-      call.peerName = person.name;
-    } else if (call.pc.connectionState !== 'connected') {
+      link.peerName = person.name;
+    } else if (!link.active) {
+      this.links.delete(person.id); // gone, and no call with them: nothing to keep
+    } else if (link.pc?.connectionState !== 'connected') {
       // A call whose media flows peer to peer goes on: only their signalling is gone.
-      call.end('left', 'remote');
+      link.end('left', 'remote');
     }
   }
 
@@ -179,16 +202,16 @@ export class CallController extends Emitter {
    * @param {{code: string, ref?: string, target?: string}} error
    */
   serverError({ code, ref, target }) {
-    const call = this.current;
+    const link = target === undefined ? this.current : this.links.get(target);
     if (code === 'peer-away' || code === 'undelivered') {
       // Their socket is gone: say so now rather than ring into the void. The hang-up is
       // held with the offer, so if they come back they see a missed call, not a ring.
-      const ours = call?.state === 'calling' && (target === undefined || target === call.peerId);
-      if (ours && ref === 'offer') call.hangup('cancelled', 'unreachable');
+      if (ref === 'offer' && link?.is('calling')) link.hangup('cancelled', 'unreachable');
       return true;
     }
     if (code !== 'unknown-peer') return false;
-    if ((ref === 'offer' && call?.state === 'calling') || (ref === 'accept' && call?.state === 'connecting')) {
+    const call = this.current; // the server may not name the target of an unknown peer
+    if ((ref === 'offer' && call?.is('calling')) || (ref === 'accept' && call?.is('connecting'))) {
       call.end('unavailable', 'local');
     }
     return true;
@@ -203,7 +226,7 @@ export function wasMissed({ reason, by }) {
   return !(by === 'local' && (reason === 'declined' || reason === 'left'));
 }
 
-/** @param {Call} call @param {Ending} ending */
+/** @param {PeerLink} call @param {Ending} ending */
 export function describeEnd(call, { reason, by, from }) {
   const who = call.peerName;
   const took = call.connectedAt ? ` · ${formatDuration((Date.now() - call.connectedAt) / 1000)}` : '';

@@ -5,7 +5,7 @@ import { formatDuration } from './calls.js';
 import { $, cameraWords, clearNotices, paintAvatar, paintDevicePickers, paintName, paintToggles, setLabel } from './ui.js';
 
 /**
- * @typedef {import('./call.js').Call} Call
+ * @typedef {import('./peerlink.js').PeerLink} Call
  * @typedef {import('./media.js').Media} Media
  */
 
@@ -92,9 +92,9 @@ export class CallView {
     if (call.remoteStream.getTracks().length) this.playRemote(); // tracks came while it rang
     this.showSelf();
     this.chat.attach(call);
-    call.on('state', () => this.paint());
-    call.on('remotemedia', () => this.paint());
-    call.on('track', () => this.playRemote());
+    call.during('state', () => this.paint());
+    call.during('remotemedia', () => this.paint());
+    call.during('track', () => this.playRemote());
     $('lobby').hidden = true;
     document.body.dataset.screen = 'call';
     this.root.hidden = false;
@@ -170,7 +170,7 @@ export class CallView {
 
   toggleStats() {
     if (this.stats.visible || !this.call) this.stats.hide();
-    else this.stats.show(this.call.pc);
+    else if (this.call.pc) this.stats.show(this.call.pc);
     const button = this.button('stats');
     button.setAttribute('aria-pressed', String(this.stats.visible));
     button.textContent = `${this.stats.visible ? 'Hide' : 'Show'} connection stats`;
@@ -198,24 +198,25 @@ export class CallView {
   paint() {
     const call = this.call;
     if (!call) return;
-    const { state } = call;
+    const connected = call.is('connected');
     const status = $('call-status');
-    status.textContent = STATUS[state === 'calling' && call.alerting ? 'alerting' : state].replace('NAME', call.peerName);
-    status.className = state === 'connected' ? 'visually-hidden' : '';
+    const stage = call.is('calling') && call.alerting ? 'alerting' : call.state;
+    status.textContent = (STATUS[stage] || '').replace('NAME', call.peerName);
+    status.className = connected ? 'visually-hidden' : '';
     paintName($('call-name'), call.peerName, call.peerId);
-    this.root.dataset.state = state;
+    this.root.dataset.state = call.state;
     const showing = this.remote.videoWidth > 0 && call.remoteMedia.video;
     $('remote-cover').hidden = showing;
     this.button('fit').hidden = !showing;
-    $('remote-muted').hidden = state !== 'connected' || call.remoteMedia.audio;
-    setLabel(this.button('hangup'), state === 'calling' ? 'Cancel call' : 'Hang up');
-    if (state === 'connected' && !this.wakeRequested) this.keepScreenOn();
+    $('remote-muted').hidden = !connected || call.remoteMedia.audio;
+    setLabel(this.button('hangup'), call.is('calling') ? 'Cancel call' : 'Hang up');
+    if (connected && !this.wakeRequested) this.keepScreenOn();
     this.paintTimer();
   }
 
   paintTimer() {
     const call = this.call;
-    const on = call?.state === 'connected';
+    const on = call?.is('connected');
     $('call-timer').textContent = on ? formatDuration((Date.now() - call.connectedAt) / 1000) : '';
   }
 

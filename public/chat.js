@@ -53,7 +53,7 @@ export class ChatPanel {
     this.input = /** @type {HTMLInputElement} */ ($('chat-input'));
     this.typing = $('typing');
     this.button = $('toggle-chat');
-    /** @type {import('./call.js').Call | null} */ this.call = null;
+    /** @type {import('./peerlink.js').PeerLink | null} */ this.call = null;
     this.unread = 0;
     this.typingSentAt = 0;
     this.idleTimer = 0;
@@ -66,7 +66,7 @@ export class ChatPanel {
     };
   }
 
-  /** @param {import('./call.js').Call} call */
+  /** @param {import('./peerlink.js').PeerLink} call */
   attach(call) {
     this.call = call;
     this.log.replaceChildren();
@@ -74,9 +74,10 @@ export class ChatPanel {
     this.paintBadge();
     this.showTyping(false);
     this.setReady(false);
-    onMessage(call, 'chat', (/** @type {string} */ text) => this.add(text, false));
-    onMessage(call, 'typing', (/** @type {boolean} */ on) => this.showTyping(on));
-    call.on('channel', () => this.setReady(true));
+    const thisCall = { signal: call.scope.signal }; // the next call with them starts clean
+    onMessage(call, 'chat', (/** @type {string} */ text) => this.add(text, false), thisCall);
+    onMessage(call, 'typing', (/** @type {boolean} */ on) => this.showTyping(on), thisCall);
+    call.during('channel', () => this.setReady(true));
   }
 
   detach() {
@@ -119,7 +120,7 @@ export class ChatPanel {
 
   submit() {
     const text = this.input.value.trim();
-    if (!text || !this.call?.channels.send('chat', text)) return; // channel closed: keep the text
+    if (!text || !this.call?.channels?.send('chat', text)) return; // channel closed: keep the text
     this.add(text, true);
     this.input.value = '';
     this.stopTyping();
@@ -128,7 +129,7 @@ export class ChatPanel {
   typed() {
     if (!this.input.value) return this.stopTyping();
     if (Date.now() - this.typingSentAt > TYPING_REPEAT_MS) {
-      this.call?.channels.send('typing', true);
+      this.call?.channels?.send('typing', true);
       this.typingSentAt = Date.now();
     }
     clearTimeout(this.idleTimer);
@@ -137,7 +138,7 @@ export class ChatPanel {
 
   stopTyping() {
     clearTimeout(this.idleTimer);
-    if (this.typingSentAt) this.call?.channels.send('typing', false);
+    if (this.typingSentAt) this.call?.channels?.send('typing', false);
     this.typingSentAt = 0;
   }
 

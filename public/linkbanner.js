@@ -17,7 +17,7 @@ export function watchLink(signalling) {
     $('link-banner-text').textContent = 'Trying again now…';
     signalling.reconnectNow();
   };
-  signalling.on('state', (/** @type {import('./signalling.js').LinkState} */ state) => {
+  signalling.on('state', (/** @type {import('./signalling.js').SocketState} */ state) => {
     clearTimeout(timer);
     if (state === 'online' || state === 'connecting') {
       banner.hidden = true;

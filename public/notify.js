@@ -46,10 +46,10 @@ export class CallNotifier {
     document.body.dataset.notifyOffer = String(!this.offer.hidden);
   }
 
-  /** @param {import('./call.js').Call} call ringing */
+  /** @param {import('./peerlink.js').PeerLink} call ringing */
   incoming(call) {
     this.show(`${call.peerName} is calling`, 'Open LAN Call to answer.', true);
-    call.on('state', () => call.state !== 'ringing' && this.close());
+    call.during('state', () => !call.is('ringing') && this.close());
   }
 
   /** @param {{name: string, reason: string}} missed */

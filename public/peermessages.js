@@ -7,7 +7,7 @@ import { onMessage } from './channels.js';
 /**
  * The peer's microphone and camera on/off (their tracks keep flowing, muted), kept on the
  * link as `remoteMedia`, with a `remotemedia` event for the call screen.
- * @param {import('./call.js').Call} link
+ * @param {import('./peerlink.js').PeerLink} link
  */
 export function followRemoteMedia(link) {
   onMessage(link, 'media', (/** @type {{audio: boolean, video: boolean}} */ data) => {
@@ -18,7 +18,7 @@ export function followRemoteMedia(link) {
 
 /**
  * `disconnect`: the peer hung up. It comes over the data channel, so it arrives even
- * while the signalling socket is down. @param {import('./call.js').Call} link
+ * while the signalling socket is down. @param {import('./peerlink.js').PeerLink} link
  */
 export function endOnDisconnect(link) {
   onMessage(link, 'disconnect', () => link.end('hangup', 'remote'));

@@ -6,7 +6,7 @@ import { Emitter } from './events.js';
 /**
  * @typedef {{iceServers: RTCIceServer[], maxMessageBytes: number, maxNameLength: number,
  *            ringTimeoutMs: number, resumeGraceMs: number}} ServerConfig
- * @typedef {'connecting' | 'online' | 'reconnecting' | 'offline'} LinkState
+ * @typedef {'connecting' | 'online' | 'reconnecting' | 'offline'} SocketState the socket to the server (not a peer link)
  */
 
 const TOKEN_KEY = 'lanCall.resume';
@@ -26,7 +26,7 @@ const GOING_AWAY = 1001; // the server is restarting: come back at once
 const REPLACED = 4001; // our id went to a newer socket, with our token
 
 /**
- * Events: `state` (LinkState), `ready` ({version, reconnected}), `peer` (peer data),
+ * Events: `state` (SocketState), `ready` ({version, reconnected}), `peer` (peer data),
  * `signal` ({type, data}: a relayed message), `error` ({code, message, ref, target}).
  */
 export class Signalling extends Emitter {
@@ -37,7 +37,7 @@ export class Signalling extends Emitter {
     this.config = config;
     /** @type {string | null} */ this.id = null;
     /** @type {string | null} */ this.token = takeSavedToken();
-    /** @type {LinkState} */ this.state = 'connecting';
+    /** @type {SocketState} */ this.state = 'connecting';
     /** @type {WebSocket | null} */ this.ws = null;
     this.identified = false;
     this.attempt = 0;
@@ -223,7 +223,7 @@ export class Signalling extends Emitter {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type, data }));
   }
 
-  /** @param {LinkState} state */
+  /** @param {SocketState} state */
   setState(state) {
     if (state === this.state) return;
     this.state = state;

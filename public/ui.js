@@ -129,7 +129,7 @@ export class Lobby {
     this.renderPeople(this.people);
   }
 
-  /** @param {import('./signalling.js').LinkState} state */
+  /** @param {import('./signalling.js').SocketState} state */
   setStatus(state) {
     const status = $('link-status');
     status.dataset.state = state;
