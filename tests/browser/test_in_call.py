@@ -196,3 +196,37 @@ async def test_in_call_screenshots_phone_and_desktop(start_server, new_user, art
     await desktop.page.screenshot(path=artifacts / "in-call-chat-1280x800.png", animations="disabled")
     for name in ("in-call-360x740.png", "in-call-1280x800.png"):
         assert (artifacts / name).stat().st_size > 10_000
+
+
+async def test_a_second_call_with_the_same_person_starts_clean(start_server, new_user):
+    """Each person keeps one peer link across calls: the next call (either way round) gets a
+    fresh connection, and what the last call's screen listened to is not heard twice."""
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    await connect_call(alice, bob)
+    await bob.test_id("toggle-mic").click()
+    await expect(alice.page.locator("#remote-muted")).to_be_visible()
+    await alice.js("window.__firstPc = window.__lanCall.pc")
+    await bob.test_id("toggle-mic").click()
+    await alice.test_id("hang-up").click()
+    await asyncio.gather(alice.wait_idle(), bob.wait_idle())
+
+    await connect_call(bob, alice)  # the other way round this time
+    assert await alice.js("window.__firstPc.connectionState") == "closed"
+    assert await alice.js("window.__lanCall.pc !== window.__firstPc")
+    await expect(alice.test_id("call-status")).to_have_text("Connected")
+    await expect(alice.page.locator("#remote-muted")).to_be_hidden()
+    turns = ((alice, bob, "Once from Alice"), (bob, alice, "Once from Bob"))
+    for lines, (sender, receiver, text) in enumerate(turns, start=1):
+        await sender.test_id("toggle-chat").click()
+        await expect(sender.test_id("chat-input")).to_be_enabled()
+        await sender.test_id("chat-input").fill(text)
+        await sender.test_id("chat-send").click()
+        await expect(receiver.page.get_by_test_id("chat-message").last).to_have_text(f"{sender.name}: {text}")
+        await asyncio.sleep(0.3)  # a line heard twice would have arrived by now
+        assert await receiver.page.get_by_test_id("chat-message").count() == lines
+        assert await sender.page.get_by_test_id("chat-message").count() == lines
+        await sender.page.keyboard.press("Escape")
+    await bob.test_id("hang-up").click()
+    await asyncio.gather(alice.wait_idle(), bob.wait_idle())
