@@ -83,6 +83,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "maxNameLength": settings.max_name_length,
         "ringTimeoutMs": int(settings.ring_timeout * 1000),
         "resumeGraceMs": int(settings.resume_grace * 1000),
+        "maxCallSize": settings.max_call_size,
     }
 
 
@@ -112,6 +113,7 @@ def create_app(
         rename_rate=settings.rename_rate,
         resume_grace=settings.resume_grace,
         identify_timeout=settings.identify_timeout,
+        max_call_size=settings.max_call_size,
     )
     app[HUB] = Hub(limits, version, client_config(settings), clock)
 

@@ -55,6 +55,7 @@ class Settings:
     reload: ReloadMode = ReloadMode.ASSETS
     echo: bool = True
     echo_max_calls: int = 4
+    max_call_size: int = 6  # people in one group call
     echo_max_seconds: float = 600.0
     log_level: str = "INFO"
     minify: bool = True
@@ -89,6 +90,7 @@ DOCUMENTED = [
     ("RELOAD", "off | assets | server (also restart on server/ edits)", "assets"),
     ("ECHO", "run the 'Echo test' peer (1/0)", "1"),
     ("ECHO_MAX_CALLS", "simultaneous echo calls", "4"),
+    ("MAX_CALL_SIZE", "people in one group call (2 to 16)", "6"),
     ("ECHO_MAX_SECONDS", "longest echo call", "600"),
     ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO"),
     ("MINIFY", "serve JS and CSS without comments and layout whitespace (1/0)", "1"),
@@ -246,6 +248,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         reload=_reload(env),
         echo=_bool(env, "ECHO", True),
         echo_max_calls=_int(env, "ECHO_MAX_CALLS", 4, 0, 1000),
+        max_call_size=_int(env, "MAX_CALL_SIZE", 6, 2, 16),
         echo_max_seconds=_float(env, "ECHO_MAX_SECONDS", 600.0, 1, 86400),
         log_level=level,
         minify=_bool(env, "MINIFY", True),

@@ -18,6 +18,10 @@ Lifecycle of a peer (docs/protocol.md §1):
 
 Who hears what is decided in one place, `audience()`: today everyone listed; a room
 or a call would narrow it there.
+
+Group calls (docs/protocol.md §8): a `Room` is a call's membership. A 1:1 call becomes a
+room when its `accept` is relayed; members `invite`, invitees `join`, members
+`leave-call`; relays that name a call pass only between its members.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 
 from . import protocol
 from .outbox import Connection, Outbox
-from .protocol import Identify, Leave, Ping, ProtocolError, Relay
+from .protocol import Identify, Invite, Join, Leave, LeaveCall, Ping, ProtocolError, Relay
 from .ratelimit import TokenBucket, Verdict
 
 log = logging.getLogger("server.hub")
@@ -45,6 +49,10 @@ CLOSE_REPLACED = 4001  # the same peer resumed on a newer socket
 
 PENDING_LIMIT = 64  # frames held for a peer in its grace period, delivered on resume
 IN_PROCESS = "in-process"  # the address of peers that live inside the server (bots)
+
+
+def _kind(message: Invite | Join | LeaveCall) -> str:
+    return {Invite: "invite", Join: "join", LeaveCall: "leave-call"}[type(message)]
 
 
 def _token_key(token: str) -> str:
@@ -62,6 +70,7 @@ class HubLimits:
     resume_grace: float = 20.0
     identify_timeout: float = 10.0
     rejoin_window: float = 10.0  # after `leave`, the token still returns the same id
+    max_call_size: int = 6  # members of one call, counting invitations
     pending_frames: int = PENDING_LIMIT
     pending_bytes: int = 256 * 1024  # held for one away peer
     pending_total_bytes: int = 32 * 1024 * 1024  # held for all away peers together
@@ -87,6 +96,19 @@ class Departed:
 
 
 @dataclass(slots=True, eq=False)
+class Room:
+    """One call's membership (docs/protocol.md §8)."""
+
+    id: str
+    members: dict[str, None] = field(default_factory=dict)  # peer ids, in joining order
+    invited: dict[str, str] = field(default_factory=dict)  # invitee id -> inviter id
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.members)
+
+
+@dataclass(slots=True, eq=False)
 class Peer:
     id: str
     token: str
@@ -101,6 +123,8 @@ class Peer:
     listed_on_socket: bool = False  # the current socket has received the peer list
     pending: deque[str] = field(default_factory=deque)  # held while away, for the resume
     pending_bytes: int = 0
+    caps: frozenset[str] = frozenset()  # from identify: e.g. {"group"}
+    call: str | None = None  # the id of the call (Room) it is a member of
 
     @property
     def identified(self) -> bool:
@@ -124,6 +148,7 @@ class Hub:
         self._by_conn: dict[int, Peer] = {}  # id(conn) -> peer, live sockets only
         self._unidentified: dict[str, Peer] = {}  # live, not yet identified, oldest first
         self._addresses: dict[str, AddressBudget] = {}
+        self._calls: dict[str, Room] = {}  # call id -> membership
         self._departed: dict[str, Departed] = {}  # token hash -> who left on purpose, oldest first
         self._reserved: set[str] = set()  # name keys of the bots' names
         self._pending_total = 0
@@ -143,6 +168,13 @@ class Hub:
 
     def peer(self, peer_id: str) -> Peer | None:
         return self._peers.get(peer_id)
+
+    def room(self, call_id: str) -> Room | None:
+        return self._calls.get(call_id)
+
+    @property
+    def calls(self) -> list[Room]:
+        return list(self._calls.values())
 
     def connection(self, peer_id: str) -> Connection | None:
         """The live connection holding `peer_id` here (`outbox.Directory`)."""
@@ -295,8 +327,15 @@ class Hub:
                 return self._identify(peer, message)
             if isinstance(message, Ping):
                 return Outbox().send(peer.id, protocol.pong(message.t))
-            assert isinstance(message, Leave)
-            return self._leave(peer, conn)
+            if isinstance(message, Leave):
+                return self._leave(peer, conn)
+            if peer.name is None:
+                raise ProtocolError(protocol.NOT_IDENTIFIED, "send 'identify' first", _kind(message))
+            if isinstance(message, Invite):
+                return self._invite(peer, message)
+            if isinstance(message, Join):
+                return self._join(peer, message)
+            return self._leave_call(peer, message.call)
         except ProtocolError as exc:
             log.info("event=error peer=%s code=%s ref=%s", peer.id, exc.code, exc.ref or "-")
             return Outbox().send(peer.id, protocol.error(exc.code, exc.message, exc.ref))
@@ -359,6 +398,8 @@ class Hub:
             raise ProtocolError(
                 protocol.BAD_NAME, f"{name!r} is the name of a built-in peer; pick another", "identify"
             )
+        if message.caps or peer.name is None:
+            peer.caps = message.caps
         out = Outbox()
         if not peer.listed_on_socket:
             # A newcomer (or a resumed socket, which may have missed changes) learns
@@ -366,7 +407,7 @@ class Hub:
             peer.listed_on_socket = True
             for other in self._peers.values():
                 if other is not peer and other.name is not None:
-                    out.send(peer.id, protocol.peer(other.id, other.name, other.kind))
+                    out.send(peer.id, self._peer_frame(other, protocol.GROUP in peer.caps))
         if name == peer.name:
             return out
         renames = self._budget(peer.address).renames
@@ -380,9 +421,7 @@ class Hub:
         peer.name = name
         self._unidentified.pop(peer.id, None)
         self.changes += 1
-        announcement = protocol.peer(peer.id, name, peer.kind)
-        out.sends.extend((other, announcement) for other in self.audience(peer))
-        return out
+        return self._announce(out, peer, everyone=True)
 
     def _leave(self, peer: Peer, conn: Connection) -> Outbox:
         log.info("event=leave peer=%s", peer.id)
@@ -403,10 +442,149 @@ class Hub:
                 f"no peer {message.target[:40]!r} is connected",
                 message.type,
             )
+        out = self._scope(sender, target, message)
         text = protocol.relay(message, sender.id)
         if target.conn is not None:
+            return Outbox().send(target.id, text).extend(out)
+        return self._hold(sender, target, message.type, text).extend(out)
+
+    # --- group calls (docs/protocol.md §8) -----------------------------------------------
+
+    def _scope(self, sender: Peer, target: Peer, message: Relay) -> Outbox:
+        """Check a relay against call membership, and keep membership up to date with the
+        1:1 calls it sees. Returns what membership changes announce."""
+        call_id = message.data.get("call")
+        if call_id is not None:
+            room = self._calls.get(call_id)
+            if room is not None and message.type == "reject" and room.invited.get(sender.id) == target.id:
+                del room.invited[sender.id]  # an invitation declined
+                return Outbox()
+            if room is None or sender.id not in room.members or target.id not in room.members:
+                raise ProtocolError(
+                    protocol.NOT_IN_CALL,
+                    "the sender or the target is not a member of that call",
+                    message.type,
+                )
+            return Outbox()
+        if message.type == "accept" and sender.call is None and target.call is None:
+            room = Room(id=uuid.uuid4().hex[:16], members={target.id: None, sender.id: None})
+            self._calls[room.id] = room
+            target.call = sender.call = room.id
+            log.info("event=call-start call=%s members=2", room.id)
+            out = self._call_changed(room)
+            return self._announce(self._announce(out, target), sender)
+        if message.type == "hangup" and sender.call is not None and sender.call == target.call:
+            room = self._calls.get(sender.call)
+            if room is not None and len(room.members) == 2:
+                return self._depart(sender, room)
+        return Outbox()
+
+    def _invite(self, sender: Peer, message: Invite) -> Outbox:
+        room = self._member_room(sender, message.call, "invite")
+        target = self._peers.get(message.target)
+        if target is None or target.name is None or target is sender:
+            raise ProtocolError(
+                protocol.UNKNOWN_PEER, f"no peer {message.target[:40]!r} is connected", "invite"
+            )
+        if protocol.GROUP not in target.caps:
+            raise ProtocolError(
+                protocol.UNSUPPORTED, f"{target.name} uses an app that cannot join group calls", "invite"
+            )
+        if target.id in room.members:
+            raise ProtocolError(protocol.BAD_MESSAGE, f"{target.name} is already in this call", "invite")
+        if (
+            target.id not in room.invited
+            and len(room.members) + len(room.invited) >= self.limits.max_call_size
+        ):
+            raise ProtocolError(protocol.CALL_FULL, "This call is full", "invite")
+        room.invited[target.id] = sender.id
+        text = protocol.invite(sender.id, target.id, room.id, room.ids)
+        if target.conn is not None:
             return Outbox().send(target.id, text)
-        return self._hold(sender, target, message.type, text)
+        return self._hold(sender, target, "invite", text)
+
+    def _join(self, peer: Peer, message: Join) -> Outbox:
+        room = self._calls.get(message.call)
+        if room is None or peer.id not in room.invited:
+            raise ProtocolError(protocol.NOT_INVITED, "nobody in that call invited you", "join")
+        if len(room.members) >= self.limits.max_call_size:
+            del room.invited[peer.id]
+            raise ProtocolError(protocol.CALL_FULL, "This call is full", "join")
+        out = Outbox()
+        if peer.call is not None:  # taken from another call to this one
+            old = self._calls.get(peer.call)
+            if old is not None:
+                out.extend(self._depart(peer, old))
+        del room.invited[peer.id]
+        room.members[peer.id] = None
+        peer.call = room.id
+        log.info("event=call-join call=%s peer=%s members=%d", room.id, peer.id, len(room.members))
+        out.extend(self._call_changed(room))
+        return self._announce(out, peer)
+
+    def _leave_call(self, peer: Peer, call_id: str) -> Outbox:
+        room = self._member_room(peer, call_id, "leave-call")
+        out = self._depart(peer, room)
+        if room.id in self._calls and protocol.GROUP in peer.caps:  # the others carry on
+            out.send(peer.id, protocol.call(room.id, [], ended=True))
+        return out
+
+    def _member_room(self, peer: Peer, call_id: str, kind: str) -> Room:
+        room = self._calls.get(call_id)
+        if room is None or peer.id not in room.members:
+            raise ProtocolError(protocol.NOT_IN_CALL, "you are not a member of that call", kind)
+        return room
+
+    def _depart(self, peer: Peer, room: Room) -> Outbox:
+        """`peer` leaves `room`; the others carry on, or the call ends with one left."""
+        room.members.pop(peer.id, None)
+        peer.call = None
+        log.info("event=call-leave call=%s peer=%s members=%d", room.id, peer.id, len(room.members))
+        out = Outbox()
+        if peer.name is not None and peer.id in self._peers:
+            self._announce(out, peer)
+        if len(room.members) >= 2:
+            return out.extend(self._call_changed(room))
+        del self._calls[room.id]
+        log.info("event=call-end call=%s", room.id)
+        for member_id in [peer.id, *room.ids, *room.invited]:
+            member = self._peers.get(member_id)
+            if member is None:
+                continue
+            if member_id in room.members:
+                member.call = None
+                self._announce(out, member)
+            if protocol.GROUP in member.caps:
+                out.send(member_id, protocol.call(room.id, [], ended=True))
+        return out
+
+    def _call_changed(self, room: Room) -> Outbox:
+        """Every member that speaks group calls gets the full, current member list."""
+        text = protocol.call(room.id, room.ids)
+        out = Outbox()
+        for member_id in room.members:
+            member = self._peers.get(member_id)
+            if member is not None and protocol.GROUP in member.caps:
+                out.send(member_id, text)
+        return out
+
+    def _peer_frame(self, peer: Peer, with_call: bool) -> str:
+        assert peer.name is not None
+        return protocol.peer(peer.id, peer.name, peer.kind, in_call=with_call and peer.call is not None)
+
+    def _announce(self, out: Outbox, peer: Peer, everyone: bool = False) -> Outbox:
+        """Tell the audience who `peer` is now: a join or rename reaches `everyone`; a
+        change of "in a call" only those who speak group calls (an original-protocol
+        client sees exactly the frames it always did)."""
+        if peer.name is None:
+            return out
+        plain = self._peer_frame(peer, False)
+        rich = self._peer_frame(peer, True)
+        for other_id in self.audience(peer):
+            group = protocol.GROUP in self._peers[other_id].caps
+            if everyone or group:
+                out.send(other_id, rich if group else plain)
+        return out
 
     def _hold(self, sender: Peer, target: Peer, kind: str, text: str) -> Outbox:
         """`target` is in its grace period: keep the frame for its resume, within bounds,
@@ -547,6 +725,10 @@ class Hub:
                 self._release_address(peer.address)
             peer.conn = None
         out = Outbox()
+        for invited_to in [r for r in self._calls.values() if peer.id in r.invited]:
+            del invited_to.invited[peer.id]
+        if peer.call is not None and (room := self._calls.get(peer.call)) is not None:
+            out.extend(self._depart(peer, room))
         if peer.name is not None:
             self.changes += 1
             announcement = protocol.peer(peer.id, peer.name, peer.kind, remove=True)

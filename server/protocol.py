@@ -40,19 +40,27 @@ RATE_LIMITED: Final = "rate-limited"
 BAD_NAME: Final = "bad-name"
 PEER_AWAY: Final = "peer-away"  # target listed, socket gone: held for its resume
 UNDELIVERED: Final = "undelivered"  # could not be held either: dropped
+NOT_IN_CALL: Final = "not-in-call"  # group calls (docs/protocol.md §8)
+NOT_INVITED: Final = "not-invited"
+CALL_FULL: Final = "call-full"
+UNSUPPORTED: Final = "unsupported"
 
 # Relay messages: the server forwards them to `target` after stamping the sender. Only
 # these fields travel (docs/protocol.md §2); anything else a client adds is dropped.
 RELAY_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "offer": ("type", "sdp"),
-    "accept": ("type", "sdp"),
-    "reject": ("reason",),
-    "icecandidate": ("candidate",),
-    "hangup": ("reason",),
-    "ringing": (),
+    "offer": ("type", "sdp", "call"),
+    "accept": ("type", "sdp", "call"),
+    "reject": ("reason", "call"),
+    "icecandidate": ("candidate", "call"),
+    "hangup": ("reason", "call"),
+    "ringing": ("call",),
 }
 RELAY_TYPES: Final = frozenset(RELAY_FIELDS)
-CLIENT_TYPES: Final = RELAY_TYPES | {"identify", "leave", "ping"}
+CALL_TYPES: Final = frozenset({"invite", "join", "leave-call"})
+CLIENT_TYPES: Final = RELAY_TYPES | CALL_TYPES | {"identify", "leave", "ping"}
+GROUP: Final = "group"  # the capability of taking part in group calls
+MAX_CAPS: Final = 16
+MAX_CALL_ID_LENGTH: Final = 64
 
 MAX_ID_LENGTH: Final = 128
 # Real messages nest 3-4 levels; the JSON parser accepts far deeper input than the
@@ -74,6 +82,7 @@ class ProtocolError(Exception):
 @dataclass(frozen=True, slots=True)
 class Identify:
     name: str
+    caps: frozenset[str] = frozenset()  # what the client can do, e.g. {"group"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +96,29 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
+class Invite:
+    target: str
+    call: str
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    call: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveCall:
+    call: str
+
+
+@dataclass(frozen=True, slots=True)
 class Relay:
     type: str
     target: str
     data: dict[str, Any]  # the client's `data`, validated; sender fields not yet stamped
 
 
-Message = Identify | Leave | Ping | Relay
+Message = Identify | Leave | Ping | Relay | Invite | Join | LeaveCall
 
 
 def parse(text: str) -> Message:
@@ -123,6 +148,14 @@ def parse(text: str) -> Message:
         return Leave()
     if kind == "ping":
         return _ping(data)
+    if kind == "invite":
+        return Invite(_target(kind, data), _call_id(kind, data))
+    if kind == "join":
+        return Join(_call_id(kind, data))
+    if kind == "leave-call":
+        return LeaveCall(_call_id(kind, data))
+    if "call" in data:
+        _call_id(kind, data)
     return Relay(kind, _target(kind, data), _RELAY_CHECKS[kind](data))
 
 
@@ -150,7 +183,19 @@ def _identify(data: dict[str, Any]) -> Identify:
     if claimed is not None and not isinstance(claimed, str):
         raise ProtocolError(BAD_MESSAGE, "data.id must be a string", ref="identify")
     # data.id is ignored: the server is the only source of ids.
-    return Identify(name)
+    caps = data.get("caps")
+    if caps is None:
+        return Identify(name)
+    if not isinstance(caps, list):
+        raise ProtocolError(BAD_MESSAGE, "data.caps must be a list of strings", ref="identify")
+    return Identify(name, frozenset(c for c in caps[:MAX_CAPS] if isinstance(c, str) and len(c) <= 32))
+
+
+def _call_id(kind: str, data: dict[str, Any]) -> str:
+    call = data.get("call")
+    if not isinstance(call, str) or not 0 < len(call) <= MAX_CALL_ID_LENGTH:
+        raise ProtocolError(BAD_MESSAGE, f"'{kind}' needs a string data.call", ref=kind)
+    return call
 
 
 def _ping(data: dict[str, Any]) -> Ping:
@@ -256,8 +301,9 @@ def clean_name(raw: str, max_length: int) -> str:
 
     NFC; control characters go (line breaks and tabs become spaces); format characters
     (bidi controls, zero-width and soft hyphens, tag characters, U+061C, U+180E, ...) and
-    blank letters go, except a zero-width joiner inside an emoji sequence; combining marks go where NFC has already
-    composed every real accent (Latin, Greek, Cyrillic) and are capped elsewhere;
+    blank letters go, except a zero-width joiner inside an emoji sequence; combining
+    marks go where NFC has already composed every real accent (Latin, Greek, Cyrillic)
+    and are capped elsewhere;
     whitespace folds. A word mixing Latin, Cyrillic or Greek letters is refused: that is
     how one name impersonates another.
     """
@@ -321,11 +367,26 @@ def ready(version: str, peer_id: str, token: str, config: dict[str, Any]) -> str
     return dumps({"type": "ready", "version": version, "id": peer_id, "token": token, "config": config})
 
 
-def peer(peer_id: str, name: str, kind: str, remove: bool = False) -> str:
+def peer(peer_id: str, name: str, kind: str, remove: bool = False, in_call: bool = False) -> str:
     data: dict[str, Any] = {"id": peer_id, "name": name, "kind": kind}
     if remove:
         data["remove"] = True
+    elif in_call:
+        data["inCall"] = True
     return dumps({"type": "peer", "data": data})
+
+
+def call(call_id: str, members: list[str], ended: bool = False) -> str:
+    data: dict[str, Any] = {"id": call_id, "members": members}
+    if ended:
+        data["ended"] = True
+    return dumps({"type": "call", "data": data})
+
+
+def invite(source: str, target: str, call_id: str, members: list[str]) -> str:
+    return dumps(
+        {"type": "invite", "data": {"source": source, "target": target, "call": call_id, "members": members}}
+    )
 
 
 def error(code: str, message: str, ref: str | None = None, target: str | None = None) -> str:

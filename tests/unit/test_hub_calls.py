@@ -1,0 +1,221 @@
+"""Group-call membership in the hub (docs/protocol.md §8): calls made from 1:1 accepts,
+invitations, joins, leaving, members vanishing, and the refusals (not invited, not a
+member, full, unsupported) that must leak nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from server.hub import Hub, Peer
+from tests.support.hubtools import FakeConn, apply, make_hub, send
+
+GROUP = ["group"]
+
+
+def member(hub: Hub, label: str, caps: list[str] | None = GROUP) -> tuple[Peer, FakeConn]:
+    conn = FakeConn(label)
+    peer, out, _ = hub.connect(conn)
+    apply(out, hub)
+    data: dict[str, Any] = {"name": label}
+    if caps is not None:
+        data["caps"] = caps
+    apply(hub.receive(peer, json.dumps({"type": "identify", "data": data})), hub)
+    return peer, conn
+
+
+def drain(*conns: FakeConn) -> None:
+    for conn in conns:
+        conn.take()
+
+
+def of_type(conn: FakeConn, kind: str) -> list[dict[str, Any]]:
+    return [m["data"] for m in conn.take() if m["type"] == kind]
+
+
+def start_call(hub: Hub, caller: Peer, callee: Peer) -> str:
+    send(hub, caller, {"type": "offer", "data": {"type": "offer", "sdp": "v=0", "target": callee.id}})
+    send(hub, callee, {"type": "accept", "data": {"type": "answer", "sdp": "v=0", "target": caller.id}})
+    assert caller.call is not None and caller.call == callee.call
+    return caller.call
+
+
+def test_an_accepted_call_becomes_a_call_with_two_members() -> None:
+    hub, _ = make_hub()
+    ann, a = member(hub, "Ann")
+    bob, b = member(hub, "Bob")
+    watcher, w = member(hub, "Watcher")
+    old, o = member(hub, "Old client", caps=None)
+    drain(a, b, w, o)
+    call_id = start_call(hub, ann, bob)
+    assert of_type(a, "call") == [{"id": call_id, "members": [ann.id, bob.id]}]
+    assert of_type(b, "call") == [{"id": call_id, "members": [ann.id, bob.id]}]
+    in_call = {m["id"] for m in of_type(w, "peer") if m.get("inCall")}
+    assert in_call == {ann.id, bob.id}
+    assert o.take() == []  # an original-protocol client sees no new frames
+    # A newcomer that speaks group calls learns who is in a call; an old one does not.
+    _, late = member(hub, "Late")
+    assert {m["id"] for m in of_type(late, "peer") if m.get("inCall")} == {ann.id, bob.id}
+    _, late_old = member(hub, "Late old", caps=None)
+    assert all("inCall" not in m for m in of_type(late_old, "peer"))
+    assert watcher.call is None and old.call is None
+
+
+def test_invite_join_and_relays_between_members_only() -> None:
+    hub, _ = make_hub()
+    ann, a = member(hub, "Ann")
+    bob, b = member(hub, "Bob")
+    cat, c = member(hub, "Cat")
+    dan, d = member(hub, "Dan")
+    call_id = start_call(hub, ann, bob)
+    drain(a, b, c, d)
+    send(hub, bob, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    (invite,) = of_type(c, "invite")
+    assert invite == {"source": bob.id, "target": cat.id, "call": call_id, "members": [ann.id, bob.id]}
+    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    everyone = [ann.id, bob.id, cat.id]
+    for conn in (a, b, c):
+        assert of_type(conn, "call") == [{"id": call_id, "members": everyone}]
+    # The joiner offers to each member, scoped to the call: delivered.
+    send(
+        hub,
+        cat,
+        {"type": "offer", "data": {"type": "offer", "sdp": "v=0", "target": ann.id, "call": call_id}},
+    )
+    assert of_type(a, "offer") == [
+        {"type": "offer", "sdp": "v=0", "call": call_id, "source": cat.id, "target": ann.id}
+    ]
+    # A relay scoped to the call, to or from a non-member, is refused and goes nowhere.
+    drain(a, b, c, d)
+    send(
+        hub,
+        cat,
+        {"type": "offer", "data": {"type": "offer", "sdp": "v=0", "target": dan.id, "call": call_id}},
+    )
+    send(
+        hub,
+        dan,
+        {"type": "offer", "data": {"type": "offer", "sdp": "v=0", "target": cat.id, "call": call_id}},
+    )
+    assert [e["code"] for e in of_type(c, "error")] == ["not-in-call"]
+    assert [e["code"] for e in of_type(d, "error")] == ["not-in-call"]
+    assert a.take() == [] and b.take() == []
+
+
+def test_refusals_not_invited_not_a_member_unsupported_full() -> None:
+    hub, _ = make_hub(max_call_size=3)
+    ann, a = member(hub, "Ann")
+    bob, _ = member(hub, "Bob")
+    cat, c = member(hub, "Cat")
+    dan, d = member(hub, "Dan")
+    old, _ = member(hub, "Old", caps=None)
+    call_id = start_call(hub, ann, bob)
+    drain(a, c, d)
+    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    assert [e["code"] for e in of_type(c, "error")] == ["not-invited"]
+    send(hub, cat, {"type": "invite", "data": {"target": dan.id, "call": call_id}})
+    assert [e["code"] for e in of_type(c, "error")] == ["not-in-call"]
+    send(hub, ann, {"type": "invite", "data": {"target": old.id, "call": call_id}})
+    assert [e["code"] for e in of_type(a, "error")] == ["unsupported"]
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    send(hub, ann, {"type": "invite", "data": {"target": dan.id, "call": call_id}})
+    (full,) = of_type(a, "error")
+    assert full["code"] == "call-full" and full["message"] == "This call is full"
+    assert of_type(d, "invite") == []
+    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    assert len(hub.room(call_id).members) == 3  # type: ignore[union-attr]
+    send(hub, ann, {"type": "join", "data": {"call": "no-such-call"}})
+    assert [e["code"] for e in of_type(a, "error")] == ["not-invited"]
+
+
+def test_declining_an_invitation_clears_it() -> None:
+    hub, _ = make_hub()
+    ann, a = member(hub, "Ann")
+    bob, _ = member(hub, "Bob")
+    cat, c = member(hub, "Cat")
+    call_id = start_call(hub, ann, bob)
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    drain(a, c)
+    send(hub, cat, {"type": "reject", "data": {"target": ann.id, "reason": "declined", "call": call_id}})
+    assert of_type(a, "reject") == [
+        {"reason": "declined", "call": call_id, "source": cat.id, "target": ann.id}
+    ]
+    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    assert [e["code"] for e in of_type(c, "error")] == ["not-invited"]
+
+
+def test_leaving_the_others_carry_on_until_one_is_left() -> None:
+    hub, _ = make_hub()
+    ann, a = member(hub, "Ann")
+    bob, b = member(hub, "Bob")
+    cat, c = member(hub, "Cat")
+    call_id = start_call(hub, ann, bob)
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    drain(a, b, c)
+    send(hub, ann, {"type": "leave-call", "data": {"call": call_id}})
+    assert of_type(a, "call") == [{"id": call_id, "members": [], "ended": True}]
+    assert of_type(b, "call") == [{"id": call_id, "members": [bob.id, cat.id]}]
+    assert ann.call is None and bob.call == call_id
+    send(hub, bob, {"type": "leave-call", "data": {"call": call_id}})
+    assert of_type(c, "call") == [
+        {"id": call_id, "members": [bob.id, cat.id]},
+        {"id": call_id, "members": [], "ended": True},
+    ]
+    assert of_type(b, "call") == [{"id": call_id, "members": [], "ended": True}]
+    assert hub.room(call_id) is None and cat.call is None and hub.calls == []
+    send(hub, bob, {"type": "leave-call", "data": {"call": call_id}})
+    assert [e["code"] for e in of_type(b, "error")] == ["not-in-call"]
+
+
+def test_a_member_that_vanishes_leaves_the_call_but_a_dropped_one_stays() -> None:
+    hub, clock = make_hub(resume_grace=20)
+    ann, a = member(hub, "Ann")
+    bob, b = member(hub, "Bob")
+    cat, c = member(hub, "Cat")
+    call_id = start_call(hub, ann, bob)
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    drain(a, b, c)
+    apply(hub.disconnect(cat, c), hub)  # a network drop: still a member
+    assert cat.call == call_id and of_type(a, "call") == []
+    clock.advance(21)
+    apply(hub.expire(), hub)  # the grace period is over: gone from the call too
+    assert of_type(a, "call") == [{"id": call_id, "members": [ann.id, bob.id]}]
+    send(hub, bob, {"type": "leave", "data": {}})  # leaving the network leaves the call
+    assert of_type(a, "call") == [{"id": call_id, "members": [], "ended": True}]
+    assert hub.calls == []
+
+
+def test_hanging_up_a_two_person_call_ends_it() -> None:
+    hub, _ = make_hub()
+    ann, a = member(hub, "Ann")
+    bob, b = member(hub, "Bob")
+    _, w = member(hub, "Watcher")
+    call_id = start_call(hub, ann, bob)
+    drain(a, b, w)
+    send(hub, bob, {"type": "hangup", "data": {"target": ann.id}})
+    assert of_type(a, "hangup") == [{"source": bob.id, "target": ann.id}]
+    assert of_type(b, "call") == [{"id": call_id, "members": [], "ended": True}]
+    assert [m.get("inCall", False) for m in of_type(w, "peer")] == [False, False]
+    assert ann.call is None and bob.call is None
+
+
+def test_joining_another_call_leaves_the_first() -> None:
+    hub, _ = make_hub()
+    ann, _ = member(hub, "Ann")
+    bob, _ = member(hub, "Bob")
+    cat, c = member(hub, "Cat")
+    dan, d = member(hub, "Dan")
+    first = start_call(hub, ann, bob)
+    second = start_call(hub, cat, dan)
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": first}})
+    drain(c, d)
+    send(hub, cat, {"type": "join", "data": {"call": first}})
+    assert of_type(d, "call") == [{"id": second, "members": [], "ended": True}]
+    assert cat.call == first and dan.call is None
+    calls = of_type(c, "call")  # her old call ended, then the new one's members
+    assert calls == [
+        {"id": second, "members": [], "ended": True},
+        {"id": first, "members": [ann.id, bob.id, cat.id]},
+    ]
