@@ -37,7 +37,7 @@ import ssl
 import struct
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -50,7 +50,7 @@ from aiortc import (
     RTCSessionDescription,
     VideoStreamTrack,
 )
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
 from av import AudioFrame, VideoFrame
 
 from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
@@ -65,18 +65,34 @@ Send = Callable[[Json], Awaitable[None]]
 
 
 class SyntheticVideoTrack(VideoStreamTrack):
-    """Generated video at 30 fps: a grey ramp that scrolls sideways and a tint that
-    cycles, so every frame differs (an encoder never sees a still image). Built from
-    bytes operations only, so it costs little CPU."""
+    """Generated video (30 fps unless told): a grey ramp that scrolls sideways and a tint
+    that cycles, so every frame differs (an encoder never sees a still image). Built from
+    bytes operations only, so it costs little CPU; a small, slow track (160x120 at 10 fps)
+    lets one process hold the 30 links of a six-person mesh."""
 
-    def __init__(self, width: int = 320, height: int = 240) -> None:
+    def __init__(self, width: int = 320, height: int = 240, fps: float = 30.0) -> None:
         super().__init__()
         self.width, self.height = width, height
+        self.fps = fps
         self.frames_sent = 0
         self._row = bytes((x * 255) // max(1, width - 1) for x in range(width))
+        self._first: float | None = None
+
+    async def _paced(self) -> tuple[int, fractions.Fraction]:
+        """The next presentation time at `fps`, sleeping until it is due (aiortc's own
+        `next_timestamp` is fixed at 30 fps)."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._first is None:
+            self._first = now
+        due = self._first + self.frames_sent / self.fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        return round(self.frames_sent * VIDEO_CLOCK_RATE / self.fps), VIDEO_TIME_BASE
 
     async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
+        pts, time_base = await self._paced()
         n = self.frames_sent
         frame = VideoFrame(self.width, self.height, "yuv420p")
         luma = frame.planes[0]
@@ -138,7 +154,9 @@ class CallRejected(Exception):
 
 class Call:
     """One call with one remote peer: its RTCPeerConnection, the chat channel, and what
-    was received. Created by `PythonPeer.call()` or for an accepted offer."""
+    was received. Created by `PythonPeer.call()` or for an accepted offer; in a group call
+    (docs/protocol.md §8) there is one per other member, and `call_id` names the call its
+    signalling is scoped to."""
 
     def __init__(
         self,
@@ -147,10 +165,12 @@ class Call:
         ice_servers: list[dict[str, Any]],
         outgoing: bool,
         wait_timeout: float = 15.0,
+        call_id: str | None = None,
     ) -> None:
         self.remote_id = remote_id
         self.wait_timeout = wait_timeout  # seconds any wait_* gives up after
         self.outgoing = outgoing
+        self.call_id = call_id  # the group call this link belongs to, once there is one
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self.candidates = RemoteCandidates(self.pc)
         self.channel: RTCDataChannel | None = None
@@ -172,12 +192,14 @@ class Call:
 
     # -- set-up -------------------------------------------------------------------
 
-    def add_media(self, video: bool, audio: bool) -> None:
+    def add_media(
+        self, video: bool, audio: bool, video_size: tuple[int, int] = (320, 240), video_fps: float = 30.0
+    ) -> None:
         """Attach synthetic tracks. A caller adds new transceivers; a callee fills the
         ones the offer created (and adds none the offer did not ask for)."""
         wanted: list[MediaStreamTrack] = []
         if video:
-            wanted.append(SyntheticVideoTrack())
+            wanted.append(SyntheticVideoTrack(*video_size, fps=video_fps))
         if audio:
             wanted.append(SyntheticAudioTrack())
         for track in wanted:
@@ -292,17 +314,40 @@ class Call:
         self.accepted = asyncio.get_running_loop().create_future()
         await self._send({"type": "offer", "data": self._sdp("offer")})
 
+    async def traffic(self) -> tuple[int, int]:
+        """Bytes received and sent on this link so far (media, RTCP and data channel: the
+        one bundled transport's counters, from `getStats`)."""
+        received = sent = 0
+        for stats in (await self.pc.getStats()).values():
+            if getattr(stats, "type", None) == "transport":
+                received += stats.bytesReceived
+                sent += stats.bytesSent
+        return received, sent
+
     async def hangup(self, reason: str = "hangup") -> None:
         """End the call: `disconnect` on the data channel (what an old client listens
-        for), `hangup` through the server, then close everything."""
+        for), `hangup` through the server, then close everything. The `hangup` names no
+        call: in a call of two that is what ends the call on the server (a member of a
+        bigger call leaves with `PythonPeer.leave_call`)."""
         if self.ended.is_set():
             return
+        await self._say_disconnect()
+        await self._send({"type": "hangup", "data": {"target": self.remote_id, "reason": reason}})
+        await self.close(reason)
+
+    async def leave(self, reason: str) -> None:
+        """End this link without a server message (the server already knows: the member
+        sent `leave-call`); the other side hears `disconnect` on the data channel."""
+        if self.ended.is_set():
+            return
+        await self._say_disconnect()
+        await self.close(reason)
+
+    async def _say_disconnect(self) -> None:
         if self.channel is not None and self.channel.readyState == "open":
             with contextlib.suppress(Exception):
                 self.channel.send(json.dumps({"type": "disconnect"}))
             await asyncio.sleep(0.05)  # let SCTP take it before the transport closes
-        await self._send({"type": "hangup", "data": {"target": self.remote_id, "reason": reason}})
-        await self.close(reason)
 
     async def close(self, reason: str) -> None:
         """Tear down without telling the other side (it told us, or it is gone)."""
@@ -326,7 +371,10 @@ class Call:
 
     def _sdp(self, kind: str) -> Json:
         description = self.pc.localDescription
-        return {"type": kind, "sdp": description.sdp, "target": self.remote_id}
+        data: Json = {"type": kind, "sdp": description.sdp, "target": self.remote_id}
+        if self.call_id is not None:
+            data["call"] = self.call_id
+        return data
 
 
 # --- the signalling side -----------------------------------------------------------------
@@ -337,6 +385,7 @@ class PeerInfo:
     id: str
     name: str
     kind: str
+    in_call: bool = False  # `inCall` of its latest `peer` frame (docs/protocol.md §8)
 
 
 def rtc_url(url: str) -> str:
@@ -353,7 +402,14 @@ class PythonPeer:
     - `auto_accept`: answer every offer at once (when not already in a call with
       someone else, which is answered `reject` reason `busy` as the browser does).
       When False, offers are declined with reason `declined`.
-    - `video` / `audio`: send a synthetic video track / a tone.
+    - `video` / `audio`: send a synthetic video track / a tone; `video_size` and
+      `video_fps` set the video's size and rate.
+    - `group`: identify with the `group` capability and take part in group calls
+      (docs/protocol.md §8): `call` updates keep `call_id` and `members`; once it has
+      joined, it offers to every other member; offers that name its call are answered
+      without ringing; a member no longer listed has its link closed.
+    - `join_when_invited`: answer an `invite` with `join` (when in no call already);
+      when False, or while in a call, the invitation is declined with `reject`.
     - `messages`: every frame received from the server, parsed, in order.
     """
 
@@ -368,6 +424,10 @@ class PythonPeer:
         audio: bool = False,
         headers: dict[str, str] | None = None,
         wait_timeout: float = 15.0,
+        group: bool = True,
+        join_when_invited: bool = True,
+        video_size: tuple[int, int] = (320, 240),
+        video_fps: float = 30.0,
     ) -> None:
         self.url = rtc_url(url)
         self.name = name
@@ -375,6 +435,14 @@ class PythonPeer:
         self.auto_accept = auto_accept
         self.video = video
         self.audio = audio
+        self.video_size = video_size
+        self.video_fps = video_fps
+        self.group = group
+        self.join_when_invited = join_when_invited
+        self.call_id: str | None = None  # the group call this peer is a member of
+        self.members: list[str] = []  # its members (this peer included), in joining order
+        self.invitations: list[Json] = []  # every `invite` received
+        self.errors: list[Json] = []  # the `data` of every `error` received
         self.headers = headers or {}
         self.wait_timeout = wait_timeout  # seconds any wait_* (and call()) gives up after
         self.id: str | None = None
@@ -388,6 +456,8 @@ class PythonPeer:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
+        self._joining: str | None = None  # sent `join` for this call; offers once listed
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> PythonPeer:
         await self.connect()
@@ -413,10 +483,19 @@ class PythonPeer:
             raise
         self._reader = asyncio.create_task(self._read())
         await self.wait_for_message("ready")
-        await self.send({"type": "identify", "data": {"id": self.id, "name": self.name}})
+        identify: Json = {"id": self.id, "name": self.name}
+        if self.group:
+            identify["caps"] = ["group"]
+        await self.send({"type": "identify", "data": identify})
 
     async def close(self) -> None:
-        """Hang up every call and close the socket."""
+        """Leave the group call if in one, hang up every call and close the socket."""
+        if self.call_id is not None:
+            with contextlib.suppress(Exception):
+                await self.leave_call()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for call in list(self.calls.values()):
             with contextlib.suppress(Exception):
                 await call.hangup()
@@ -438,6 +517,7 @@ class PythonPeer:
         no `hangup` and no `disconnect`; local calls are torn down silently."""
         if self._ws is not None:
             await self._ws.close()
+        self.call_id = None  # nothing left to say to anyone
         for call in list(self.calls.values()):
             await call.close("dropped")
         await self.close()
@@ -502,9 +582,126 @@ class PythonPeer:
         result: Call = await self._until(find)
         return result
 
+    async def wait_for_members(self, expected: set[str]) -> list[str]:
+        """The group call's members, once they are exactly `expected` (ids; an empty set:
+        in no call)."""
+        await self._until(lambda: set(self.members) == expected)
+        return self.members
+
+    async def wait_for_video_from_members(self, count: int = 1, poll: float = 0.05) -> dict[str, int]:
+        """Wait until `count` video frames have been decoded from every other member of
+        the group call (polled: frames arrive on each link's own tasks). Returns frames
+        received per member id."""
+        async with asyncio.timeout(self.wait_timeout):
+            while True:
+                frames = self.frames_from_members()
+                if self.members and all(n >= count for n in frames.values()):
+                    return frames
+                await asyncio.sleep(poll)
+
+    def frames_from_members(self) -> dict[str, int]:
+        """Video frames decoded so far from each other member (0 without a link yet)."""
+        return {
+            m: (call.video_frames if (call := self.calls.get(m)) is not None else 0)
+            for m in self.members
+            if m != self.id
+        }
+
+    async def traffic_by_member(self) -> dict[str, tuple[int, int]]:
+        """Bytes received from and sent to each other member with a link so far."""
+        return {m: await call.traffic() for m, call in self.calls.items() if m in self.members}
+
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+    # -- group calls (docs/protocol.md §8) -----------------------------------------------
+
+    async def invite(self, target: str) -> None:
+        """Ask `target` (a peer id) to join this peer's call. Refusals arrive as `error`
+        (`call-full`, `unsupported`, `not-in-call`, `unknown-peer`) in `errors`."""
+        if self.call_id is None:
+            raise RuntimeError("not in a call: invite needs a call to invite to")
+        await self.send({"type": "invite", "data": {"target": target, "call": self.call_id}})
+
+    async def join(self, call_id: str) -> None:
+        """Accept an invitation; once the `call` update lists this peer it offers to
+        every other member."""
+        self._joining = call_id
+        await self.send({"type": "join", "data": {"call": call_id}})
+
+    async def decline(self, invitation: Json, reason: str = "declined") -> None:
+        """Decline an invitation (its `data`): `reject` to the inviter, naming the call."""
+        data = {"target": invitation["source"], "reason": reason, "call": invitation["call"]}
+        await self.send({"type": "reject", "data": data})
+
+    async def leave_call(self) -> None:
+        """Leave the group call: `leave-call`, then each link ends with `disconnect`
+        on its data channel. The others carry on."""
+        call_id = self.call_id
+        if call_id is None:
+            return
+        self.call_id, self.members = None, []
+        await self.send({"type": "leave-call", "data": {"call": call_id}})
+        await asyncio.gather(
+            *(c.leave("left-call") for c in list(self.calls.values()) if c.call_id == call_id)
+        )
+        await self._notify()
+
+    async def _on_call(self, data: Json) -> None:
+        call_id, members = data.get("id"), data.get("members")
+        if not isinstance(call_id, str) or not isinstance(members, list):
+            return
+        if data.get("ended") or self.id not in members:
+            if self.call_id == call_id:
+                self.call_id, self.members = None, []
+            for link in [c for c in self.calls.values() if c.call_id == call_id]:
+                await link.close("call-ended")
+            return
+        self.call_id, self.members = call_id, [m for m in members if isinstance(m, str)]
+        for remote, link in list(self.calls.items()):
+            if remote in self.members:
+                link.call_id = call_id
+            elif link.call_id is not None:  # left this call, or a call this peer was taken from
+                await link.close("left-call")
+        if self._joining == call_id:
+            self._joining = None
+            others = [m for m in self.members if m != self.id and m not in self.calls]
+            self._spawn(self._offer_to_members(call_id, others))
+
+    async def _offer_to_members(self, call_id: str, members: list[str]) -> None:
+        """The joiner offers to every other member, all at once (each offer waits for
+        aiortc to gather its candidates); answers are applied by the reader."""
+        await asyncio.gather(*(self._offer_to_member(call_id, m) for m in members))
+
+    async def _offer_to_member(self, call_id: str, member: str) -> None:
+        call = self._new_call(member, outgoing=True, call_id=call_id)
+        self.calls[member] = call
+        try:
+            call.add_media(self.video, self.audio, self.video_size, self.video_fps)
+            call.open_channel()
+            await call.pc.setLocalDescription(await call.pc.createOffer())
+            if self.call_id == call_id and not call.ended.is_set():
+                await self.send({"type": "offer", "data": call._sdp("offer")})
+        except Exception:
+            log.exception("event=group-offer-failed member=%s", member)
+            await call.close("error")
+
+    async def _on_invite(self, data: Json) -> None:
+        self.invitations.append(data)
+        call_id, source = data.get("call"), data.get("source")
+        if not isinstance(call_id, str) or not isinstance(source, str):
+            return
+        busy = self.call_id is not None or any(not c.ended.is_set() for c in self.calls.values())
+        if self.join_when_invited and not busy:
+            await self.join(call_id)
+        else:
+            await self.decline(data, "busy" if busy else "declined")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- calling ----------------------------------------------------------------
 
@@ -517,7 +714,7 @@ class PythonPeer:
         call = self._new_call(target, outgoing=True)
         self.calls[target] = call
         try:
-            call.add_media(self.video, self.audio)
+            call.add_media(self.video, self.audio, self.video_size, self.video_fps)
             call.open_channel()
             offer = await call.pc.createOffer()
             await call.pc.setLocalDescription(offer)  # aiortc: all candidates gathered
@@ -532,9 +729,9 @@ class PythonPeer:
             raise
         return call
 
-    def _new_call(self, remote_id: str, outgoing: bool) -> Call:
+    def _new_call(self, remote_id: str, outgoing: bool, call_id: str | None = None) -> Call:
         ice_servers = self.config.get("iceServers") or []
-        call = Call(remote_id, self.send, ice_servers, outgoing, self.wait_timeout)
+        call = Call(remote_id, self.send, ice_servers, outgoing, self.wait_timeout, call_id)
         call.on_end = self._forget
         return call
 
@@ -548,11 +745,16 @@ class PythonPeer:
         if existing is not None:  # renegotiation: answered without ringing
             await self._apply_offer(existing, data)
             return
-        if not self.auto_accept or any(not c.ended.is_set() for c in self.calls.values()):
+        call_id = data.get("call")
+        in_my_call = call_id is not None and call_id == self.call_id and source in self.members
+        # A member who joined offers to this peer: answered without ringing.
+        if not in_my_call and (
+            not self.auto_accept or any(not c.ended.is_set() for c in self.calls.values())
+        ):
             reason = "declined" if not self.auto_accept else "busy"
             await self.send({"type": "reject", "data": {"target": source, "reason": reason}})
             return
-        call = self._new_call(source, outgoing=False)
+        call = self._new_call(source, outgoing=False, call_id=call_id if in_my_call else None)
         self.calls[source] = call
         try:
             await self._apply_offer(call, data, first=True)
@@ -565,7 +767,7 @@ class PythonPeer:
         await call.pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
         await call.candidates.flush()
         if first:
-            call.add_media(self.video, self.audio)
+            call.add_media(self.video, self.audio, self.video_size, self.video_fps)
         if call.pc.sctp is not None:
             call.open_channel()
         answer = await call.pc.createAnswer()
@@ -617,7 +819,10 @@ class PythonPeer:
                 if gone is not None:
                     await gone.close("gone")
             else:
-                self.peers[data["id"]] = PeerInfo(data["id"], data["name"], data.get("kind", "browser"))
+                peer_kind = data.get("kind", "browser")
+                self.peers[data["id"]] = PeerInfo(
+                    data["id"], data["name"], peer_kind, bool(data.get("inCall"))
+                )
         elif kind == "offer" and isinstance(source, str):
             await self._answer(source, data)
         elif kind == "accept" and isinstance(source, str):
@@ -634,6 +839,14 @@ class PythonPeer:
                 if not call.accepted.done():
                     call.accepted.set_exception(CallRejected(reason))
                 await call.close(f"{kind}:{reason}" if reason else kind)
+        elif kind == "call":
+            await self._on_call(data)
+        elif kind == "invite":
+            await self._on_invite(data)
+        elif kind == "error":
+            self.errors.append(data)
+            if data.get("ref") == "join":
+                self._joining = None
         elif kind == "icecandidate":
             call = self.calls.get(data.get("id", ""))
             if call is not None:
