@@ -12,6 +12,8 @@ Example (the CA file is the server's `certs/ca.pem`, also served at `/ca.pem`)::
     python -m server.contrib.peer https://192.168.1.10:3000/ --ca certs/ca.pem \\
         --call "Echo test" --chat "hello" --seconds 5
     python -m server.contrib.peer https://localhost:3000/ --ca certs/ca.pem --name Robot --answer
+    python -m server.contrib.peer https://localhost:3000/ --ca certs/ca.pem --call Robot \\
+        --invite Ann --invite Bob --seconds 30     # a group call of four
 
 In code::
 
@@ -859,57 +861,151 @@ class PythonPeer:
 # --- command line ---------------------------------------------------------------------------
 
 
-async def _main(args: argparse.Namespace) -> int:
+def _describe(peer: PythonPeer, remote: str) -> str:
+    info = peer.peers.get(remote)
+    return repr(info.name) if info is not None else remote
+
+
+async def _report(peer: PythonPeer) -> None:
+    """One line per link: who, frames and bytes received, and the last chat line."""
+    for remote, call in list(peer.calls.items()):
+        received, sent = await call.traffic()
+        print(
+            f"{_describe(peer, remote)}: {call.video_frames} video / {call.audio_frames} audio frames, "
+            f"{received // 1024} KiB in, {sent // 1024} KiB out, chat {call.chat[-1:]}"
+        )
+    if peer.call_id is not None:
+        names = ", ".join(_describe(peer, m) for m in peer.members if m != peer.id)
+        print(f"group call {peer.call_id}: {len(peer.members)} members (you and {names})")
+
+
+async def run(args: argparse.Namespace) -> int:
+    """What the command line does, in the caller's event loop (tests call it directly)."""
     context = ssl.create_default_context(cafile=args.ca) if args.ca else ssl.create_default_context()
     if args.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    width, height = args.video_size
     async with PythonPeer(
-        args.url, args.name, ssl_context=context, audio=args.audio, auto_accept=args.answer
+        args.url,
+        args.name,
+        ssl_context=context,
+        audio=args.audio,
+        auto_accept=args.answer,
+        group=not args.no_group,
+        join_when_invited=args.join_when_invited,
+        video_size=(width, height),
+        video_fps=args.fps,
     ) as peer:
         print(f"connected as {args.name!r} id={peer.id}")
-        if args.call:
-            target = await peer.wait_for_peer(args.call)
-            try:
-                call = await peer.call(target)
-            except CallRejected as exc:
-                print(exc)
-                return 1
-            print(f"in a call with {args.call!r}")
-            if args.chat:
-                await call.send_chat(args.chat)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(call.ended.wait(), args.seconds)
-            for line in call.chat:
-                print(f"chat: {line}")
-            print(f"received {call.video_frames} video and {call.audio_frames} audio frames")
-            await call.hangup()
-        else:
-            print("waiting for calls (Ctrl-C to stop)")
+        if not args.call:
+            print("waiting for calls and invitations (Ctrl-C to stop)")
             while True:
                 await asyncio.sleep(5)
-                for call in peer.calls.values():
-                    print(f"{call.remote_id}: {call.video_frames} video frames, chat {call.chat[-1:]}")
+                await _report(peer)
+        target = await peer.wait_for_peer(args.call)
+        try:
+            call = await peer.call(target)
+        except CallRejected as exc:
+            print(exc)
+            return 1
+        print(f"in a call with {args.call!r}")
+        if args.chat:
+            await call.send_chat(args.chat)
+        if args.invite:
+            await peer.wait_for_members({peer.id or "", target})  # the call exists on the server
+            for name in args.invite:
+                await peer.invite(await peer.wait_for_peer(name))
+                print(f"invited {name!r}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call.ended.wait(), args.seconds)
+        for line in call.chat:
+            print(f"chat: {line}")
+        for error in peer.errors:
+            print(f"refused: {error.get('message')} ({error.get('code')})")
+        await _report(peer)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 160x120") from None
+    if not all(16 <= n <= 4096 and n % 2 == 0 for n in size):
+        raise argparse.ArgumentTypeError("width and height must be even, between 16 and 4096")
+    return size
+
+
+EPILOG = """group calls (docs/protocol.md §8):
+  The peer says it can take part in group calls unless --no-group. Once in a call it
+  offers to every member who was already there when it joined, answers the offers of
+  members who join later, and keeps one connection per member.
+
+  # a script that waits, joins any call it is invited to, and sends small video:
+  python -m server.contrib.peer URL --ca certs/ca.pem --name Bot1 --join-when-invited \\
+      --video-size 160x120 --fps 10
+  # call Ann, then add Bot1 and Bot2 to the call; stay 30 s:
+  python -m server.contrib.peer URL --ca certs/ca.pem --call Ann --invite Bot1 --invite Bot2 --seconds 30
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m server.contrib.peer", description=__doc__.split("\n\n")[0]
+        prog="python -m server.contrib.peer",
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("url", help="the server, e.g. https://192.168.1.10:3000/")
     parser.add_argument("--name", default="Python peer", help="display name")
     parser.add_argument("--ca", help="CA certificate to trust (the server's certs/ca.pem)")
     parser.add_argument("--insecure", action="store_true", help="skip certificate checks")
     parser.add_argument("--call", metavar="NAME", help="call the peer with this name")
+    parser.add_argument(
+        "--invite",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="once the call with --call is up, invite this peer to it (repeatable)",
+    )
     parser.add_argument("--chat", help="chat line to send once connected")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to stay in the call")
     parser.add_argument("--audio", action="store_true", help="also send a 400 Hz tone")
     parser.add_argument("--answer", action="store_true", help="auto-accept incoming calls")
+    parser.add_argument(
+        "--join-when-invited",
+        action="store_true",
+        help="join a group call when invited (otherwise invitations are declined)",
+    )
+    parser.add_argument(
+        "--no-group",
+        action="store_true",
+        help="do not take part in group calls (behave as an original-protocol client)",
+    )
+    parser.add_argument(
+        "--video-size", type=_size, default=(320, 240), metavar="WxH", help="synthetic video size (320x240)"
+    )
+    parser.add_argument("--fps", type=float, default=30.0, help="synthetic video frame rate (30)")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.invite and not args.call:
+        parser.error("--invite needs --call: invitations are to the call it makes")
+    if not 1 <= args.fps <= 60:
+        parser.error("--fps must be between 1 and 60")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
-        return asyncio.run(_main(args))
+        return asyncio.run(run(args))
     except KeyboardInterrupt:
         return 130
 

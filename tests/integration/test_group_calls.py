@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
+import pytest
 
-from server.contrib.peer import PythonPeer
+from server.contrib.peer import PythonPeer, parse_args, run
+from server.tls import CertFiles
 from tests.support.liveserver import LiveServer, StartServer
 from tests.support.polling import eventually
 from tests.support.rtcclient import RtcClient
@@ -210,3 +212,46 @@ async def test_refusals_get_the_protocols_error_and_reach_nobody(
         assert olga.call_id is None and olga.calls == {}
         await all_see_all([ann, bob])
         await raw.ws.close()
+
+
+async def test_command_line_calls_then_invites_and_bots_join_when_invited(
+    start_server: StartServer,
+    client_ssl: ssl.SSLContext,
+    cert_files: CertFiles,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--call Ann --invite Bot` makes a call of three; `--join-when-invited` is what makes
+    a peer join (without it the invitation is declined)."""
+    assert parse_args(["URL", "--join-when-invited"]).join_when_invited is True
+    assert parse_args(["URL"]).join_when_invited is False
+    live = await start_server()
+    async with (
+        python_peers(live, client_ssl, ["Ann"]) as (ann,),
+        python_peers(live, client_ssl, ["Bot"], join_when_invited=True) as (bot,),
+        python_peers(live, client_ssl, ["Shy"], join_when_invited=False) as (shy,),
+    ):
+        argv = [live.url, "--ca", str(cert_files.ca), "--name", "Script", "--call", "Ann"]
+        argv += [
+            "--invite",
+            "Bot",
+            "--invite",
+            "Shy",
+            "--seconds",
+            "3",
+            "--video-size",
+            "160x120",
+            "--fps",
+            "10",
+        ]
+        script = asyncio.create_task(run(parse_args(argv)))
+        everyone = [ann, bot]
+        script_id = await ann.wait_for_peer("Script")
+        await asyncio.gather(*(p.wait_for_members(ids(everyone) | {script_id}) for p in everyone))
+        declined = await shy.wait_for_message("invite")
+        assert declined["data"]["source"] == script_id and shy.call_id is None
+        assert await asyncio.wait_for(script, WAIT) == 0
+    out = capsys.readouterr().out
+    assert "invited 'Bot'" in out and "invited 'Shy'" in out
+    assert "group call" in out and "3 members" in out
+    assert "'Ann': " in out and "'Bot': " in out
+    assert "0 video" not in out  # both links carried video to the script
