@@ -11,7 +11,9 @@ import asyncio.sslproto
 import logging
 import os
 import signal
+import ssl
 import sys
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -19,16 +21,21 @@ from .app import create_app
 from .appkeys import Site
 from .banner import banner
 from .config import ReloadMode, Settings, SettingsError, load_settings, port_unusable
+from .hosts import SERVED_NAMES
+from .listener import EdgeLimits, GuardedSite
 from .netinfo import certificate_identities, public_urls
-from .tls import ensure_local_certificates, server_context
+from .tls import certificate_names, ensure_local_certificates, server_context
 
 log = logging.getLogger("server")
 
 
-def prepare(settings: Settings) -> tuple[Site, object]:
-    """TLS material and the public URLs; raises SettingsError for user errors."""
+def prepare(settings: Settings) -> tuple[Site, ssl.SSLContext, list[str]]:
+    """TLS material, the public URLs and the names in a user-supplied certificate;
+    raises SettingsError for user errors."""
+    names: list[str] = []
     if settings.key_file and settings.cert_file:
         context = server_context(settings.cert_file, settings.key_file, from_env=True)
+        names = certificate_names(settings.cert_file)
         ca_file = None
     else:
         files = ensure_local_certificates(settings.certs_dir, certificate_identities())
@@ -38,22 +45,30 @@ def prepare(settings: Settings) -> tuple[Site, object]:
             log.info("event=cert-issued path=%s", files.cert)
         context = server_context(files.cert, files.key, from_env=False)
         ca_file = files.ca
-    return Site(urls=public_urls(settings.host, settings.port), ca_file=ca_file), context
+    return Site(urls=public_urls(settings.host, settings.port), ca_file=ca_file), context, names
 
 
 async def serve(settings: Settings) -> None:
-    site_info, context = prepare(settings)
-    app = create_app(settings, site_info)
+    site_info, context, cert_names = prepare(settings)
+    app = create_app(settings, site_info, host_names=cert_names)
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=settings.shutdown_timeout,
+        # Also the request-header timeout: aiohttp arms it when the TLS handshake is done
+        # and closes a connection that has not completed a request by then.
+        keepalive_timeout=settings.idle_timeout,
     )
     await runner.setup()
-    tcp = web.TCPSite(
+    tcp = GuardedSite(
         runner,
         settings.host,
         settings.port,
-        ssl_context=context,  # type: ignore[arg-type]
-        reuse_address=True,
+        ssl_context=context,
+        limits=EdgeLimits(settings.handshake_timeout, settings.max_connections_per_address),
+        names=app[SERVED_NAMES],
+        fallback_host=urlsplit(site_info.urls[0]).netloc if site_info.urls else f"localhost:{settings.port}",
     )
     try:
         await tcp.start()

@@ -82,6 +82,14 @@ def _names_in(cert: x509.Certificate) -> set[str]:
     return dns | ips
 
 
+def certificate_names(cert_file: Path) -> list[str]:
+    """The DNS names and addresses a (user-supplied) certificate is valid for."""
+    try:
+        return sorted(_names_in(x509.load_pem_x509_certificate(cert_file.read_bytes())))
+    except (OSError, ValueError):
+        return []
+
+
 def _normalise(identity: str) -> str:
     try:
         return str(ipaddress.ip_address(identity))

@@ -102,3 +102,13 @@ def test_documented_table_covers_every_variable() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     for name in names:
         assert f"`{name}`" in readme, f"{name} is missing from the README settings table"
+
+
+def test_connection_limits() -> None:
+    s = load_settings({"MAX_CONNECTIONS_PER_ADDRESS": "0", "HANDSHAKE_TIMEOUT": "2.5", "IDLE_TIMEOUT": "30"})
+    assert (s.max_connections_per_address, s.handshake_timeout, s.idle_timeout) == (0, 2.5, 30.0)
+    assert (Settings().max_connections_per_address, Settings().handshake_timeout) == (64, 10.0)
+    with pytest.raises(SettingsError, match="MAX_CONNECTIONS_PER_ADDRESS='-1'"):
+        load_settings({"MAX_CONNECTIONS_PER_ADDRESS": "-1"})
+    with pytest.raises(SettingsError, match="HANDSHAKE_TIMEOUT='0'"):
+        load_settings({"HANDSHAKE_TIMEOUT": "0"})
