@@ -111,6 +111,7 @@ def create_app(
         rate_burst=settings.rate_burst,
         address_rate_limit=settings.address_rate_limit,
         rename_rate=settings.rename_rate,
+        join_rate=settings.join_rate,
         resume_grace=settings.resume_grace,
         identify_timeout=settings.identify_timeout,
         max_call_size=settings.max_call_size,

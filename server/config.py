@@ -46,6 +46,7 @@ class Settings:
     rate_burst: int = 200
     address_rate_limit: float = 200.0  # messages per second per client address; 0: off
     rename_rate: float = 1.0  # renames per second per client address; 0: off
+    join_rate: float = 5.0  # joins per second per client address (burst 20); 0: off
     identify_timeout: float = 10.0  # seconds a socket may stay unidentified
     send_queue_bytes: int = 1024 * 1024  # a socket further behind than this is closed
     heartbeat: float = 15.0  # seconds between pings; a silent socket dies after ~1.5x
@@ -81,6 +82,7 @@ DOCUMENTED = [
     ("RATE_BURST", "burst allowance of the rate limit", "200"),
     ("ADDRESS_RATE_LIMIT", "signalling messages per second per client address (0: no limit)", "200"),
     ("RENAME_RATE", "renames per second per client address, burst 5 (0: no limit)", "1"),
+    ("JOIN_RATE", "joins per second per client address, burst 20; more wait their turn (0: no limit)", "5"),
     ("IDENTIFY_TIMEOUT", "seconds a socket may stay connected without identifying", "10"),
     ("SEND_QUEUE_BYTES", "bytes queued for one slow socket before it is closed", "1048576"),
     ("HEARTBEAT", "seconds between WebSocket pings", "15"),
@@ -239,6 +241,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         rate_burst=_int(env, "RATE_BURST", 200, 1, 1_000_000),
         address_rate_limit=_float(env, "ADDRESS_RATE_LIMIT", 200.0, 0, 1_000_000),
         rename_rate=_float(env, "RENAME_RATE", 1.0, 0, 1000),
+        join_rate=_float(env, "JOIN_RATE", 5.0, 0, 1000),
         identify_timeout=_float(env, "IDENTIFY_TIMEOUT", 10.0, 0.1, 3600),
         send_queue_bytes=_int(env, "SEND_QUEUE_BYTES", 1024 * 1024, 64 * 1024, 1024**3),
         heartbeat=_float(env, "HEARTBEAT", 15.0, 0.1, 3600),

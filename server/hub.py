@@ -67,6 +67,8 @@ class HubLimits:
     address_rate_limit: float = 200.0  # messages per second per client address; 0: off
     rename_rate: float = 1.0  # renames per second per client address; 0: off
     rename_burst: int = 5
+    join_rate: float = 5.0  # joins (first identify) per second per client address; 0: off
+    join_burst: int = 20
     resume_grace: float = 20.0
     identify_timeout: float = 10.0
     rejoin_window: float = 10.0  # after `leave`, the token still returns the same id
@@ -83,6 +85,7 @@ class AddressBudget:
 
     messages: TokenBucket | None
     renames: TokenBucket | None
+    joins: TokenBucket | None  # a join reaches everyone too (and so does its leave)
     sockets: int = 0
 
 
@@ -123,6 +126,7 @@ class Peer:
     listed_on_socket: bool = False  # the current socket has received the peer list
     pending: deque[str] = field(default_factory=deque)  # held while away, for the resume
     pending_bytes: int = 0
+    deferred: Identify | None = None  # a join waiting for its address's join budget
     caps: frozenset[str] = frozenset()  # from identify: e.g. {"group"}
     call: str | None = None  # the id of the call (Room) it is a member of
 
@@ -147,6 +151,7 @@ class Hub:
         self._tokens: dict[str, str] = {}  # sha256(resume token) -> id
         self._by_conn: dict[int, Peer] = {}  # id(conn) -> peer, live sockets only
         self._unidentified: dict[str, Peer] = {}  # live, not yet identified, oldest first
+        self._deferred: dict[str, Peer] = {}  # joins waiting for their address's budget
         self._addresses: dict[str, AddressBudget] = {}
         self._calls: dict[str, Room] = {}  # call id -> membership
         self._departed: dict[str, Departed] = {}  # token hash -> who left on purpose, oldest first
@@ -253,6 +258,7 @@ class Hub:
             return Outbox()
         self._by_conn.pop(id(conn), None)
         self._unidentified.pop(peer.id, None)
+        self._deferred.pop(peer.id, None)
         self._release_address(peer.address)
         peer.conn = None
         peer.gone_since = self.clock()
@@ -273,6 +279,8 @@ class Hub:
         for peer in [p for p in self._peers.values() if p.gone_since is not None]:
             if peer.gone_since is not None and peer.gone_since <= deadline:
                 out.extend(self._remove(peer))
+        if self._deferred:
+            out.extend(self._admit_deferred())
         silent_since = now - self.limits.identify_timeout
         while self._unidentified:
             peer = next(iter(self._unidentified.values()))
@@ -298,6 +306,8 @@ class Hub:
         if self._unidentified:
             first = next(iter(self._unidentified.values()))
             times.append(first.connected_at + self.limits.identify_timeout)
+        if self._deferred:
+            times.append(self.clock() + 1.0 / max(self.limits.join_rate, 1.0))
         return min(times) if times else None
 
     def set_version(self, version: str) -> Outbox:
@@ -390,7 +400,7 @@ class Hub:
             return Outbox().send(peer.id, text)
         return Outbox()
 
-    def _identify(self, peer: Peer, message: Identify) -> Outbox:
+    def _identify(self, peer: Peer, message: Identify, admitted: bool = False) -> Outbox:
         name = protocol.clean_name(message.name, self.limits.max_name_length)
         if peer.kind == "bot":
             self.reserve_name(name)
@@ -398,6 +408,8 @@ class Hub:
             raise ProtocolError(
                 protocol.BAD_NAME, f"{name!r} is the name of a built-in peer; pick another", "identify"
             )
+        if peer.name is None and not admitted and not self._may_join(peer, message):
+            return Outbox()
         if message.caps or peer.name is None:
             peer.caps = message.caps
         out = Outbox()
@@ -422,6 +434,34 @@ class Hub:
         self._unidentified.pop(peer.id, None)
         self.changes += 1
         return self._announce(out, peer, everyone=True)
+
+    def _may_join(self, peer: Peer, message: Identify) -> bool:
+        """A join (and later its leave) reaches everyone: one address gets `join_rate` of
+        them a second. Past that the join waits, unseen by the client, until `expire`
+        finds budget for it; the socket no longer counts as silent meanwhile."""
+        joins = self._budget(peer.address).joins
+        if peer.id not in self._deferred and (joins is None or joins.take(self.clock()) is Verdict.ALLOW):
+            return True
+        peer.deferred = message  # the newest name, if it identifies again while waiting
+        self._deferred[peer.id] = peer
+        self._unidentified.pop(peer.id, None)
+        return False
+
+    def _admit_deferred(self) -> Outbox:
+        out = Outbox()
+        now = self.clock()
+        for peer in list(self._deferred.values()):
+            joins = self._budget(peer.address).joins
+            if peer.conn is None or peer.deferred is None:
+                del self._deferred[peer.id]
+            elif joins is None or joins.take(now) is Verdict.ALLOW:
+                message, peer.deferred = peer.deferred, None
+                del self._deferred[peer.id]
+                try:
+                    out.extend(self._identify(peer, message, admitted=True))
+                except ProtocolError:  # its name was taken by a bot meanwhile: rare, quiet
+                    continue
+        return out
 
     def _leave(self, peer: Peer, conn: Connection) -> Outbox:
         log.info("event=leave peer=%s", peer.id)
@@ -701,6 +741,9 @@ class Hub:
                 renames=TokenBucket(limits.rename_rate, limits.rename_burst, now)
                 if shared and limits.rename_rate > 0
                 else None,
+                joins=TokenBucket(limits.join_rate, limits.join_burst, now)
+                if shared and limits.join_rate > 0
+                else None,
             )
         return budget
 
@@ -711,12 +754,13 @@ class Hub:
 
     @staticmethod
     def _rested(budget: AddressBudget, now: float) -> bool:
-        return all(b is None or b.full(now) for b in (budget.messages, budget.renames))
+        return all(b is None or b.full(now) for b in (budget.messages, budget.renames, budget.joins))
 
     def _remove(self, peer: Peer) -> Outbox:
         self._peers.pop(peer.id, None)
         self._tokens.pop(peer.token_hash, None)
         self._unidentified.pop(peer.id, None)
+        self._deferred.pop(peer.id, None)
         self._pending_total -= peer.pending_bytes
         peer.pending.clear()
         peer.pending_bytes = 0

@@ -252,6 +252,7 @@ async def test_churn_peer_lists_and_relays_stay_exact(start_server: StartServer,
         rate_burst=10**6,
         address_rate_limit=0,  # every client is on 127.0.0.1
         rename_rate=0,
+        join_rate=0,
         max_clients=INITIAL + LATE + 50,
         heartbeat=60.0,
     )

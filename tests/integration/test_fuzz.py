@@ -281,7 +281,7 @@ async def test_fuzzed_client_over_tls_never_crashes_misroutes_or_disturbs(
     start_server: Any, client_ssl: Any
 ) -> None:
     live = await start_server(
-        resume_grace=0.0, rate_limit=1e6, rate_burst=10**6, address_rate_limit=0, rename_rate=0
+        resume_grace=0.0, rate_limit=1e6, rate_burst=10**6, address_rate_limit=0, rename_rate=0, join_rate=0
     )
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(ssl=client_ssl, limit=0)
