@@ -493,6 +493,14 @@ class Hub:
     def _scope(self, sender: Peer, target: Peer, message: Relay) -> Outbox:
         """Check a relay against call membership, and keep membership up to date with the
         1:1 calls it sees. Returns what membership changes announce."""
+        if message.data.get("link") == protocol.DATA_LINK:  # a data-only link: never a call
+            if protocol.DATA not in target.caps:
+                raise ProtocolError(
+                    protocol.UNSUPPORTED,
+                    f"{target.name} uses an app that cannot receive messages or files",
+                    message.type,
+                )
+            return Outbox()
         call_id = message.data.get("call")
         if call_id is not None:
             room = self._calls.get(call_id)

@@ -48,17 +48,19 @@ UNSUPPORTED: Final = "unsupported"
 # Relay messages: the server forwards them to `target` after stamping the sender. Only
 # these fields travel (docs/protocol.md §2); anything else a client adds is dropped.
 RELAY_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "offer": ("type", "sdp", "call"),
-    "accept": ("type", "sdp", "call"),
-    "reject": ("reason", "call"),
-    "icecandidate": ("candidate", "call"),
-    "hangup": ("reason", "call"),
+    "offer": ("type", "sdp", "call", "link"),
+    "accept": ("type", "sdp", "call", "link"),
+    "reject": ("reason", "call", "link"),
+    "icecandidate": ("candidate", "call", "link"),
+    "hangup": ("reason", "call", "link"),
     "ringing": ("call",),
 }
 RELAY_TYPES: Final = frozenset(RELAY_FIELDS)
 CALL_TYPES: Final = frozenset({"invite", "join", "leave-call"})
 CLIENT_TYPES: Final = RELAY_TYPES | CALL_TYPES | {"identify", "leave", "ping"}
 GROUP: Final = "group"  # the capability of taking part in group calls
+DATA: Final = "data"  # the capability of data-only links (messages, files: §9)
+DATA_LINK: Final = "data"  # relay `link` value of a data-only link
 MAX_CAPS: Final = 16
 MAX_CALL_ID_LENGTH: Final = 64
 
@@ -156,6 +158,8 @@ def parse(text: str) -> Message:
         return LeaveCall(_call_id(kind, data))
     if "call" in data:
         _call_id(kind, data)
+    if "link" in data and data["link"] != DATA_LINK:
+        raise ProtocolError(BAD_MESSAGE, f"data.link must be {DATA_LINK!r}", ref=kind)
     return Relay(kind, _target(kind, data), _RELAY_CHECKS[kind](data))
 
 

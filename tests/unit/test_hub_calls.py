@@ -219,3 +219,25 @@ def test_joining_another_call_leaves_the_first() -> None:
         {"id": second, "members": [], "ended": True},
         {"id": first, "members": [ann.id, bob.id, cat.id]},
     ]
+
+
+def test_a_data_link_is_never_a_call_and_needs_the_data_capability() -> None:
+    hub, _ = make_hub()
+    ann, a = member(hub, "Ann", caps=["group", "data"])
+    bob, b = member(hub, "Bob", caps=["group", "data"])
+    old, _ = member(hub, "Old", caps=None)
+    drain(a, b)
+    offer = {"type": "offer", "sdp": "v=0", "link": "data"}
+    send(hub, ann, {"type": "offer", "data": {**offer, "target": bob.id}})
+    assert of_type(b, "offer") == [{**offer, "source": ann.id, "target": bob.id}]
+    send(
+        hub,
+        bob,
+        {"type": "accept", "data": {"type": "answer", "sdp": "v=0", "link": "data", "target": ann.id}},
+    )
+    assert [m["link"] for m in of_type(a, "accept")] == ["data"]
+    assert ann.call is None and bob.call is None and hub.calls == []  # no call, nobody "in a call"
+    send(hub, ann, {"type": "offer", "data": {**offer, "target": old.id}})
+    assert [e["code"] for e in of_type(a, "error")] == ["unsupported"]
+    send(hub, ann, {"type": "offer", "data": {**offer, "link": "media", "target": bob.id}})
+    assert [e["code"] for e in of_type(a, "error")] == ["bad-message"]
