@@ -247,6 +247,9 @@ class Hub:
         out.send(peer.id, self._ready(peer))
         while peer.pending:  # what was relayed to it while its socket was gone
             out.send(peer.id, peer.pending.popleft())
+        room = self._calls.get(peer.call) if peer.call else None
+        if resumed and room is not None and protocol.GROUP in peer.caps:
+            out.send(peer.id, protocol.call(room.id, room.ids))  # e.g. after a server restart
         self._pending_total -= peer.pending_bytes
         peer.pending_bytes = 0
         return peer, out, resumed
@@ -683,12 +686,21 @@ class Hub:
                     "kind": peer.kind,
                     "token_hash": peer.token_hash,
                     "gone_for": round(gone_for, 3),
+                    "caps": sorted(peer.caps),
                 }
             )
-        return {"saved_at": wall_now, "peers": peers}
+        saved = {p["id"] for p in peers}
+        calls = [
+            {"id": room.id, "members": [m for m in room.members if m in saved]}
+            for room in self._calls.values()
+            if sum(m in saved for m in room.members) >= 2
+        ]
+        return {"saved_at": wall_now, "peers": peers, "calls": calls}
 
-    def import_state(self, state: dict[str, Any], wall_now: float) -> int:
-        """Restore peers saved by `export_state` into their grace period. Returns how
+    def import_state(self, state: dict[str, Any], wall_now: float, grace_cap: float | None = None) -> int:
+        """Restore peers saved by `export_state` (validated by `state.valid_peers`) into
+        their grace period, of at most `grace_cap` seconds from now: open tabs reconnect
+        at once, and tabs closed while the server was down must not linger. Returns how
         many are still within it. Malformed state is ignored, never fatal."""
         now = self.clock()
         restored = 0
@@ -698,6 +710,10 @@ class Hub:
                 gone_for = downtime + float(item["gone_for"])
                 if gone_for >= self.limits.resume_grace or item["id"] in self._peers:
                     continue
+                if item["token_hash"] in self._tokens or protocol.name_key(item["name"]) in self._reserved:
+                    continue
+                if grace_cap is not None:  # time left: min(what was left, grace_cap)
+                    gone_for = max(gone_for, self.limits.resume_grace - grace_cap)
                 peer = Peer(
                     id=str(item["id"]),
                     token="",
@@ -708,12 +724,41 @@ class Hub:
                     name=str(item["name"]),
                     gone_since=now - gone_for,
                 )
+                caps = item.get("caps", [])
+                if isinstance(caps, list):
+                    peer.caps = frozenset(
+                        c for c in caps[: protocol.MAX_CAPS] if isinstance(c, str) and len(c) <= 32
+                    )
                 self._peers[peer.id] = peer
                 self._tokens[peer.token_hash] = peer.id
                 restored += 1
-        except (KeyError, TypeError, ValueError):
+            self._import_calls(state.get("calls", []))
+        except (KeyError, TypeError, ValueError, AttributeError):
             log.warning("event=state-ignored reason=malformed")
         return restored
+
+    def _import_calls(self, calls: Any) -> None:
+        """Calls whose members came back: a restart keeps who is in which call."""
+        if not isinstance(calls, list):
+            return
+        for item in calls:
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("id"), str)
+                or not isinstance(item.get("members"), list)
+            ):
+                continue
+            call_id = item["id"][: protocol.MAX_CALL_ID_LENGTH]
+            members = [
+                peer
+                for m in item["members"]
+                if isinstance(m, str) and (peer := self._peers.get(m)) is not None and peer.call is None
+            ]
+            if len(members) < 2 or call_id in self._calls or len(members) > self.limits.max_call_size:
+                continue
+            room = self._calls[call_id] = Room(id=call_id, members={p.id: None for p in members})
+            for peer in members:
+                peer.call = room.id
 
     # --- internals --------------------------------------------------------------------
 

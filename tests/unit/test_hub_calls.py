@@ -241,3 +241,40 @@ def test_a_data_link_is_never_a_call_and_needs_the_data_capability() -> None:
     assert [e["code"] for e in of_type(a, "error")] == ["unsupported"]
     send(hub, ann, {"type": "offer", "data": {**offer, "link": "media", "target": bob.id}})
     assert [e["code"] for e in of_type(a, "error")] == ["bad-message"]
+
+
+def test_a_restart_keeps_who_is_in_which_call() -> None:
+    hub, _ = make_hub(resume_grace=20)
+    ann, _ = member(hub, "Ann")
+    bob, _ = member(hub, "Bob")
+    cat, _ = member(hub, "Cat")
+    call_id = start_call(hub, ann, bob)
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    state = json.loads(json.dumps(hub.export_state(wall_now=5000.0)))  # through the file's JSON
+    fresh, _ = make_hub(resume_grace=20)
+    assert fresh.import_state(state, wall_now=5001.0) == 3
+    room = fresh.room(call_id)
+    assert room is not None and room.ids == [ann.id, bob.id, cat.id]
+    # The tab resumes, and hears its call again (with everyone in it) right after `ready`.
+    conn = FakeConn("bob again")
+    again, out, resumed = fresh.connect(conn, bob.token)
+    apply(out, fresh)
+    frames = conn.take()
+    assert resumed and again.call == call_id
+    assert frames[-1] == {"type": "call", "data": {"id": call_id, "members": [ann.id, bob.id, cat.id]}}
+
+
+def test_restored_calls_are_checked() -> None:
+    hub, _ = make_hub(resume_grace=20, max_call_size=3)
+    peers = [member(hub, n)[0] for n in ("Ann", "Bob", "Cat", "Dan")]
+    state = hub.export_state(wall_now=5000.0)
+    state["calls"] = [
+        {"id": "c1", "members": [p.id for p in peers]},  # more than MAX_CALL_SIZE
+        {"id": "c2", "members": [peers[0].id, "nobody"]},  # one real member
+        {"id": 7, "members": []},
+        "junk",
+    ]
+    fresh, _ = make_hub(resume_grace=20, max_call_size=3)
+    assert fresh.import_state(state, wall_now=5001.0) == 4
+    assert fresh.calls == [] and all(p.call is None for p in (fresh.peer(x.id) for x in peers) if p)
