@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from . import state
 from .app import create_app
 from .appkeys import Site
 from .banner import banner
@@ -83,8 +84,15 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("event=shutdown")
-    await runner.cleanup()
+    try:
+        await asyncio.wait_for(runner.cleanup(), SHUTDOWN_BUDGET)
+    except TimeoutError:  # something did not honour its own timeout: exit anyway, state saved
+        log.warning("event=shutdown-overrun seconds=%g state_saved=%s", SHUTDOWN_BUDGET, state.save_now(app))
 
+
+# SIGTERM to exit: sockets get a polite close (bounded in rtc.close_sockets), then
+# whatever is left is abandoned; README promises an exit within 2 s.
+SHUTDOWN_BUDGET = 2.0
 
 # asyncio's TLS transport gives every connection a zero-filled read buffer of
 # `SSLProtocol.max_size` (256 KiB): most of an idle socket's memory. The buffer only

@@ -121,18 +121,21 @@ def create_app(
     quietlog.install()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=True)
     app.on_response_prepare.append(_security_headers)
-    state.restore(app)
     app.on_shutdown.append(rtc.close_sockets)
     app.on_cleanup.append(state.save)
+    app.cleanup_ctx.append(state.saver_ctx)
     app.cleanup_ctx.append(rtc.expiry_task)
     if settings.reload is not ReloadMode.OFF:
         from .livereload import livereload_ctx
 
         app.cleanup_ctx.append(livereload_ctx)
     if settings.echo and settings.echo_max_calls > 0:
-        from .echo import echo_peer_ctx
+        from .echo import ECHO_NAME, echo_peer_ctx
 
+        app[HUB].reserve_name(ECHO_NAME)  # before restoring: no saved peer may hold it
         app.cleanup_ctx.append(echo_peer_ctx)
+
+    state.restore(app)
 
     app.router.add_get("/", views.index)
     app.router.add_get("/trust", views.trust)
