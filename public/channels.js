@@ -90,7 +90,8 @@ export function onMessage(source, type, handler, options) {
 
 /**
  * The data channels of one RTCPeerConnection. Events: `message` ({type, data}) for every
- * well-formed message of a registered type, `open` (label), `close` (label).
+ * well-formed message of a registered type, `ignored` (label: a service-channel message
+ * that was not one), `open` (label), `close` (label).
  */
 export class PeerChannels extends Emitter {
   /**
@@ -149,6 +150,8 @@ export class PeerChannels extends Emitter {
     dc.onmessage = (/** @type {MessageEvent} */ event) => {
       const message = this.types.decode(dc.label, event.data);
       if (message) this.emit('message', message);
+      // Malformed, unknown or misplaced text on the service channel: ignored, but counted.
+      else if (dc.label === SERVICE_CHANNEL) this.emit('ignored', dc.label);
     };
     return dc;
   }
