@@ -40,6 +40,17 @@ def start_call(hub: Hub, caller: Peer, callee: Peer) -> str:
     return caller.call
 
 
+def three_in_a_call(hub: Hub) -> tuple[str, list[tuple[Peer, FakeConn]]]:
+    """Ann calls Bob, Ann adds Cat: a call of three; every inbox emptied."""
+    people = [member(hub, name) for name in ("Ann", "Bob", "Cat")]
+    (ann, _), (bob, _), (cat, _) = people
+    call_id = start_call(hub, ann, bob)
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    drain(*(conn for _, conn in people))
+    return call_id, people
+
+
 def test_an_accepted_call_becomes_a_call_with_two_members() -> None:
     hub, _ = make_hub()
     ann, a = member(hub, "Ann")
@@ -146,13 +157,7 @@ def test_declining_an_invitation_clears_it() -> None:
 
 def test_leaving_the_others_carry_on_until_one_is_left() -> None:
     hub, _ = make_hub()
-    ann, a = member(hub, "Ann")
-    bob, b = member(hub, "Bob")
-    cat, c = member(hub, "Cat")
-    call_id = start_call(hub, ann, bob)
-    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
-    send(hub, cat, {"type": "join", "data": {"call": call_id}})
-    drain(a, b, c)
+    call_id, [(ann, a), (bob, b), (cat, c)] = three_in_a_call(hub)
     send(hub, ann, {"type": "leave-call", "data": {"call": call_id}})
     assert of_type(a, "call") == [{"id": call_id, "members": [], "ended": True}]
     assert of_type(b, "call") == [{"id": call_id, "members": [bob.id, cat.id]}]
@@ -170,13 +175,7 @@ def test_leaving_the_others_carry_on_until_one_is_left() -> None:
 
 def test_a_member_that_vanishes_leaves_the_call_but_a_dropped_one_stays() -> None:
     hub, clock = make_hub(resume_grace=20)
-    ann, a = member(hub, "Ann")
-    bob, b = member(hub, "Bob")
-    cat, c = member(hub, "Cat")
-    call_id = start_call(hub, ann, bob)
-    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
-    send(hub, cat, {"type": "join", "data": {"call": call_id}})
-    drain(a, b, c)
+    call_id, [(ann, a), (bob, _), (cat, c)] = three_in_a_call(hub)
     apply(hub.disconnect(cat, c), hub)  # a network drop: still a member
     assert cat.call == call_id and of_type(a, "call") == []
     clock.advance(21)
@@ -245,12 +244,7 @@ def test_a_data_link_is_never_a_call_and_needs_the_data_capability() -> None:
 
 def test_a_restart_keeps_who_is_in_which_call() -> None:
     hub, _ = make_hub(resume_grace=20)
-    ann, _ = member(hub, "Ann")
-    bob, _ = member(hub, "Bob")
-    cat, _ = member(hub, "Cat")
-    call_id = start_call(hub, ann, bob)
-    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
-    send(hub, cat, {"type": "join", "data": {"call": call_id}})
+    call_id, [(ann, _), (bob, _), (cat, _)] = three_in_a_call(hub)
     state = json.loads(json.dumps(hub.export_state(wall_now=5000.0)))  # through the file's JSON
     fresh, _ = make_hub(resume_grace=20)
     assert fresh.import_state(state, wall_now=5001.0) == 3
