@@ -3,6 +3,8 @@ static files from public/ (versioned URLs are cached forever; the rest revalidat
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import mimetypes
 import time
@@ -16,6 +18,7 @@ from aiohttp import web
 from . import __version__, minify, protocol
 from .appkeys import HUB, SETTINGS, SITE, STARTED
 from .assets import is_ignored
+from .compress import COMPRESSIBLE, compressed_response, etag_matches
 
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
@@ -42,16 +45,22 @@ def page_context(request: web.Request) -> dict[str, Any]:
     }
 
 
+def _page(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
+    html = aiohttp_jinja2.render_string(template, request, context).encode()
+    return compressed_response(
+        request,
+        html,
+        content_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-store"},  # the page embeds the asset version
+    )
+
+
 async def index(request: web.Request) -> web.Response:
-    response = aiohttp_jinja2.render_template("index.html", request, page_context(request))
-    response.headers["Cache-Control"] = "no-store"  # the page embeds the asset version
-    return response
+    return _page(request, "index.html", page_context(request))
 
 
 async def trust(request: web.Request) -> web.Response:
-    response = aiohttp_jinja2.render_template("trust.html", request, page_context(request))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _page(request, "trust.html", page_context(request))
 
 
 async def ca_pem(request: web.Request) -> web.StreamResponse:
@@ -90,8 +99,35 @@ async def qr_svg(request: web.Request) -> web.Response:
         lineclass=None,
         title=urls[0],
     )
+    return compressed_response(
+        request, svg.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": REVALIDATE}
+    )
+
+
+MAX_QR_TEXT = 256  # a verification code's QR text is ~120 characters
+
+
+async def qr_text_svg(request: web.Request) -> web.Response:
+    """QR code of a short text (a verification code, docs/verification.md), for the page's
+    <img>: the page cannot render QR codes itself without a third-party encoder. The text
+    is public: it is made from the fingerprints the server relays anyway."""
+    text = request.query.get("text", "")
+    if not text or len(text) > MAX_QR_TEXT:
+        raise web.HTTPBadRequest(text=f"text must be 1-{MAX_QR_TEXT} characters\n")
+    svg = io.BytesIO()
+    segno.make(text, error="m").save(
+        svg,
+        kind="svg",
+        xmldecl=False,
+        scale=4,
+        border=2,
+        dark="#111",
+        light="#fff",
+        svgclass=None,
+        lineclass=None,
+    )
     return web.Response(
-        body=svg.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": REVALIDATE}
+        body=svg.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": "private, max-age=3600"}
     )
 
 
@@ -131,16 +167,27 @@ def _file(request: web.Request, relative: str, cache_control: str) -> web.Stream
         raise web.HTTPNotFound(text="not found\n")
     content_type, _ = mimetypes.guess_type(path.name)
     headers = {"Cache-Control": cache_control}
-    if content_type:
-        headers["Content-Type"] = content_type
-    if not (settings.minify and path.suffix in minify.SUFFIXES):
+    if content_type not in COMPRESSIBLE:
+        if content_type:
+            headers["Content-Type"] = content_type
         return web.FileResponse(path, headers=headers)
+    assert content_type is not None
     stat = path.stat()
-    body, etag = minify.minified(path, stat.st_mtime_ns, stat.st_size)
+    if settings.minify and path.suffix in minify.SUFFIXES:
+        body, etag = minify.minified(path, stat.st_mtime_ns, stat.st_size)
+    else:
+        body, etag = _text_file(path, stat.st_mtime_ns, stat.st_size)
     headers["ETag"] = etag
-    if request.headers.get("If-None-Match") == etag:
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, headers=headers)
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers={**headers, "Vary": "Accept-Encoding"})
+    return compressed_response(request, body, content_type=content_type, key=etag, headers=headers)
+
+
+@functools.lru_cache(maxsize=128)
+def _text_file(path: Path, mtime_ns: int, size: int) -> tuple[bytes, str]:
+    """A text asset's bytes and ETag, read once per content (mtime and size)."""
+    body = path.read_bytes()
+    return body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 async def versioned_asset(request: web.Request) -> web.StreamResponse:
