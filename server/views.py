@@ -19,6 +19,7 @@ from . import __version__, minify, protocol
 from .appkeys import HUB, SETTINGS, SITE, STARTED
 from .assets import is_ignored
 from .compress import COMPRESSIBLE, compressed_response, etag_matches
+from .tls import fingerprint
 
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
@@ -59,8 +60,45 @@ async def index(request: web.Request) -> web.Response:
     return _page(request, "index.html", page_context(request))
 
 
+PLATFORMS = ("ios", "android", "macos", "windows", "linux", "firefox")
+
+
+def visitor_platform(user_agent: str) -> str | None:
+    """Which set of steps on /trust fits the visitor's device, from its User-Agent.
+    Firefox keeps its own certificate store on desktops, so it wins there."""
+    ua = user_agent.lower()
+    if any(word in ua for word in ("iphone", "ipad", "ipod")) or ("macintosh" in ua and "mobile/" in ua):
+        return "ios"  # iPadOS Safari says "Macintosh", but also "Mobile/"
+    if "android" in ua:
+        return "android"
+    if "firefox/" in ua:
+        return "firefox"
+    if "windows" in ua:
+        return "windows"
+    if "macintosh" in ua or "mac os x" in ua:
+        return "macos"
+    if "linux" in ua or "x11" in ua or "cros" in ua:
+        return "linux"
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _ca_fingerprint(path: Path, mtime_ns: int) -> str:
+    return fingerprint(path)
+
+
 async def trust(request: web.Request) -> web.Response:
-    return _page(request, "trust.html", page_context(request))
+    context = page_context(request)
+    platform = visitor_platform(request.headers.get("User-Agent", ""))
+    context["platform"] = platform
+    context["platform_order"] = sorted(PLATFORMS, key=lambda key: key != platform)  # theirs first
+    ca_file = request.app[SITE].ca_file
+    context["ca_fingerprint"] = (
+        _ca_fingerprint(ca_file, ca_file.stat().st_mtime_ns)
+        if ca_file is not None and ca_file.is_file()
+        else ""
+    )
+    return _page(request, "trust.html", context)
 
 
 async def ca_pem(request: web.Request) -> web.StreamResponse:
