@@ -179,6 +179,7 @@ class Call:
         self.local_tracks: list[MediaStreamTrack] = []
         self.video_frames = 0
         self.audio_frames = 0
+        self.first_video_at: float | None = None  # time.time() of the first decoded video frame
         self.chat: list[str] = []  # chat lines received, in order
         self.received: list[Json] = []  # every data-channel message received
         self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -242,6 +243,8 @@ class Call:
             while True:
                 await track.recv()
                 if track.kind == "video":
+                    if self.first_video_at is None:
+                        self.first_video_at = time.time()
                     self.video_frames += 1
                 else:
                     self.audio_frames += 1
