@@ -516,6 +516,8 @@ class Hub:
                     "the sender or the target is not a member of that call",
                     message.type,
                 )
+            if message.type == "hangup" and len(room.members) == 2:
+                return self._depart(sender, room)  # hanging up a call of two ends it
             return Outbox()
         if message.type == "accept" and sender.call is None and target.call is None:
             room = Room(id=uuid.uuid4().hex[:16], members={target.id: None, sender.id: None})

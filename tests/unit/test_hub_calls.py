@@ -200,6 +200,18 @@ def test_hanging_up_a_two_person_call_ends_it() -> None:
     assert ann.call is None and bob.call is None
 
 
+def test_a_call_scoped_hangup_in_a_call_of_two_ends_it_but_not_in_a_group() -> None:
+    hub, _ = make_hub()
+    call_id, [(ann, a), (bob, b), (cat, c)] = three_in_a_call(hub)
+    send(hub, ann, {"type": "hangup", "data": {"target": bob.id, "call": call_id}})
+    assert hub.room(call_id) is not None and ann.call == call_id  # a pair's hang-up in a group
+    send(hub, cat, {"type": "leave-call", "data": {"call": call_id}})
+    drain(a, b, c)
+    send(hub, ann, {"type": "hangup", "data": {"target": bob.id, "call": call_id}})
+    assert hub.room(call_id) is None and ann.call is None and bob.call is None
+    assert of_type(b, "call") == [{"id": call_id, "members": [], "ended": True}]
+
+
 def test_joining_another_call_leaves_the_first() -> None:
     hub, _ = make_hub()
     ann, _ = member(hub, "Ann")
