@@ -26,7 +26,7 @@ from aiohttp import web
 from . import quietlog, rtc, state, views
 from .appkeys import HUB, SETTINGS, SITE, SOCKETS, STARTED, Site
 from .assets import asset_roots, compute_version
-from .config import ReloadMode, Settings
+from .config import ReloadMode, Settings, hub_limits
 from .hosts import SERVED_NAMES, host_check, served_names
 from .hub import Hub, HubLimits
 from .netinfo import certificate_identities
@@ -105,17 +105,7 @@ def create_app(
     app[STARTED] = time.monotonic()
     app[SOCKETS] = weakref.WeakSet()
     version = compute_version(asset_roots(settings))
-    limits = HubLimits(
-        max_name_length=settings.max_name_length,
-        rate_limit=settings.rate_limit,
-        rate_burst=settings.rate_burst,
-        address_rate_limit=settings.address_rate_limit,
-        rename_rate=settings.rename_rate,
-        join_rate=settings.join_rate,
-        resume_grace=settings.resume_grace,
-        identify_timeout=settings.identify_timeout,
-        max_call_size=settings.max_call_size,
-    )
+    limits = HubLimits(**hub_limits(settings))  # the settings marked `hub` in config.SETTINGS
     app[HUB] = Hub(limits, version, client_config(settings), clock)
 
     quietlog.install()

@@ -1,5 +1,10 @@
 """Settings: every knob comes from an environment variable with a documented default.
 
+`SETTINGS` declares each one once: variable, `Settings` field, parser, default, range and
+the README's description. `Settings` takes its defaults from it, `load_settings` reads
+through it, the hub's limits are built from it (`hub_limits`), and a unit test checks the
+README's settings table row by row against it.
+
 `load_settings(os.environ)` either returns a complete, validated `Settings` or raises
 `SettingsError` whose message names the variable, the bad value and the fix; the
 entry point turns that into one line on stderr and exit code 2.
@@ -9,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -28,139 +33,105 @@ class ReloadMode(Enum):
     SERVER = "server"  # also restart the Python process when server/ changes
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    host: str | None = None  # None: every interface
-    port: int = 3000
-    key_file: Path | None = None
-    cert_file: Path | None = None
-    certs_dir: Path = PROJECT_ROOT / "certs"
-    state_file: Path | None = PROJECT_ROOT / ".state" / "peers.json"
-    public_dir: Path = PROJECT_ROOT / "public"
-    templates_dir: Path = PROJECT_ROOT / "templates"
-    ice_servers: list[dict[str, Any]] = field(default_factory=list)
-    max_clients: int = 1000
-    max_message_bytes: int = 64 * 1024
-    max_name_length: int = 64
-    rate_limit: float = 50.0  # messages per second per socket
-    rate_burst: int = 200
-    address_rate_limit: float = 200.0  # messages per second per client address; 0: off
-    rename_rate: float = 1.0  # renames per second per client address; 0: off
-    join_rate: float = 5.0  # joins per second per client address (burst 20); 0: off
-    identify_timeout: float = 10.0  # seconds a socket may stay unidentified
-    send_queue_bytes: int = 1024 * 1024  # a socket further behind than this is closed
-    heartbeat: float = 15.0  # seconds between pings; a silent socket dies after ~1.5x
-    resume_grace: float = 20.0  # seconds a vanished peer stays listed, resumable
-    allowed_origins: frozenset[str] = frozenset()
-    ring_timeout: float = 30.0  # seconds an unanswered call rings (client side)
-    reload: ReloadMode = ReloadMode.ASSETS
-    echo: bool = True
-    echo_max_calls: int = 4
-    max_call_size: int = 6  # people in one group call
-    echo_max_seconds: float = 600.0
-    log_level: str = "INFO"
-    minify: bool = True
-    max_connections_per_address: int = 64  # open TCP connections per client address; 0: no cap
-    handshake_timeout: float = 10.0  # seconds from accept to a finished TLS handshake
-    idle_timeout: float = 15.0  # seconds a connection may go without a complete request
-    shutdown_timeout: float = 1.5
-
-
-# (variable, meaning, default shown to users) — the README table mirrors this list.
-DOCUMENTED = [
-    ("HOST", "bind address", "all interfaces"),
-    ("PORT", "TCP port", "3000"),
-    ("KEY", "PEM private key file (with CERT)", "generated under certs/"),
-    ("CERT", "PEM certificate chain file (with KEY)", "generated under certs/"),
-    ("CERTS_DIR", "where the generated CA and certificate live", "certs/"),
-    ("STATE_FILE", "where listed peers are kept across a restart (empty: nowhere)", ".state/peers.json"),
-    ("ICE_SERVERS", 'JSON list of RTCIceServer objects, e.g. [{"urls":"stun:host:3478"}]', "[]"),
-    ("MAX_CLIENTS", "WebSocket connections accepted at once (503 past it)", "1000"),
-    ("MAX_MESSAGE_BYTES", "largest signalling frame (close 1009 past it)", "65536"),
-    ("MAX_NAME_LENGTH", "longest display name, in characters", "64"),
-    ("RATE_LIMIT", "signalling messages per second per socket", "50"),
-    ("RATE_BURST", "burst allowance of the rate limit", "200"),
-    ("ADDRESS_RATE_LIMIT", "signalling messages per second per client address (0: no limit)", "200"),
-    ("RENAME_RATE", "renames per second per client address, burst 5 (0: no limit)", "1"),
-    ("JOIN_RATE", "joins per second per client address, burst 20; more wait their turn (0: no limit)", "5"),
-    ("IDENTIFY_TIMEOUT", "seconds a socket may stay connected without identifying", "10"),
-    ("SEND_QUEUE_BYTES", "bytes queued for one slow socket before it is closed", "1048576"),
-    ("HEARTBEAT", "seconds between WebSocket pings", "15"),
-    ("RESUME_GRACE", "seconds a dropped peer stays listed and resumable", "20"),
-    ("ALLOWED_ORIGINS", "extra allowed Origin values, comma-separated", "same host only"),
-    ("RING_TIMEOUT", "seconds an unanswered call rings", "30"),
-    ("RELOAD", "off | assets | server (also restart on server/ edits)", "assets"),
-    ("ECHO", "run the 'Echo test' peer (1/0)", "1"),
-    ("ECHO_MAX_CALLS", "simultaneous echo calls", "4"),
-    ("MAX_CALL_SIZE", "people in one group call (2 to 16)", "6"),
-    ("ECHO_MAX_SECONDS", "longest echo call", "600"),
-    ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO"),
-    ("MINIFY", "serve JS and CSS without comments and layout whitespace (1/0)", "1"),
-    ("MAX_CONNECTIONS_PER_ADDRESS", "open TCP connections per client address (0: no cap)", "64"),
-    ("HANDSHAKE_TIMEOUT", "seconds a new connection has to finish its TLS handshake", "10"),
-    ("IDLE_TIMEOUT", "seconds a connection may go without a complete HTTP request", "15"),
-]
-
+Env = Mapping[str, str]
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One environment variable: how it is read and how the README documents it."""
+
+    env: str  # the variable
+    field: str  # the `Settings` attribute it sets
+    default: Any
+    parse: Callable[[Env, Setting], Any]  # the value from the environment; raises SettingsError
+    help: str  # the README's "meaning" cell (Markdown)
+    shown: str  # the README's "default" cell (Markdown)
+    low: float | None = None  # accepted range of a number, both ends included
+    high: float | None = None
+    hub: bool = False  # also a `HubLimits` field of the same name
+
+    def read(self, env: Env) -> Any:
+        return self.parse(env, self)
+
+
+# --- parsers ---------------------------------------------------------------------------------
+
+
+def _whole(env: Env, s: Setting) -> int:
+    raw = env.get(s.env, "").strip()
     if not raw:
-        return default
+        return int(s.default)
+    lo, hi = int(s.low or 0), int(s.high or 0)
     try:
         value = int(raw)
     except ValueError:
         raise SettingsError(
-            f"{name}={raw!r} is not a whole number; set {name} to an integer from {lo} to {hi}"
+            f"{s.env}={raw!r} is not a whole number; set {s.env} to an integer from {lo} to {hi}"
         ) from None
     if not lo <= value <= hi:
-        raise SettingsError(f"{name}={raw!r} is out of range; set {name} between {lo} and {hi}")
+        raise SettingsError(f"{s.env}={raw!r} is out of range; set {s.env} between {lo} and {hi}")
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name, "").strip()
+def _number(env: Env, s: Setting) -> float:
+    raw = env.get(s.env, "").strip()
     if not raw:
-        return default
+        return float(s.default)
+    lo, hi = float(s.low or 0), float(s.high or 0)
     try:
         value = float(raw)
     except ValueError:
         raise SettingsError(
-            f"{name}={raw!r} is not a number; set {name} to a number from {lo:g} to {hi:g}"
+            f"{s.env}={raw!r} is not a number; set {s.env} to a number from {lo:g} to {hi:g}"
         ) from None
     if not lo <= value <= hi:
-        raise SettingsError(f"{name}={raw!r} is out of range; set {name} between {lo:g} and {hi:g}")
+        raise SettingsError(f"{s.env}={raw!r} is out of range; set {s.env} between {lo:g} and {hi:g}")
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
+def _switch(env: Env, s: Setting) -> bool:
+    raw = env.get(s.env, "").strip().lower()
     if not raw:
-        return default
+        return bool(s.default)
     if raw in _TRUE:
         return True
     if raw in _FALSE:
         return False
-    raise SettingsError(f"{name}={env[name]!r} is not a switch; set {name} to 1 or 0")
+    raise SettingsError(f"{s.env}={env[s.env]!r} is not a switch; set {s.env} to 1 or 0")
 
 
-def _file(env: Mapping[str, str], name: str) -> Path | None:
-    raw = env.get(name, "").strip()
+def _text(env: Env, s: Setting) -> Any:
+    return env.get(s.env, "").strip() or s.default
+
+
+def _pem_file(env: Env, s: Setting) -> Path | None:
+    raw = env.get(s.env, "").strip()
     if not raw:
         return None
     path = Path(raw).expanduser()
     if not path.is_file():
         raise SettingsError(
-            f"{name}={raw!r}: no such file ({path.resolve()}); point {name} at an existing "
+            f"{s.env}={raw!r}: no such file ({path.resolve()}); point {s.env} at an existing "
             "PEM file, or unset KEY and CERT to use the generated certificate"
         )
     return path
 
 
-def _ice_servers(env: Mapping[str, str]) -> list[dict[str, Any]]:
-    raw = env.get("ICE_SERVERS", "").strip()
+def _directory(env: Env, s: Setting) -> Path:
+    raw = env.get(s.env, "").strip()
+    return Path(raw).expanduser().resolve() if raw else Path(s.default)
+
+
+def _optional_path(env: Env, s: Setting) -> Path | None:
+    if s.env in env and not env[s.env].strip():
+        return None  # explicitly empty: do not persist
+    return _directory(env, s)
+
+
+def _ice_servers(env: Env, s: Setting) -> list[dict[str, Any]]:
+    raw = env.get(s.env, "").strip()
     if not raw:
         return []
     fix = 'set ICE_SERVERS to a JSON list such as [{"urls":"stun:192.168.1.2:3478"}]'
@@ -169,14 +140,18 @@ def _ice_servers(env: Mapping[str, str]) -> list[dict[str, Any]]:
     except ValueError:
         raise SettingsError(f"ICE_SERVERS={raw!r} is not valid JSON; {fix}") from None
     if not isinstance(value, list) or not all(
-        isinstance(s, dict) and isinstance(s.get("urls"), str | list) for s in value
+        isinstance(server, dict) and isinstance(server.get("urls"), str | list) for server in value
     ):
         raise SettingsError(f"ICE_SERVERS={raw!r} is not a list of objects with 'urls'; {fix}")
     return value
 
 
-def _reload(env: Mapping[str, str]) -> ReloadMode:
-    raw = env.get("RELOAD", "").strip().lower()
+def _origins(env: Env, s: Setting) -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/").lower() for o in env.get(s.env, "").split(",") if o.strip())
+
+
+def _reload(env: Env, s: Setting) -> ReloadMode:
+    raw = env.get(s.env, "").strip().lower()
     if not raw:
         return ReloadMode.ASSETS
     if raw in _FALSE:
@@ -189,15 +164,282 @@ def _reload(env: Mapping[str, str]) -> ReloadMode:
     raise SettingsError(f"RELOAD={env['RELOAD']!r} is not a reload mode; set RELOAD to off, assets or server")
 
 
-def _dir(env: Mapping[str, str], name: str, default: Path) -> Path:
-    raw = env.get(name, "").strip()
-    return Path(raw).expanduser().resolve() if raw else default
+def _log_level(env: Env, s: Setting) -> str:
+    level = env.get(s.env, "").strip().upper() or str(s.default)
+    if not isinstance(logging.getLevelName(level), int):
+        raise SettingsError(
+            f"LOG_LEVEL={env['LOG_LEVEL']!r} is not a log level; set LOG_LEVEL to DEBUG, INFO, "
+            "WARNING or ERROR"
+        )
+    return level
 
 
-def _state_file(env: Mapping[str, str]) -> Path | None:
-    if "STATE_FILE" in env and not env["STATE_FILE"].strip():
-        return None  # explicitly empty: do not persist
-    return _dir(env, "STATE_FILE", PROJECT_ROOT / ".state" / "peers.json")
+def _whole_setting(
+    env: str, name: str, default: int, low: int, high: int, help: str, *, hub: bool = False
+) -> Setting:
+    return Setting(env, name, default, _whole, help, f"`{default}`", low, high, hub)
+
+
+def _number_setting(
+    env: str, name: str, default: float, low: float, high: float, help: str, *, hub: bool = False
+) -> Setting:
+    return Setting(env, name, default, _number, help, f"`{default:g}`", low, high, hub)
+
+
+def _switch_setting(env: str, name: str, default: bool, help: str) -> Setting:
+    return Setting(env, name, default, _switch, help, f"`{int(default)}`")
+
+
+# --- the settings ------------------------------------------------------------------------------
+# In README order. `help` and `shown` are the README table's cells, word for word.
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HOST", "host", None, _text, "bind address", "all interfaces"),
+    _whole_setting("PORT", "port", 3000, 1, 65535, "TCP port"),
+    Setting(
+        "KEY", "key_file", None, _pem_file, "PEM private key file (with CERT)", "generated under `certs/`"
+    ),
+    Setting(
+        "CERT",
+        "cert_file",
+        None,
+        _pem_file,
+        "PEM certificate chain file (with KEY)",
+        "generated under `certs/`",
+    ),
+    Setting(
+        "CERTS_DIR",
+        "certs_dir",
+        PROJECT_ROOT / "certs",
+        _directory,
+        "where the generated CA and certificate live",
+        "`certs/`",
+    ),
+    Setting(
+        "STATE_FILE",
+        "state_file",
+        PROJECT_ROOT / ".state" / "peers.json",
+        _optional_path,
+        "where listed peers are kept across a restart (empty: nowhere)",
+        "`.state/peers.json`",
+    ),
+    Setting(
+        "ICE_SERVERS",
+        "ice_servers",
+        [],
+        _ice_servers,
+        'JSON list of RTCIceServer objects, e.g. `[{"urls":"stun:192.168.1.2:3478"}]`',
+        "`[]` (LAN only, works offline)",
+    ),
+    _whole_setting(
+        "MAX_CLIENTS",
+        "max_clients",
+        1000,
+        1,
+        1_000_000,
+        "WebSocket connections accepted at once (503 past it)",
+    ),
+    _whole_setting(
+        "MAX_MESSAGE_BYTES",
+        "max_message_bytes",
+        64 * 1024,
+        1024,
+        16 * 1024 * 1024,
+        "largest signalling frame (close 1009 past it)",
+    ),
+    _whole_setting(
+        "MAX_NAME_LENGTH", "max_name_length", 64, 1, 1024, "longest display name, in characters", hub=True
+    ),
+    _number_setting(
+        "RATE_LIMIT",
+        "rate_limit",
+        50.0,
+        0.1,
+        1_000_000,
+        "signalling messages per second per socket",
+        hub=True,
+    ),
+    _whole_setting(
+        "RATE_BURST", "rate_burst", 200, 1, 1_000_000, "burst allowance of the rate limit", hub=True
+    ),
+    _number_setting(
+        "ADDRESS_RATE_LIMIT",
+        "address_rate_limit",
+        200.0,
+        0,
+        1_000_000,
+        "signalling messages per second from one client address, all its sockets together (`0`: no limit)",
+        hub=True,
+    ),
+    _number_setting(
+        "RENAME_RATE",
+        "rename_rate",
+        1.0,
+        0,
+        1000,
+        "renames per second from one client address, burst 5 (a rename reaches everyone; `0`: no limit)",
+        hub=True,
+    ),
+    _number_setting(
+        "JOIN_RATE",
+        "join_rate",
+        5.0,
+        0,
+        1000,
+        "joins per second from one client address, burst 20 (a join and its leave reach everyone); more "
+        "wait their turn, unseen (`0`: no limit)",
+        hub=True,
+    ),
+    _number_setting(
+        "IDENTIFY_TIMEOUT",
+        "identify_timeout",
+        10.0,
+        0.1,
+        3600,
+        "seconds a socket may stay connected without identifying (then closed with 1008)",
+        hub=True,
+    ),
+    _whole_setting(
+        "SEND_QUEUE_BYTES",
+        "send_queue_bytes",
+        1024 * 1024,
+        64 * 1024,
+        1024**3,
+        "bytes queued for one socket that is not reading; past it the socket is closed",
+    ),
+    _number_setting(
+        "HEARTBEAT",
+        "heartbeat",
+        15.0,
+        0.1,
+        3600,
+        "seconds between WebSocket pings (a silent socket is dropped after 1.5×)",
+    ),
+    _number_setting(
+        "RESUME_GRACE",
+        "resume_grace",
+        20.0,
+        0,
+        3600,
+        "seconds a dropped peer stays listed and can resume its id",
+        hub=True,
+    ),
+    Setting(
+        "ALLOWED_ORIGINS",
+        "allowed_origins",
+        frozenset(),
+        _origins,
+        "extra allowed `Origin` values, comma-separated",
+        "same host only",
+    ),
+    _number_setting(
+        "RING_TIMEOUT", "ring_timeout", 30.0, 1, 3600, 'seconds an unanswered call rings before "No answer"'
+    ),
+    Setting(
+        "RELOAD",
+        "reload",
+        ReloadMode.ASSETS,
+        _reload,
+        "`off`, `assets` (tabs reload when `public/` or `templates/` change) or `server` (also restart the "
+        "process when `server/` changes)",
+        "`assets`",
+    ),
+    _switch_setting("ECHO", "echo", True, 'run the "Echo test" peer (`1`/`0`)'),
+    _whole_setting(
+        "ECHO_MAX_CALLS", "echo_max_calls", 4, 0, 1000, 'simultaneous echo calls (more get "busy")'
+    ),
+    _whole_setting(
+        "MAX_CALL_SIZE",
+        "max_call_size",
+        6,
+        2,
+        16,
+        'people in one group call (2 to 16); past it, "This call is full"',
+        hub=True,
+    ),
+    _number_setting("ECHO_MAX_SECONDS", "echo_max_seconds", 600.0, 1, 86400, "longest echo call"),
+    Setting("LOG_LEVEL", "log_level", "INFO", _log_level, "`DEBUG`, `INFO`, `WARNING` or `ERROR`", "`INFO`"),
+    _switch_setting(
+        "MINIFY",
+        "minify",
+        True,
+        "serve JS and CSS without comments and layout whitespace (`1`/`0`; the files in `public/` are "
+        "never changed)",
+    ),
+    _whole_setting(
+        "MAX_CONNECTIONS_PER_ADDRESS",
+        "max_connections_per_address",
+        64,
+        0,
+        1_000_000,
+        "open TCP connections from one client address; more are closed at once (`0`: no cap)",
+    ),
+    _number_setting(
+        "HANDSHAKE_TIMEOUT",
+        "handshake_timeout",
+        10.0,
+        0.1,
+        3600,
+        "seconds a new connection has to send its first byte and finish the TLS handshake",
+    ),
+    _number_setting(
+        "IDLE_TIMEOUT",
+        "idle_timeout",
+        15.0,
+        0.1,
+        86400,
+        "seconds a connection may go without a complete HTTP request (after the handshake, and between "
+        "requests)",
+    ),
+)
+
+_DEFAULTS: dict[str, Any] = {s.field: s.default for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting, typed. The defaults come from `SETTINGS`; the last fields are not read
+    from the environment (tests and benchmarks set them)."""
+
+    host: str | None = _DEFAULTS["host"]  # None: every interface
+    port: int = _DEFAULTS["port"]
+    key_file: Path | None = _DEFAULTS["key_file"]
+    cert_file: Path | None = _DEFAULTS["cert_file"]
+    certs_dir: Path = _DEFAULTS["certs_dir"]
+    state_file: Path | None = _DEFAULTS["state_file"]
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    max_clients: int = _DEFAULTS["max_clients"]
+    max_message_bytes: int = _DEFAULTS["max_message_bytes"]
+    max_name_length: int = _DEFAULTS["max_name_length"]
+    rate_limit: float = _DEFAULTS["rate_limit"]  # messages per second per socket
+    rate_burst: int = _DEFAULTS["rate_burst"]
+    address_rate_limit: float = _DEFAULTS["address_rate_limit"]  # per client address; 0: off
+    rename_rate: float = _DEFAULTS["rename_rate"]  # per client address; 0: off
+    join_rate: float = _DEFAULTS["join_rate"]  # per client address; 0: off
+    identify_timeout: float = _DEFAULTS["identify_timeout"]
+    send_queue_bytes: int = _DEFAULTS["send_queue_bytes"]
+    heartbeat: float = _DEFAULTS["heartbeat"]
+    resume_grace: float = _DEFAULTS["resume_grace"]
+    allowed_origins: frozenset[str] = _DEFAULTS["allowed_origins"]
+    ring_timeout: float = _DEFAULTS["ring_timeout"]
+    reload: ReloadMode = _DEFAULTS["reload"]
+    echo: bool = _DEFAULTS["echo"]
+    echo_max_calls: int = _DEFAULTS["echo_max_calls"]
+    max_call_size: int = _DEFAULTS["max_call_size"]
+    echo_max_seconds: float = _DEFAULTS["echo_max_seconds"]
+    log_level: str = _DEFAULTS["log_level"]
+    minify: bool = _DEFAULTS["minify"]
+    max_connections_per_address: int = _DEFAULTS["max_connections_per_address"]
+    handshake_timeout: float = _DEFAULTS["handshake_timeout"]
+    idle_timeout: float = _DEFAULTS["idle_timeout"]
+    public_dir: Path = PROJECT_ROOT / "public"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    shutdown_timeout: float = 1.5
+
+
+def hub_limits(settings: Settings) -> dict[str, Any]:
+    """The `HubLimits` fields a `Settings` carries (`HubLimits(**hub_limits(settings))`)."""
+    return {s.field: getattr(settings, s.field) for s in SETTINGS if s.hub}
 
 
 def port_unusable(host: str | None, port: int, reason: str) -> SettingsError:
@@ -208,54 +450,14 @@ def port_unusable(host: str | None, port: int, reason: str) -> SettingsError:
     )
 
 
-def load_settings(env: Mapping[str, str]) -> Settings:
+def load_settings(env: Env) -> Settings:
     """Read and validate every setting; raise SettingsError on the first bad one."""
-    key, cert = _file(env, "KEY"), _file(env, "CERT")
+    values = {s.field: s.read(env) for s in SETTINGS}
+    key, cert = values["key_file"], values["cert_file"]
     if (key is None) != (cert is None):
         given, missing = ("KEY", "CERT") if key else ("CERT", "KEY")
         raise SettingsError(
             f"{given} is set but {missing} is not; set both to PEM files, or neither to use "
             "the generated certificate"
         )
-    level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
-    if not isinstance(logging.getLevelName(level), int):
-        raise SettingsError(
-            f"LOG_LEVEL={env['LOG_LEVEL']!r} is not a log level; set LOG_LEVEL to DEBUG, INFO, "
-            "WARNING or ERROR"
-        )
-    origins = frozenset(
-        o.strip().rstrip("/").lower() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
-    )
-    return Settings(
-        host=env.get("HOST", "").strip() or None,
-        port=_int(env, "PORT", 3000, 1, 65535),
-        key_file=key,
-        cert_file=cert,
-        certs_dir=_dir(env, "CERTS_DIR", PROJECT_ROOT / "certs"),
-        state_file=_state_file(env),
-        ice_servers=_ice_servers(env),
-        max_clients=_int(env, "MAX_CLIENTS", 1000, 1, 1_000_000),
-        max_message_bytes=_int(env, "MAX_MESSAGE_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
-        max_name_length=_int(env, "MAX_NAME_LENGTH", 64, 1, 1024),
-        rate_limit=_float(env, "RATE_LIMIT", 50.0, 0.1, 1_000_000),
-        rate_burst=_int(env, "RATE_BURST", 200, 1, 1_000_000),
-        address_rate_limit=_float(env, "ADDRESS_RATE_LIMIT", 200.0, 0, 1_000_000),
-        rename_rate=_float(env, "RENAME_RATE", 1.0, 0, 1000),
-        join_rate=_float(env, "JOIN_RATE", 5.0, 0, 1000),
-        identify_timeout=_float(env, "IDENTIFY_TIMEOUT", 10.0, 0.1, 3600),
-        send_queue_bytes=_int(env, "SEND_QUEUE_BYTES", 1024 * 1024, 64 * 1024, 1024**3),
-        heartbeat=_float(env, "HEARTBEAT", 15.0, 0.1, 3600),
-        resume_grace=_float(env, "RESUME_GRACE", 20.0, 0, 3600),
-        allowed_origins=origins,
-        ring_timeout=_float(env, "RING_TIMEOUT", 30.0, 1, 3600),
-        reload=_reload(env),
-        echo=_bool(env, "ECHO", True),
-        echo_max_calls=_int(env, "ECHO_MAX_CALLS", 4, 0, 1000),
-        max_call_size=_int(env, "MAX_CALL_SIZE", 6, 2, 16),
-        echo_max_seconds=_float(env, "ECHO_MAX_SECONDS", 600.0, 1, 86400),
-        log_level=level,
-        minify=_bool(env, "MINIFY", True),
-        max_connections_per_address=_int(env, "MAX_CONNECTIONS_PER_ADDRESS", 64, 0, 1_000_000),
-        handshake_timeout=_float(env, "HANDSHAKE_TIMEOUT", 10.0, 0.1, 3600),
-        idle_timeout=_float(env, "IDLE_TIMEOUT", 15.0, 0.1, 86400),
-    )
+    return Settings(**values)

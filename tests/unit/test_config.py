@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import DOCUMENTED, PROJECT_ROOT, ReloadMode, Settings, SettingsError, load_settings
+from server.config import ReloadMode, Settings, SettingsError, load_settings
 
 
 def test_defaults() -> None:
@@ -97,11 +97,7 @@ def test_reload_switch_spellings() -> None:
     assert load_settings({"RELOAD": "Assets"}).reload is ReloadMode.ASSETS
 
 
-def test_documented_table_covers_every_variable() -> None:
-    names = {name for name, _, _ in DOCUMENTED}
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    for name in names:
-        assert f"`{name}`" in readme, f"{name} is missing from the README settings table"
+# The README settings table against the declarations: tests/unit/test_settings_table.py
 
 
 def test_connection_limits() -> None:
