@@ -18,11 +18,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.support.liveserver import LiveServer, StartServer
 
 from server.assets import compute_version
 from server.config import PROJECT_ROOT, ReloadMode
 from server.livereload import livereload_ctx
+from tests.support.liveserver import LiveServer, StartServer
 from tests.support.net import free_port, port_closed
 from tests.support.servers import ServerProcess, server_env
 
