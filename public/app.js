@@ -8,11 +8,20 @@ import { Roster } from './roster.js';
 import { CallNotifier } from './notify.js';
 import { CallView } from './callview.js';
 import { ChatPanel } from './chat.js';
+import { ConversationStore, Messenger } from './conversations.js';
+import { DataLinks } from './datalinks.js';
+import { FileTransfers } from './files.js';
+import { TransfersView } from './transfersui.js';
+import { continueInCall, ConversationView } from './messageview.js';
+import { AddPeople, CallWaiting } from './groupui.js';
+import { LinkMeter } from './meter.js';
 import { Media } from './media.js';
 import { loadName } from './names.js';
 import { startRinging, stopRinging } from './ring.js';
 import { Signalling } from './signalling.js';
 import { StatsOverlay } from './stats.js';
+import { identityReady } from './identity.js';
+import { Verification } from './verify.js';
 import { $, Lobby, NameField } from './ui.js';
 
 const pageVersion = document.body.dataset.version;
@@ -25,9 +34,31 @@ const signalling = new Signalling(loadName(pageConfig.maxNameLength || 64), page
 const media = new Media();
 const calls = new CallController(signalling, media, roster);
 const lobby = new Lobby((id) => calls.call(id));
+// Messages outside calls, over data links (docs/protocol.md §9).
+const dataLinks = new DataLinks(signalling, roster);
+const messenger = new Messenger(dataLinks, new ConversationStore(), roster);
+// Files to anyone listed, over data links (docs/protocol.md §9.2).
+const files = new FileTransfers(dataLinks, roster.people);
+const conversation = new ConversationView(messenger, roster, (id) => calls.call(id));
+calls.on('call', () => conversation.close()); // a call (ringing too) takes the screen
 const chat = new ChatPanel();
+continueInCall(chat, messenger); // a 1:1 call's chat is the conversation with that person
 const stats = new StatsOverlay($('stats'));
-const callView = new CallView(media, chat, stats, () => calls.hangup());
+const addPeople = new AddPeople(calls, roster.people);
+const callWaiting = new CallWaiting();
+const callView = new CallView(media, chat, stats, () => calls.hangup(), {
+  'add-people': () => {
+    chat.close();
+    callView.toggleMore(false);
+    addPeople.toggle();
+  },
+  'close-add-people': () => addPeople.toggle(false),
+  'waiting-add': () => calls.addWaiting(),
+  'waiting-decline': () => calls.declineWaiting(),
+  closeWaiting: () => callWaiting.hide(),
+});
+const meter = new LinkMeter(() => calls.inCall.filter((link) => link.pc));
+const transfersView = new TransfersView(files, roster, () => calls.inCall.map((link) => link.peerId));
 const missed = new MissedCalls(roster.people, (id) => calls.call(id));
 const notifier = new CallNotifier();
 const NOTICE_KEY = 'lanCall.notice'; // the end-of-call message, carried over an update reload
@@ -54,6 +85,10 @@ function personChanged(person) {
   lobby.renderPeople(roster.people);
   missed.render();
   calls.personChanged(person);
+  dataLinks.personChanged(person);
+  files.personChanged(person);
+  conversation.paintPeople();
+  addPeople.render();
 }
 roster.on('added', (person) => {
   personChanged(person);
@@ -63,9 +98,11 @@ roster.on('changed', personChanged);
 roster.on('removed', personChanged);
 
 signalling.on('signal', ({ type, data }) => calls.handle(type, data));
+calls.on('data-link', ({ type, data }) => dataLinks.handle(type, data));
 
 signalling.on('error', (error) => {
-  if (calls.serverError(error)) return;
+  const aboutDataLink = dataLinks.serverError(error); // a peer away is away for a call too
+  if (calls.serverError(error) || aboutDataLink) return;
   if (nameField.refused(error)) return;
   if (error.code !== 'rate-limited') lobby.notice(`The server refused a message (${error.code}).`);
   console.warn('server error', error);
@@ -73,8 +110,8 @@ signalling.on('error', (error) => {
 
 calls.on('call', (call) => {
   if (!call.is('ringing')) {
-    notifier.askOnce(); // they just placed a call: a sensible moment to offer notifications
-    return callView.open(call);
+    if (!callView.call) notifier.askOnce(); // they just placed a call: a sensible moment to offer notifications
+    return callView.show(call);
   }
   lobby.showIncoming(call);
   startRinging();
@@ -83,17 +120,41 @@ calls.on('call', (call) => {
     if (call.is('ringing')) return;
     stopRinging();
     lobby.hideIncoming();
-    if (call.active && callView.call !== call) callView.open(call);
+    if (call.active && callView.call !== call) callView.show(call);
   });
 });
 
-calls.on('ended', ({ call, reason, notice }) => {
+// Group calls (docs/protocol.md §8): someone calling while we are in a call, invitations,
+// membership, and what the call's meter hears.
+calls.on('waiting', (call) => callWaiting.show(call));
+calls.on('invited', (invitation) => {
+  lobby.showIncoming({ peerName: invitation.name, peerId: invitation.from }, invitation);
+  startRinging();
+});
+calls.on('invitation-over', ({ notice }) => {
   stopRinging();
   lobby.hideIncoming();
-  if (callView.call === call) callView.close();
-  lobby.notice(notice);
+  if (notice) lobby.notice(notice);
+});
+calls.on('group', () => addPeople.render());
+calls.on('inviting', () => addPeople.render());
+calls.on('notice', (text) => lobby.notice(text));
+meter.on('speaker', (peerId) => callView.setSpeaker(peerId));
+
+calls.on('ended', ({ call, reason, notice, last }) => {
+  callWaiting.hide(call);
+  if (!last && !callView.grid.tiles.has(call)) {
+    if (notice) lobby.notice(notice); // a caller who waited, or an attempt no screen showed
+    return;
+  }
+  if (last) {
+    stopRinging();
+    lobby.hideIncoming();
+  }
+  callView.remove(call);
+  if (notice) lobby.notice(notice);
   if (reason === 'unavailable') roster.remove(call.peerId); // the server no longer knows them
-  if (reloadPending) reloadNow(notice);
+  if (reloadPending && last) reloadNow(notice);
 });
 
 calls.on('missed', (call) => {
@@ -116,6 +177,7 @@ $('decline').onclick = () => calls.decline();
 // A page going away ends its call at once rather than leaving the peer to time out.
 addEventListener('pagehide', (event) => {
   calls.leave();
+  if (!event.persisted) dataLinks.closeAll();
   signalling.pageHidden(event.persisted); // `leave` unless the page is coming straight back
 });
 
@@ -139,15 +201,24 @@ const carried = sessionStorage.getItem(NOTICE_KEY);
 if (carried) lobby.notice(carried);
 sessionStorage.removeItem(NOTICE_KEY);
 
-signalling.open();
+// Verified contacts (docs/verification.md): the code, the badge, the warning, the contacts card.
+new Verification(calls, () => {
+  lobby.renderPeople(roster.people);
+  callView.paint();
+});
+// Every connection uses this device's lasting certificate: be online only once it is loaded.
+identityReady.finally(() => signalling.open());
 media.start();
 
 // Read-only hook for tests and the benchmark (tests/browser/, bench/callsetup.py):
 //   id         this tab's peer id (null until `ready`)
 //   link       signalling: connecting | online | reconnecting | offline
 //   media      camera/mic: pending | ready | partial | blocked | missing | busy | insecure
-//   callState  the state of the link in a call, or null;  pc  its RTCPeerConnection, or null
+//   callState  the state of the link in a call (the first one), or null;  pc  its RTCPeerConnection, or null
 //   localStream  the MediaStream that calls send
+//   call       the group call we are a member of: {id, members} (peer ids), or null
+//   links      per person in the call: {peerId, name, state, framesDecoded, bytesReceived}
+//              (received-media figures from getStats, refreshed about once a second)
 Object.defineProperty(window, '__lanCall', {
   value: Object.freeze({
     get id() { return signalling.id; },
@@ -156,5 +227,24 @@ Object.defineProperty(window, '__lanCall', {
     get callState() { return calls.current?.state ?? null; },
     get pc() { return calls.current?.pc ?? null; },
     get localStream() { return media.stream; },
+    get call() {
+      const group = calls.group;
+      return group ? Object.freeze({ id: group.id, members: Object.freeze([...group.members]) }) : null;
+    },
+    /** the peer data API (public/datalinks.js): peer(id).send/request/subscribe/channel */
+    get data() { return dataLinks; },
+    /** conversations kept on this device (public/conversations.js) */
+    get messages() { return messenger; },
+    /** file transfers (public/files.js): entries by id, send(peerId, files) */
+    get files() { return files; },
+    get links() {
+      return Object.freeze(calls.inCall.map((link) => Object.freeze({
+        peerId: link.peerId,
+        name: link.peerName,
+        state: link.state,
+        framesDecoded: link.meter.framesDecoded,
+        bytesReceived: link.meter.bytesReceived,
+      })));
+    },
   }),
 });

@@ -104,6 +104,8 @@ export class PeerChannels extends Emitter {
     this.types = types;
     /** @type {Map<string, RTCDataChannel>} */
     this.channels = new Map();
+    /** Verification hold (public/verify.js): nothing but `disconnect` is sent or taken in. */
+    this.held = false;
     this.adopt(pc.createDataChannel(SERVICE_CHANNEL, { negotiated: true, id: SERVICE_CHANNEL_ID }));
     pc.ondatachannel = (/** @type {RTCDataChannelEvent} */ event) => this.adopt(event.channel);
   }
@@ -124,6 +126,7 @@ export class PeerChannels extends Emitter {
    */
   send(type, data) {
     const { channel, text } = this.types.encode(type, data);
+    if (this.held && type !== 'disconnect') return false;
     const dc = channel === SERVICE_CHANNEL ? this.channels.get(channel) : this.open(channel);
     if (dc?.readyState !== 'open') return false;
     dc.send(text);
@@ -149,6 +152,7 @@ export class PeerChannels extends Emitter {
     dc.onclose = () => this.emit('close', dc.label);
     dc.onmessage = (/** @type {MessageEvent} */ event) => {
       const message = this.types.decode(dc.label, event.data);
+      if (message && this.held && message.type !== 'disconnect') return;
       if (message) this.emit('message', message);
       // Malformed, unknown or misplaced text on the service channel: ignored, but counted.
       else if (dc.label === SERVICE_CHANNEL) this.emit('ignored', dc.label);

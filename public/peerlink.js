@@ -7,6 +7,8 @@
 
 import { PeerChannels, SERVICE_CHANNEL } from './channels.js';
 import { Emitter } from './events.js';
+import { rtcConfiguration } from './identity.js';
+import { scaleFor, videoBudget } from './grouplogic.js';
 import { LinkState } from './linkstate.js';
 
 /**
@@ -35,6 +37,12 @@ const KINDS = ['audio', 'video'];
  */
 export class PeerLink extends Emitter {
   /**
+   * Set by public/verify.js: sees every remote description before it is applied.
+   * @type {((link: PeerLink, sdp: string) => Promise<void>) | null}
+   */
+  static beforeRemote = null;
+
+  /**
    * @param {{peerId: string, peerName: string, signal: (type: string, data: object) => void}} o
    * `signal` relays a message to this person through the server
    */
@@ -42,7 +50,18 @@ export class PeerLink extends Emitter {
     super();
     this.peerId = o.peerId;
     this.peerName = o.peerName;
-    this.signal = o.signal;
+    /** @type {string | null} the group call this link belongs to: its relays carry `call` (docs/protocol.md §8) */
+    this.callId = null;
+    this.signal = (/** @type {string} */ type, /** @type {object} */ data) =>
+      o.signal(type, this.callId ? { ...data, call: this.callId } : data);
+    /** How much video we send them: less per member as a group call grows. */
+    this.budget = videoBudget(1);
+    /** Received-media figures, kept fresh by the call's meter (public/meter.js). */
+    this.meter = { framesDecoded: 0, bytesReceived: 0, audioLevel: 0 };
+    /** The fast start is over: the picture may be as large as the budget allows. */
+    this.fullSize = false;
+    /** Their call rings while we are in another one (call waiting, set by the CallController). */
+    this.waiting = false;
     this.linkState = new LinkState();
     this.linkState.on('state', (change) => this.emit('state', change));
     /** Listeners added with `during` hear this call only. */
@@ -153,7 +172,11 @@ export class PeerLink extends Emitter {
     this.alerting = false;
     this.transceivers = {};
     this.prepared = undefined;
-    const pc = (this.pc = new RTCPeerConnection({ iceServers: setup.iceServers, bundlePolicy: 'max-bundle' }));
+    this.fullSize = false;
+    this.meter = { framesDecoded: 0, bytesReceived: 0, audioLevel: 0 };
+    this.held = false; // verification (public/verify.js): nothing of ours is sent while held
+    // This device's lasting certificate (public/identity.js): the same DTLS fingerprint every call.
+    const pc = (this.pc = new RTCPeerConnection(rtcConfiguration(setup.iceServers, { bundlePolicy: 'max-bundle' })));
     pc.onicecandidate = ({ candidate }) =>
       pc === this.pc && this.signal('icecandidate', { target: this.peerId, candidate: candidate?.toJSON() ?? null });
     const remoteStream = this.remoteStream;
@@ -180,6 +203,13 @@ export class PeerLink extends Emitter {
     });
   }
 
+  /** The first video encoding: the fast start, within the budget. @param {MediaStreamTrack | null} track */
+  firstEncoding(track) {
+    const { maxBitrate, maxHeight } = this.budget;
+    const scale = Math.max(fastStartScale(track), scaleFor(track?.getSettings().height || 0, maxHeight));
+    return maxBitrate ? { scaleResolutionDownBy: scale, maxBitrate } : { scaleResolutionDownBy: scale };
+  }
+
   /** Caller: send the invitation. */
   async start() {
     const pc = /** @type {RTCPeerConnection} */ (this.pc);
@@ -187,7 +217,7 @@ export class PeerLink extends Emitter {
       const track = this.localTracks[kind];
       /** @type {RTCRtpTransceiverInit} */
       const init = { direction: 'sendrecv', streams: [this.localStream] };
-      if (kind === 'video') init.sendEncodings = [{ scaleResolutionDownBy: fastStartScale(track) }];
+      if (kind === 'video') init.sendEncodings = [this.firstEncoding(track)];
       this.transceivers[kind] = pc.addTransceiver(track || kind, init);
     }
     await this.offer();
@@ -206,11 +236,11 @@ export class PeerLink extends Emitter {
       // Send both ways even without a track, so a camera found later needs no renegotiation.
       transceiver.direction = 'sendrecv';
       const { sender } = transceiver;
-      await sender.replaceTrack(localTracks[kind]);
+      await sender.replaceTrack(this.held ? null : localTracks[kind]);
       sender.setStreams?.(localStream);
       const params = sender.getParameters();
       if (kind === 'video' && params.encodings?.[0]) {
-        params.encodings[0].scaleResolutionDownBy = fastStartScale(localTracks.video);
+        Object.assign(params.encodings[0], this.firstEncoding(localTracks.video));
         await sender.setParameters(params).catch(() => {});
       }
     }
@@ -255,6 +285,9 @@ export class PeerLink extends Emitter {
   /** @param {RTCSessionDescriptionInit} description */
   async applyRemote(description) {
     const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    // Verification sees their fingerprint first, and may hold the link before media can flow.
+    await PeerLink.beforeRemote?.(this, description.sdp || '');
+    if (pc !== this.pc) return;
     await pc.setRemoteDescription(description);
     if (pc !== this.pc) return;
     this.remoteDescriptionSet = true;
@@ -328,18 +361,40 @@ export class PeerLink extends Emitter {
     if (this.is('connected', 'reconnecting')) this.restartIce(true);
   }
 
+  /** The picture at the size the call's budget allows (full size in a 1:1 call). */
   async fullResolution() {
+    this.fullSize = true;
+    await this.applyBudget();
+  }
+
+  /**
+   * Send at most `budget` to this person (a group call grew or shrank).
+   * @param {import('./grouplogic.js').VideoBudget} budget
+   */
+  setBudget(budget) {
+    this.budget = budget;
+    return this.applyBudget();
+  }
+
+  async applyBudget() {
     const sender = this.transceivers.video?.sender;
     const params = sender?.getParameters();
-    if (!sender || !params?.encodings?.[0]) return;
-    params.encodings[0].scaleResolutionDownBy = 1;
+    const encoding = params?.encodings?.[0];
+    if (!sender || !params || !encoding) return;
+    const { maxBitrate, maxHeight } = this.budget;
+    if (maxBitrate) encoding.maxBitrate = maxBitrate;
+    else delete encoding.maxBitrate;
+    // Until the fast start is over, never send more than it does.
+    const height = this.localTracks.video?.getSettings().height || 0;
+    const scale = scaleFor(height, maxHeight);
+    encoding.scaleResolutionDownBy = this.fullSize ? scale : Math.max(scale, fastStartScale(this.localTracks.video));
     await sender.setParameters(params).catch(() => {});
   }
 
   /** Device switch or screen share: swap the outgoing track in place. @param {Kind} kind */
   async replaceTrack(kind, track) {
     this.localTracks[kind] = track;
-    await this.transceivers[kind]?.sender.replaceTrack(track);
+    await this.transceivers[kind]?.sender.replaceTrack(this.held ? null : track);
     this.mediaChanged();
   }
 
@@ -397,6 +452,8 @@ export class PeerLink extends Emitter {
     this.scope = new AbortController();
     this.pc = null;
     this.channels = null;
+    this.callId = null; // the next call with them starts as a 1:1 call
+    this.budget = videoBudget(1);
     this.fire('reset');
   }
 

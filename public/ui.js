@@ -1,6 +1,7 @@
 // The lobby: connection status, people list, your camera card, device pickers, notices
 // and the incoming-call panel. Names are always text, never markup.
 
+import { isVerified, verifiedBadge } from './contacts.js';
 import { cleanName, defaultName, hue, initials, nameKey, peerTag, saveName } from './names.js';
 
 /**
@@ -47,6 +48,7 @@ export function paintName(el, name, id) {
     el.append(' ', tag);
   }
   el.title = el.textContent || '';
+  if (isVerified(id)) el.append(' ', verifiedBadge()); // a verified contact (public/contacts.js)
 }
 
 /** A short message that goes away by itself (the newest three at most). @param {string} text */
@@ -171,6 +173,7 @@ export class Lobby {
       }
       paintName(/** @type {HTMLElement} */ (item.querySelector('.name')), person.name, person.id);
       paintAvatar(/** @type {HTMLElement} */ (item.querySelector('.avatar')), person.name, person.id);
+      /** @type {HTMLElement} */ (item.firstElementChild).dataset.inCall = String(Boolean(person.inCall));
       // Move only what is out of place, so a focused button keeps its focus.
       if (this.list.children[index] !== item) this.list.insertBefore(item, this.list.children[index] || null);
     });
@@ -210,15 +213,18 @@ export class Lobby {
    * name box (or any other control) must not answer. Only when nothing has focus does
    * Accept take it, so a keyboard user can answer at once.
    * @param {{peerName: string, peerId: string}} call
+   * @param {{text: string, others: string} | null} [invitation] an invitation to a group call
+   * (text: "Ann invites you to a call with Ann and Bob"; others: "Ann and Bob")
    */
-  showIncoming(call) {
+  showIncoming(call, invitation = null) {
     const panel = $('incoming');
     const name = $('incoming-name');
     paintName(name, call.peerName, call.peerId);
     paintAvatar($('incoming-avatar'), call.peerName, call.peerId);
     clearNotices(); // a new call: the last one's ending is old news
     panel.hidden = false;
-    $('incoming-announce').textContent = `${name.textContent} is calling you.`;
+    $('incoming-what').textContent = invitation ? `invites you to a call with ${invitation.others}` : 'is calling you';
+    $('incoming-announce').textContent = invitation ? `${invitation.text}.` : `${name.textContent} is calling you.`;
     const active = document.activeElement;
     this.focusBeforeIncoming = /** @type {HTMLElement | null} */ (active);
     if (!active || active === document.body) $('accept').focus({ preventScroll: true });

@@ -5,6 +5,7 @@ Routes (each handler lives in the module named):
     GET /trust             views.trust         how to trust the local CA, per platform
     GET /ca.pem            views.ca_pem        the local CA certificate
     GET /qr.svg            views.qr_svg        QR code of the first LAN URL
+    GET /qr/text.svg       views.qr_text_svg   QR code of a short text (verification codes)
     GET /healthz           views.healthz       status JSON
     GET /rtc               rtc.rtc_handler     the signalling WebSocket (hub.py)
     GET /assets/<v>/<path> views.versioned_asset   public/, cached forever
@@ -131,6 +132,7 @@ def create_app(
     app.router.add_get("/trust", views.trust)
     app.router.add_get("/ca.pem", views.ca_pem)
     app.router.add_get("/qr.svg", views.qr_svg)
+    app.router.add_get("/qr/text.svg", views.qr_text_svg)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/rtc", rtc.rtc_handler)
     app.router.add_get("/assets/{version}/{path:.+}", views.versioned_asset)

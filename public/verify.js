@@ -1,0 +1,439 @@
+// Verification of every link (docs/verification.md): the code both ends show, "Mark as
+// verified", and the guard that holds a link whose fingerprint is not the one verified
+// for that person, so nothing of ours (camera, microphone, messages, files) reaches it
+// until the user decides.
+//
+// The guard sees each remote description before it is applied (PeerLink.beforeRemote), so
+// for a caller the hold is in place before DTLS can connect, and for a callee before it
+// answers. The code is computed from the connected DTLS transport's remote certificate
+// where the browser exposes it (Chromium: RTCDtlsTransport.getRemoteCertificates()), else
+// from the negotiated a=fingerprint lines.
+
+import {
+  contactEvents, contactFor, contacts, contactsNamed, forget, isVerified, markVerified, noteSeen,
+  seenFingerprint, shortFingerprint, storageProblem, verifiedBadge,
+} from './contacts.js';
+import { Emitter } from './events.js';
+import { daysLeft, identity, identityEvents, renewIdentity, RENEW_WARNING_DAYS } from './identity.js';
+import { PeerLink } from './peerlink.js';
+import { $, showNotice } from './ui.js';
+import { fingerprintOfDer, sdpFingerprint, verificationCode } from './verifycode.js';
+
+/**
+ * @typedef {import('./peerlink.js').PeerLink} Link
+ * @typedef {import('./contacts.js').Contact} Contact
+ * @typedef {{
+ *   remote: string, local: string, code: string, words: string[], qr: string,
+ *   source: 'transport' | 'sdp', state: 'unverified' | 'verified' | 'mismatch',
+ *   expected: Contact[], released: boolean,
+ * }} LinkCheck what we know about one connection's identity
+ */
+
+/** @type {WeakMap<RTCPeerConnection, LinkCheck>} per connection: a new call starts unchecked */
+const checks = new WeakMap();
+
+/** Events: `change` (a link's check changed). */
+export const verificationEvents = new Emitter();
+
+/** The check of a link's current connection, or null. @param {{pc: RTCPeerConnection | null}} link */
+export function checkOf(link) {
+  return (link.pc && checks.get(link.pc)) || null;
+}
+
+/**
+ * Whether anything may be sent to this link now (data links: refuse messages and files
+ * while this is false). @param {{pc: RTCPeerConnection | null}} link
+ */
+export function mayExchange(link) {
+  const check = checkOf(link);
+  return !check || check.state !== 'mismatch' || check.released;
+}
+
+/**
+ * What a fingerprint means for a person of this name and id: a verified contact, someone
+ * new, or not the device that was verified under that name or id.
+ * @param {string} fingerprint @param {string} name @param {string} peerId
+ * @returns {{state: LinkCheck['state'], expected: Contact[]}}
+ */
+export function classify(fingerprint, name, peerId) {
+  if (contactFor(fingerprint)) return { state: 'verified', expected: [] };
+  const before = seenFingerprint(peerId);
+  const expected = contactsNamed(name);
+  const byId = before && before !== fingerprint ? contactFor(before) : null;
+  if (byId && !expected.includes(byId)) expected.push(byId);
+  return { state: expected.length ? 'mismatch' : 'unverified', expected };
+}
+
+/**
+ * Check a remote description before it is applied; a mismatch holds the link (no tracks,
+ * no channel messages) before anything can flow. Also for data links (public/datalinks.js).
+ * @param {{pc: RTCPeerConnection | null, peerId: string, peerName: string, held?: boolean,
+ *   channels?: {held?: boolean} | null}} link
+ * @param {string} sdp
+ */
+export async function guardRemote(link, sdp) {
+  const pc = link.pc;
+  const remote = sdpFingerprint(sdp);
+  if (!pc || !remote) return;
+  const known = checks.get(pc);
+  if (known && known.remote === remote) return;
+  const { state, expected } = classify(remote, link.peerName, link.peerId);
+  const local = sdpFingerprint(pc.localDescription?.sdp) || identity()?.fingerprint || '';
+  /** @type {LinkCheck} */
+  const check = { remote, local, code: '', words: [], qr: '', source: 'sdp', state, expected, released: false };
+  checks.set(pc, check);
+  if (state === 'mismatch') await hold(link);
+  if (state !== 'mismatch') noteSeen(link.peerId, remote);
+  await fillCode(pc, check);
+  verificationEvents.emit('change', link);
+}
+
+/** @param {RTCPeerConnection} pc @param {LinkCheck} check */
+async function fillCode(pc, check) {
+  if (!check.local) check.local = sdpFingerprint(pc.localDescription?.sdp) || '';
+  if (!check.local) return; // a callee before its answer: filled in when connected
+  Object.assign(check, await verificationCode(check.local, check.remote));
+}
+
+/**
+ * Connected: read the fingerprints the DTLS transport really uses.
+ * @param {Link} link
+ */
+async function confirm(link) {
+  const pc = link.pc;
+  const check = pc && checks.get(pc);
+  if (!pc || !check) return;
+  const transport = pc.getSenders().find((s) => s.transport)?.transport || pc.sctp?.transport;
+  const certificates = /** @type {any} */ (transport)?.getRemoteCertificates?.() || [];
+  check.local = sdpFingerprint(pc.localDescription?.sdp) || check.local;
+  if (certificates.length) {
+    const remote = await fingerprintOfDer(certificates[0]);
+    check.source = 'transport';
+    if (remote !== check.remote) {
+      // DTLS would normally refuse this; treat it as the strongest sign of trouble.
+      Object.assign(check, { remote, ...classify(remote, link.peerName, link.peerId) });
+      if (check.state !== 'verified') check.state = 'mismatch';
+      await hold(link);
+    }
+  }
+  await fillCode(pc, check);
+  if (check.state !== 'mismatch') noteSeen(link.peerId, check.remote);
+  if (pc === link.pc) verificationEvents.emit('change', link);
+}
+
+/** Nothing of ours reaches them: tracks off the senders, channel messages refused. @param {any} link */
+async function hold(link) {
+  link.held = true;
+  if (link.channels) link.channels.held = true;
+  const senders = link.pc?.getSenders() || [];
+  await Promise.all(senders.filter((s) => s.track).map((s) => s.replaceTrack(null).catch(() => {})));
+}
+
+/** The user chose to go on with this connection. @param {Link} link */
+async function release(link) {
+  const check = checkOf(link);
+  if (check) check.released = true;
+  link.held = false;
+  if (link.channels) link.channels.held = false;
+  for (const kind of /** @type {const} */ (['audio', 'video'])) {
+    await link.transceivers[kind]?.sender.replaceTrack(link.localTracks[kind]).catch(() => {});
+  }
+  link.mediaChanged();
+  verificationEvents.emit('change', link);
+}
+
+/** The address of a QR code (SVG) of a short text, made by this server. @param {string} text */
+function qrUrl(text) {
+  return `/qr/text.svg?text=${encodeURIComponent(text)}`;
+}
+
+/** @param {string} tag @param {string} [className] @param {string} [text] */
+function el(tag, className = '', text = '') {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+/** @param {number} when */
+function day(when) {
+  return new Date(when).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+}
+
+/**
+ * The call screen's part: a chip in the header (verified / verify / warning), the code
+ * sheet with its QR code, and the warning when the device is not the one verified.
+ */
+export class Verification {
+  /**
+   * @param {import('./calls.js').CallController} calls
+   * @param {() => void} repaint re-render the views that show names (the list, the call)
+   */
+  constructor(calls, repaint) {
+    this.calls = calls;
+    this.repaint = repaint;
+    /** @type {Link | null} the link the sheet or warning is about */
+    this.link = null;
+    this.renewing = false;
+    PeerLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
+    calls.on('call', (/** @type {Link} */ link) => {
+      link.during('state', () => {
+        if (link.is('connected')) confirm(link).catch((error) => console.warn('verification', error));
+        this.render();
+      });
+      this.render();
+    });
+    calls.on('ended', () => this.render());
+    verificationEvents.on('change', () => this.render());
+    contactEvents.on('change', () => {
+      this.repaint();
+      this.render();
+      this.renderContacts();
+    });
+    identityEvents.on('change', () => this.renderContacts());
+    this.build();
+    this.renderContacts();
+  }
+
+  build() {
+    const call = $('call');
+    const chip = (this.chip = el('button', 'verify-chip'));
+    chip.type = 'button';
+    chip.dataset.testid = 'verify-chip';
+    chip.onclick = () => this.openSheet();
+    call.querySelector('.call-top')?.append(chip);
+
+    const sheet = (this.sheet = el('div', 'sheet verify-sheet'));
+    sheet.id = 'verify-sheet';
+    sheet.setAttribute('role', 'dialog');
+    sheet.setAttribute('aria-labelledby', 'verify-title');
+    sheet.dataset.testid = 'verify-sheet';
+    sheet.hidden = true;
+    const head = el('header');
+    const title = el('h2', '', 'Security code');
+    title.id = 'verify-title';
+    const close = el('button', 'round small', '×');
+    close.setAttribute('aria-label', 'Close');
+    close.title = 'Close';
+    close.onclick = () => this.closeSheet();
+    head.append(title, close);
+    this.sheetBody = el('div', 'verify-body');
+    sheet.append(head, this.sheetBody);
+    call.append(sheet);
+
+    const warning = (this.warning = el('div', 'verify-warning'));
+    warning.setAttribute('role', 'alertdialog');
+    warning.setAttribute('aria-labelledby', 'verify-warning-title');
+    warning.dataset.testid = 'verify-warning';
+    warning.hidden = true;
+    call.append(warning);
+
+    const incoming = (this.incomingWarning = el('p', 'incoming-warning'));
+    incoming.dataset.testid = 'incoming-warning';
+    incoming.hidden = true;
+    $('incoming').querySelector('.answer')?.before(incoming);
+
+    const panel = (this.panel = el('section', 'card contacts'));
+    panel.setAttribute('aria-labelledby', 'contacts-title');
+    panel.dataset.testid = 'contacts-panel';
+    $('lobby').append(panel);
+  }
+
+  /** The link the call screen is about: the first in the call. */
+  shown() {
+    return this.calls.current;
+  }
+
+  render() {
+    const link = this.shown();
+    const check = link ? checkOf(link) : null;
+    const chip = /** @type {HTMLElement} */ (this.chip);
+    chip.hidden = !check;
+    if (link && check) {
+      chip.dataset.state = check.state === 'mismatch' && check.released ? 'released' : check.state;
+      chip.replaceChildren();
+      if (check.state === 'verified') chip.append(verifiedBadge(), ' Verified');
+      else if (check.state === 'mismatch') chip.append('⚠ Not the verified device');
+      else chip.append('Verify');
+      chip.title = check.code ? `Security code: ${check.code}` : 'Security code';
+    }
+    // The warning, while the user has not decided.
+    const warn = Boolean(link && check?.state === 'mismatch' && !check.released && !link.is('ringing'));
+    const warning = /** @type {HTMLElement} */ (this.warning);
+    if (warn && link && check && (warning.hidden || this.link !== link)) this.paintWarning(link, check);
+    warning.hidden = !warn;
+    const ringing = this.calls.links ? [...this.calls.links.values()].find((l) => l.is('ringing') && !l.waiting) : null;
+    const ringCheck = ringing ? checkOf(ringing) : null;
+    const incoming = /** @type {HTMLElement} */ (this.incomingWarning);
+    incoming.hidden = ringCheck?.state !== 'mismatch';
+    if (ringing && ringCheck?.state === 'mismatch') {
+      incoming.textContent = `Warning: this is not the device you verified as ${ringCheck.expected[0]?.name || ringing.peerName}. If you answer, nothing is sent until you decide.`;
+    }
+    if (!this.sheet?.hidden) {
+      if (!link || !check || (this.link && this.link !== link)) this.closeSheet();
+      else this.paintSheet(link, check);
+    }
+  }
+
+  /** @param {Link} link @param {LinkCheck} check */
+  paintWarning(link, check) {
+    this.link = link;
+    const warning = /** @type {HTMLElement} */ (this.warning);
+    const name = check.expected[0]?.name || link.peerName;
+    const title = el('h2', '', `This may not be ${name}`);
+    title.id = 'verify-warning-title';
+    const since = check.expected[0] ? ` on ${day(check.expected[0].verifiedAt)}` : '';
+    const text = el('p', '', `The device calling as ${link.peerName} is not the one you verified as ${name}${since}. ` +
+      'Someone may be listening in, or they may have a new phone or cleared their browser. ' +
+      'Your camera, microphone and messages are not sent until you decide.');
+    const row = el('div', 'row');
+    const newDevice = el('button', 'pill', 'It’s a new device');
+    newDevice.type = 'button';
+    newDevice.dataset.testid = 'warning-new-device';
+    newDevice.onclick = () => this.openSheet(true);
+    const notThem = el('button', 'pill danger', 'Not them: hang up');
+    notThem.type = 'button';
+    notThem.dataset.testid = 'warning-not-them';
+    notThem.onclick = () => {
+      link.hangup('hangup');
+      showNotice(`Hung up: that was not ${name}’s verified device.`);
+    };
+    row.append(notThem, newDevice);
+    warning.replaceChildren(title, text, row);
+  }
+
+  /** @param {boolean} [reverify] opened from the warning: verifying replaces the old device */
+  openSheet(reverify = false) {
+    const link = this.shown();
+    const check = link && checkOf(link);
+    if (!link || !check) return;
+    this.link = link;
+    this.reverify = reverify;
+    this.paintSheet(link, check);
+    /** @type {HTMLElement} */ (this.sheet).hidden = false;
+    /** @type {HTMLElement} */ (this.warning).hidden = true;
+    this.sheet?.querySelector('button')?.focus();
+  }
+
+  closeSheet() {
+    if (this.sheet) this.sheet.hidden = true;
+    this.reverify = false;
+    this.render();
+  }
+
+  /** @param {Link} link @param {LinkCheck} check */
+  paintSheet(link, check) {
+    const body = /** @type {HTMLElement} */ (this.sheetBody);
+    const code = el('p', 'verify-code');
+    code.dataset.testid = 'verify-code';
+    code.dataset.source = check.source;
+    for (const word of check.words) code.append(el('span', '', word), ' ');
+    if (!check.words.length) code.textContent = 'Connecting…';
+    const how = el('p', 'small', `Read these words to ${link.peerName}, or let them scan the code: their screen shows the same five words on a safe connection. ` +
+      'If anything differs, someone is in between.');
+    /** @type {HTMLElement[]} */
+    const parts = [code];
+    if (check.qr) {
+      const qr = /** @type {HTMLImageElement} */ (el('img', 'verify-qr'));
+      qr.src = qrUrl(check.qr);
+      qr.width = qr.height = 176;
+      qr.alt = `QR code of the security code ${check.code}`;
+      qr.dataset.testid = 'verify-qr';
+      parts.push(qr);
+    }
+    parts.push(how);
+    const contact = contactFor(check.remote);
+    if (contact) {
+      const done = el('p', 'verify-done');
+      done.append(verifiedBadge(), ` Verified as ${contact.name} on ${day(contact.verifiedAt)}.`);
+      const undo = el('button', 'button secondary', 'Forget this verification');
+      undo.type = 'button';
+      undo.onclick = () => forget(contact.fingerprint);
+      parts.push(done, undo);
+    } else {
+      const mark = el('button', 'button wide verify-mark', `The words match: mark ${link.peerName} as verified`);
+      mark.type = 'button';
+      mark.dataset.testid = 'mark-verified';
+      mark.disabled = !check.words.length;
+      mark.onclick = async () => {
+        const replaces = check.state === 'mismatch' ? check.expected.map((c) => c.fingerprint) : [];
+        await markVerified(link.peerName, check.remote, replaces);
+        check.state = 'verified';
+        check.expected = [];
+        noteSeen(link.peerId, check.remote);
+        if (link.held) await release(link);
+        showNotice(`${link.peerName} is verified on this device.`);
+        this.closeSheet();
+      };
+      parts.push(mark);
+      if (check.state === 'mismatch' && !check.released) {
+        const go = el('button', 'button secondary', 'Continue this call without verifying');
+        go.type = 'button';
+        go.dataset.testid = 'continue-unverified';
+        go.onclick = () => release(link).then(() => this.closeSheet());
+        parts.push(go);
+      }
+    }
+    const mine = identity();
+    const foot = el('p', 'small fingerprints', `Their device: ${shortFingerprint(check.remote)}… · This device: ${shortFingerprint(mine?.fingerprint || check.local)}… · read from the ${check.source === 'transport' ? 'connected DTLS transport' : 'negotiated SDP'}`);
+    parts.push(foot);
+    body.replaceChildren(...parts);
+  }
+
+  /** The lobby's card: this device's identity and the verified contacts, each removable. */
+  renderContacts() {
+    const panel = /** @type {HTMLElement} */ (this.panel);
+    const title = el('h2', '', 'Verified contacts');
+    title.id = 'contacts-title';
+    /** @type {HTMLElement[]} */
+    const parts = [title];
+    const mine = identity();
+    if (mine) {
+      const days = daysLeft(mine);
+      const line = el('p', 'small identity', `This device: ${shortFingerprint(mine.fingerprint)}… · valid until ${day(mine.expires)}`);
+      line.dataset.testid = 'identity-line';
+      parts.push(line);
+      if (mine.problem) {
+        const problem = el('p', 'identity-problem', mine.problem);
+        problem.dataset.testid = 'identity-problem';
+        parts.push(problem);
+      }
+      if (days < RENEW_WARNING_DAYS) {
+        const expiring = el('p', 'identity-problem', `This device’s identity expires in ${Math.max(days, 0)} days. Renew it now; people who verified you will need to verify you again.`);
+        expiring.dataset.testid = 'identity-expiring';
+        const renew = el('button', 'button secondary', 'Renew now');
+        renew.type = 'button';
+        renew.disabled = this.renewing;
+        renew.onclick = async () => {
+          this.renewing = true;
+          await renewIdentity().finally(() => { this.renewing = false; });
+        };
+        parts.push(expiring, renew);
+      }
+    }
+    if (storageProblem) parts.push(el('p', 'identity-problem', storageProblem));
+    const list = el('ul', 'contact-list');
+    list.dataset.testid = 'contact-list';
+    for (const contact of contacts()) {
+      const item = el('li', 'contact');
+      item.dataset.testid = 'contact';
+      const who = el('span', 'who');
+      who.append(el('span', 'name', contact.name), verifiedBadge());
+      const when = el('span', 'small', `${shortFingerprint(contact.fingerprint)}… · ${day(contact.verifiedAt)}`);
+      who.append(when);
+      const remove = el('button', 'button secondary', 'Remove');
+      remove.type = 'button';
+      remove.dataset.testid = 'contact-remove';
+      remove.setAttribute('aria-label', `Remove ${contact.name} from verified contacts`);
+      remove.onclick = () => forget(contact.fingerprint);
+      item.append(who, remove);
+      list.append(item);
+    }
+    const empty = el('p', 'small', 'Nobody yet. In a call, tap “Verify” and compare the five words with the other person; they are kept on this device only.');
+    empty.hidden = list.children.length > 0;
+    parts.push(list, empty);
+    panel.replaceChildren(...parts);
+  }
+}
+
+export { isVerified };

@@ -1,0 +1,72 @@
+"""Verified contacts (issue 13, docs/verification.md): the code both sides show, the badge
+after a reload, and the warning with nothing sent when a verified person's device changes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from playwright.async_api import expect
+
+from tests.support.browseruser import User, connect_call
+
+OUTBOUND_BYTES_JS = """async () => {
+  const pc = window.__lanCall.pc;
+  let bytes = 0;
+  if (pc) (await pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp') bytes += s.bytesSent || 0; });
+  return bytes;
+}"""
+
+
+async def code_of(user: User) -> str:
+    """Open the security-code sheet and read the five words once they are known."""
+    if not await user.test_id("verify-sheet").is_visible():
+        await user.test_id("verify-chip").click()
+    code = user.test_id("verify-code")
+    await expect(code).to_have_text(re.compile(r"^\s*(\w+\s+){4}\w+\s*$"))
+    return " ".join((await code.inner_text()).split())
+
+
+async def verify_each_other(alice: User, bob: User) -> str:
+    await connect_call(alice, bob)
+    alice_code, bob_code = await asyncio.gather(code_of(alice), code_of(bob))
+    assert alice_code == bob_code
+    for user in (alice, bob):
+        await expect(user.test_id("verify-code")).to_have_attribute("data-source", "transport")
+        await user.test_id("mark-verified").click()
+        await expect(user.test_id("verify-chip")).to_contain_text("Verified")
+    return alice_code
+
+
+async def test_both_sides_show_the_same_code_and_a_verified_contact_keeps_its_badge(
+    start_server, new_user, artifacts
+):
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    first = await verify_each_other(alice, bob)
+    await expect(alice.test_id("call-name").get_by_test_id("verified-badge")).to_be_visible()
+    await alice.test_id("hang-up").click()
+    await asyncio.gather(alice.wait_idle(), bob.wait_idle())
+    await expect(alice.person("Bob").get_by_test_id("verified-badge")).to_be_visible()
+    await expect(alice.test_id("contact")).to_have_count(1)
+    await expect(alice.test_id("contact")).to_contain_text("Bob")
+
+    # Reload both: same certificates from IndexedDB, so the same code, and the badge again.
+    await asyncio.gather(alice.page.reload(), bob.page.reload())
+    for user in (alice, bob):
+        await user.wait_for("window.__lanCall?.link === 'online' && window.__lanCall.media !== 'pending'")
+    await expect(alice.person("Bob")).to_be_visible()
+    await connect_call(bob, alice)
+    for user in (alice, bob):
+        await expect(user.test_id("verify-chip")).to_contain_text("Verified")
+        await expect(user.test_id("call-name").get_by_test_id("verified-badge")).to_be_visible()
+    assert await code_of(alice) == first
+    await alice.wait_media_flowing()
+    await bob.test_id("hang-up").click()
+    await asyncio.gather(alice.wait_idle(), bob.wait_idle())
+
+    # Contacts can be removed: the badge goes with them.
+    await alice.test_id("contact-remove").click()
+    await expect(alice.test_id("contact")).to_have_count(0)
+    await expect(alice.person("Bob").get_by_test_id("verified-badge")).to_have_count(0)
