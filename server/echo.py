@@ -98,9 +98,10 @@ class EchoCall:
     candidates) is applied in order by its own task, so a slow caller never holds up
     the others."""
 
-    def __init__(self, echo: EchoPeer, caller: str) -> None:
+    def __init__(self, echo: EchoPeer, caller: str, call_id: str | None = None) -> None:
         self.echo = echo
         self.caller = caller
+        self.call_id = call_id  # set in a group call: relays then carry it (docs/protocol.md §8)
         self.pc = RTCPeerConnection(rtc_configuration([]))
         self.candidates = RemoteCandidates(self.pc)
         self.channel: RTCDataChannel | None = None
@@ -131,6 +132,10 @@ class EchoCall:
             try:
                 if kind == "offer":
                     await self._on_offer(data)
+                elif kind == "dial":
+                    await self._dial()
+                elif kind == "answer":
+                    await self._on_answer(data)
                 elif kind == "candidate":
                     await self.candidates.add(data.get("candidate"))
             except ValueError as exc:  # a candidate we cannot parse: ignore it
@@ -169,9 +174,7 @@ class EchoCall:
                 await self.end("error", notify=True)
             return
         local = self.pc.localDescription
-        await self.echo.send(
-            {"type": "accept", "data": {"type": "answer", "sdp": local.sdp, "target": self.caller}}
-        )
+        await self.echo.send({"type": "accept", "data": self._scoped({"type": "answer", "sdp": local.sdp})})
         if first:
             self.started_at = time.monotonic()
             self.echo.calls_total += 1
@@ -185,6 +188,48 @@ class EchoCall:
         else:
             self.renegotiations += 1
             log.info("event=echo-renegotiated caller=%s media=%d", self.caller, len(self.proxies))
+
+    def _scoped(self, data: Json) -> Json:
+        """A relay's data to the caller, with the call id in a group call."""
+        data["target"] = self.caller
+        if self.call_id is not None:
+            data["call"] = self.call_id
+        return data
+
+    async def _dial(self) -> None:
+        """In a group call the joiner offers (docs/protocol.md §8): an audio and a video
+        transceiver with nothing to send yet (the member's own media is echoed once it
+        arrives), and the chat channel."""
+        self.pc.addTransceiver("audio", direction="sendrecv")
+        self.pc.addTransceiver("video", direction="sendrecv")
+        self._open_channel()
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)  # aiortc: every candidate is in it
+        local = self.pc.localDescription
+        await self.echo.send({"type": "offer", "data": self._scoped({"type": "offer", "sdp": local.sdp})})
+
+    async def _on_answer(self, data: Json) -> None:
+        sdp = data.get("sdp")
+        if not isinstance(sdp, str) or self.pc.signalingState != "have-local-offer":
+            return
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            await self.candidates.flush()
+            self._echo_tracks()
+        except Exception as exc:
+            self.echo.failures += 1
+            log.warning("event=echo-answer-failed member=%s error=%r", self.caller, str(exc)[:200])
+            await self.end("error", notify=True)
+            return
+        self.started_at = time.monotonic()
+        self.echo.calls_total += 1
+        self._timer = asyncio.create_task(self._expire())
+        log.info(
+            "event=echo-call-start member=%s call=%s calls=%d",
+            self.caller,
+            self.call_id,
+            self.echo.active_calls,
+        )
 
     def _echo_tracks(self) -> None:
         """Send back, on each transceiver, what the caller sends on it."""
@@ -264,7 +309,7 @@ class EchoCall:
                     self.channel.send(json.dumps({"type": "disconnect"}))
                     await asyncio.sleep(0.05)  # let SCTP send it before the transport closes
                 said = hangup_reason or reason
-                await self.echo.send({"type": "hangup", "data": {"target": self.caller, "reason": said}})
+                await self.echo.send({"type": "hangup", "data": self._scoped({"reason": said})})
             for proxy in self.proxies:
                 proxy.stop()
             # Shielded: a close cut short would leave ICE sockets open.
@@ -306,6 +351,8 @@ class EchoPeer:
         self._replies: set[asyncio.Task[None]] = set()
         self._early: dict[str, tuple[float, list[Json]]] = {}
         self._stopping = False
+        self.call_id: str | None = None  # the group call it is a member of
+        self._joining: str | None = None  # a call it has asked to join
 
     @property
     def active_calls(self) -> int:
@@ -349,7 +396,8 @@ class EchoPeer:
         peer, out, _ = self.hub.connect(conn, token, kind="bot")
         self.peer, self.conn = peer, conn
         deliver(out, self.hub)
-        await self.send({"type": "identify", "data": {"id": peer.id, "name": self.name}})
+        # It can be a member of a group call: each member sees their own media echoed.
+        await self.send({"type": "identify", "data": {"id": peer.id, "name": self.name, "caps": ["group"]}})
 
     async def send(self, message: Json) -> None:
         """Send one protocol message as this peer, exactly as a socket would."""
@@ -416,9 +464,55 @@ class EchoPeer:
                 call = self.calls.get(gone)
                 if call is not None:
                     self.spawn(call.end("gone", notify=False))
+        elif kind == "accept":
+            member = data.get("source")
+            call = self.calls.get(member) if isinstance(member, str) else None
+            if call is not None:
+                call.post("answer", data)
+        elif kind == "invite":
+            self._on_invite(data)
+        elif kind == "call":
+            self._on_call(data)
         elif kind == "error":
             log.info("event=echo-error code=%s ref=%s", data.get("code"), data.get("ref"))
-        # peer (listing), accept, reject: nothing to do for a peer that never calls
+        # peer (listing), reject: nothing to do
+
+    def _on_invite(self, data: Json) -> None:
+        """Join a group call when there is room for one echo link per other member."""
+        inviter, call_id, members = data.get("source"), data.get("call"), data.get("members")
+        if not isinstance(inviter, str) or not isinstance(call_id, str) or not isinstance(members, list):
+            return
+        if self.call_id is not None or self.active_calls + len(members) > self.max_calls:
+            self.busy_total += 1
+            self._reply(inviter, "reject", "busy", call_id)
+            return
+        self._joining = call_id
+        self.spawn(self.send({"type": "join", "data": {"call": call_id}}))
+
+    def _on_call(self, data: Json) -> None:
+        """Membership of the group call: the joiner offers to each member; a member that
+        left, or the call ending, ends that member's echo."""
+        call_id, members = data.get("id"), data.get("members")
+        if not isinstance(call_id, str) or not isinstance(members, list):
+            return
+        if data.get("ended") or self.id not in members:
+            if call_id == self.call_id:
+                self.call_id = None
+                for call in [c for c in self.calls.values() if c.call_id == call_id]:
+                    self.spawn(call.end("left", notify=False))
+            return
+        joined = self._joining == call_id
+        self.call_id, self._joining = call_id, None
+        for call in [c for c in self.calls.values() if c.call_id == call_id and c.caller not in members]:
+            self.spawn(call.end("left", notify=False))
+        if not joined:
+            return
+        for member in members:
+            if isinstance(member, str) and member != self.id and member not in self.calls:
+                call = EchoCall(self, member, call_id)
+                self.calls[member] = call
+                call.start()
+                call.post("dial", {})
 
     def _on_offer(self, data: Json) -> None:
         caller = data.get("source")
@@ -433,7 +527,8 @@ class EchoPeer:
             log.info("event=echo-busy caller=%s calls=%d", caller, self.active_calls)
             self._reply(caller, "reject", "busy")
             return
-        call = EchoCall(self, caller)
+        call_id = data.get("call")
+        call = EchoCall(self, caller, call_id if isinstance(call_id, str) else None)
         self.calls[caller] = call
         call.start()
         call.post("offer", data)
@@ -461,12 +556,15 @@ class EchoPeer:
         if len(pending) < MAX_EARLY_CANDIDATES:
             pending.append(data)
 
-    def _reply(self, target: str, kind: str, reason: str) -> None:
+    def _reply(self, target: str, kind: str, reason: str, call_id: str | None = None) -> None:
         """Answer without a call (busy) from a task, so a caller's slow socket never
         holds up the reader; bounded, so a flood cannot pile up tasks."""
         if len(self._replies) >= MAX_REPLY_TASKS:
             return
-        task = asyncio.create_task(self.send({"type": kind, "data": {"target": target, "reason": reason}}))
+        data: Json = {"target": target, "reason": reason}
+        if call_id is not None:
+            data["call"] = call_id
+        task = asyncio.create_task(self.send({"type": kind, "data": data}))
         self._replies.add(task)
         task.add_done_callback(self._replies.discard)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 import pytest
 
 from server.contrib.peer import PythonPeer, parse_args, run
+from server.echo import ECHO
 from server.tls import CertFiles
 from tests.support.liveserver import LiveServer, StartServer
 from tests.support.polling import eventually
@@ -255,3 +256,35 @@ async def test_command_line_calls_then_invites_and_bots_join_when_invited(
     assert "group call" in out and "3 members" in out
     assert "'Ann': " in out and "'Bot': " in out
     assert "0 video" not in out  # both links carried video to the script
+
+
+async def test_the_echo_joins_a_group_call_and_echoes_each_member_their_own_media(
+    start_server: StartServer, client_ssl: ssl.SSLContext
+) -> None:
+    """Issue 11: the echo test peer can be a member. Invited into a call of two, it joins,
+    offers to both (the joiner offers), and sends each member back what that member sends."""
+    live = await start_server(echo=True, echo_max_calls=4)
+    async with python_peers(live, client_ssl, ["Ann", "Bob"]) as (ann, bob):
+        await ann.call(await ann.wait_for_peer(bob.name))
+        await asyncio.gather(*(p.wait_for_members(ids([ann, bob])) for p in (ann, bob)))
+        echo_id = await ann.wait_for_peer("Echo test")
+        await ann.invite(echo_id)
+        everyone = ids([ann, bob]) | {echo_id}
+        await asyncio.gather(*(p.wait_for_members(everyone) for p in (ann, bob)))
+
+        def echoed(peer: PythonPeer) -> Awaitable[bool]:
+            return eventually(
+                lambda: peer.frames_from_members().get(echo_id, 0) >= 5,
+                within=WAIT,
+                what=f"{peer.name}'s echo",
+            )
+
+        await asyncio.gather(echoed(ann), echoed(bob))
+        assert ann.calls[echo_id].pc.connectionState == "connected"
+        # Leaving: the echo's links end with the call, nothing is left running.
+        await ann.leave_call()
+        await bob.leave_call()
+        await eventually(lambda: not live.hub.calls, within=WAIT, what="the call ended")
+        echo = live.app[ECHO] if live.app is not None else None
+        assert echo is not None
+        await eventually(lambda: echo.active_calls == 0, within=WAIT, what="the echo's links closed")
