@@ -25,6 +25,7 @@ pings, verifies the certificate against the generated CA, and JSON-encodes and
     .venv/bin/python bench/relay.py --idle 3000        # the same beside 3,000 idle clients
     .venv/bin/python bench/relay.py --quick            # smoke run, a few seconds
     .venv/bin/python bench/relay.py --without orjson   # A/B: server without orjson
+    .venv/bin/python bench/relay.py --node DIR         # the original Node server, built in DIR
 
 `--without MODULE` makes an optional 'fast' extra unimportable in the server process
 only (`uvloop` matters only for a server version whose `run()` picks it up).
@@ -123,7 +124,9 @@ def send_candidate(sender: Client, target: Client) -> None:
         {
             "type": "icecandidate",
             "data": {
+                # Stamped by our server anyway; the original server forwards them as sent.
                 "id": sender.id,
+                "source": sender.id,
                 "target": target.id,
                 # Inside the candidate object: the server forwards only documented `data`
                 # fields (docs/protocol.md §2) but passes the candidate object through whole.
@@ -281,7 +284,28 @@ def start_server(
         # Every load-generator client comes from 127.0.0.1: the per-address limits would
         # treat them all as one abuser.
         ADDRESS_RATE_LIMIT="0",
+        JOIN_RATE="0",
         MAX_CONNECTIONS_PER_ADDRESS="0",
+    )
+
+
+NODE_PORT = 3000  # the original server listens on 3000 whatever PORT says
+
+
+def start_node_server(directory: Path, certs: Path, log: Path) -> subprocess.Popen[bytes]:
+    """The original SitePen server (`npm install && npm run build` in `directory`, which
+    lies outside this repository), with a certificate from the same kind of local CA."""
+    from server.tls import ensure_local_certificates
+
+    files = ensure_local_certificates(certs, ["localhost", "127.0.0.1"])
+    return start_bench_server(
+        NODE_PORT,
+        certs,
+        log,
+        directory,
+        ["node", "server/index.js"],
+        CERT=str(files.cert),
+        KEY=str(files.key),
     )
 
 
@@ -326,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     parser.add_argument(
+        "--node",
+        type=Path,
+        help="run the original Node server built in this folder instead (port 3000 must be free)",
+    )
+    parser.add_argument(
         "--server-dir",
         type=Path,
         default=REPO,
@@ -356,9 +385,13 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     tmp = Path(tempfile.mkdtemp(prefix="lan-call-bench-"))
-    port = free_port()
     log = tmp / "server.log"
-    server = start_server(port, tmp / "certs", max_clients, args.without, log, args.server_dir.resolve())
+    if args.node is not None:
+        port = NODE_PORT
+        server = start_node_server(args.node.resolve(), tmp / "certs", log)
+    else:
+        port = free_port()
+        server = start_server(port, tmp / "certs", max_clients, args.without, log, args.server_dir.resolve())
     print(f"server pid {server.pid} listening on {HOST}:{port} (log {log})", flush=True)
     ctx = mp.get_context("spawn")
     pipes: list[Connection] = []
@@ -424,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         latencies.extend(chunk)
     latencies.sort()
     figures = {
+        "server": "node" if args.node is not None else "python",
         "pairs": pairs,
         "idle": args.idle,
         "seconds": seconds,
@@ -456,16 +490,21 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print("LAN Call relay benchmark")
-    print(
-        f"  server      python -m server on {HOST}:{port}, TLS; event loop "
-        f"{'uvloop' if uses_uvloop else 'asyncio'}, JSON {'orjson' if uses_orjson else 'json'}"
-        + (f" (--without {','.join(args.without)})" if args.without else "")
-        + (f"; from {args.server_dir}" if args.server_dir.resolve() != REPO else "")
-    )
+    if args.node is not None:
+        print(
+            f"  server      the original Node server (node server/index.js in {args.node}), port {port}, TLS"
+        )
+    else:
+        print(
+            f"  server      python -m server on {HOST}:{port}, TLS; event loop "
+            f"{'uvloop' if uses_uvloop else 'asyncio'}, JSON {'orjson' if uses_orjson else 'json'}"
+            + (f" (--without {','.join(args.without)})" if args.without else "")
+            + (f"; from {args.server_dir}" if args.server_dir.resolve() != REPO else "")
+        )
     print(
         f"  settings    RATE_LIMIT=RATE_BURST={RATE_LIMIT} so the per-socket rate limit (default 50/s)"
-        f" does not throttle the closed loop; ADDRESS_RATE_LIMIT=MAX_CONNECTIONS_PER_ADDRESS=0 (all clients"
-        f" share 127.0.0.1); MAX_CLIENTS={max_clients}, ECHO=0, RELOAD=off, STATE_FILE="
+        f" does not throttle the closed loop; ADDRESS_RATE_LIMIT=JOIN_RATE=MAX_CONNECTIONS_PER_ADDRESS=0"
+        f" (all clients share 127.0.0.1); MAX_CLIENTS={max_clients}, ECHO=0, RELOAD=off, STATE_FILE="
     )
     print(
         f"  machine     {os.cpu_count()} cores shared by the server and {workers} load-generator "
