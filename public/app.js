@@ -205,7 +205,7 @@ sessionStorage.removeItem(NOTICE_KEY);
 new Verification(calls, () => {
   lobby.renderPeople(roster.people);
   callView.paint();
-});
+}, dataLinks);
 // Every connection uses this device's lasting certificate: be online only once it is loaded.
 identityReady.finally(() => signalling.open());
 media.start();

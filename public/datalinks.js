@@ -25,6 +25,7 @@
 import { PeerChannels, registry, SERVICE_CHANNEL } from './channels.js';
 import { DataLinkError, isLine, isRequest, isResponse, Requests, yields } from './datalogic.js';
 import { Emitter } from './events.js';
+import { rtcConfiguration } from './identity.js';
 import { LinkState } from './linkstate.js';
 
 export { DataLinkError } from './datalogic.js';
@@ -79,6 +80,12 @@ class Subscriptions {
 
 /** The data link with one person. */
 export class DataLink extends Emitter {
+  /**
+   * Set by public/verify.js: sees every remote description before it is applied.
+   * @type {((link: DataLink, sdp: string) => Promise<void>) | null}
+   */
+  static beforeRemote = null;
+
   /**
    * @param {{
    *   peerId: string, peerName: string, me: () => string,
@@ -270,7 +277,8 @@ export class DataLink extends Emitter {
     this.channels?.close();
     this.pendingCandidates = [];
     this.remoteDescriptionSet = false;
-    const pc = (this.pc = new RTCPeerConnection({ iceServers: this.iceServers(), bundlePolicy: 'max-bundle' }));
+    // This device's lasting certificate (public/identity.js), as for calls.
+    const pc = (this.pc = new RTCPeerConnection(rtcConfiguration(this.iceServers(), { bundlePolicy: 'max-bundle' })));
     pc.onicecandidate = ({ candidate }) =>
       pc === this.pc && this.signal('icecandidate', { target: this.peerId, candidate: candidate?.toJSON() ?? null });
     pc.onconnectionstatechange = () => pc === this.pc && this.connectionChanged();
@@ -368,6 +376,9 @@ export class DataLink extends Emitter {
 
   /** @param {RTCPeerConnection} pc @param {RTCSessionDescriptionInit} description */
   async applyRemote(pc, description) {
+    // Verification (public/verify.js) sees their fingerprint first: a mismatch holds the channels.
+    await DataLink.beforeRemote?.(this, description.sdp || '');
+    if (pc !== this.pc) return;
     await pc.setRemoteDescription(description);
     if (pc !== this.pc) return;
     this.remoteDescriptionSet = true;
@@ -597,8 +608,8 @@ export class DataLinks extends Emitter {
 
   /** @param {string} peerId */
   notHere(peerId) {
-    const name = this.links.get(peerId)?.peerName || 'They';
-    return new DataLinkError('gone', `${name === 'They' ? 'They are' : `${name} is`} not here right now.`);
+    const name = this.links.get(peerId)?.peerName;
+    return new DataLinkError('gone', name ? `${name} is not here right now.` : 'They are not here right now.');
   }
 
   /** A relay with `link:"data"` (docs/protocol.md §9). @param {string} type @param {any} data */

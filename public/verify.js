@@ -15,6 +15,7 @@ import {
 } from './contacts.js';
 import { Emitter } from './events.js';
 import { daysLeft, identity, identityEvents, renewIdentity, RENEW_WARNING_DAYS } from './identity.js';
+import { DataLink } from './datalinks.js';
 import { PeerLink } from './peerlink.js';
 import { $, showNotice } from './ui.js';
 import { fingerprintOfDer, sdpFingerprint, verificationCode } from './verifycode.js';
@@ -83,7 +84,7 @@ export async function guardRemote(link, sdp) {
   const check = { remote, local, code: '', words: [], qr: '', source: 'sdp', state, expected, released: false };
   checks.set(pc, check);
   if (state === 'mismatch') await hold(link);
-  if (state !== 'mismatch') noteSeen(link.peerId, remote);
+  noteSeen(link.peerId, remote); // what this id shows now: no badge left over from a verified device
   await fillCode(pc, check);
   verificationEvents.emit('change', link);
 }
@@ -96,10 +97,11 @@ async function fillCode(pc, check) {
 }
 
 /**
- * Connected: read the fingerprints the DTLS transport really uses.
- * @param {Link} link
+ * Connected: read the fingerprints the DTLS transport really uses. Data links too
+ * (public/datalinks.js): their views read `checkOf(link)` and listen to `verificationEvents`.
+ * @param {{pc: RTCPeerConnection | null, peerId: string, peerName: string}} link
  */
-async function confirm(link) {
+export async function confirm(link) {
   const pc = link.pc;
   const check = pc && checks.get(pc);
   if (!pc || !check) return;
@@ -117,7 +119,7 @@ async function confirm(link) {
     }
   }
   await fillCode(pc, check);
-  if (check.state !== 'mismatch') noteSeen(link.peerId, check.remote);
+  noteSeen(link.peerId, check.remote);
   if (pc === link.pc) verificationEvents.emit('change', link);
 }
 
@@ -129,16 +131,19 @@ async function hold(link) {
   await Promise.all(senders.filter((s) => s.track).map((s) => s.replaceTrack(null).catch(() => {})));
 }
 
-/** The user chose to go on with this connection. @param {Link} link */
-async function release(link) {
+/**
+ * The user chose to go on with this connection (a data link's view may offer it too).
+ * @param {any} link a PeerLink or a DataLink
+ */
+export async function release(link) {
   const check = checkOf(link);
   if (check) check.released = true;
   link.held = false;
   if (link.channels) link.channels.held = false;
   for (const kind of /** @type {const} */ (['audio', 'video'])) {
-    await link.transceivers[kind]?.sender.replaceTrack(link.localTracks[kind]).catch(() => {});
+    await link.transceivers?.[kind]?.sender.replaceTrack(link.localTracks[kind]).catch(() => {});
   }
-  link.mediaChanged();
+  link.mediaChanged?.();
   verificationEvents.emit('change', link);
 }
 
@@ -168,14 +173,16 @@ export class Verification {
   /**
    * @param {import('./calls.js').CallController} calls
    * @param {() => void} repaint re-render the views that show names (the list, the call)
+   * @param {import('./datalinks.js').DataLinks} [dataLinks] their codes, once each link is open
    */
-  constructor(calls, repaint) {
+  constructor(calls, repaint, dataLinks) {
     this.calls = calls;
     this.repaint = repaint;
     /** @type {Link | null} the link the sheet or warning is about */
     this.link = null;
     this.renewing = false;
     PeerLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
+    DataLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
     calls.on('call', (/** @type {Link} */ link) => {
       link.during('state', () => {
         if (link.is('connected')) confirm(link).catch((error) => console.warn('verification', error));
@@ -184,6 +191,10 @@ export class Verification {
       this.render();
     });
     calls.on('ended', () => this.render());
+    dataLinks?.on('open', (/** @type {{peerId: string}} */ { peerId }) => {
+      const link = dataLinks.links.get(peerId);
+      if (link) confirm(link).catch((error) => console.warn('verification', error));
+    });
     verificationEvents.on('change', () => this.render());
     contactEvents.on('change', () => {
       this.repaint();

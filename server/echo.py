@@ -42,12 +42,18 @@ from aiortc.contrib.media import MediaRelay
 from .appkeys import HUB, SETTINGS
 from .hub import Hub, Peer
 from .outbox import deliver
+from .verification import link_code
 from .webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, count_media_sections, rtc_configuration
 
 log = logging.getLogger("server.echo")
 
 ECHO_NAME = "Echo test"
 ECHO_PREFIX = "Echo: "
+# A chat line asking for the link's verification code (docs/verification.md): answered with
+# CODE_PREFIX + the five words, instead of an echo. Only on request, so every echoed line
+# keeps its place in the chat.
+CODE_REQUESTS = frozenset({"code", "verify", "security code"})
+CODE_PREFIX = "Security code: "
 MAX_MEDIA_SECTIONS = 8  # camera + mic + screen share + chat fit easily; more is abuse
 MAX_ECHO_CHARS = 16_000  # an echoed line stays under SCTP's 64 KiB message limit
 MAX_REPLY_TASKS = 64  # busy replies in flight; past that, offers are dropped unanswered
@@ -245,6 +251,11 @@ class EchoCall:
             transceiver.direction = "sendrecv"
             self.proxies.append(proxy)
 
+    def code(self) -> str | None:
+        """This call's verification code, as the caller's screen shows it."""
+        local, remote = self.pc.localDescription, self.pc.remoteDescription
+        return link_code(local.sdp, remote.sdp) if local is not None and remote is not None else None
+
     def _open_channel(self) -> None:
         channel = self.pc.createDataChannel(CHAT_LABEL, negotiated=True, id=CHAT_CHANNEL_ID)
         self.channel = channel
@@ -260,8 +271,11 @@ class EchoCall:
             kind = data.get("type")
             if kind == "chat" and isinstance(data.get("data"), str) and self.channel is not None:
                 self.chats += 1
-                echoed = ECHO_PREFIX + data["data"][:MAX_ECHO_CHARS]
-                self.channel.send(json.dumps({"type": "chat", "data": echoed}))
+                if data["data"].strip().lower() in CODE_REQUESTS:
+                    reply = f"{CODE_PREFIX}{self.code() or 'unknown'}"
+                else:
+                    reply = ECHO_PREFIX + data["data"][:MAX_ECHO_CHARS]
+                self.channel.send(json.dumps({"type": "chat", "data": reply}))
             elif kind == "disconnect":
                 self.echo.spawn(self.end("disconnect", notify=False))
             # typing and unknown types: ignored (docs/protocol.md §6)

@@ -55,6 +55,7 @@ from aiortc import (
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
 from av import AudioFrame, VideoFrame
 
+from ..verification import link_code
 from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 
 log = logging.getLogger("server.contrib.peer")
@@ -249,6 +250,15 @@ class Call:
                 else:
                     self.audio_frames += 1
                 await self._notify()
+
+    @property
+    def code(self) -> str | None:
+        """The link's verification code (docs/verification.md), the five words the other
+        side's screen shows; None until both descriptions are set."""
+        local, remote = self.pc.localDescription, self.pc.remoteDescription
+        if local is None or remote is None:
+            return None
+        return link_code(local.sdp, remote.sdp)
 
     async def _on_state(self) -> None:
         if self.pc.connectionState == "failed":
@@ -875,7 +885,8 @@ async def _report(peer: PythonPeer) -> None:
         received, sent = await call.traffic()
         print(
             f"{_describe(peer, remote)}: {call.video_frames} video / {call.audio_frames} audio frames, "
-            f"{received // 1024} KiB in, {sent // 1024} KiB out, chat {call.chat[-1:]}"
+            f"{received // 1024} KiB in, {sent // 1024} KiB out, chat {call.chat[-1:]}, "
+            f"security code {call.code!r}"
         )
     if peer.call_id is not None:
         names = ", ".join(_describe(peer, m) for m in peer.members if m != peer.id)
@@ -912,7 +923,7 @@ async def run(args: argparse.Namespace) -> int:
         except CallRejected as exc:
             print(exc)
             return 1
-        print(f"in a call with {args.call!r}")
+        print(f"in a call with {args.call!r}; security code: {call.code}")
         if args.chat:
             await call.send_chat(args.chat)
         if args.invite:

@@ -70,3 +70,63 @@ async def test_both_sides_show_the_same_code_and_a_verified_contact_keeps_its_ba
     await alice.test_id("contact-remove").click()
     await expect(alice.test_id("contact")).to_have_count(0)
     await expect(alice.person("Bob").get_by_test_id("verified-badge")).to_have_count(0)
+
+
+async def outbound_bytes(user: User) -> int:
+    return int(await user.js(OUTBOUND_BYTES_JS))
+
+
+async def shoot(user: User, artifacts, name: str) -> None:
+    """The same screen at phone and desktop size (test-artifacts/)."""
+    for width, height in ((360, 740), (1280, 800)):
+        await user.page.set_viewport_size({"width": width, "height": height})
+        await asyncio.sleep(0.3)
+        await user.page.screenshot(path=str(artifacts / f"verification-{name}-{width}x{height}.png"))
+
+
+async def test_a_verified_contact_with_a_new_identity_is_held_until_re_verified(
+    start_server, new_user, artifacts
+):
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    await verify_each_other(alice, bob)
+    await shoot(alice, artifacts, "badge")  # verifying closes the sheet
+    await alice.test_id("verify-chip").click()
+    await shoot(alice, artifacts, "code")
+    await alice.test_id("hang-up").click()
+    await asyncio.gather(alice.wait_idle(), bob.wait_idle())
+
+    # Bob's browser forgets its identity (site data cleared): a new certificate on reload.
+    await bob.js(
+        """() => new Promise((resolve, reject) => {
+             const request = indexedDB.deleteDatabase('lanCall.identity');
+             request.onsuccess = () => resolve(true);
+             request.onerror = () => reject(request.error);
+           })"""
+    )
+    await bob.page.reload()
+    await bob.wait_for("window.__lanCall?.link === 'online' && window.__lanCall.media !== 'pending'")
+    await expect(alice.person("Bob")).to_be_visible()
+
+    await connect_call(alice, bob)
+    await expect(alice.test_id("verify-warning")).to_be_visible()
+    await expect(alice.test_id("verify-warning")).to_contain_text("This may not be Bob")
+    await expect(alice.test_id("verify-chip")).to_contain_text("Not the verified device")
+    # Bob's side still knows Alice's lasting identity: verified there.
+    await expect(bob.test_id("verify-chip")).to_contain_text("Verified")
+    await alice.wait_media_flowing()  # Bob's camera and mic reach Alice ...
+    await asyncio.sleep(2.0)
+    assert await outbound_bytes(alice) < 1000  # ... and nothing of Alice's reaches Bob
+    assert (await bob.media_stats() or {}).get("videoFrames", 0) == 0
+    await shoot(alice, artifacts, "warning")
+
+    # "It's a new device": the code again, then verified; Alice's media now flows.
+    await alice.test_id("warning-new-device").click()
+    await alice.page.set_viewport_size({"width": 1280, "height": 800})
+    assert await code_of(alice) == await code_of(bob)
+    await alice.test_id("mark-verified").click()
+    await expect(alice.test_id("verify-chip")).to_contain_text("Verified")
+    await expect(alice.test_id("verify-warning")).to_be_hidden()
+    await bob.wait_media_flowing()
+    await expect(alice.test_id("contact")).to_have_count(1)  # the old device was replaced
