@@ -21,7 +21,7 @@ export class CallGuard {
       if (!call.is('ringing')) return this.push();
       call.during('state', () => call.is('connecting') && this.push()); // accepted
     });
-    calls.on('ended', () => this.ended());
+    calls.on('ended', ({ last }) => last && this.ended()); // one member leaving a group call is not the end
     addEventListener('popstate', () => this.popped());
     addEventListener('beforeunload', (event) => {
       if (!this.live || signalling.returning) return;

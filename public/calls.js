@@ -1,22 +1,31 @@
 // Call control: one peer link per remote person (an id-keyed map), and what each call
-// message means right now (ring, busy, glare, renegotiation), ring timeouts, and the
-// words people see when a call ends.
+// message means right now (ring, busy, call waiting, glare, renegotiation), group-call
+// membership (docs/protocol.md §8: `call`, `invite`, `join`, `leave-call`), ring
+// timeouts, and the words people see when a call ends.
 
 import { Emitter } from './events.js';
+import { listNames, videoBudget } from './grouplogic.js';
 import { PeerLink } from './peerlink.js';
 import { endOnDisconnect, followRemoteMedia } from './peermessages.js';
 
 /**
- * @typedef {{id: string, name: string, kind: string, remove?: boolean}} Person
+ * @typedef {{id: string, name: string, kind: string, remove?: boolean, inCall?: boolean}} Person
  * @typedef {{reason: string, by: 'local' | 'remote', from: string}} Ending
+ * @typedef {{id: string, members: string[]}} GroupCall the call we are a member of, as the server lists it
+ * @typedef {{from: string, name: string, call: string, members: string[], text: string, others: string}} Invitation
  */
 
 const CALLEE_RING_SLACK_MS = 5000; // the caller's own timeout normally ends the ring first
+/** Endings nobody needs to hear about: the call goes on in another form. */
+const QUIET = new Set(['glare', 'joining']);
 
 /**
- * Events: `call` (a PeerLink's call is starting or ringing), `ended` ({call, reason,
- * notice}), `missed` ({peerId, name, reason}: someone called and we did not answer:
- * busy, rang out, or they gave up first).
+ * Events: `call` (a PeerLink's call is starting, ringing, or joins the call screen),
+ * `waiting` (a PeerLink: someone calls while we are in a call), `ended` ({call, reason,
+ * notice, last}: `last` when no call is left), `missed` ({peerId, name, reason}),
+ * `group` (GroupCall | null: membership changed), `invited` (Invitation),
+ * `invitation-over` ({notice}), `inviting` (the set of people invited changed),
+ * `notice` (a sentence about the group call).
  */
 export class CallController extends Emitter {
   /**
@@ -31,14 +40,37 @@ export class CallController extends Emitter {
     this.people = people;
     /** @type {Map<string, PeerLink>} one link per remote person, by peer id; idle between calls */
     this.links = new Map();
+    /** @type {GroupCall | null} */
+    this.group = null;
+    /** @type {string | null} we sent `join` for this call and wait for its member list */
+    this.joining = null;
+    /** @type {PeerLink | null} the attempt we were making when the person we called added us */
+    this.joinedFrom = null;
+    /** @type {(Invitation & {timer: ReturnType<typeof setTimeout>}) | null} an invitation ringing here */
+    this.invitation = null;
+    /** @type {Map<string, string>} people we invited and who have not answered: id -> name */
+    this.invited = new Map();
+    /** @type {string[]} targets of our invites, oldest first: a refusal names none (docs/protocol.md §3) */
+    this.inviteOrder = [];
+    this.leavingGroup = false;
     media.on('trackchange', ({ kind, track }) => this.eachActive((link) => link.replaceTrack(kind, track)));
     media.on('change', () => this.eachActive((link) => link.mediaChanged()));
     addEventListener('online', () => this.eachActive((link) => link.networkChanged()));
   }
 
-  /** The link in a call (calling, ringing or in it), or null: there is at most one. */
+  /** The first link in the call (or calling, or ringing); a caller waiting comes last. */
   get current() {
-    for (const link of this.links.values()) if (link.active) return link;
+    return this.inCall[0] || this.waitingLink;
+  }
+
+  /** Links in the call, including ones still calling or connecting; not a caller waiting. */
+  get inCall() {
+    return [...this.links.values()].filter((link) => link.active && !link.waiting);
+  }
+
+  /** Someone calling while we are in a call, or null. */
+  get waitingLink() {
+    for (const link of this.links.values()) if (link.active && link.waiting) return link;
     return null;
   }
 
@@ -46,15 +78,24 @@ export class CallController extends Emitter {
     return this.current !== null;
   }
 
+  get maxCallSize() {
+    return this.signalling.config?.maxCallSize || 6;
+  }
+
   /** @param {(link: PeerLink) => void} action */
   eachActive(action) {
     for (const link of this.links.values()) if (link.active) action(link);
   }
 
+  /** @param {string} id */
+  nameOf(id) {
+    return this.people.get(id)?.name || this.links.get(id)?.peerName || 'Someone';
+  }
+
   /** The user tapped a person. @param {string} peerId */
   call(peerId) {
     const person = this.people.get(peerId);
-    if (this.active || !person) return;
+    if (this.active || this.invitation || !person) return;
     const link = this.linkFor(person.id, person.name);
     if (!link.dial(this.setup(peerId))) return;
     this.emit('call', link);
@@ -63,37 +104,74 @@ export class CallController extends Emitter {
   }
 
   accept() {
+    if (this.invitation) return this.acceptInvitation();
     const link = this.current;
-    if (!link?.is('ringing')) return;
+    if (!link?.is('ringing') || link.waiting) return;
     link.clearTimers('ring');
     link.accept().catch(link.failure());
   }
 
   decline() {
+    if (this.invitation) return this.declineInvitation('declined');
     const link = this.current;
-    if (link?.is('ringing')) link.decline('declined');
+    if (link?.is('ringing') && !link.waiting) link.decline('declined');
   }
 
-  /** Cancel while calling, hang up in a call. */
+  /** Cancel while calling, hang up in a call; in a group call, leave it (the others carry on). */
   hangup() {
+    if (this.isGroupCall()) return this.leaveGroup('hangup');
     const link = this.current;
     if (link?.is('ringing')) link.decline('declined');
     else link?.hangup(link.is('calling') ? 'cancelled' : 'hangup');
   }
 
-  /** The page is going away: the peer hears "left", whatever state the call is in. */
+  /** The page is going away: the peers hear "left", whatever state the call is in. */
   leave() {
+    if (this.invitation) this.declineInvitation('left');
+    if (this.isGroupCall()) return this.leaveGroup('left');
     const link = this.current;
     if (link?.is('ringing')) link.decline('left');
     else link?.hangup('left');
   }
 
+  /** More than one person on the line, or a call the server already counts as a group. */
+  isGroupCall() {
+    const links = this.inCall;
+    return links.length > 1 || (this.group !== null && links.some((link) => link.callId));
+  }
+
+  /**
+   * Leave the group call: every link hangs up (the data-channel `disconnect` arrives even
+   * without the server), then `leave-call` tells the server; the others carry on.
+   * @param {string} reason
+   */
+  leaveGroup(reason) {
+    const group = this.group;
+    this.leavingGroup = true;
+    try {
+      this.waitingLink?.decline('busy');
+      for (const link of this.inCall) link.hangup(link.is('calling') ? 'cancelled' : reason);
+    } finally {
+      this.leavingGroup = false;
+    }
+    if (group) this.signalling.send('leave-call', { call: group.id });
+    this.setGroup(null);
+  }
+
   /** A relayed message from the server. @param {string} type @param {any} data */
   handle(type, data) {
+    // A data link (docs/protocol.md §9) is never a call: it goes to its own owner, unrung.
+    if (data.link === 'data') return this.emit('data-link', { type, data });
+    if (type === 'call') return this.callChanged(data);
+    if (type === 'invite') return this.invitedBy(data);
     const from = type === 'icecandidate' ? data.id : data.source;
     if (typeof from !== 'string') return;
-    if (type === 'offer') return this.offer(from, data.sdp);
+    if (type === 'offer') return this.offer(from, data.sdp, typeof data.call === 'string' ? data.call : null);
     const link = this.links.get(from);
+    if (type === 'reject' && typeof data.call === 'string' && this.invited.has(from)) {
+      return this.inviteAnswered(from, String(data.reason || 'declined'));
+    }
+    if (type === 'hangup' && this.invitation?.from === from) return this.invitationWithdrawn();
     if (!link?.active) return; // about a call that is over
     if (type === 'reject') {
       if (link.is('calling')) link.end(String(data.reason || 'declined'), 'remote');
@@ -106,15 +184,27 @@ export class CallController extends Emitter {
     }
   }
 
-  /** @param {string} from @param {unknown} sdp */
-  offer(from, sdp) {
+  /** @param {string} from @param {unknown} sdp @param {string | null} callId */
+  offer(from, sdp, callId) {
     if (typeof sdp !== 'string') return;
-    const link = this.current;
-    if (!link) return this.incoming(from, sdp, false);
-    if (link.peerId !== from) {
-      this.send('reject', { target: from, reason: 'busy' });
-      this.emit('missed', { peerId: from, name: this.people.get(from)?.name || 'Someone', reason: 'busy' });
-    } else if (link.is('calling')) {
+    const known = this.links.get(from);
+    if (known?.active && !known.waiting) return this.offerFromLinked(known, from, sdp);
+    if (known?.active) return; // a caller waiting offers again: still waiting
+    if (callId !== null) {
+      // A member joining our call offers to each of us: answered at once, no ring. An
+      // offer for a call we are not in was refused by the server; nothing to do.
+      if (this.group?.id === callId && this.group.members.includes(from)) this.incoming(from, sdp, true, callId);
+      return;
+    }
+    if (!this.active && !this.invitation) return this.incoming(from, sdp, false);
+    if (this.canWait()) return this.waiting(from, sdp);
+    this.send('reject', { target: from, reason: 'busy' });
+    this.emit('missed', { peerId: from, name: this.nameOf(from), reason: 'busy' });
+  }
+
+  /** @param {PeerLink} link @param {string} from @param {string} sdp */
+  offerFromLinked(link, from, sdp) {
+    if (link.is('calling')) {
       // Both called each other at once (docs/protocol.md §7): the smaller id drops its own
       // attempt silently and takes the other's call; the larger id ignores this offer.
       if ((this.signalling.id || '') < from) {
@@ -126,14 +216,227 @@ export class CallController extends Emitter {
     }
   }
 
-  /** @param {string} from @param {string} sdp @param {boolean} answerNow */
-  incoming(from, sdp, answerNow) {
-    const link = this.linkFor(from, this.people.get(from)?.name || 'Someone');
+  /**
+   * Call waiting is offered while we are in a connected call we could add the caller to:
+   * a call the server tracks (we know its id), not full, nobody else waiting or invited
+   * here. Otherwise the caller hears "busy" at once, as before group calls.
+   */
+  canWait() {
+    const group = this.group;
+    if (!group || this.waitingLink || this.invitation || !group.members.includes(this.signalling.id || '')) return false;
+    if (!this.inCall.some((link) => link.is('connected', 'reconnecting'))) return false;
+    return group.members.length + this.invited.size < this.maxCallSize;
+  }
+
+  /** Someone calls while we are in a call: they wait, and we choose (add them, or busy). @param {string} from @param {string} sdp */
+  waiting(from, sdp) {
+    const link = this.linkFor(from, this.nameOf(from));
+    link.waiting = true;
+    if (!link.offered(sdp, this.setup(from))) {
+      link.waiting = false;
+      return;
+    }
+    this.send('ringing', { target: from });
+    this.emit('waiting', link);
+    this.ring(link, 'ringing', () => link.decline('timeout'), CALLEE_RING_SLACK_MS);
+  }
+
+  /** "Add to this call": the waiting caller is invited; their app joins at once. */
+  addWaiting() {
+    const link = this.waitingLink;
+    if (!link?.is('ringing') || !this.group) return;
+    const id = link.peerId;
+    link.end('added', 'local'); // its connection is dropped; their join brings a fresh one
+    this.invite(id);
+  }
+
+  /** "Decline": the waiting caller is told we are busy. */
+  declineWaiting() {
+    this.waitingLink?.decline('busy');
+  }
+
+  /** @param {string} from @param {string} sdp @param {boolean} answerNow @param {string | null} [callId] */
+  incoming(from, sdp, answerNow, callId = null) {
+    const link = this.linkFor(from, this.nameOf(from));
+    link.callId = callId;
+    if (callId) link.budget = videoBudget(this.remoteCount());
     if (!link.offered(sdp, this.setup(from))) return;
     if (answerNow) link.accept().catch(link.failure()); // 'connecting' at once: no ring
     else this.send('ringing', { target: from }); // the caller's "Calling…" becomes "Ringing…"
     this.emit('call', link);
     this.ring(link, 'ringing', () => link.decline('timeout'), CALLEE_RING_SLACK_MS);
+    if (callId) this.applyBudgets();
+  }
+
+  // --- group calls (docs/protocol.md §8) ---------------------------------------------
+
+  /** A `call` message: the members of our call now (or that it is over for us). @param {any} data */
+  callChanged(data) {
+    const id = typeof data.id === 'string' ? data.id : '';
+    const members = Array.isArray(data.members) ? data.members.filter((m) => typeof m === 'string') : [];
+    const me = this.signalling.id || '';
+    if (!id) return;
+    if (data.ended || !members.includes(me)) {
+      if (this.joining === id) this.joinFailed('The call ended before you joined.');
+      if (this.group?.id === id) this.setGroup(null);
+      return;
+    }
+    this.setGroup({ id, members });
+    for (const member of members) this.forgetInvite(member);
+    // A member who left: close that pair's link (the others carry on).
+    for (const link of this.inCall) {
+      if (!members.includes(link.peerId) && (link.callId === id || link.is('connected', 'reconnecting'))) link.end('left', 'remote');
+    }
+    if (this.joining === id) {
+      // We joined: we offer to every other member (the joiner offers, so no glare).
+      this.joining = null;
+      this.joinedFrom = null;
+      for (const member of members) if (member !== me) this.dialMember(member, id);
+    }
+    this.applyBudgets();
+  }
+
+  /** @param {GroupCall | null} group */
+  setGroup(group) {
+    this.group = group;
+    if (!group) this.invited.clear();
+    this.emit('group', group);
+  }
+
+  /** Offer to a member of the call we joined. @param {string} peerId @param {string} callId */
+  dialMember(peerId, callId) {
+    const link = this.linkFor(peerId, this.nameOf(peerId));
+    if (link.active) return;
+    link.callId = callId;
+    link.budget = videoBudget(this.remoteCount());
+    if (!link.dial(this.setup(peerId))) return;
+    this.emit('call', link);
+    link.start().catch(link.failure());
+    this.ring(link, 'calling', () => link.hangup('timeout'), 0); // a member answers at once, or never
+  }
+
+  /** How many people we send video to: the other members, or the links when the server keeps no call. */
+  remoteCount() {
+    const members = this.group ? this.group.members.length - 1 : 0;
+    return Math.max(members, this.inCall.length, 1);
+  }
+
+  /** Each sender scales its video with the size of the call (docs/architecture.md, bandwidth). */
+  applyBudgets() {
+    const budget = videoBudget(this.remoteCount());
+    for (const link of this.inCall) {
+      if (link.budget.maxBitrate !== budget.maxBitrate || link.budget.maxHeight !== budget.maxHeight) link.setBudget(budget);
+    }
+  }
+
+  /** Ask someone to join our call ("Add people"). @param {string} peerId */
+  invite(peerId) {
+    const group = this.group;
+    if (!group || group.members.includes(peerId)) return;
+    this.invited.set(peerId, this.nameOf(peerId));
+    this.inviteOrder.push(peerId);
+    this.signalling.send('invite', { target: peerId, call: group.id });
+    this.emit('inviting', this.invited);
+    // Their app answers within its ring time; a lost answer must not hold a place forever.
+    const timeout = (this.signalling.config?.ringTimeoutMs || 30000) + 2 * CALLEE_RING_SLACK_MS;
+    setTimeout(() => this.forgetInvite(peerId), timeout);
+  }
+
+  /** @param {string} peerId */
+  forgetInvite(peerId) {
+    const index = this.inviteOrder.indexOf(peerId);
+    if (index >= 0) this.inviteOrder.splice(index, 1);
+    if (this.invited.delete(peerId)) this.emit('inviting', this.invited);
+  }
+
+  /** The person we invited declined (or was busy, or did not answer). @param {string} from @param {string} reason */
+  inviteAnswered(from, reason) {
+    const name = this.invited.get(from) || this.nameOf(from);
+    this.forgetInvite(from);
+    const words = {
+      declined: `${name} declined to join`,
+      busy: `${name} is busy`,
+      timeout: `No answer from ${name}`,
+      left: `${name} left`,
+    };
+    this.emit('notice', words[/** @type {keyof typeof words} */ (reason)] || `${name} didn’t join`);
+  }
+
+  /** An `invite` arrived. @param {any} data */
+  invitedBy(data) {
+    const from = data.source;
+    const callId = data.call;
+    if (typeof from !== 'string' || typeof callId !== 'string') return;
+    const members = Array.isArray(data.members) ? data.members.filter((m) => typeof m === 'string') : [];
+    const calling = this.links.get(from);
+    if (calling?.is('calling') && !calling.callId && this.inCall.length === 1) {
+      // We were calling them and they chose "Add to this call": our own attempt ends
+      // quietly and we join theirs (docs/protocol.md §8, call waiting).
+      this.joinedFrom = calling;
+      calling.end('joining', 'local');
+      return this.join(callId);
+    }
+    if (this.active || this.invitation || this.joining) {
+      this.send('reject', { target: from, reason: 'busy', call: callId });
+      this.emit('missed', { peerId: from, name: this.nameOf(from), reason: 'busy' });
+      return;
+    }
+    const name = this.nameOf(from);
+    const others = members.filter((m) => m !== this.signalling.id).map((m) => this.nameOf(m));
+    const withWhom = listNames(others.length ? others : [name]);
+    const text = `${name} invites you to a call with ${withWhom}`;
+    const timeout = (this.signalling.config?.ringTimeoutMs || 30000) + CALLEE_RING_SLACK_MS;
+    const timer = setTimeout(() => this.declineInvitation('timeout'), timeout);
+    this.invitation = { from, name, call: callId, members, text, others: withWhom, timer };
+    this.emit('invited', this.invitation);
+  }
+
+  acceptInvitation() {
+    const invitation = this.endInvitation('');
+    if (invitation) this.join(invitation.call);
+  }
+
+  /** @param {'declined' | 'timeout' | 'left' | 'busy'} reason */
+  declineInvitation(reason) {
+    const invitation = this.invitation;
+    if (!invitation) return;
+    this.send('reject', { target: invitation.from, reason, call: invitation.call });
+    const missed = reason === 'timeout';
+    this.endInvitation(missed ? `Missed call from ${invitation.name}` : '');
+    if (missed) this.emit('missed', { peerId: invitation.from, name: invitation.name, reason });
+  }
+
+  /** The inviter gave up, or left. */
+  invitationWithdrawn() {
+    const invitation = this.invitation;
+    if (!invitation) return;
+    this.endInvitation(`${invitation.name} left before you answered`);
+  }
+
+  /** @param {string} notice */
+  endInvitation(notice) {
+    const invitation = this.invitation;
+    if (!invitation) return null;
+    clearTimeout(invitation.timer);
+    this.invitation = null;
+    this.emit('invitation-over', { notice });
+    return invitation;
+  }
+
+  /** @param {string} callId */
+  join(callId) {
+    this.joining = callId;
+    this.signalling.send('join', { call: callId });
+  }
+
+  /** @param {string} notice */
+  joinFailed(notice) {
+    this.joining = null;
+    const link = this.joinedFrom;
+    this.joinedFrom = null;
+    // The screen still shows the attempt that led here: it ends now, with the reason.
+    if (link && !link.active) this.emit('ended', { call: link, reason: 'error', notice, last: !this.inCall.length });
+    else this.emit('notice', notice);
   }
 
   /**
@@ -166,14 +469,36 @@ export class CallController extends Emitter {
     this.links.set(peerId, link);
     followRemoteMedia(link);
     endOnDisconnect(link);
-    link.on('ended', (/** @type {Ending} */ ending) => {
-      if (link.direction === 'incoming' && ending.from === 'ringing' && wasMissed(ending)) {
-        this.emit('missed', { peerId: link.peerId, name: link.peerName, reason: ending.reason });
-      }
-      // A glare loser is replaced by the peer's call: not an ending anyone should see.
-      if (ending.reason !== 'glare') this.emit('ended', { call: link, reason: ending.reason, notice: describeEnd(link, ending) });
-    });
+    link.on('ended', (/** @type {Ending} */ ending) => this.linkEnded(link, ending));
     return link;
+  }
+
+  /** @param {PeerLink} link @param {Ending} ending */
+  linkEnded(link, ending) {
+    const wasWaiting = link.waiting;
+    link.waiting = false;
+    if (QUIET.has(ending.reason)) return;
+    if (link.direction === 'incoming' && ending.from === 'ringing' && wasMissed(ending)) {
+      this.emit('missed', { peerId: link.peerId, name: link.peerName, reason: ending.reason });
+    }
+    const others = this.inCall;
+    const last = !wasWaiting && others.length === 0;
+    let notice;
+    if (wasWaiting) notice = ending.by === 'local' && ['busy', 'added'].includes(ending.reason) ? '' : describeEnd(link, ending);
+    else if (this.leavingGroup) notice = last ? 'You left the call' : '';
+    else if (!last && ['hangup', 'left', 'gone'].includes(ending.reason)) notice = `${link.peerName} left the call`;
+    else notice = describeEnd(link, ending);
+    if (last) {
+      this.waitingLink?.decline('busy'); // nothing left to add them to
+      // Our last link is gone (lost, failed): the server must not keep counting us in.
+      if (this.group && !this.leavingGroup) {
+        this.signalling.send('leave-call', { call: this.group.id });
+        this.setGroup(null);
+      }
+    } else {
+      this.applyBudgets();
+    }
+    this.emit('ended', { call: link, reason: ending.reason, notice, last });
   }
 
   /** Sender fields are filled in for old clients; the server overwrites them anyway. */
@@ -184,6 +509,8 @@ export class CallController extends Emitter {
 
   /** Someone was renamed or left. @param {Person} person */
   personChanged(person) {
+    if (person.remove && this.invitation?.from === person.id) this.invitationWithdrawn();
+    if (person.remove) this.forgetInvite(person.id);
     const link = this.links.get(person.id);
     if (!link) return;
     if (!person.remove) {
@@ -197,33 +524,61 @@ export class CallController extends Emitter {
   }
 
   /**
-   * A server `error`: true if it was about a peer who is gone or away (handled here).
+   * A server `error`: true if it was about calls (handled here): a peer who is gone or
+   * away, or a refused group-call message.
    * Only a lost invitation or answer ends the call; a stray candidate or hang-up does not.
    * @param {{code: string, ref?: string, target?: string}} error
    */
   serverError({ code, ref, target }) {
+    if (ref === 'invite') return this.inviteRefused(code, target);
+    if (ref === 'join') {
+      this.joinFailed(code === 'call-full' ? 'This call is full' : 'That call is over.');
+      return true;
+    }
+    if (ref === 'leave-call' || code === 'not-in-call') return true; // left already, or they did
     const link = target === undefined ? this.current : this.links.get(target);
     if (code === 'peer-away' || code === 'undelivered') {
       // Their socket is gone: say so now rather than ring into the void. The hang-up is
       // held with the offer, so if they come back they see a missed call, not a ring.
-      if (ref === 'offer' && link?.is('calling')) link.hangup('cancelled', 'unreachable');
+      // (A member of our group call gets the offer on their resume: no ring to cut short.)
+      if (ref === 'offer' && link?.is('calling') && !link.callId) link.hangup('cancelled', 'unreachable');
       return true;
     }
     if (code !== 'unknown-peer') return false;
-    const call = this.current; // the server may not name the target of an unknown peer
+    const call = target === undefined ? this.current : link; // the server may not name the target of an unknown peer
     if ((ref === 'offer' && call?.is('calling')) || (ref === 'accept' && call?.is('connecting'))) {
       call.end('unavailable', 'local');
     }
     return true;
   }
+
+  /** @param {string} code @param {string | undefined} target */
+  inviteRefused(code, target) {
+    const id = target || this.inviteOrder[0] || '';
+    const name = this.invited.get(id) || this.nameOf(id);
+    const wasInvited = this.invited.has(id);
+    this.forgetInvite(id);
+    /** @type {Record<string, string>} */
+    const words = {
+      'call-full': 'This call is full',
+      unsupported: `${name}’s app can’t join group calls`,
+      'unknown-peer': `${name} is no longer here`,
+      'peer-away': `${name} isn’t reachable right now`,
+      undelivered: `${name} isn’t reachable right now`,
+      'not-in-call': 'You are no longer in this call',
+      'bad-message': `${name} is already in this call`,
+    };
+    if (wasInvited || words[code]) this.emit('notice', words[code] || `Couldn’t add ${name} (${code})`);
+    return true;
+  }
 }
 
 /**
- * An incoming call that stopped ringing without an answer: missed, unless we declined it
- * or our own page was going away. @param {Ending} ending
+ * An incoming call that stopped ringing without an answer: missed, unless we declined it,
+ * added the caller to our call, or our own page was going away. @param {Ending} ending
  */
 export function wasMissed({ reason, by }) {
-  return !(by === 'local' && (reason === 'declined' || reason === 'left'));
+  return !(by === 'local' && (reason === 'declined' || reason === 'left' || reason === 'added'));
 }
 
 /** @param {PeerLink} call @param {Ending} ending */

@@ -1,7 +1,10 @@
 // The call screen: the peer's video large, yours small, status and timer, the controls
 // and the settings sheet. Video boxes have fixed sizes: nothing moves when video starts.
+// A group call shows a grid of tiles instead of the one large picture (public/tiles.js).
 
 import { formatDuration } from './calls.js';
+import { listNames } from './grouplogic.js';
+import { TileGrid } from './tiles.js';
 import { $, cameraWords, clearNotices, paintAvatar, paintDevicePickers, paintName, paintToggles, setLabel } from './ui.js';
 
 /**
@@ -25,8 +28,9 @@ export class CallView {
   /**
    * @param {Media} media @param {import('./chat.js').ChatPanel} chat
    * @param {import('./stats.js').StatsOverlay} stats @param {() => void} onHangup
+   * @param {Record<string, () => unknown>} [groupActions] the group-call buttons (add people, call waiting)
    */
-  constructor(media, chat, stats, onHangup) {
+  constructor(media, chat, stats, onHangup, groupActions = {}) {
     this.media = media;
     this.chat = chat;
     this.stats = stats;
@@ -41,10 +45,15 @@ export class CallView {
     try { this.fitChoice = localStorage.getItem(FIT_KEY) || ''; } catch { /* storage disabled */ }
     this.wakeRequested = false;
     this.remote.onresize = () => this.paint(); // the first frame, or a new size: no layout change
+    this.grid = new TileGrid(() => { $('unmute-remote').hidden = false; });
+    /** @type {WeakMap<Call, AbortSignal>} the call each link's listeners were added for */
+    this.following = new WeakMap();
     $('unmute-remote').onclick = () => {
       this.remote.muted = false;
+      this.grid.unmuteAll();
       $('unmute-remote').hidden = true;
     };
+    this.groupActions = groupActions;
     /** @type {Record<string, () => unknown>} */
     const actions = {
       mic: () => media.setMic(!media.micOn),
@@ -58,6 +67,7 @@ export class CallView {
       stats: () => this.toggleStats(),
       fit: () => this.toggleFit(),
       hangup: onHangup,
+      ...groupActions,
     };
     this.root.onclick = (event) => {
       const target = /** @type {HTMLElement} */ (event.target).closest('[data-action]');
@@ -72,6 +82,7 @@ export class CallView {
       if (event.key !== 'Escape') return;
       chat.close();
       this.toggleMore(false);
+      groupActions['close-add-people']?.();
     };
     media.on('change', () => this.paintMedia());
     media.on('trackchange', () => this.showSelf());
@@ -80,6 +91,74 @@ export class CallView {
   /** @param {string} action */
   button(action) {
     return /** @type {HTMLElement} */ (this.root.querySelector(`[data-action="${action}"]`));
+  }
+
+  /** A link joins the call screen: the first opens it, more make it a group call. @param {Call} link */
+  show(link) {
+    if (!this.call) return this.open(link);
+    this.grid.add(link);
+    this.chat.attach(link);
+    this.follow(link);
+    if (link === this.call) this.setPrimary(link); // the same person, a fresh connection
+    this.layout();
+  }
+
+  /** A link left the call screen; the last one closes it. @param {Call} link */
+  remove(link) {
+    if (!this.call) return;
+    this.grid.remove(link);
+    this.chat.remove(link);
+    if (link === this.call) {
+      const next = [...this.grid.tiles.keys()][0];
+      if (!next) return this.close();
+      this.setPrimary(next);
+    }
+    this.layout();
+  }
+
+  /** @param {Call} link */
+  follow(link) {
+    if (this.following.get(link) === link.scope.signal) return;
+    this.following.set(link, link.scope.signal);
+    link.during('state', () => {
+      this.grid.paint(link);
+      this.paint();
+    });
+    link.during('remotemedia', () => {
+      this.grid.paint(link);
+      this.paint();
+    });
+    link.during('track', () => {
+      this.grid.setStream(link);
+      if (link === this.call && !this.grid.showing) this.playRemote();
+    });
+  }
+
+  /** The person the 1:1 picture (and the connection stats) are about. @param {Call} link */
+  setPrimary(link) {
+    this.call = link;
+    paintAvatar($('call-avatar'), link.peerName, link.peerId);
+    this.layout();
+  }
+
+  /** One other person: their picture large, as always; more: the grid. */
+  layout() {
+    const call = this.call;
+    if (!call) return;
+    const group = this.grid.size > 1;
+    this.grid.show(group);
+    this.root.dataset.layout = group ? 'grid' : 'single';
+    const stream = group ? null : call.remoteStream;
+    if (this.remote.srcObject !== stream) {
+      this.remote.srcObject = stream;
+      if (stream?.getTracks().length) this.playRemote();
+    }
+    this.paint();
+  }
+
+  /** @param {string | null} peerId */
+  setSpeaker(peerId) {
+    this.grid.setSpeaker(peerId);
   }
 
   /** @param {Call} call */
@@ -92,9 +171,9 @@ export class CallView {
     if (call.remoteStream.getTracks().length) this.playRemote(); // tracks came while it rang
     this.showSelf();
     this.chat.attach(call);
-    call.during('state', () => this.paint());
-    call.during('remotemedia', () => this.paint());
-    call.during('track', () => this.playRemote());
+    this.grid.add(call);
+    this.follow(call);
+    this.layout();
     $('lobby').hidden = true;
     document.body.dataset.screen = 'call';
     this.root.hidden = false;
@@ -113,6 +192,10 @@ export class CallView {
     const active = document.activeElement;
     const hadFocus = !active || active === document.body || this.root.contains(active);
     this.call = null;
+    this.grid.clear();
+    this.grid.show(false);
+    this.groupActions['close-add-people']?.();
+    this.groupActions.closeWaiting?.();
     clearNotices();
     clearInterval(this.ticker);
     this.stats.hide();
@@ -198,6 +281,7 @@ export class CallView {
   paint() {
     const call = this.call;
     if (!call) return;
+    if (this.grid.size > 1) return this.paintGroup();
     const connected = call.is('connected');
     const status = $('call-status');
     const stage = call.is('calling') && call.alerting ? 'alerting' : call.state;
@@ -214,10 +298,34 @@ export class CallView {
     this.paintTimer();
   }
 
+  /** A group call: everyone's names above the grid, "Connected" once anyone is. */
+  paintGroup() {
+    const links = [...this.grid.tiles.keys()];
+    const connected = links.some((link) => link.is('connected'));
+    const status = $('call-status');
+    status.textContent = connected ? STATUS.connected : STATUS.connecting;
+    status.className = connected ? 'visually-hidden' : '';
+    const names = $('call-name');
+    names.replaceChildren();
+    const text = document.createElement('span');
+    text.className = 'text';
+    text.textContent = listNames(links.map((link) => link.peerName));
+    names.append(text);
+    names.classList.add('label');
+    names.title = text.textContent;
+    this.root.dataset.state = connected ? 'connected' : 'connecting';
+    $('remote-cover').hidden = true;
+    this.button('fit').hidden = true;
+    $('remote-muted').hidden = true;
+    setLabel(this.button('hangup'), 'Leave call');
+    if (connected && !this.wakeRequested) this.keepScreenOn();
+    this.paintTimer();
+  }
+
   paintTimer() {
-    const call = this.call;
-    const on = call?.is('connected');
-    $('call-timer').textContent = on ? formatDuration((Date.now() - call.connectedAt) / 1000) : '';
+    const starts = [...this.grid.tiles.keys()].filter((link) => link.is('connected')).map((link) => link.connectedAt);
+    const since = starts.length ? Math.min(...starts) : 0;
+    $('call-timer').textContent = since ? formatDuration((Date.now() - since) / 1000) : '';
   }
 
   paintMedia() {

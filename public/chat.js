@@ -1,7 +1,9 @@
-// The chat panel: lines over the call's data channel, unread count, typing indicator. It
-// subscribes to the `chat` and `typing` messages and sends through the link's channels.
+// The chat panel: lines over the call's data channels, unread count, typing indicator. It
+// subscribes to the `chat` and `typing` messages of every link in the call and sends
+// through each of them: in a group call a line goes to everyone, with the sender's name.
 
 import { onMessage } from './channels.js';
+import { typingText } from './grouplogic.js';
 import { $, setLabel } from './ui.js';
 
 const TYPING_REPEAT_MS = 2000; // while typing, say so again this often
@@ -53,11 +55,23 @@ export class ChatPanel {
     this.input = /** @type {HTMLInputElement} */ ($('chat-input'));
     this.typing = $('typing');
     this.button = $('toggle-chat');
-    /** @type {import('./peerlink.js').PeerLink | null} */ this.call = null;
+    /** @type {Set<import('./peerlink.js').PeerLink>} the links in the call, first one first */
+    this.links = new Set();
+    /** @type {WeakMap<import('./peerlink.js').PeerLink, AbortSignal>} the call each link is followed for */
+    this.following = new WeakMap();
+    /** More than one other person has been in this call: lines show who wrote them. */
+    this.group = false;
+    /** @type {Map<string, ReturnType<typeof setTimeout>>} who is typing (peer id -> hide timer) */
+    this.typists = new Map();
     this.unread = 0;
     this.typingSentAt = 0;
     this.idleTimer = 0;
-    this.shownTimer = 0;
+    /**
+     * The conversation kept on this device with the person of a 1:1 call
+     * (public/conversations.js): its lines show first, and the call's lines join it.
+     * @type {{history(peerId: string): {text: string, mine: boolean}[], record(link: import('./peerlink.js').PeerLink, text: string, mine: boolean): void} | null}
+     */
+    this.conversation = null;
     this.input.maxLength = MAX_LINE;
     this.input.oninput = () => this.typed();
     $('chat-form').onsubmit = (event) => {
@@ -66,25 +80,47 @@ export class ChatPanel {
     };
   }
 
-  /** @param {import('./peerlink.js').PeerLink} call */
-  attach(call) {
-    this.call = call;
-    this.log.replaceChildren();
-    this.unread = 0;
-    this.paintBadge();
-    this.showTyping(false);
-    this.setReady(false);
-    const thisCall = { signal: call.scope.signal }; // the next call with them starts clean
-    onMessage(call, 'chat', (/** @type {string} */ text) => this.add(text, false), thisCall);
-    onMessage(call, 'typing', (/** @type {boolean} */ on) => this.showTyping(on), thisCall);
-    call.during('channel', () => this.setReady(true));
+  /** The first person in the call (the 1:1 chat is with them). */
+  get call() {
+    return this.links.values().next().value ?? null;
+  }
+
+  /**
+   * A link joins the call's chat; the first starts a fresh log.
+   * @param {import('./peerlink.js').PeerLink} link
+   */
+  attach(link) {
+    if (!this.links.size) {
+      this.log.replaceChildren();
+      this.unread = 0;
+      this.group = false;
+      this.paintBadge();
+      this.clearTyping();
+      for (const line of this.conversation?.history(link.peerId) || []) this.add(line.text, line.mine, link, { replay: true });
+    }
+    this.links.add(link);
+    if (this.links.size > 1) this.group = true;
+    this.setReady();
+    if (this.following.get(link) === link.scope.signal) return;
+    this.following.set(link, link.scope.signal);
+    const thisCall = { signal: link.scope.signal }; // the next call with them starts clean
+    onMessage(link, 'chat', (/** @type {string} */ text) => this.add(text, false, link), thisCall);
+    onMessage(link, 'typing', (/** @type {boolean} */ on) => this.showTyping(on, link), thisCall);
+    link.during('channel', () => this.setReady());
+  }
+
+  /** Someone left the call: their typing indicator goes with them. @param {import('./peerlink.js').PeerLink} link */
+  remove(link) {
+    this.links.delete(link);
+    this.showTyping(false, link);
+    this.setReady();
   }
 
   detach() {
-    this.call = null;
+    this.links.clear();
     this.close();
     clearTimeout(this.idleTimer);
-    clearTimeout(this.shownTimer);
+    this.clearTyping();
   }
 
   get isOpen() {
@@ -111,16 +147,27 @@ export class ChatPanel {
     this.button.setAttribute('aria-expanded', 'false');
   }
 
-  /** @param {boolean} ready */
-  setReady(ready) {
+  /** The input opens once any link's channel is open. */
+  setReady() {
+    const links = [...this.links];
+    const ready = links.some((link) => link.channels?.isOpen());
+    const was = !this.input.disabled;
     this.input.disabled = !ready;
-    this.input.placeholder = ready ? `Message ${this.call?.peerName}` : 'Chat opens when the call connects';
-    if (ready && this.isOpen) this.input.focus();
+    const to = links.length > 1 ? 'everyone' : this.call?.peerName;
+    this.input.placeholder = ready ? `Message ${to}` : 'Chat opens when the call connects';
+    if (ready && !was && this.isOpen) this.input.focus();
+  }
+
+  /** Send to every link in the call. @param {string} type @param {unknown} data */
+  sendAll(type, data) {
+    let sent = false;
+    for (const link of this.links) if (link.channels?.send(type, data)) sent = true;
+    return sent;
   }
 
   submit() {
     const text = this.input.value.trim();
-    if (!text || !this.call?.channels?.send('chat', text)) return; // channel closed: keep the text
+    if (!text || !this.sendAll('chat', text)) return; // every channel closed: keep the text
     this.add(text, true);
     this.input.value = '';
     this.stopTyping();
@@ -129,7 +176,7 @@ export class ChatPanel {
   typed() {
     if (!this.input.value) return this.stopTyping();
     if (Date.now() - this.typingSentAt > TYPING_REPEAT_MS) {
-      this.call?.channels?.send('typing', true);
+      this.sendAll('typing', true);
       this.typingSentAt = Date.now();
     }
     clearTimeout(this.idleTimer);
@@ -138,31 +185,55 @@ export class ChatPanel {
 
   stopTyping() {
     clearTimeout(this.idleTimer);
-    if (this.typingSentAt) this.call?.channels?.send('typing', false);
+    if (this.typingSentAt) this.sendAll('typing', false);
     this.typingSentAt = 0;
   }
 
-  /** @param {boolean} on */
-  showTyping(on) {
-    this.typing.hidden = !on;
-    this.typing.textContent = on ? `${this.call?.peerName} is typing…` : '';
-    clearTimeout(this.shownTimer);
-    if (on) this.shownTimer = setTimeout(() => this.showTyping(false), TYPING_SHOW_MS);
+  /**
+   * Typing indicators, one per person ("Ann and Bob are typing…").
+   * @param {boolean} on @param {import('./peerlink.js').PeerLink} link
+   */
+  showTyping(on, link) {
+    clearTimeout(this.typists.get(link.peerId));
+    this.typists.delete(link.peerId);
+    if (on) this.typists.set(link.peerId, setTimeout(() => this.showTyping(false, link), TYPING_SHOW_MS));
+    this.paintTyping();
   }
 
-  /** @param {string} text @param {boolean} mine */
-  add(text, mine) {
-    if (!mine) this.showTyping(false);
+  clearTyping() {
+    for (const timer of this.typists.values()) clearTimeout(timer);
+    this.typists.clear();
+    this.paintTyping();
+  }
+
+  paintTyping() {
+    const names = [...this.links].filter((link) => this.typists.has(link.peerId)).map((link) => link.peerName);
+    this.typing.hidden = !names.length;
+    this.typing.textContent = typingText(names);
+  }
+
+  /**
+   * @param {string} text @param {boolean} mine
+   * @param {import('./peerlink.js').PeerLink | null} [link] who sent it
+   * @param {{replay?: boolean, kept?: boolean}} [options] replay: an earlier line of the
+   * conversation, not news; kept: the conversation has it already (it came outside the call)
+   */
+  add(text, mine, link = null, { replay = false, kept = replay } = {}) {
+    if (link && !replay) this.showTyping(false, link);
+    const from = link?.peerName || '';
     const item = document.createElement('li');
     item.className = mine ? 'mine' : '';
     item.dataset.testid = 'chat-message';
     const who = document.createElement('span');
-    who.className = 'visually-hidden';
-    who.textContent = mine ? 'You: ' : `${this.call?.peerName}: `;
+    // In a group call, everyone sees who wrote a line; in a 1:1 call only screen readers need it.
+    who.className = this.group && !mine ? 'from' : 'visually-hidden';
+    who.textContent = mine ? 'You: ' : this.group ? from : `${from}: `;
     item.append(who, ...linkify(text.slice(0, MAX_LINE))); // text and links, never markup
     this.log.append(item);
     this.log.scrollTop = this.log.scrollHeight;
-    if (!mine && !this.isOpen) {
+    const only = this.call;
+    if (!kept && only && this.links.size === 1 && !this.group) this.conversation?.record(only, text, mine);
+    if (!mine && !this.isOpen && !replay) {
       this.unread += 1;
       this.paintBadge();
     }

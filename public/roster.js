@@ -4,7 +4,7 @@
 
 import { Emitter } from './events.js';
 
-/** @typedef {{id: string, name: string, kind: string, remove?: boolean}} Person */
+/** @typedef {{id: string, name: string, kind: string, remove?: boolean, inCall?: boolean}} Person */
 
 export const RELIST_SETTLE_MS = 1500;
 
@@ -30,13 +30,16 @@ export class Roster extends Emitter {
   }
 
   /**
-   * A `peer` message: someone joined, was renamed, was listed again, or left.
-   * @param {{id: string, name?: unknown, kind?: unknown, remove?: unknown}} data
+   * A `peer` message: someone joined, was renamed, was listed again, joined or left a
+   * call (`inCall`, docs/protocol.md §8), or left.
+   * @param {{id: string, name?: unknown, kind?: unknown, remove?: unknown, inCall?: unknown}} data
    */
   listed(data) {
     this.unlisted?.delete(data.id);
     if (data.remove) return this.remove(data.id);
+    /** @type {Person} */
     const person = { id: data.id, name: String(data.name ?? ''), kind: data.kind === 'bot' ? 'bot' : 'browser' };
+    if (data.inCall === true) person.inCall = true;
     const known = this.people.has(person.id);
     this.people.set(person.id, person);
     this.emit(known ? 'changed' : 'added', person);

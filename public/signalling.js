@@ -5,7 +5,7 @@ import { Emitter } from './events.js';
 
 /**
  * @typedef {{iceServers: RTCIceServer[], maxMessageBytes: number, maxNameLength: number,
- *            ringTimeoutMs: number, resumeGraceMs: number}} ServerConfig
+ *            ringTimeoutMs: number, resumeGraceMs: number, maxCallSize?: number}} ServerConfig
  * @typedef {'connecting' | 'online' | 'reconnecting' | 'offline'} SocketState the socket to the server (not a peer link)
  */
 
@@ -22,6 +22,8 @@ const PONG_WAIT_MS = 3000; // ...and a ping sent this long ago went unanswered
 const CONNECT_TIMEOUT_MS = 5000; // a server that accepts TCP but never says `ready`
 const LIVENESS_TICK_MS = 1000;
 const RELOAD_KEY_MS = 5000; // a reload key counts as 'coming back' for this long
+/** What this client can take part in: group calls (docs/protocol.md §8), data links (§9). */
+const CAPS = ['group', 'data'];
 const GOING_AWAY = 1001; // the server is restarting: come back at once
 const REPLACED = 4001; // our id went to a newer socket, with our token
 
@@ -173,7 +175,7 @@ export class Signalling extends Emitter {
     if (!this.identified) {
       this.identified = true;
       clearTimeout(this.connectTimer);
-      this.sendFrame('identify', { id, name: this.name });
+      this.sendFrame('identify', { id, name: this.name, caps: CAPS });
       for (const frame of this.queue.splice(0)) this.ws?.send(frame);
       this.watchLiveness();
     }
@@ -203,7 +205,7 @@ export class Signalling extends Emitter {
   /** Change our name; everyone sees it at once. @param {string} name */
   rename(name) {
     this.name = name;
-    if (this.identified) this.sendFrame('identify', { id: this.id, name });
+    if (this.identified) this.sendFrame('identify', { id: this.id, name, caps: CAPS });
   }
 
   /**

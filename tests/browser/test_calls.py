@@ -91,6 +91,8 @@ async def test_busy_callee_is_not_disturbed(start_server, new_user):
     await connect_call(alice, bob)
 
     await carol.call(bob)
+    # Call waiting (issue 11): Bob sees who calls inside his call and declines; Carol hears "busy".
+    await bob.test_id("waiting-decline").click()
     await carol.wait_idle()
     await expect(carol.notices().last).to_have_text("Bob is in another call")
     # Bob never saw a ring, and his call with Alice goes on.

@@ -49,6 +49,7 @@ async def test_busy_call_is_kept_with_a_badge_call_back_and_clear(start_server, 
     await connect_call(alice, bob)
 
     await carol.call(bob)
+    await bob.test_id("waiting-decline").click()  # call waiting (issue 11): Bob says he is busy
     await expect(carol.notices().last).to_have_text("Bob is in another call")
     await expect(bob.test_id("missed-badge")).to_have_text("1 missed")
     await bob.test_id("hang-up").click()

@@ -1,0 +1,151 @@
+// The group-call grid: one tile per member (their video, name, mic-off / camera-off,
+// connection state), the active speaker highlighted, a tile tapped to show it large.
+// A 1:1 call does not use it: the call screen shows that person full size as always.
+
+import { $, paintAvatar, paintName } from './ui.js';
+
+/** @typedef {import('./peerlink.js').PeerLink} PeerLink */
+
+const STATE_WORDS = {
+  calling: 'Connecting…',
+  ringing: 'Connecting…',
+  connecting: 'Connecting…',
+  reconnecting: 'Reconnecting…',
+};
+
+export class TileGrid {
+  /** @param {() => void} onSoundBlocked a tile's sound needs a tap first (autoplay rules) */
+  constructor(onSoundBlocked) {
+    this.root = $('tiles');
+    this.template = /** @type {HTMLTemplateElement} */ ($('tile-template'));
+    /** @type {Map<PeerLink, HTMLElement>} */
+    this.tiles = new Map();
+    /** @type {string | null} the member shown large */
+    this.focused = null;
+    /** @type {string | null} */
+    this.speaker = null;
+    this.showing = false;
+    this.onSoundBlocked = onSoundBlocked;
+    this.root.onclick = (event) => {
+      const button = /** @type {HTMLElement} */ (event.target).closest('.tile-focus');
+      const tile = /** @type {HTMLElement | null} */ (button?.closest('.tile') ?? null);
+      if (tile) this.focus(this.focused === tile.dataset.peerId ? null : tile.dataset.peerId || null);
+    };
+  }
+
+  get size() {
+    return this.tiles.size;
+  }
+
+  /** @param {PeerLink} link */
+  add(link) {
+    let tile = this.tiles.get(link);
+    if (!tile) {
+      tile = /** @type {HTMLElement} */ (this.template.content.firstElementChild?.cloneNode(true));
+      tile.dataset.peerId = link.peerId;
+      this.tiles.set(link, tile);
+      this.root.append(tile);
+      video(tile).onresize = () => this.paint(link);
+    }
+    this.setStream(link);
+    this.paint(link);
+    this.layout();
+  }
+
+  /** @param {PeerLink} link */
+  remove(link) {
+    const tile = this.tiles.get(link);
+    if (!tile) return;
+    video(tile).srcObject = null;
+    tile.remove();
+    this.tiles.delete(link);
+    if (this.focused === link.peerId) this.focused = null;
+    this.layout();
+  }
+
+  clear() {
+    for (const link of [...this.tiles.keys()]) this.remove(link);
+    this.focused = null;
+    this.speaker = null;
+  }
+
+  /** Show the grid (a group call) or not (1:1: the big remote picture plays instead). @param {boolean} on */
+  show(on) {
+    this.showing = on;
+    this.root.hidden = !on;
+    for (const link of this.tiles.keys()) this.setStream(link);
+    if (!on) this.focus(null);
+  }
+
+  /** Only a visible tile plays, so nobody is heard twice. @param {PeerLink} link */
+  setStream(link) {
+    const tile = this.tiles.get(link);
+    if (!tile) return;
+    const el = video(tile);
+    const stream = this.showing ? link.remoteStream : null;
+    if (el.srcObject !== stream) el.srcObject = stream;
+    if (stream && stream.getTracks().length) {
+      el.play().catch((error) => {
+        if (error.name !== 'NotAllowedError') return;
+        el.muted = true;
+        el.play().catch(() => {});
+        this.onSoundBlocked();
+      });
+    }
+  }
+
+  unmuteAll() {
+    for (const tile of this.tiles.values()) video(tile).muted = false;
+  }
+
+  /** @param {PeerLink} link */
+  paint(link) {
+    const tile = this.tiles.get(link);
+    if (!tile) return;
+    const name = /** @type {HTMLElement} */ (tile.querySelector('.tile-name'));
+    paintName(name, link.peerName, link.peerId);
+    paintAvatar(/** @type {HTMLElement} */ (tile.querySelector('.avatar')), link.peerName, link.peerId);
+    const connected = link.is('connected');
+    const showing = connected && link.remoteMedia.video && video(tile).videoWidth > 0;
+    /** @type {HTMLElement} */ (tile.querySelector('.tile-cover')).hidden = showing;
+    tile.querySelector('.tile-state').textContent = STATE_WORDS[/** @type {keyof STATE_WORDS} */ (link.state)] || '';
+    /** @type {HTMLElement} */ (tile.querySelector('[data-testid="tile-mic-off"]')).hidden = !connected || link.remoteMedia.audio;
+    /** @type {HTMLElement} */ (tile.querySelector('[data-testid="tile-camera-off"]')).hidden = !connected || link.remoteMedia.video;
+    tile.dataset.state = link.state;
+    tile.classList.toggle('speaking', this.speaker === link.peerId);
+    const button = /** @type {HTMLElement} */ (tile.querySelector('.tile-focus'));
+    const large = this.focused === link.peerId;
+    button.setAttribute('aria-pressed', String(large));
+    button.setAttribute('aria-label', large ? 'Back to everyone' : `Show ${link.peerName} large`);
+    button.title = large ? 'Back to everyone' : `Show ${link.peerName} large`;
+  }
+
+  paintAll() {
+    for (const link of this.tiles.keys()) this.paint(link);
+  }
+
+  /** @param {string | null} peerId */
+  setSpeaker(peerId) {
+    this.speaker = peerId;
+    for (const [link, tile] of this.tiles) tile.classList.toggle('speaking', link.peerId === peerId);
+  }
+
+  /** One member large (tap again: back to the grid). @param {string | null} peerId */
+  focus(peerId) {
+    this.focused = peerId && [...this.tiles.keys()].some((link) => link.peerId === peerId) ? peerId : null;
+    if (this.focused) this.root.dataset.focused = this.focused;
+    else delete this.root.dataset.focused;
+    for (const [link, tile] of this.tiles) tile.classList.toggle('focused', link.peerId === this.focused);
+    this.paintAll();
+  }
+
+  /** The grid's shape follows the number of tiles (style.css: data-tiles). */
+  layout() {
+    this.root.dataset.tiles = String(this.tiles.size);
+  }
+}
+
+/** @param {HTMLElement} tile */
+function video(tile) {
+  return /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
+}

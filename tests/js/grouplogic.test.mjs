@@ -1,0 +1,50 @@
+// Group-call rules (public/grouplogic.js): the per-peer video budget, the active speaker
+// and the words for several names (node --test).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { listNames, pickSpeaker, scaleFor, SPEAKING_LEVEL, typingText, videoBudget } from '../../public/grouplogic.js';
+
+test('the video budget per remote member shrinks as the mesh grows; a 1:1 call is not limited', () => {
+  assert.deepEqual(videoBudget(1), { maxBitrate: undefined, maxHeight: undefined });
+  assert.deepEqual(videoBudget(2), { maxBitrate: 800_000, maxHeight: 540 });
+  assert.deepEqual(videoBudget(3), { maxBitrate: 600_000, maxHeight: 480 });
+  assert.deepEqual(videoBudget(4), { maxBitrate: 350_000, maxHeight: 360 });
+  assert.deepEqual(videoBudget(5), { maxBitrate: 350_000, maxHeight: 360 });
+  // A phone in a 6-person call sends five streams: under 2 Mbps in all.
+  assert.ok(5 * videoBudget(5).maxBitrate <= 2_000_000);
+  for (let n = 2; n <= 5; n += 1) assert.ok(videoBudget(n + 1).maxBitrate <= videoBudget(n).maxBitrate);
+});
+
+test('scaling brings a camera down to the budget height, never up', () => {
+  assert.equal(scaleFor(720, 360), 2);
+  assert.equal(scaleFor(1080, 540), 2);
+  assert.equal(scaleFor(360, 540), 1);
+  assert.equal(scaleFor(720, undefined), 1);
+  assert.equal(scaleFor(0, 360), 1); // size not known yet
+});
+
+test('the active speaker is the loudest voice, held against a near tie, none in silence', () => {
+  const levels = (entries) => new Map(Object.entries(entries));
+  assert.equal(pickSpeaker(levels({ a: 0.3, b: 0.1 }), null), 'a');
+  assert.equal(pickSpeaker(levels({ a: 0.001, b: SPEAKING_LEVEL / 2 }), 'a'), null);
+  // Bob speaks a little louder than Ann, who is still talking: Ann keeps it (no flicker).
+  assert.equal(pickSpeaker(levels({ a: 0.2, b: 0.25 }), 'a'), 'a');
+  // Clearly louder: Bob takes over.
+  assert.equal(pickSpeaker(levels({ a: 0.1, b: 0.3 }), 'a'), 'b');
+  // Ann stopped: the other voice takes over at once.
+  assert.equal(pickSpeaker(levels({ a: 0.005, b: 0.05 }), 'a'), 'b');
+  // The speaker who left is not kept.
+  assert.equal(pickSpeaker(levels({ b: 0.05 }), 'a'), 'b');
+});
+
+test('names and typing indicators read as a sentence', () => {
+  assert.equal(listNames([]), '');
+  assert.equal(listNames(['Ann']), 'Ann');
+  assert.equal(listNames(['Ann', 'Bob']), 'Ann and Bob');
+  assert.equal(listNames(['Ann', 'Bob', 'Cy']), 'Ann, Bob and Cy');
+  assert.equal(typingText([]), '');
+  assert.equal(typingText(['Ann']), 'Ann is typing…');
+  assert.equal(typingText(['Ann', 'Bob']), 'Ann and Bob are typing…');
+  assert.equal(typingText(['A', 'B', 'C', 'D']), 'Several people are typing…');
+});
