@@ -357,6 +357,8 @@ export class FileSender extends Transfer {
     /** Bytes fed to the hash (each byte once, even when a resume sends it again). */
     this.hashed = 0;
     this.pumping = false;
+    /** @type {number | null} where the last resumed attempt started (null: never resumed) */
+    this.resumedFrom = null;
     /** @type {string | undefined} the whole file's SHA-256, once every byte was hashed */
     this.sha256 = undefined;
     /** @type {(() => void) | null} */
@@ -406,6 +408,7 @@ export class FileSender extends Transfer {
         return void this.fail('The receiver asked to resume past the data sent.');
       }
       this.offset = data.offset;
+      if (this.attempt > 1) this.resumedFrom = data.offset;
       this.speed.reset();
       this.progress(data.offset);
       this.machine.fire('accept');
@@ -619,7 +622,8 @@ export class FileReceiver extends Transfer {
     if (this.received + bytes.length > this.offer.size) {
       return void this.fail(`The sender sent more than the ${this.offer.size} bytes it announced.`);
     }
-    this.received += bytes.length;
+    const length = bytes.length; // a sink may take the buffer (a worker's transfer detaches it)
+    this.received += length;
     const sink = /** @type {Sink} */ (this.sink);
     this.writes = this.writes.then(async () => {
       if (this.finished) return;
@@ -629,7 +633,7 @@ export class FileReceiver extends Transfer {
         this.fail(`The file could not be written on this device: ${describe(error)}`);
         return;
       }
-      this.written += bytes.length;
+      this.written += length;
       this.progress(this.written);
       if (this.written - this.acked >= this.ackEvery && this.post('file-ack', { offset: this.written })) this.acked = this.written;
     });

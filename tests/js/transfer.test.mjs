@@ -454,3 +454,24 @@ for (const [when, ticks] of [['midway', 8], ['after the end', 40]]) test(`resume
   assert.equal(second.got.bytes, bytes.length - 3 * 1024);
   assert.equal(second.got.end, hex(bytes));
 });
+
+test('a sink that takes the buffer (a worker transfer detaches it): progress and acks still count it', async () => {
+  const bytes = new Uint8Array(randomBytes(40_000));
+  const world = connect(bytes);
+  await settle();
+  const sink = new MemorySink();
+  const write = sink.write.bind(sink);
+  sink.write = (chunk) => {
+    write(chunk);
+    structuredClone(chunk.buffer, { transfer: [chunk.buffer] }); // as postMessage(..., [buffer]) does
+    assert.equal(chunk.length, 0);
+  };
+  const acks = [];
+  world.sender.on('progress', (p) => acks.push(p.bytes));
+  world.receiver.accept(sink);
+  await settle(400);
+  assert.equal(world.receiver.state, 'done', world.receiver.reason);
+  assert.equal(world.receiver.written, 40_000);
+  assert.ok(acks.some((n) => n > 0 && n < 40_000), `acks ${acks}`);
+  assert.equal(hex(sink.bytes()), hex(bytes));
+});

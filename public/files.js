@@ -1,0 +1,233 @@
+// Files to and from people on the network (issue 12): one FileSender or FileReceiver
+// (public/transfer.js) per file, on a named channel of the person's data link
+// (public/datalinks.js), received to disk (public/filestore.js). A transfer whose
+// channel closes midway is offered again on a new channel as soon as the link can be
+// reopened, and continues where the receiver's file ends. The screen stays awake while
+// anything is moving. No DOM here beyond the wake lock: the screens are in
+// public/transfersui.js.
+
+import { Emitter } from './events.js';
+import { canReceive, DiskFile, safeName } from './filestore.js';
+import { FileReceiver, FileSender, transferIdOf } from './transfer.js';
+
+const RETRY_MS = 2000; // between attempts to reopen a dropped link for a transfer
+const GIVE_UP_MS = 5 * 60 * 1000; // a transfer whose person stays unreachable this long fails
+const WAIT_RESUME_MS = 10 * 60 * 1000; // a receiver waits this long for the sender to come back
+
+/**
+ * @typedef {{
+ *   id: string, peerId: string, peerName: string, direction: 'out' | 'in',
+ *   transfer: FileSender | FileReceiver, disk?: DiskFile, saved?: boolean,
+ * }} Entry
+ */
+
+/**
+ * Every transfer of this page, by id. Events: `added` (Entry), `changed` (Entry),
+ * `removed` (Entry).
+ */
+export class FileTransfers extends Emitter {
+  /**
+   * @param {import('./datalinks.js').DataLinks} dataLinks
+   * @param {{get: (id: string) => {name: string} | undefined}} people
+   * @param {{chunkSize?: number}} [options] chunkSize: smaller in tests, to see progress
+   */
+  constructor(dataLinks, people, options = {}) {
+    super();
+    this.dataLinks = dataLinks;
+    this.people = people;
+    this.options = options;
+    /** @type {Map<string, Entry>} */
+    this.entries = new Map();
+    /** Milliseconds added to every disk write of files accepted from now on: lets a browser
+     * test press Cancel or drop the link while a file is still moving. 0 in use. */
+    this.slowDiskForTests = 0;
+    this.wake = new WakeLock();
+    dataLinks.on('channel', ({ peerId, label, channel }) => {
+      const id = transferIdOf(label);
+      if (id) this.incomingChannel(peerId, id, channel);
+    });
+  }
+
+  /**
+   * Send these files to this person: each is offered on its own; they answer each.
+   * @param {string} peerId @param {Iterable<File>} files
+   */
+  send(peerId, files) {
+    for (const file of files) {
+      const source = { read: async (/** @type {number} */ offset, /** @type {number} */ length) => new Uint8Array(await file.slice(offset, offset + length).arrayBuffer()) };
+      const sender = new FileSender({ name: file.name || 'file', size: file.size, type: file.type }, source, { chunkSize: this.options.chunkSize });
+      const entry = this.add({ id: sender.id, peerId, peerName: this.nameOf(peerId), direction: 'out', transfer: sender });
+      sender.on('state', ({ to }) => to === 'interrupted' && this.reconnect(entry));
+      this.open(entry).catch(() => this.reconnect(entry));
+    }
+  }
+
+  /** Open the next channel of an outgoing transfer. @param {Entry} entry */
+  async open(entry) {
+    const sender = /** @type {FileSender} */ (entry.transfer);
+    const channel = await this.dataLinks.channel(entry.peerId, sender.nextLabel());
+    if (sender.finished) channel.close();
+    else sender.attach(channel);
+  }
+
+  /** The link dropped midway: try again until it is back (or the user cancels). @param {Entry} entry */
+  async reconnect(entry) {
+    const sender = /** @type {FileSender} */ (entry.transfer);
+    if (entry.reconnecting) return;
+    entry.reconnecting = true;
+    const started = Date.now();
+    try {
+      while (sender.state === 'interrupted') {
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        if (sender.state !== 'interrupted') return;
+        if (Date.now() - started > GIVE_UP_MS) {
+          sender.machine.fire('fail', `${entry.peerName} stayed unreachable; the file was not sent.`);
+          return;
+        }
+        try {
+          await this.open(entry);
+        } catch {
+          // Not reachable yet: the next round tries again.
+        }
+      }
+    } finally {
+      entry.reconnecting = false;
+    }
+  }
+
+  /**
+   * A transfer channel the other side opened: its first message is the offer.
+   * @param {string} peerId @param {string} id @param {RTCDataChannel} channel
+   */
+  incomingChannel(peerId, id, channel) {
+    channel.binaryType = 'arraybuffer';
+    channel.addEventListener(
+      'message',
+      (event) => {
+        const offer = FileReceiver.offerOf(event.data, id);
+        if (!offer) {
+          channel.close(); // not a transfer this app can read: that channel only
+          return;
+        }
+        const known = this.entries.get(id);
+        if (known && known.direction === 'in' && known.peerId === peerId) {
+          /** @type {FileReceiver} */ (known.transfer).attach(channel, offer);
+          return;
+        }
+        if (known) {
+          channel.close(); // an id that is someone else's transfer
+          return;
+        }
+        offer.name = safeName(offer.name);
+        const receiver = new FileReceiver(offer);
+        const entry = this.add({ id, peerId, peerName: this.nameOf(peerId), direction: 'in', transfer: receiver });
+        receiver.attach(channel);
+        receiver.on('state', ({ to }) => {
+          if (to === 'interrupted') {
+            entry.timer = setTimeout(() => receiver.machine.fire('fail', `${entry.peerName} did not come back; the file was not saved.`), WAIT_RESUME_MS);
+          } else clearTimeout(entry.timer);
+        });
+        if (!canReceive()) receiver.fail('This browser cannot store received files.');
+      },
+      { once: true },
+    );
+  }
+
+  /** Our user accepts an incoming file. @param {string} id */
+  accept(id) {
+    const entry = this.entries.get(id);
+    if (!entry || entry.direction !== 'in') return;
+    const disk = (entry.disk = new DiskFile(id));
+    const delay = this.slowDiskForTests;
+    /** @type {import('./transfer.js').Sink} */
+    const sink = delay > 0 ? { write: async (bytes) => (await new Promise((r) => setTimeout(r, delay)), disk.write(bytes)), digest: () => disk.digest(), discard: () => disk.discard() } : disk;
+    /** @type {FileReceiver} */ (entry.transfer).accept(sink);
+  }
+
+  /** @param {string} id */
+  decline(id) {
+    const entry = this.entries.get(id);
+    if (entry?.direction === 'in') /** @type {FileReceiver} */ (entry.transfer).decline();
+  }
+
+  /** @param {string} id */
+  cancel(id) {
+    this.entries.get(id)?.transfer.cancel('Cancelled.');
+  }
+
+  /** Forget a finished transfer (and its received file, once saved or not wanted). @param {string} id */
+  dismiss(id) {
+    const entry = this.entries.get(id);
+    if (!entry || !entry.transfer.finished) return;
+    this.entries.delete(id);
+    entry.disk?.remove();
+    this.emit('removed', entry);
+  }
+
+  /** Transfers under way (offered, moving, checking, waiting to resume). */
+  get active() {
+    return [...this.entries.values()].filter((entry) => !entry.transfer.finished);
+  }
+
+  /** @param {Omit<Entry, 'reconnecting' | 'timer'> & {reconnecting?: boolean, timer?: any}} entry */
+  add(entry) {
+    this.entries.set(entry.id, entry);
+    entry.transfer.on('state', () => {
+      this.wake.want(this.active.some((e) => !e.transfer.machine.is('offered', 'offering')));
+      this.emit('changed', entry);
+    });
+    entry.transfer.on('progress', () => this.emit('changed', entry));
+    this.emit('added', entry);
+    return entry;
+  }
+
+  /** @param {string} peerId */
+  nameOf(peerId) {
+    return this.people.get(peerId)?.name || 'Someone';
+  }
+
+  /** Someone was renamed. @param {{id: string, name: string}} person */
+  personChanged(person) {
+    for (const entry of this.entries.values()) {
+      if (entry.peerId === person.id && person.name && entry.peerName !== person.name) {
+        entry.peerName = person.name;
+        this.emit('changed', entry);
+      }
+    }
+  }
+}
+
+/** Screen Wake Lock while files move (a locked phone would pause the transfer). */
+class WakeLock {
+  constructor() {
+    this.wanted = false;
+    /** @type {any} */
+    this.sentinel = null;
+    // The lock is released when the page is hidden; take it again when it is back.
+    document.addEventListener('visibilitychange', () => this.want(this.wanted));
+  }
+
+  /** @param {boolean} on */
+  async want(on) {
+    this.wanted = on;
+    const api = /** @type {any} */ (navigator).wakeLock;
+    if (!api) return;
+    if (!on) {
+      const sentinel = this.sentinel;
+      this.sentinel = null;
+      await sentinel?.release().catch(() => {});
+      return;
+    }
+    if (this.sentinel && !this.sentinel.released) return;
+    if (document.visibilityState !== 'visible') return;
+    try {
+      this.sentinel = await api.request('screen');
+    } catch {
+      // Refused (battery saver, policy): the transfer resumes after a lock instead.
+    }
+  }
+
+  get held() {
+    return Boolean(this.sentinel && !this.sentinel.released);
+  }
+}

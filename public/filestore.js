@@ -1,0 +1,122 @@
+// Where received files go: one file per transfer in the origin private file system
+// (OPFS), written by a worker (public/filestore-worker.js) that also hashes it; then
+// saved as a download. Nothing of a file is kept in the page's memory.
+
+const DIRECTORY = 'incoming';
+
+/** Whether this browser can receive files to disk (OPFS with sync access handles in workers). */
+export function canReceive() {
+  return typeof navigator.storage?.getDirectory === 'function' && typeof Worker === 'function' && window.isSecureContext;
+}
+
+/**
+ * A transfer's file on disk, as the receiver's sink (public/transfer.js `Sink`).
+ */
+export class DiskFile {
+  /** @param {string} id the transfer id (the file's name in OPFS) */
+  constructor(id) {
+    this.id = id;
+    this.worker = new Worker(new URL('./filestore-worker.js', import.meta.url), { type: 'module' });
+    this.seq = 0;
+    /** @type {Map<number, {resolve: (v: any) => void, reject: (e: Error) => void}>} */
+    this.waiting = new Map();
+    this.worker.onmessage = (/** @type {MessageEvent} */ event) => {
+      const { seq, ok, value, error } = event.data;
+      const waiter = this.waiting.get(seq);
+      this.waiting.delete(seq);
+      if (ok) waiter?.resolve(value);
+      else waiter?.reject(new Error(error));
+    };
+    this.worker.onerror = (event) => {
+      event.preventDefault();
+      for (const waiter of this.waiting.values()) waiter.reject(new Error('The file store stopped.'));
+      this.waiting.clear();
+    };
+    this.opened = this.call({ op: 'open', name: id });
+  }
+
+  /** @param {object} message @param {Transferable[]} [transfer] @returns {Promise<any>} */
+  call(message, transfer = []) {
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(seq, { resolve, reject });
+      this.worker.postMessage({ ...message, seq }, transfer);
+    });
+  }
+
+  /** @param {Uint8Array} bytes */
+  async write(bytes) {
+    await this.opened;
+    // The chunk's buffer moves to the worker (no copy) when it is the whole buffer.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const buffer = whole ? bytes.buffer : bytes.slice().buffer;
+    await this.call({ op: 'write', bytes: buffer }, [buffer]);
+  }
+
+  async digest() {
+    await this.opened;
+    const hex = await this.call({ op: 'digest' });
+    this.worker.terminate();
+    return hex;
+  }
+
+  async discard() {
+    await this.opened.catch(() => {});
+    await this.call({ op: 'discard' }).catch(() => {});
+    this.worker.terminate();
+  }
+
+  /** The finished file (read from disk when used, not loaded into memory). */
+  async file() {
+    const directory = await (await navigator.storage.getDirectory()).getDirectoryHandle(DIRECTORY);
+    return (await directory.getFileHandle(this.id)).getFile();
+  }
+
+  /** Delete the finished file from OPFS (after it was saved, or dismissed). */
+  async remove() {
+    const directory = await (await navigator.storage.getDirectory()).getDirectoryHandle(DIRECTORY);
+    await directory.removeEntry(this.id).catch(() => {});
+  }
+}
+
+/** Remove leftovers of transfers a previous page never finished (only files older than a day). */
+export async function sweepIncoming() {
+  if (!canReceive()) return;
+  try {
+    const directory = await (await navigator.storage.getDirectory()).getDirectoryHandle(DIRECTORY, { create: true });
+    const dayAgo = Date.now() - 24 * 3600 * 1000;
+    for await (const [name, handle] of /** @type {any} */ (directory).entries()) {
+      const file = await handle.getFile().catch(() => null);
+      if (file && file.lastModified < dayAgo) await directory.removeEntry(name).catch(() => {});
+    }
+  } catch {
+    // Storage unavailable (private mode): nothing to sweep.
+  }
+}
+
+/**
+ * Save a received file: a download of the OPFS file (a Blob that reads from disk, so
+ * even a large file is not loaded into memory); the browser puts it in Downloads or
+ * asks where, as the user set it up.
+ * @param {File} file @param {string} name @returns {Promise<boolean>}
+ */
+export async function saveFile(file, name) {
+  const url = URL.createObjectURL(file);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return true;
+}
+
+/** A file name safe to save: the last path component, no control characters. @param {string} name */
+export function safeName(name) {
+  const base = name.split(/[\\/]/).pop() || '';
+  // eslint-disable-next-line no-control-regex
+  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').replace(/^\.+/, '').trim();
+  return clean || 'file';
+}

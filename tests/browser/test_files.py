@@ -1,0 +1,159 @@
+"""Files between people (issue 12, docs/protocol.md §9.2): Send files on a person, the
+receiver's Accept / Decline and Save, cancel from either side, resume after the data
+link is forced down midway. What the receiver saves is compared by SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Locator, expect
+
+from tests.support.browseruser import User
+
+SENDER_BYTES_JS = """
+  Math.max(0, ...[...window.__lanCall.files.entries.values()]
+    .filter((e) => e.direction === 'out').map((e) => e.transfer.bytes))
+"""
+
+
+def payload(size: int, name: str = "holiday photo.jpg", mime: str = "image/jpeg") -> dict[str, Any]:
+    return {"name": name, "mimeType": mime, "buffer": os.urandom(size)}
+
+
+async def send_files(sender: User, receiver: User, *files: dict[str, Any]) -> None:
+    item = sender.page.get_by_test_id("people-list").locator("li").filter(has_text=receiver.name)
+    async with sender.page.expect_file_chooser() as chooser_info:
+        await item.get_by_role("button", name="Send files", exact=True).click()
+    chooser = await chooser_info.value
+    assert chooser.is_multiple()
+    await chooser.set_files(list(files))  # type: ignore[arg-type]
+
+
+def transfer(user: User, name: str) -> Locator:
+    return user.test_id("transfer").filter(has_text=name)
+
+
+async def save(user: User, name: str, tmp_path: Path) -> bytes:
+    async with user.page.expect_download() as download_info:
+        await transfer(user, name).get_by_test_id("transfer-save").click()
+    download = await download_info.value
+    assert download.suggested_filename == name
+    target = tmp_path / f"saved-{user.name}"
+    await download.save_as(target)
+    return target.read_bytes()
+
+
+async def test_a_file_is_sent_and_saved_byte_identical(start_server, new_user, artifacts, tmp_path):
+    live = await start_server()
+    alice = await new_user(live, "Alice", viewport={"width": 360, "height": 740})
+    bob = await new_user(live, "Bob")
+    await expect(alice.person("Bob")).to_be_visible()
+
+    photo = payload(3 * 1024 * 1024 + 123)
+    note = payload(5000, "notes.txt", "text/plain")
+    await send_files(alice, bob, photo, note)
+    offered = transfer(bob, "holiday photo.jpg")
+    await expect(offered.get_by_test_id("transfer-meta")).to_have_text("3.1 MB · image/jpeg")
+    await expect(offered.get_by_test_id("transfer-status")).to_have_text("Wants to send you this file.")
+    await expect(bob.test_id("transfer-announcement")).to_contain_text("Alice wants to send you")
+    await expect(transfer(alice, "holiday photo.jpg").get_by_test_id("transfer-status")).to_have_text(
+        "Waiting for Bob to accept…"
+    )
+    assert await bob.call_state() is None  # no call rang
+    await alice.page.screenshot(path=str(artifacts / "files-offered-phone.png"))
+    await bob.page.screenshot(path=str(artifacts / "files-offered-desktop.png"))
+
+    for item in (offered, transfer(bob, "notes.txt")):
+        await item.get_by_role("button", name="Accept").click()
+    for name in ("holiday photo.jpg", "notes.txt"):
+        await expect(transfer(bob, name).get_by_test_id("transfer-status")).to_have_text(
+            "Received and checked. Save it to keep it.", timeout=30_000
+        )
+        await expect(transfer(alice, name).get_by_test_id("transfer-status")).to_have_text("Sent to Bob.")
+    await alice.page.screenshot(path=str(artifacts / "files-sent-phone.png"))
+    await bob.page.screenshot(path=str(artifacts / "files-received-desktop.png"))
+
+    saved = await save(bob, "holiday photo.jpg", tmp_path)
+    assert hashlib.sha256(saved).hexdigest() == hashlib.sha256(photo["buffer"]).hexdigest()
+    assert await save(bob, "notes.txt", tmp_path) == note["buffer"]
+    await expect(transfer(bob, "notes.txt").get_by_test_id("transfer-status")).to_have_text("Saved.")
+    await transfer(bob, "notes.txt").get_by_test_id("transfer-dismiss").click()
+    await expect(transfer(bob, "notes.txt")).to_have_count(0)
+
+
+async def test_decline(start_server, new_user):
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    await expect(alice.person("Bob")).to_be_visible()
+    await send_files(alice, bob, payload(20_000, "secret.pdf", "application/pdf"))
+    await transfer(bob, "secret.pdf").get_by_role("button", name="Decline").click()
+    status = transfer(alice, "secret.pdf").get_by_test_id("transfer-status")
+    await expect(status).to_have_text("Bob declined.")
+    await expect(transfer(bob, "secret.pdf").get_by_test_id("transfer-status")).to_have_text("Declined.")
+    await expect(transfer(bob, "secret.pdf").get_by_test_id("transfer-save")).to_be_hidden()
+
+
+async def accept_and_wait_moving(alice: User, bob: User, name: str) -> None:
+    await transfer(bob, name).get_by_role("button", name="Accept").click()
+    await alice.wait_for(f"() => ({SENDER_BYTES_JS}) > 0")
+    await expect(transfer(bob, name).get_by_test_id("transfer-status")).to_contain_text(" of ")
+
+
+async def test_cancel_from_either_side(start_server, new_user):
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    await expect(alice.person("Bob")).to_be_visible()
+    # Slow the receiver's disk so the file is still moving when Cancel is pressed.
+    await bob.js("window.__lanCall.files.slowDiskForTests = 20")
+    await send_files(alice, bob, payload(8 * 1024 * 1024, "big.bin", "application/octet-stream"))
+    await accept_and_wait_moving(alice, bob, "big.bin")
+    await transfer(bob, "big.bin").get_by_test_id("transfer-cancel").click()
+    await expect(transfer(alice, "big.bin").get_by_test_id("transfer-status")).to_have_text(
+        "The other side cancelled: Cancelled."
+    )
+    await expect(transfer(bob, "big.bin").get_by_test_id("transfer-status")).to_have_text("Cancelled.")
+    await expect(transfer(bob, "big.bin").get_by_test_id("transfer-save")).to_be_hidden()
+
+    await send_files(alice, bob, payload(8 * 1024 * 1024, "big2.bin", "application/octet-stream"))
+    await accept_and_wait_moving(alice, bob, "big2.bin")
+    await transfer(alice, "big2.bin").get_by_test_id("transfer-cancel").click()
+    await expect(transfer(bob, "big2.bin").get_by_test_id("transfer-status")).to_have_text(
+        "The other side cancelled: Cancelled."
+    )
+    await expect(transfer(bob, "big2.bin").get_by_test_id("transfer-save")).to_be_hidden()
+
+
+async def test_resume_after_a_forced_disconnect(start_server, new_user, tmp_path):
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    await expect(alice.person("Bob")).to_be_visible()
+    bob_id = await bob.id
+    await bob.js("window.__lanCall.files.slowDiskForTests = 10")
+    movie = payload(6 * 1024 * 1024, "movie.mp4", "video/mp4")
+    await send_files(alice, bob, movie)
+    await accept_and_wait_moving(alice, bob, "movie.mp4")
+    # The data link goes down midway (as in a network drop): both sides see it.
+    await alice.js("(id) => window.__lanCall.data.peer(id).close('test')", bob_id)
+    await expect(transfer(bob, "movie.mp4").get_by_test_id("transfer-status")).to_contain_text(
+        "Connection lost at"
+    )
+    interrupted_at = await bob.js(
+        "[...window.__lanCall.files.entries.values()].find((e) => e.direction === 'in').transfer.written"
+    )
+    assert 0 < interrupted_at < len(movie["buffer"])
+    await expect(transfer(bob, "movie.mp4").get_by_test_id("transfer-status")).to_have_text(
+        "Received and checked. Save it to keep it.", timeout=60_000
+    )
+    # It resumed: the second attempt did not start again from zero.
+    resumed_from = await alice.js(
+        "[...window.__lanCall.files.entries.values()].find((e) => e.direction === 'out').transfer.resumedFrom"
+    )
+    assert resumed_from >= interrupted_at > 0
+    saved = await save(bob, "movie.mp4", tmp_path)
+    assert hashlib.sha256(saved).hexdigest() == hashlib.sha256(movie["buffer"]).hexdigest()
