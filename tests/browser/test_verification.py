@@ -9,6 +9,7 @@ import re
 from playwright.async_api import expect
 
 from tests.support.browseruser import User, connect_call
+from tests.support.mitm import SignallingMitm
 
 OUTBOUND_BYTES_JS = """async () => {
   const pc = window.__lanCall.pc;
@@ -130,3 +131,39 @@ async def test_a_verified_contact_with_a_new_identity_is_held_until_re_verified(
     await expect(alice.test_id("verify-warning")).to_be_hidden()
     await bob.wait_media_flowing()
     await expect(alice.test_id("contact")).to_have_count(1)  # the old device was replaced
+
+
+async def test_a_server_in_the_middle_is_caught_on_both_sides(start_server, new_user, artifacts):
+    """Two verified contacts; then the signalling path rewrites the fingerprints and puts its
+    own aiortc peer between them. Both see the mismatch and send nothing."""
+    live = await start_server()
+    mitm = SignallingMitm()
+    try:
+        alice = await new_user(live, "Alice", before_load=mitm.attach)
+        bob = await new_user(live, "Bob", before_load=mitm.attach)
+        await verify_each_other(alice, bob)
+        await alice.test_id("hang-up").click()
+        await asyncio.gather(alice.wait_idle(), bob.wait_idle())
+
+        mitm.intercept(await alice.id, await bob.id)
+        await alice.call(bob)
+        await expect(bob.test_id("incoming-warning")).to_be_visible()
+        await bob.accept()
+        await asyncio.gather(alice.wait_connected(), bob.wait_connected())
+        assert not mitm.errors
+        for user, other in ((alice, "Bob"), (bob, "Alice")):
+            await expect(user.test_id("verify-warning")).to_be_visible()
+            await expect(user.test_id("verify-warning")).to_contain_text(f"This may not be {other}")
+        await asyncio.sleep(2.5)
+        assert await outbound_bytes(alice) < 1000
+        assert await outbound_bytes(bob) < 1000
+        # The codes differ too: each victim's link ends at the attacker.
+        for user in (alice, bob):
+            await user.test_id("warning-new-device").click()  # shows the code, changes nothing yet
+        alice_code, bob_code = await code_of(alice), await code_of(bob)
+        assert alice_code != bob_code
+        await alice.test_id("verify-sheet").get_by_role("button", name="Close").click()
+        await alice.test_id("warning-not-them").click()
+        await asyncio.gather(alice.wait_idle(), bob.wait_idle(timeout=20))
+    finally:
+        await mitm.close()
