@@ -57,6 +57,7 @@ from av import AudioFrame, VideoFrame
 
 from ..verification import link_code
 from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
+from .datalink import DataLinkError, DataLinks
 
 log = logging.getLogger("server.contrib.peer")
 
@@ -473,6 +474,13 @@ class PythonPeer:
         self._changed = asyncio.Condition()
         self._joining: str | None = None  # sent `join` for this call; offers once listed
         self._tasks: set[asyncio.Task[None]] = set()
+        # The peer data API (docs/protocol.md §9): `self.data.peer(id).send/request/channel`.
+        self.data = DataLinks(
+            self.send,
+            lambda: self.id,
+            lambda: self.config.get("iceServers") or [],
+            lambda remote: info.name if (info := self.peers.get(remote)) is not None else remote,
+        )
 
     async def __aenter__(self) -> PythonPeer:
         await self.connect()
@@ -500,7 +508,7 @@ class PythonPeer:
         await self.wait_for_message("ready")
         identify: Json = {"id": self.id, "name": self.name}
         if self.group:
-            identify["caps"] = ["group"]
+            identify["caps"] = ["group", "data"]
         await self.send({"type": "identify", "data": identify})
 
     async def close(self) -> None:
@@ -511,6 +519,7 @@ class PythonPeer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.data.close_all()
         for call in list(self.calls.values()):
             with contextlib.suppress(Exception):
                 await call.hangup()
@@ -826,10 +835,14 @@ class PythonPeer:
             return
         if not isinstance(data, dict):
             return
+        if data.get("link") == "data":  # a data link, never a call (docs/protocol.md §9)
+            await self.data.handle(str(kind), data)
+            return
         source = data.get("source")
         if kind == "peer":
             if data.get("remove"):
                 self.peers.pop(data["id"], None)
+                await self.data.forget(data["id"])
                 gone = self.calls.get(data["id"])
                 if gone is not None:
                     await gone.close("gone")
@@ -912,6 +925,9 @@ async def run(args: argparse.Namespace) -> int:
         video_fps=args.fps,
     ) as peer:
         print(f"connected as {args.name!r} id={peer.id}")
+        peer.data.subscribe("message", _print_line)
+        if args.to:
+            return await _message(peer, args)
         if not args.call:
             print("waiting for calls and invitations (Ctrl-C to stop)")
             while True:
@@ -941,6 +957,28 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_line(data: Any, link: Any) -> None:
+    print(f"message from {link.name!r}: {data['text']}")
+
+
+async def _message(peer: PythonPeer, args: argparse.Namespace) -> int:
+    """--to NAME --message TEXT: send each line over a data link (no call), say whether it
+    was delivered, then stay --seconds answering requests and printing lines received."""
+    target = await peer.wait_for_peer(args.to)
+    link = peer.data.peer(target)
+    failed = 0
+    for text in args.message:
+        try:
+            await link.send_message(text)
+            print(f"delivered to {args.to!r}: {text}")
+        except DataLinkError as exc:
+            failed += 1
+            print(f"not delivered to {args.to!r}: {exc.message}")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.Event().wait(), args.seconds)
+    return 1 if failed else 0
+
+
 def _size(text: str) -> tuple[int, int]:
     width, _, height = text.partition("x")
     try:
@@ -962,6 +1000,13 @@ EPILOG = """group calls (docs/protocol.md §8):
       --video-size 160x120 --fps 10
   # call Ann, then add Bot1 and Bot2 to the call; stay 30 s:
   python -m server.contrib.peer URL --ca certs/ca.pem --call Ann --invite Bot1 --invite Bot2 --seconds 30
+
+messages outside calls (docs/protocol.md §9):
+  # send Ann two lines over a data link (no call), then stay 10 s printing her replies:
+  python -m server.contrib.peer URL --ca certs/ca.pem --to Ann --message "hello" \
+      --message "the build is green" \
+      --seconds 10
+  Without --to the peer still answers data-link requests (ping, message) and prints lines it gets.
 """
 
 
@@ -985,6 +1030,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="once the call with --call is up, invite this peer to it (repeatable)",
     )
     parser.add_argument("--chat", help="chat line to send once connected")
+    parser.add_argument(
+        "--to", metavar="NAME", help="open a data link to this peer (no call) for --message (protocol §9)"
+    )
+    parser.add_argument(
+        "--message", metavar="TEXT", action="append", default=[], help="a message line for --to (repeatable)"
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to stay in the call")
     parser.add_argument("--audio", action="store_true", help="also send a 400 Hz tone")
     parser.add_argument("--answer", action="store_true", help="auto-accept incoming calls")
@@ -1008,6 +1059,10 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.message and not args.to:
+        parser.error("--message needs --to: the person to send it to")
+    if args.to and args.call:
+        parser.error("--to and --call are separate: a message needs no call")
     if args.invite and not args.call:
         parser.error("--invite needs --call: invitations are to the call it makes")
     if not 1 <= args.fps <= 60:

@@ -8,6 +8,7 @@ import asyncio
 
 from playwright.async_api import Locator, expect
 
+from server.contrib.peer import PythonPeer
 from tests.support.browseruser import User, connect_call
 
 
@@ -201,3 +202,20 @@ async def test_named_channel_opens_on_demand_and_data_links_close_when_idle(star
     await bob.wait_for(f"window.__lanCall.data.peer({alice_id!r}).state === 'idle'")
     # The next use opens a new link transparently.
     assert await alice.js(REQUEST_JS, [bob_id, "ping", {"t": 1}, 5000]) == {"ok": {"t": 1}}
+
+
+async def test_a_python_peer_and_a_browser_message_each_other(start_server, new_user, client_ssl):
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    async with PythonPeer(live.url, "Robot", ssl_context=client_ssl, video=False) as robot:
+        alice_id = await robot.wait_for_peer("Alice")
+        assert await robot.data.peer(alice_id).send_message("beep from Python")
+        robot_item = alice.page.get_by_test_id("people-list").locator("li").filter(has_text="Robot")
+        await expect(robot_item.get_by_test_id("unread-badge")).to_have_text("1")
+        await robot_item.get_by_role("button", name="Message", exact=True).click()
+        await expect(lines(alice)).to_have_text(["Robot: beep from Python"])
+        await say(alice, "hello Robot")
+        line = await robot.data.peer(alice_id).wait_for_line(0)
+        assert line["text"] == "hello Robot"
+        await expect(alice.test_id("line-status")).to_have_count(0)  # delivered
+        assert not robot.calls and await alice.call_state() is None
