@@ -27,13 +27,14 @@ room when its `accept` is relayed; members `invite`, invitees `join`, members
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import protocol
 from .outbox import Connection, Outbox
@@ -98,6 +99,18 @@ class Departed:
     left_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class MirrorRecord:
+    """What other instances know of a peer held elsewhere (`replica.py` carries it)."""
+
+    id: str
+    name: str
+    kind: str
+    caps: frozenset[str]
+    token_hash: str
+    call: str | None = None
+
+
 @dataclass(slots=True, eq=False)
 class Room:
     """One call's membership (docs/protocol.md §8)."""
@@ -109,6 +122,20 @@ class Room:
     @property
     def ids(self) -> list[str]:
         return list(self.members)
+
+
+class Presence(Protocol):
+    """Where the hub reports changes to what other instances mirror (`replica.py`, only
+    with REDIS_URL): its own peers' records and the calls. Never called for bots."""
+
+    def peer_up(self, peer: Peer) -> None:
+        """`peer` (held here) joined, renamed, changed capabilities or resumed here."""
+
+    def peer_gone(self, peer: Peer, left: bool) -> None:
+        """`peer` (held here) was removed: it left on purpose (`left`), or its grace ended."""
+
+    def room_changed(self, room: Room, ended: bool) -> None:
+        """A call's membership or invitations changed here, or it ended."""
 
 
 @dataclass(slots=True, eq=False)
@@ -129,6 +156,7 @@ class Peer:
     deferred: Identify | None = None  # a join waiting for its address's join budget
     caps: frozenset[str] = frozenset()  # from identify: e.g. {"group"}
     call: str | None = None  # the id of the call (Room) it is a member of
+    home: str | None = None  # a mirror of a peer another instance holds (its id); None: held here
 
     @property
     def identified(self) -> bool:
@@ -158,6 +186,8 @@ class Hub:
         self._reserved: set[str] = set()  # name keys of the bots' names
         self._pending_total = 0
         self.changes = 0  # bumped whenever the listed peers change (state.py saves then)
+        self.presence: Presence | None = None  # set by replica.py with REDIS_URL; None: one instance
+        self._mirror_bucket = TokenBucket(1.0, 1, 0.0)  # mirrors never send here; one shared bucket
 
     # --- queries ----------------------------------------------------------------------
 
@@ -229,9 +259,10 @@ class Hub:
             if peer.conn is not None:  # the old socket is half-open; the new one wins
                 unsent = peer.conn.take_unsent()
                 out.close(peer.conn, CLOSE_REPLACED, "resumed elsewhere")
-                self._by_conn.pop(id(peer.conn), None)
-                self._release_address(peer.address)
+                if self._by_conn.pop(id(peer.conn), None) is not None:  # not a mirror's
+                    self._release_address(peer.address)
             peer.conn = conn
+            peer.home = None  # a mirror resumed here is now held here
             peer.address = address
             peer.gone_since = None
             peer.listed_on_socket = False
@@ -252,6 +283,8 @@ class Hub:
             out.send(peer.id, protocol.call(room.id, room.ids))  # e.g. after a server restart
         self._pending_total -= peer.pending_bytes
         peer.pending_bytes = 0
+        if resumed:
+            self._publish_up(peer)  # its new token, and that it is held here now
         return peer, out, resumed
 
     def disconnect(self, peer: Peer, conn: Connection) -> Outbox:
@@ -413,6 +446,7 @@ class Hub:
             )
         if peer.name is None and not admitted and not self._may_join(peer, message):
             return Outbox()
+        caps = peer.caps
         if message.caps or peer.name is None:
             peer.caps = message.caps
         out = Outbox()
@@ -424,6 +458,8 @@ class Hub:
                 if other is not peer and other.name is not None:
                     out.send(peer.id, self._peer_frame(other, protocol.GROUP in peer.caps))
         if name == peer.name:
+            if peer.caps != caps:
+                self._publish_up(peer)
             return out
         renames = self._budget(peer.address).renames
         if peer.name is not None and renames is not None and renames.take(self.clock()) is not Verdict.ALLOW:
@@ -436,6 +472,7 @@ class Hub:
         peer.name = name
         self._unidentified.pop(peer.id, None)
         self.changes += 1
+        self._publish_up(peer)
         return self._announce(out, peer, everyone=True)
 
     def _may_join(self, peer: Peer, message: Identify) -> bool:
@@ -470,7 +507,7 @@ class Hub:
         log.info("event=leave peer=%s", peer.id)
         if self.limits.rejoin_window > 0:
             self._departed[peer.token_hash] = Departed(peer.id, peer.kind, self.clock())
-        out = self._remove(peer)
+        out = self._remove(peer, left=True)
         return out.close(conn, CLOSE_NORMAL, "left")
 
     def _relay(self, sender: Peer, message: Relay) -> Outbox:
@@ -487,9 +524,9 @@ class Hub:
             )
         out = self._scope(sender, target, message)
         text = protocol.relay(message, sender.id)
-        if target.conn is not None:
+        if target.conn is not None:  # a socket here, or a mirror's bus (replica.py)
             return Outbox().send(target.id, text).extend(out)
-        return self._hold(sender, target, message.type, text).extend(out)
+        return self._hold(sender.id, target, message.type, text).extend(out)
 
     # --- group calls (docs/protocol.md §8) -----------------------------------------------
 
@@ -509,6 +546,7 @@ class Hub:
             room = self._calls.get(call_id)
             if room is not None and message.type == "reject" and room.invited.get(sender.id) == target.id:
                 del room.invited[sender.id]  # an invitation declined
+                self._room_touched(room)
                 return Outbox()
             if room is None or sender.id not in room.members or target.id not in room.members:
                 raise ProtocolError(
@@ -524,6 +562,7 @@ class Hub:
             self._calls[room.id] = room
             target.call = sender.call = room.id
             log.info("event=call-start call=%s members=2", room.id)
+            self._room_touched(room)
             out = self._call_changed(room)
             return self._announce(self._announce(out, target), sender)
         if message.type == "hangup" and sender.call is not None and sender.call == target.call:
@@ -551,10 +590,11 @@ class Hub:
         ):
             raise ProtocolError(protocol.CALL_FULL, "This call is full", "invite")
         room.invited[target.id] = sender.id
+        self._room_touched(room)
         text = protocol.invite(sender.id, target.id, room.id, room.ids)
         if target.conn is not None:
             return Outbox().send(target.id, text)
-        return self._hold(sender, target, "invite", text)
+        return self._hold(sender.id, target, "invite", text)
 
     def _join(self, peer: Peer, message: Join) -> Outbox:
         room = self._calls.get(message.call)
@@ -572,6 +612,7 @@ class Hub:
         room.members[peer.id] = None
         peer.call = room.id
         log.info("event=call-join call=%s peer=%s members=%d", room.id, peer.id, len(room.members))
+        self._room_touched(room)
         out.extend(self._call_changed(room))
         return self._announce(out, peer)
 
@@ -597,9 +638,11 @@ class Hub:
         if peer.name is not None and peer.id in self._peers:
             self._announce(out, peer)
         if len(room.members) >= 2:
+            self._room_touched(room)
             return out.extend(self._call_changed(room))
         del self._calls[room.id]
         log.info("event=call-end call=%s", room.id)
+        self._room_touched(room, ended=True)
         for member_id in [peer.id, *room.ids, *room.invited]:
             member = self._peers.get(member_id)
             if member is None:
@@ -639,7 +682,7 @@ class Hub:
                 out.send(other_id, rich if group else plain)
         return out
 
-    def _hold(self, sender: Peer, target: Peer, kind: str, text: str) -> Outbox:
+    def _hold(self, sender_id: str, target: Peer, kind: str, text: str) -> Outbox:
         """`target` is in its grace period: keep the frame for its resume, within bounds,
         and tell the sender either way."""
         limits = self.limits
@@ -649,14 +692,14 @@ class Hub:
             or target.pending_bytes + size > limits.pending_bytes
             or self._pending_total + size > limits.pending_total_bytes
         ):
-            log.info("event=undelivered peer=%s target=%s type=%s", sender.id, target.id, kind)
+            log.info("event=undelivered peer=%s target=%s type=%s", sender_id, target.id, kind)
             notice = protocol.error(
                 protocol.UNDELIVERED,
                 f"{target.name} is not connected and has too many messages waiting; this one was dropped",
                 kind,
                 target.id,
             )
-            return Outbox().send(sender.id, notice)
+            return Outbox().send(sender_id, notice)
         target.pending.append(text)
         target.pending_bytes += size
         self._pending_total += size
@@ -668,7 +711,133 @@ class Hub:
             kind,
             target.id,
         )
-        return Outbox().send(sender.id, notice)
+        return Outbox().send(sender_id, notice)
+
+    # --- mirrors of the peers other instances hold (replica.py, only with REDIS_URL) -------
+    # A mirror is a listed peer whose `conn` is the bus to its home instance: lists,
+    # unknown-peer checks, relays and calls treat it like any peer, `audience()` never
+    # includes it (each instance announces to its own sockets), and nothing here
+    # publishes about it (its home does).
+
+    def mirror_up(self, record: MirrorRecord, home: str, conn: Connection) -> Outbox:
+        """Instance `home` holds this peer now (it joined, renamed or resumed there). A
+        peer held here until now was taken over there with its token: it is let go
+        quietly (an old socket closed as replaced, what was held for it sent on)."""
+        out = Outbox()
+        held: list[str] = []
+        peer = self._peers.get(record.id)
+        if peer is None:
+            peer = Peer(id=record.id, token="", kind=record.kind, bucket=self._mirror_bucket, conn=conn)
+            self._peers[peer.id] = peer
+        elif peer.home is None:
+            held = self._let_go(peer, out)
+        self._tokens.pop(peer.token_hash, None)
+        peer.home, peer.conn, peer.gone_since = home, conn, None
+        peer.token_hash = record.token_hash
+        self._tokens[record.token_hash] = peer.id
+        peer.caps = record.caps
+        if record.call is not None and (room := self._calls.get(record.call)) is not None:
+            room.members.setdefault(peer.id, None)
+            peer.call = room.id
+        if record.name != peer.name:
+            peer.name = record.name
+            self.changes += 1
+            self._announce(out, peer, everyone=True)
+        for text in held:
+            out.send(peer.id, text)  # through the bus to its new home
+        return out
+
+    def mirror_gone(self, peer_id: str, home: str, left: bool) -> Outbox:
+        """Instance `home` removed its peer: announce it here. Its calls are updated by
+        the room events `home` sends (which also told the members)."""
+        peer = self._peers.get(peer_id)
+        if peer is None or peer.home != home:
+            return Outbox()  # unknown here, or held elsewhere by now
+        if left and self.limits.rejoin_window > 0:  # a reload may land on this instance
+            self._departed[peer.token_hash] = Departed(peer.id, peer.kind, self.clock())
+        for room in self._calls.values():
+            room.invited.pop(peer.id, None)
+            room.members.pop(peer.id, None)
+        peer.call = None
+        return self._remove(peer)
+
+    def mirror_room(self, call_id: str, members: list[str], invited: dict[str, str]) -> Outbox:
+        """Another instance changed a call (or ended it: fewer than two members). Its
+        members were told there; here only the "in a call" marks are announced."""
+        room = self._calls.get(call_id)
+        before = set(room.members) if room is not None else set()
+        if len(members) < 2:
+            self._calls.pop(call_id, None)
+            members = []
+        else:
+            if room is None:
+                room = self._calls[call_id] = Room(id=call_id)
+            room.members = dict.fromkeys(members)
+            room.invited = dict(invited)
+        out = Outbox()
+        now_in = set(members)
+        for peer_id in before | now_in:
+            peer = self._peers.get(peer_id)
+            if peer is None:
+                continue
+            call = call_id if peer_id in now_in else (None if peer.call == call_id else peer.call)
+            if peer.call != call:
+                peer.call = call
+                self._announce(out, peer)
+        return out
+
+    def orphan(self, home: str) -> int:
+        """Instance `home` is gone without a word (killed): its peers start their grace
+        period here, as if their sockets had dropped, and can resume on any instance."""
+        now, count = self.clock(), 0
+        for peer in self._peers.values():
+            if peer.home == home:
+                peer.home, peer.conn, peer.gone_since = None, None, now
+                count += 1
+        return count
+
+    def forwarded(self, peer_id: str, text: str) -> Outbox:
+        """A frame another instance sent to `peer_id`, held here: sent on, or held for
+        its resume as a relay from this instance would be (the sender, wherever it is,
+        hears `peer-away` or `undelivered`)."""
+        peer = self._peers.get(peer_id)
+        if peer is None or peer.home is not None or peer.name is None:
+            return Outbox()  # gone, or taken over elsewhere meanwhile: dropped
+        if peer.conn is not None:
+            return Outbox().send(peer_id, text)
+        try:
+            message = json.loads(text)
+            kind, data = message["type"], message["data"]
+            sender = data["id"] if kind == "icecandidate" else data["source"]
+        except (ValueError, KeyError, TypeError):
+            return Outbox()
+        if (kind in protocol.RELAY_TYPES or kind == "invite") and isinstance(sender, str):
+            return self._hold(sender, peer, kind, text)
+        return Outbox()  # a `call` update for an away peer: it hears the call on resume
+
+    def held_here(self) -> list[Peer]:
+        """Listed peers this instance holds (what it publishes after a Redis restart)."""
+        return [p for p in self._peers.values() if p.home is None and p.name is not None and p.kind != "bot"]
+
+    def mirrors(self) -> list[Peer]:
+        return [p for p in self._peers.values() if p.home is not None]
+
+    def _let_go(self, peer: Peer, out: Outbox) -> list[str]:
+        """Stop holding `peer` here; returns the frames waiting for it, oldest first."""
+        held: list[str] = []
+        if peer.conn is not None:
+            held = peer.conn.take_unsent()
+            if self._by_conn.pop(id(peer.conn), None) is not None:
+                self._release_address(peer.address)
+            out.close(peer.conn, CLOSE_REPLACED, "resumed elsewhere")
+        held.extend(peer.pending)
+        self._pending_total -= peer.pending_bytes
+        peer.pending.clear()
+        peer.pending_bytes = 0
+        self._unidentified.pop(peer.id, None)
+        self._deferred.pop(peer.id, None)
+        peer.address = IN_PROCESS
+        return held
 
     # --- surviving a restart ------------------------------------------------------------
 
@@ -678,8 +847,8 @@ class Hub:
         now = self.clock()
         peers = []
         for peer in self._peers.values():
-            if peer.name is None or peer.kind != "browser":
-                continue  # bots rejoin by themselves
+            if peer.name is None or peer.kind != "browser" or peer.home is not None:
+                continue  # bots rejoin by themselves; another instance keeps its own peers
             gone_for = 0.0 if peer.gone_since is None else now - peer.gone_since
             peers.append(
                 {
@@ -811,7 +980,15 @@ class Hub:
     def _rested(budget: AddressBudget, now: float) -> bool:
         return all(b is None or b.full(now) for b in (budget.messages, budget.renames, budget.joins))
 
-    def _remove(self, peer: Peer) -> Outbox:
+    def _publish_up(self, peer: Peer) -> None:
+        if self.presence is not None and peer.home is None and peer.kind != "bot" and peer.name is not None:
+            self.presence.peer_up(peer)
+
+    def _room_touched(self, room: Room, ended: bool = False) -> None:
+        if self.presence is not None:
+            self.presence.room_changed(room, ended)
+
+    def _remove(self, peer: Peer, left: bool = False) -> Outbox:
         self._peers.pop(peer.id, None)
         self._tokens.pop(peer.token_hash, None)
         self._unidentified.pop(peer.id, None)
@@ -826,10 +1003,13 @@ class Hub:
         out = Outbox()
         for invited_to in [r for r in self._calls.values() if peer.id in r.invited]:
             del invited_to.invited[peer.id]
+            self._room_touched(invited_to)
         if peer.call is not None and (room := self._calls.get(peer.call)) is not None:
             out.extend(self._depart(peer, room))
         if peer.name is not None:
             self.changes += 1
+            if self.presence is not None and peer.home is None and peer.kind != "bot":
+                self.presence.peer_gone(peer, left)
             announcement = protocol.peer(peer.id, peer.name, peer.kind, remove=True)
             out.sends.extend((other, announcement) for other in self.audience(peer))
         return out

@@ -1,0 +1,160 @@
+"""Presence shared between server instances: the events, and what they do to a hub.
+
+Pure code, no Redis (that is `cluster.py`, imported only with REDIS_URL). An instance
+publishes an event whenever the hub reports a change (`hub.Presence`): a peer it holds
+is up (joined, renamed, new capabilities, resumed here: `up`), is gone (`gone`), or a
+call changed (`room`). Every other instance applies it with `apply`: the peer becomes a
+*mirror* in its hub, a listed peer whose connection is a `BusConnection`, so frames
+`deliver` queues for it travel to its home instance (docs/architecture.md, "Several
+instances").
+
+Events are JSON objects with `t` (the kind) and `home` (the instance that sent it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from . import protocol
+from .hub import Hub, MirrorRecord, Peer, Room
+from .outbox import Outbox
+
+UP = "up"
+GONE = "gone"
+ROOM = "room"
+DOWN = "down"  # an instance stops on purpose: its peers start their grace period at once
+
+
+class Bus(Protocol):
+    """Sends a frame to a peer held by another instance (`cluster.Cluster`)."""
+
+    def forward(self, home: str, peer_id: str, text: str) -> None: ...
+
+
+class BusConnection:
+    """The hub `Connection` of a mirror: frames go to the peer's home instance."""
+
+    __slots__ = ("bus", "home", "peer_id")
+
+    def __init__(self, bus: Bus, home: str, peer_id: str) -> None:
+        self.bus = bus
+        self.home = home
+        self.peer_id = peer_id
+
+    def send(self, text: str) -> None:
+        self.bus.forward(self.home, self.peer_id, text)
+
+    def close(self, code: int, reason: str) -> None:
+        """Nothing to do: the instance that resumed this peer publishes `up`, and its
+        old home lets it go then (closing its socket there, if it still has one)."""
+
+    def take_unsent(self) -> list[str]:
+        return []
+
+
+def peer_record(peer: Peer) -> dict[str, Any]:
+    return {
+        "id": peer.id,
+        "name": peer.name,
+        "kind": peer.kind,
+        "caps": sorted(peer.caps),
+        "token_hash": peer.token_hash,
+        "call": peer.call,
+    }
+
+
+def up_event(home: str, peer: Peer) -> str:
+    return json.dumps({"t": UP, "home": home, "peer": peer_record(peer)})
+
+
+def gone_event(home: str, peer: Peer, left: bool) -> str:
+    return json.dumps({"t": GONE, "home": home, "id": peer.id, "left": left})
+
+
+def room_record(room: Room, ended: bool) -> dict[str, Any]:
+    members = [] if ended else room.ids
+    return {"id": room.id, "members": members, "invited": {} if ended else dict(room.invited)}
+
+
+def room_event(home: str, room: Room, ended: bool) -> str:
+    return json.dumps({"t": ROOM, "home": home, "room": room_record(room, ended)})
+
+
+def down_event(home: str) -> str:
+    return json.dumps({"t": DOWN, "home": home})
+
+
+def mirror_record(item: Any) -> MirrorRecord | None:
+    """A peer record from another instance, checked like input (None if malformed)."""
+    if not isinstance(item, dict):
+        return None
+    peer_id, name, kind = item.get("id"), item.get("name"), item.get("kind")
+    token_hash, caps, call = item.get("token_hash"), item.get("caps", []), item.get("call")
+    if not all(isinstance(v, str) and v for v in (peer_id, name, kind, token_hash)):
+        return None
+    if not isinstance(caps, list) or not isinstance(call, str | None):
+        return None
+    assert isinstance(peer_id, str) and isinstance(name, str) and isinstance(kind, str)
+    assert isinstance(token_hash, str)
+    return MirrorRecord(
+        id=peer_id,
+        name=name,
+        kind=kind,
+        caps=frozenset(c for c in caps[: protocol.MAX_CAPS] if isinstance(c, str)),
+        token_hash=token_hash,
+        call=call,
+    )
+
+
+def apply_room(hub: Hub, item: Any) -> Outbox:
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        return Outbox()
+    members, invited = item.get("members"), item.get("invited")
+    if not isinstance(members, list) or not isinstance(invited, dict):
+        return Outbox()
+    return hub.mirror_room(
+        item["id"],
+        [m for m in members if isinstance(m, str)],
+        {k: v for k, v in invited.items() if isinstance(k, str) and isinstance(v, str)},
+    )
+
+
+def parse(raw: str | bytes, me: str) -> dict[str, Any] | None:
+    """An event from another instance (None for this instance's own and malformed ones)."""
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("t"), str):
+        return None
+    home = event.get("home")
+    return event if isinstance(home, str) and home and home != me else None
+
+
+def apply(hub: Hub, event: dict[str, Any], bus: Bus) -> Outbox:
+    """Apply one event from another instance (`parse`) to `hub`; returns what to deliver here."""
+    kind, home = event["t"], event["home"]
+    if kind == UP:
+        record = mirror_record(event.get("peer"))
+        if record is None:
+            return Outbox()
+        return hub.mirror_up(record, home, BusConnection(bus, home, record.id))
+    if kind == GONE and isinstance(event.get("id"), str):
+        return hub.mirror_gone(event["id"], home, bool(event.get("left")))
+    if kind == ROOM:
+        return apply_room(hub, event.get("room"))
+    if kind == DOWN:
+        hub.orphan(home)
+    return Outbox()
+
+
+def frame_message(peer_id: str, text: str) -> str:
+    """A frame for a peer another instance holds, on that instance's channel."""
+    return f"{peer_id}\n{text}"
+
+
+def split_frame(raw: str | bytes) -> tuple[str, str] | None:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    peer_id, sep, frame = text.partition("\n")
+    return (peer_id, frame) if sep and peer_id else None

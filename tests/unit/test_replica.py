@@ -1,0 +1,231 @@
+"""Presence shared between instances (server/replica.py and the hub's mirrors), with two
+hubs joined by an in-memory bus instead of Redis: events and frames are queued and
+delivered in order, as Redis pub/sub does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import deque
+from typing import Any
+
+from server import replica
+from server.config import PROJECT_ROOT
+from server.hub import Hub, Peer, Room
+from server.outbox import Outbox, deliver
+from tests.support.hubtools import FakeClock, FakeConn, make_hub
+
+
+class Net:
+    """Instances by name, and what is in flight between them."""
+
+    def __init__(self) -> None:
+        self.hubs: dict[str, Hub] = {}
+        self.in_flight: deque[tuple[str | None, str, str]] = deque()  # (to instance or None: all, a, b)
+
+    def add(self, name: str, hub: Hub) -> Hub:
+        hub.presence = MemoryPresence(self, name)
+        self.hubs[name] = hub
+        return hub
+
+    def flush(self) -> None:
+        while self.in_flight:
+            to, first, second = self.in_flight.popleft()
+            if to is None:  # a presence event, for every other instance
+                for name, hub in self.hubs.items():
+                    event = replica.parse(first, name)
+                    if event is not None:
+                        deliver(replica.apply(hub, event, Bus(self)), hub)
+            else:
+                hub = self.hubs[to]
+                deliver(hub.forwarded(first, second), hub)
+
+
+class Bus:
+    def __init__(self, net: Net) -> None:
+        self.net = net
+
+    def forward(self, home: str, peer_id: str, text: str) -> None:
+        self.net.in_flight.append((home, peer_id, text))
+
+
+class MemoryPresence:
+    def __init__(self, net: Net, me: str) -> None:
+        self.net, self.me = net, me
+
+    def peer_up(self, peer: Peer) -> None:
+        self.net.in_flight.append((None, replica.up_event(self.me, peer), ""))
+
+    def peer_gone(self, peer: Peer, left: bool) -> None:
+        self.net.in_flight.append((None, replica.gone_event(self.me, peer, left), ""))
+
+    def room_changed(self, room: Room, ended: bool) -> None:
+        self.net.in_flight.append((None, replica.room_event(self.me, room, ended), ""))
+
+
+def apply(out: Outbox, hub: Hub) -> None:
+    deliver(out, hub)  # to FakeConns here, and through the bus to the mirrors' instances
+
+
+def send(hub: Hub, peer: Peer, message: dict[str, Any]) -> None:
+    apply(hub.receive(peer, json.dumps(message)), hub)
+
+
+def two_instances(**limits: Any) -> tuple[Net, Hub, Hub, FakeClock]:
+    net = Net()
+    a, clock = make_hub(**limits)
+    b = Hub(a.limits, "v1", a.client_config, clock)
+    return net, net.add("A", a), net.add("B", b), clock
+
+
+def join_on(
+    net: Net, hub: Hub, label: str, name: str, caps: list[str] | None = None
+) -> tuple[Peer, FakeConn]:
+    conn = FakeConn(label)
+    peer, out, _ = hub.connect(conn)
+    apply(out, hub)
+    data: dict[str, Any] = {"id": peer.id, "name": name}
+    if caps is not None:
+        data["caps"] = caps
+    send(hub, peer, {"type": "identify", "data": data})
+    net.flush()
+    conn.take()
+    return peer, conn
+
+
+def relay(net: Net, hub: Hub, peer: Peer, message: dict[str, Any]) -> None:
+    send(hub, peer, message)
+    net.flush()
+
+
+def test_a_peer_held_by_one_instance_is_listed_renamed_and_reached_on_the_other() -> None:
+    net, a, b, _ = two_instances()
+    bob, bob_conn = join_on(net, b, "bob", "Bob")
+    alice, _ = join_on(net, a, "alice", "Alice")
+    assert bob_conn.take() == [{"type": "peer", "data": {"id": alice.id, "name": "Alice", "kind": "browser"}}]
+    mirror = b.peer(alice.id)
+    assert mirror is not None and mirror.home == "A" and b.connections == 1  # no socket of its own
+
+    relay(net, a, alice, {"type": "identify", "data": {"id": alice.id, "name": "Alice B."}})
+    assert bob_conn.take()[0]["data"]["name"] == "Alice B."
+
+    relay(net, b, bob, {"type": "offer", "data": {"type": "offer", "sdp": "s", "target": alice.id}})
+    assert a.peer(alice.id) is not None
+    alice_conn = a.connection(alice.id)
+    assert isinstance(alice_conn, FakeConn)
+    offer = alice_conn.take()[-1]
+    assert offer["type"] == "offer" and offer["data"]["source"] == bob.id
+
+    relay(net, a, alice, {"type": "leave", "data": {}})
+    assert bob_conn.take() == [
+        {"type": "peer", "data": {"id": alice.id, "name": "Alice B.", "kind": "browser", "remove": True}}
+    ]
+    assert b.peer(alice.id) is None
+
+
+def test_a_relay_to_an_away_peer_is_held_at_its_home_and_the_sender_told() -> None:
+    net, a, b, _ = two_instances()
+    alice, alice_conn = join_on(net, a, "alice", "Alice")
+    bob, bob_conn = join_on(net, b, "bob", "Bob")
+    apply(a.disconnect(alice, alice_conn), a)  # her grace period starts, on her instance only
+    relay(net, b, bob, {"type": "offer", "data": {"type": "offer", "sdp": "s", "target": alice.id}})
+    notices = bob_conn.take()
+    assert [m["data"]["code"] for m in notices] == ["peer-away"]
+    assert len(alice.pending) == 1
+
+
+def test_a_token_from_one_instance_resumes_on_the_other_and_nobody_sees_a_leave() -> None:
+    net, a, b, _ = two_instances()
+    alice, alice_conn = join_on(net, a, "alice", "Alice")
+    bob, bob_conn = join_on(net, b, "bob", "Bob")
+    apply(a.disconnect(alice, alice_conn), a)
+    relay(net, b, bob, {"type": "offer", "data": {"type": "offer", "sdp": "held", "target": alice.id}})
+    bob_conn.take()
+
+    again = FakeConn("alice-again")
+    peer, out, resumed = b.connect(again, alice.token)
+    apply(out, b)
+    net.flush()
+    assert resumed and peer.id == alice.id and peer.home is None
+    assert [m["type"] for m in again.take()] == ["ready", "offer"]  # what A held came along
+    old = a.peer(alice.id)
+    assert old is not None and old.home == "B" and not old.pending and a.connections == 0
+    assert bob_conn.take() == []  # no leave, no join
+
+
+def test_a_live_socket_on_the_old_instance_is_closed_as_replaced() -> None:
+    net, a, b, _ = two_instances()
+    alice, alice_conn = join_on(net, a, "alice", "Alice")
+    _, out, _ = b.connect(FakeConn("alice-again"), alice.token)
+    apply(out, b)
+    net.flush()
+    assert alice_conn.closed == (4001, "resumed elsewhere")
+    assert a.connections == 0
+
+
+def test_peers_of_a_lost_instance_get_their_grace_period_then_leave() -> None:
+    net, a, b, clock = two_instances(resume_grace=5.0)
+    alice, _ = join_on(net, a, "alice", "Alice")
+    _, bob_conn = join_on(net, b, "bob", "Bob")
+    assert b.orphan("A") == 1
+    clock.advance(4.0)
+    apply(b.expire(), b)
+    assert bob_conn.take() == []
+    # Within it, her token (which the other instance keeps) resumes her here.
+    clock.advance(2.0)
+    apply(b.expire(), b)
+    assert bob_conn.take()[0]["data"] == {"id": alice.id, "name": "Alice", "kind": "browser", "remove": True}
+
+
+def test_call_membership_changes_on_one_instance_are_seen_on_the_other() -> None:
+    net, a, b, _ = two_instances()
+    group = ["group"]
+    alice, alice_conn = join_on(net, a, "alice", "Alice", group)
+    bob, bob_conn = join_on(net, b, "bob", "Bob", group)
+    carol, carol_conn = join_on(net, a, "carol", "Carol", group)
+    alice_conn.take()
+    bob_conn.take()
+    relay(net, a, alice, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
+    relay(net, b, bob, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
+    call = [m for m in alice_conn.take() if m["type"] == "call"]
+    assert call and call[0]["data"]["members"] == [alice.id, bob.id]  # sent once, from Bob's instance
+    room = a.room(call[0]["data"]["id"])
+    assert room is not None and room.ids == [alice.id, bob.id]
+    marks = [m["data"] for m in carol_conn.take() if m["type"] == "peer"]
+    assert {(m["id"], m.get("inCall")) for m in marks} == {(alice.id, True), (bob.id, True)}
+
+    bob_conn.take()
+    relay(net, b, bob, {"type": "invite", "data": {"target": carol.id, "call": room.id}})
+    assert carol_conn.take()[0]["type"] == "invite"
+    relay(net, a, carol, {"type": "join", "data": {"call": room.id}})
+    assert b.room(room.id).ids == [alice.id, bob.id, carol.id]  # type: ignore[union-attr]
+    assert [m["data"]["members"] for m in bob_conn.take() if m["type"] == "call"] == [
+        [alice.id, bob.id, carol.id]
+    ]
+
+    relay(net, b, bob, {"type": "leave-call", "data": {"call": room.id}})
+    relay(net, a, carol, {"type": "leave-call", "data": {"call": room.id}})
+    assert a.room(room.id) is None and b.room(room.id) is None
+    assert all(p.call is None for hub in (a, b) for p in hub.listed())
+
+
+def test_events_from_this_instance_and_malformed_ones_are_ignored() -> None:
+    assert replica.parse('{"t":"up","home":"A"}', "A") is None
+    assert replica.parse("not json", "A") is None
+    assert replica.parse('{"t":"up"}', "A") is None
+    assert replica.mirror_record({"id": "x", "name": "", "kind": "browser", "token_hash": "h"}) is None
+    assert (
+        replica.mirror_record({"id": "x", "name": "N", "kind": "browser", "token_hash": "h", "caps": 3})
+        is None
+    )
+    assert replica.split_frame(b"peer\n{}") == ("peer", "{}")
+    assert replica.split_frame(b"no-newline") is None
+
+
+def test_one_instance_never_imports_redis() -> None:
+    code = "import sys, server.__main__, server.app; print('redis' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
