@@ -50,6 +50,10 @@ def prepare(settings: Settings) -> tuple[Site, ssl.SSLContext, list[str]]:
 
 
 async def serve(settings: Settings) -> None:
+    if settings.redis_url is not None:  # before anything else, so the error is the only line
+        from .cluster import check_reachable  # only here: one instance never imports redis
+
+        await check_reachable(settings.redis_url)
     site_info, context, cert_names = prepare(settings)
     app = create_app(settings, site_info, host_names=cert_names)
     runner = web.AppRunner(

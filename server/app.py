@@ -113,8 +113,13 @@ def create_app(
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=True)
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(rtc.close_sockets)
-    app.on_cleanup.append(state.save)
-    app.cleanup_ctx.append(state.saver_ctx)
+    if settings.redis_url is None:
+        app.on_cleanup.append(state.save)
+        app.cleanup_ctx.append(state.saver_ctx)
+    else:  # presence lives in Redis; a restarted instance's peers resume on any instance
+        from .cluster import cluster_ctx  # only here: one instance never imports redis
+
+        app.cleanup_ctx.append(cluster_ctx)
     app.cleanup_ctx.append(rtc.expiry_task)
     if settings.reload is not ReloadMode.OFF:
         from .livereload import livereload_ctx
@@ -126,7 +131,8 @@ def create_app(
         app[HUB].reserve_name(ECHO_NAME)  # before restoring: no saved peer may hold it
         app.cleanup_ctx.append(echo_peer_ctx)
 
-    state.restore(app)
+    if settings.redis_url is None:
+        state.restore(app)
 
     app.router.add_get("/", views.index)
     app.router.add_get("/trust", views.trust)

@@ -164,6 +164,18 @@ def _reload(env: Env, s: Setting) -> ReloadMode:
     raise SettingsError(f"RELOAD={env['RELOAD']!r} is not a reload mode; set RELOAD to off, assets or server")
 
 
+def _redis_url(env: Env, s: Setting) -> str | None:
+    raw = env.get(s.env, "").strip()
+    if not raw:
+        return None
+    if "://" not in raw or raw.split("://", 1)[0].lower() not in ("redis", "rediss", "unix"):
+        raise SettingsError(
+            f"REDIS_URL={raw!r} is not a Redis URL; set REDIS_URL to e.g. redis://127.0.0.1:6379/0 "
+            "(or unset it to run a single instance)"
+        )
+    return raw
+
+
 def _log_level(env: Env, s: Setting) -> str:
     level = env.get(s.env, "").strip().upper() or str(s.default)
     if not isinstance(logging.getLevelName(level), int):
@@ -391,6 +403,15 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds a connection may go without a complete HTTP request (after the handshake, and between "
         "requests)",
     ),
+    Setting(
+        "REDIS_URL",
+        "redis_url",
+        None,
+        _redis_url,
+        "Redis shared by several instances (one presence, relays between them; needs `pip install "
+        "'.[redis]'`), e.g. `redis://127.0.0.1:6379/0`; `STATE_FILE` is not used then",
+        "none: one instance",
+    ),
 )
 
 _DEFAULTS: dict[str, Any] = {s.field: s.default for s in SETTINGS}
@@ -432,6 +453,7 @@ class Settings:
     max_connections_per_address: int = _DEFAULTS["max_connections_per_address"]
     handshake_timeout: float = _DEFAULTS["handshake_timeout"]
     idle_timeout: float = _DEFAULTS["idle_timeout"]
+    redis_url: str | None = _DEFAULTS["redis_url"]
     public_dir: Path = PROJECT_ROOT / "public"
     templates_dir: Path = PROJECT_ROOT / "templates"
     shutdown_timeout: float = 1.5

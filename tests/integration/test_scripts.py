@@ -46,7 +46,7 @@ def installs(root: Path) -> list[str]:
 def test_serve_after_test_installs_nothing_and_they_do_not_alternate(tmp_path: Path) -> None:
     root = project_copy(tmp_path)
     setup(root, "--browser")  # scripts/test
-    assert len(installs(root)) == 1 and ".[fast,test]" in installs(root)[0]
+    assert len(installs(root)) == 1 and ".[fast,redis,test]" in installs(root)[0]
     for args in [(), ("--browser",), (), ("--browser",)]:  # serve, test, serve, test
         setup(root, *args)
     assert len(installs(root)) == 1

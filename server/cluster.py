@@ -1,0 +1,392 @@
+"""Several instances, one network: presence and relay through Redis (only with REDIS_URL).
+
+Imported only when REDIS_URL is set, so a single instance never loads redis. The design
+and what a Redis outage can lose are in docs/architecture.md ("Several instances").
+
+Redis holds, under `lancall:`:
+    alive:<instance>   a heartbeat key with a TTL (ALIVE_TTL_MS), refreshed every second
+    peers:<instance>   hash: peer id -> record (name, kind, caps, token hash, call) of the
+                       peers that instance holds; what a new or reconnected instance reads
+    rooms              hash: call id -> members and invitations
+and two kinds of pub/sub channel: `presence` (events, `replica.py`) and `to:<instance>`
+(frames for the peers that instance holds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from itertools import islice
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from . import replica
+from .appkeys import HUB, SETTINGS
+from .config import SettingsError
+from .hub import Hub, Peer, Room
+from .outbox import Outbox, deliver
+
+log = logging.getLogger("server.cluster")
+
+PREFIX = "lancall:"
+PRESENCE = PREFIX + "presence"
+ROOMS = PREFIX + "rooms"
+HEARTBEAT_SECONDS = 1.0
+ALIVE_TTL_MS = 3000  # an instance silent this long is taken for dead (kill -9, power cut)
+FRAME_MAX_AGE = 10.0  # frames queued longer (Redis down) are dropped, not delivered late
+QUEUE_LIMIT = 200_000  # commands queued while Redis is down; frames past it are dropped
+BATCH = 512  # commands per pipeline round trip
+RECONNECT_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
+RECENTLY_GONE_SECONDS = 10.0
+
+
+def inbox(instance: str) -> str:
+    return f"{PREFIX}to:{instance}"
+
+
+def alive_key(instance: str) -> str:
+    return f"{PREFIX}alive:{instance}"
+
+
+def peers_key(instance: str) -> str:
+    return f"{PREFIX}peers:{instance}"
+
+
+def shown_url(url: str) -> str:
+    """REDIS_URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+Command = tuple[float, bool, str, tuple[Any, ...]]  # queued at, is a frame, method, arguments
+
+
+def unreachable(url: str, exc: BaseException) -> SettingsError:
+    return SettingsError(
+        f"REDIS_URL={shown_url(url)}: Redis is unreachable ({str(exc).rstrip('.')}); start Redis there "
+        "or set REDIS_URL to a running one (unset it to run a single instance)"
+    )
+
+
+async def check_reachable(url: str) -> None:
+    """Raise SettingsError (one line, exit code 2) unless Redis answers at `url`."""
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        raise unreachable(url, exc) from None
+    finally:
+        await client.aclose()
+
+
+class Cluster:
+    """This instance's link to the others: implements `hub.Presence` (what to publish)
+    and `replica.Bus` (frames for mirrors), and applies what the others publish."""
+
+    def __init__(self, hub: Hub, url: str, resume_grace: float, instance: str | None = None) -> None:
+        self.hub = hub
+        self.url = url
+        self.resume_grace = resume_grace
+        self.me = instance or uuid.uuid4().hex[:12]
+        self.redis = aioredis.Redis.from_url(
+            url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=5
+        )
+        self._queue: deque[Command] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()  # the writer has sent everything queued
+        self._up = asyncio.Event()  # connected and subscribed
+        self._homes: dict[str, None] = {}  # other instances whose peers are mirrored here
+        self._checks_from = 0.0  # no liveness verdicts before (just after a reconnect)
+        self._recently_gone: dict[str, float] = {}  # id -> when, so a stale snapshot cannot revive it
+        self._tasks: list[asyncio.Task[None]] = []
+        self.dropped_frames = 0
+
+    # --- hub.Presence ------------------------------------------------------------------
+
+    def peer_up(self, peer: Peer) -> None:
+        record = json.dumps(replica.peer_record(peer))
+        self._push(False, "hset", peers_key(self.me), peer.id, record)
+        self._push(False, "publish", PRESENCE, replica.up_event(self.me, peer))
+
+    def peer_gone(self, peer: Peer, left: bool) -> None:
+        self._push(False, "hdel", peers_key(self.me), peer.id)
+        self._push(False, "publish", PRESENCE, replica.gone_event(self.me, peer, left))
+
+    def room_changed(self, room: Room, ended: bool) -> None:
+        if ended:
+            self._push(False, "hdel", ROOMS, room.id)
+        else:
+            self._push(False, "hset", ROOMS, room.id, json.dumps(replica.room_record(room, False)))
+        self._push(False, "publish", PRESENCE, replica.room_event(self.me, room, ended))
+
+    # --- replica.Bus ---------------------------------------------------------------------
+
+    def forward(self, home: str, peer_id: str, text: str) -> None:
+        self._push(True, "publish", inbox(home), replica.frame_message(peer_id, text))
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, publish this instance, read who is where; SettingsError if Redis
+        cannot be reached (the entry point prints one line and exits with code 2)."""
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            await self.redis.aclose()
+            raise unreachable(self.url, exc) from None
+        self.hub.presence = self
+        pubsub = await self._subscribe()
+        await self._publish_presence(announce=False)
+        await self._reconcile()
+        self._up.set()
+        log.info("event=cluster-joined instance=%s peers=%d", self.me, len(self.hub.mirrors()))
+        self._tasks = [
+            asyncio.create_task(self._read(pubsub)),
+            asyncio.create_task(self._write()),
+            asyncio.create_task(self._heartbeat()),
+        ]
+
+    async def stop(self) -> None:
+        """A polite exit: flush what is queued (briefly), then tell the others this
+        instance is gone, so its peers start their grace period there at once."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                if self._up.is_set():
+                    await self._drained.wait()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.delete(alive_key(self.me))
+                pipe.pexpire(peers_key(self.me), max(1, int(self.resume_grace * 1000)))
+                pipe.publish(PRESENCE, replica.down_event(self.me))
+                await pipe.execute()
+        self.hub.presence = None
+        await self.redis.aclose()
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def _push(self, frame: bool, method: str, *args: Any) -> None:
+        if len(self._queue) >= QUEUE_LIMIT and frame:
+            self.dropped_frames += 1
+            return
+        self._queue.append((time.monotonic(), frame, method, args))
+        self._drained.clear()
+        self._wake.set()
+
+    async def _write(self) -> None:
+        """One writer, in order: an event and the frames after it reach every other
+        instance in the order they were queued (pub/sub keeps one connection's order)."""
+        queue = self._queue
+        while True:
+            if not queue:
+                self._drained.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._up.wait()
+            stale = time.monotonic() - FRAME_MAX_AGE
+            while queue and queue[0][1] and queue[0][0] < stale:
+                queue.popleft()
+                self.dropped_frames += 1
+            batch = list(islice(queue, BATCH))
+            if not batch:
+                continue
+            pipe = self.redis.pipeline(transaction=False)
+            for _, _, method, args in batch:
+                getattr(pipe, method)(*args)
+            try:
+                await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.debug("event=cluster-write-failed error=%s", exc)
+                self._up.clear()  # the reader reconnects; the batch is sent again then
+                continue
+            for _ in batch:
+                queue.popleft()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def _subscribe(self) -> Any:
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(PRESENCE, inbox(self.me))
+        return pubsub
+
+    async def _read(self, pubsub: Any) -> None:
+        attempt = 0
+        while True:
+            try:
+                if pubsub is None:
+                    pubsub = await self._subscribe()
+                    await self._publish_presence(announce=True)
+                    self._checks_from = time.monotonic() + ALIVE_TTL_MS / 1000
+                    self._up.set()
+                    log.warning("event=redis-reconnected instance=%s", self.me)
+                    self._tasks.append(asyncio.create_task(self._reconcile_later()))
+                    attempt = 0
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
+                        self._handle(message["channel"], message["data"])
+            except (RedisError, OSError) as exc:
+                if self._up.is_set() or attempt == 0:
+                    log.warning("event=redis-lost instance=%s error=%s", self.me, str(exc)[:120])
+                self._up.clear()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+                pubsub = None
+                await asyncio.sleep(RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)])
+                attempt += 1
+
+    def _handle(self, channel: bytes, data: bytes) -> None:
+        if channel != PRESENCE.encode():
+            frame = replica.split_frame(data)
+            if frame is not None:
+                deliver(self.hub.forwarded(*frame), self.hub)
+            return
+        event = replica.parse(data, self.me)
+        if event is None:
+            return
+        kind, home = event["t"], event["home"]
+        held = None
+        if kind == replica.UP and isinstance(event.get("peer"), dict):
+            peer = self.hub.peer(str(event["peer"].get("id")))
+            held = peer.id if peer is not None and peer.home is None else None
+        out = replica.apply(self.hub, event, self)
+        self._homes[home] = None
+        if held is not None:  # taken over there: no longer this instance's to list in Redis
+            self._push(False, "hdel", peers_key(self.me), held)
+        if kind == replica.GONE:
+            self._recently_gone[str(event.get("id"))] = time.monotonic()
+        elif kind == replica.DOWN:
+            self._homes.pop(home, None)
+            log.info("event=instance-down instance=%s", home)
+        deliver(out, self.hub)
+
+    # --- keeping in step ---------------------------------------------------------------------
+
+    async def _publish_presence(self, announce: bool) -> None:
+        """Write everything this instance holds (after a Redis restart nothing is there),
+        and with `announce` tell the others again (they may have taken it for dead)."""
+        held = self.hub.held_here()
+        rooms = [r for r in self.hub.calls if any(self._held(m) for m in r.members)]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
+        pipe.delete(peers_key(self.me))
+        if held:
+            pipe.hset(peers_key(self.me), mapping={p.id: json.dumps(replica.peer_record(p)) for p in held})
+        for room in rooms:
+            pipe.hset(ROOMS, room.id, json.dumps(replica.room_record(room, False)))
+        if announce:
+            for peer in held:
+                pipe.publish(PRESENCE, replica.up_event(self.me, peer))
+            for room in rooms:
+                pipe.publish(PRESENCE, replica.room_event(self.me, room, False))
+        await pipe.execute()
+
+    def _held(self, peer_id: str) -> bool:
+        peer = self.hub.peer(peer_id)
+        return peer is not None and peer.home is None
+
+    async def _reconcile_later(self) -> None:
+        await asyncio.sleep(ALIVE_TTL_MS / 1000)  # every live instance has re-published by now
+        with contextlib.suppress(RedisError, OSError):
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Make the mirrors match what the live instances hold: add the missing, drop
+        the ones their home no longer has (a `gone` lost in an outage: no ghosts), and
+        let those whose home is not alive start their grace period."""
+        keys = self.redis.scan_iter(match=alive_key("*"), count=1000)
+        alive = {key.decode().rsplit(":", 1)[1] async for key in keys} - {self.me}
+        records: dict[str, dict[Any, Any]] = {}
+        for home in alive:
+            records[home] = await self.redis.hgetall(peers_key(home))
+        rooms = await self.redis.hgetall(ROOMS)
+        now = time.monotonic()
+        recent = self._recently_gone.items()
+        self._recently_gone = {k: t for k, t in recent if now - t < RECENTLY_GONE_SECONDS}
+        hub, out, listed = self.hub, Outbox(), set()
+        for home, items in records.items():
+            self._homes[home] = None
+            for raw in items.values():
+                with contextlib.suppress(ValueError):
+                    record = replica.mirror_record(json.loads(raw))
+                    current = hub.peer(record.id) if record is not None else None
+                    if record is None or record.id in self._recently_gone:
+                        continue
+                    listed.add(record.id)
+                    if current is not None and current.home is None and current.conn is not None:
+                        continue  # live here: the newer claim
+                    if current is None or current.home != home or current.name != record.name:
+                        out.extend(hub.mirror_up(record, home, replica.BusConnection(self, home, record.id)))
+        for peer in hub.mirrors():
+            if peer.id in listed:
+                continue
+            if peer.home is None:
+                continue
+            if peer.home in alive:
+                out.extend(hub.mirror_gone(peer.id, peer.home, False))
+            else:
+                self._lost(peer.home)
+        for raw in rooms.values():
+            with contextlib.suppress(ValueError):
+                item = json.loads(raw)
+                if isinstance(item, dict) and hub.room(str(item.get("id"))) is None:
+                    out.extend(replica.apply_room(hub, item))
+        deliver(out, hub)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if not self._up.is_set():
+                continue
+            try:
+                await self.redis.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
+                homes = list(self._homes)
+                if not homes or time.monotonic() < self._checks_from:
+                    continue
+                values = await self.redis.mget([alive_key(h) for h in homes])
+            except (RedisError, OSError):
+                continue  # the reader sees the outage and reconnects
+            for home, value in zip(homes, values, strict=True):
+                if value is None:
+                    self._lost(home)
+
+    def _lost(self, home: str) -> None:
+        self._homes.pop(home, None)
+        count = self.hub.orphan(home)
+        log.warning("event=instance-lost instance=%s peers=%d", home, count)
+        # Its records stay readable through its peers' grace period, then go.
+        self._push(False, "pexpire", peers_key(home), max(1, int(self.resume_grace * 1000)))
+
+
+CLUSTER = web.AppKey("cluster", Cluster)
+
+
+async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: join the other instances before the port opens; leave on shutdown."""
+    settings = app[SETTINGS]
+    assert settings.redis_url is not None
+    cluster = app[CLUSTER] = Cluster(app[HUB], settings.redis_url, settings.resume_grace)
+    await cluster.start()
+    yield
+    await cluster.stop()

@@ -1,0 +1,303 @@
+"""Several instances on one Redis (issue 14, items 1-2): a real redis-server, two servers.
+
+Most tests run two apps in this test's event loop (`start_server(redis_url=...)`); the
+kill -9 and exit-code tests run `python -m server` processes. Grace periods are short and
+client counts small: other engineers run tests on the same two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from server.cluster import CLUSTER
+from tests.support.benchproc import start_server as start_process
+from tests.support.benchproc import stop_server as stop_process
+from tests.support.liveserver import LiveServer, StartServer
+from tests.support.net import free_port
+from tests.support.polling import eventually
+from tests.support.redisserver import RedisServer
+from tests.support.rtcclient import RtcClient
+from tests.support.servers import run_to_exit, server_env
+
+GRACE = 2.0
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)  # fails with a clear message when redis-server is missing
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def pair(start_server: StartServer, redis_server: RedisServer) -> AsyncIterator[list[LiveServer]]:
+    yield [await start_server(redis_url=redis_server.url, resume_grace=GRACE) for _ in range(2)]
+
+
+async def frame(
+    client: RtcClient, wanted: Callable[[dict[str, Any]], bool], within: float = 5
+) -> dict[str, Any]:
+    """The next frame `wanted` accepts, skipping others (peer lists, call updates)."""
+    deadline = time.monotonic() + within
+    while True:
+        message = await client.recv(max(0.05, deadline - time.monotonic()))
+        if wanted(message):
+            return message
+
+
+def about(peer_id: str, remove: bool = False, name: str | None = None) -> Callable[[dict[str, Any]], bool]:
+    def check(m: dict[str, Any]) -> bool:
+        data = m.get("data", {})
+        return (
+            m["type"] == "peer"
+            and data.get("id") == peer_id
+            and bool(data.get("remove")) == remove
+            and (name is None or data.get("name") == name)
+        )
+
+    return check
+
+
+def of_type(kind: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: m["type"] == kind and all(m["data"].get(k) == v for k, v in fields.items())
+
+
+async def frames_for(client: RtcClient, seconds: float) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            seen.append(await client.recv(left))
+        except TimeoutError:
+            break
+    return seen
+
+
+async def join(
+    http: aiohttp.ClientSession, live: LiveServer, name: str, *others: LiveServer, **kw: Any
+) -> RtcClient:
+    """Connect and identify on `live`, once every instance in `others` can see the peer."""
+    client = await RtcClient.connect(http, live.ws_url + kw.pop("query", ""))
+    await client.send({"type": "identify", "data": {"id": client.id, "name": name, **kw}})
+    for other in others:
+        await eventually(lambda o=other: o.hub.peer(client.id) is not None, 5, what=f"{name} mirrored")
+    return client
+
+
+async def test_clients_on_two_instances_list_rename_relay_and_call(
+    pair: list[LiveServer], http: aiohttp.ClientSession
+) -> None:
+    a_server, b_server = pair
+    alice = await join(http, a_server, "Alice", b_server, caps=["group"])
+    bob = await join(http, b_server, "Bob", a_server, caps=["group"])
+    await frame(bob, about(alice.id, name="Alice"))  # Bob's list has Alice, held by the other instance
+    await frame(alice, about(bob.id, name="Bob"))  # Alice hears Bob join
+
+    await alice.send({"type": "identify", "data": {"id": alice.id, "name": "Alice B."}})
+    await frame(bob, about(alice.id, name="Alice B."))
+
+    await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "v=0 a", "target": bob.id}})
+    offer = await frame(bob, of_type("offer"))
+    assert offer["data"]["source"] == alice.id and offer["data"]["sdp"] == "v=0 a"
+    await bob.send({"type": "accept", "data": {"type": "answer", "sdp": "v=0 b", "target": alice.id}})
+    accept = await frame(alice, of_type("accept"))
+    assert accept["data"]["source"] == bob.id
+    call = await frame(alice, of_type("call"))  # the call was recorded on Bob's instance
+    assert call["data"]["members"] == [alice.id, bob.id]
+    await frame(bob, of_type("call"))
+    candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}
+    await bob.send({"type": "icecandidate", "data": {"target": alice.id, "candidate": candidate}})
+    ice = await frame(alice, of_type("icecandidate"))
+    assert ice["data"]["id"] == bob.id and ice["data"]["candidate"] == candidate
+    await eventually(lambda: (r := a_server.hub.room(call["data"]["id"])) and r.ids == [alice.id, bob.id], 5)
+
+    # Unknown peers are still refused at once, on either instance.
+    await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "x", "target": "nobody"}})
+    assert (await frame(alice, of_type("error")))["data"]["code"] == "unknown-peer"
+
+
+async def test_leave_and_grace_expiry_reach_the_other_instance(
+    pair: list[LiveServer], http: aiohttp.ClientSession
+) -> None:
+    a_server, b_server = pair
+    alice = await join(http, a_server, "Alice", b_server)
+    bob = await join(http, b_server, "Bob", a_server)
+    carol = await join(http, b_server, "Carol", a_server)
+    await frame(alice, about(carol.id))
+
+    await bob.send({"type": "leave", "data": {}})
+    await frame(alice, about(bob.id, remove=True), within=3)
+
+    began = time.monotonic()
+    await carol.ws.close()  # a network drop: Carol stays listed for the grace period
+    early = await frames_for(alice, GRACE * 0.5)
+    assert not any(about(carol.id, remove=True)(m) for m in early)
+    await frame(alice, about(carol.id, remove=True), within=GRACE + 3)
+    assert time.monotonic() - began >= GRACE * 0.9
+    assert a_server.hub.peer(carol.id) is None and b_server.hub.peer(carol.id) is None
+
+
+async def test_a_resume_token_from_one_instance_works_on_the_other(
+    pair: list[LiveServer], http: aiohttp.ClientSession
+) -> None:
+    a_server, b_server = pair
+    alice = await join(http, a_server, "Alice", b_server)
+    bob = await join(http, b_server, "Bob", a_server)
+    await frame(alice, about(bob.id))
+    await alice.ws.close()
+    await eventually(lambda: (p := a_server.hub.peer(alice.id)) is not None and p.conn is None, 3)
+    # Bob relays while Alice is away: her old instance holds it and tells Bob she is away.
+    await bob.send({"type": "offer", "data": {"type": "offer", "sdp": "held", "target": alice.id}})
+    away = await frame(bob, of_type("error"))
+    assert away["data"]["code"] == "peer-away"
+
+    again = await RtcClient.connect(http, f"{b_server.ws_url}?resume={alice.token}")
+    assert again.id == alice.id
+    held = await frame(again, of_type("offer"))  # what her old instance held came along
+    assert held["data"]["sdp"] == "held"
+    await again.send({"type": "identify", "data": {"id": again.id, "name": "Alice"}})
+    await eventually(lambda: (p := a_server.hub.peer(alice.id)) is not None and p.home is not None, 3)
+    assert not any(about(alice.id, remove=True)(m) for m in await frames_for(bob, 0.5))
+    await bob.send({"type": "offer", "data": {"type": "offer", "sdp": "now", "target": alice.id}})
+    assert (await frame(again, of_type("offer")))["data"]["sdp"] == "now"
+    # Past her old grace period she is still listed everywhere: nothing expired her.
+    await asyncio.sleep(GRACE + 0.5)
+    assert a_server.hub.peer(alice.id) is not None and b_server.hub.peer(alice.id) is not None
+
+
+async def test_group_call_membership_across_instances(
+    pair: list[LiveServer], http: aiohttp.ClientSession
+) -> None:
+    a_server, b_server = pair
+    caps = ["group"]
+    alice = await join(http, a_server, "Alice", b_server, caps=caps)
+    bob = await join(http, b_server, "Bob", a_server, caps=caps)
+    carol = await join(http, a_server, "Carol", b_server, caps=caps)
+    await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
+    await frame(bob, of_type("offer"))
+    await bob.send({"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
+    call_id = (await frame(bob, of_type("call")))["data"]["id"]
+    await eventually(lambda: a_server.hub.room(call_id) is not None, 3)
+
+    await bob.send({"type": "invite", "data": {"target": carol.id, "call": call_id}})  # B invites A's Carol
+    invite = await frame(carol, of_type("invite"))
+    assert invite["data"]["source"] == bob.id and invite["data"]["members"] == [alice.id, bob.id]
+    await eventually(lambda: carol.id in a_server.hub.room(call_id).invited, 3)  # type: ignore[union-attr]
+    await carol.send({"type": "join", "data": {"call": call_id}})
+    for client in (alice, bob, carol):
+        update = await frame(client, lambda m: m["type"] == "call" and len(m["data"]["members"]) == 3)
+        assert update["data"]["members"] == [alice.id, bob.id, carol.id]
+    # A relay scoped to the call passes between members on different instances.
+    await carol.send(
+        {"type": "offer", "data": {"type": "offer", "sdp": "c", "target": bob.id, "call": call_id}}
+    )
+    assert (await frame(bob, of_type("offer")))["data"]["call"] == call_id
+
+    await bob.send({"type": "leave-call", "data": {"call": call_id}})
+    update = await frame(alice, lambda m: m["type"] == "call" and len(m["data"]["members"]) == 2)
+    assert update["data"]["members"] == [alice.id, carol.id]
+    await eventually(lambda: b_server.hub.room(call_id).ids == [alice.id, carol.id], 3)  # type: ignore[union-attr]
+    peer_bob = b_server.hub.peer(bob.id)
+    assert peer_bob is not None and peer_bob.call is None
+
+
+async def test_after_a_redis_restart_there_are_no_ghosts(
+    pair: list[LiveServer], redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    a_server, b_server = pair
+    alice = await join(http, a_server, "Alice", b_server)
+    bob = await join(http, b_server, "Bob", a_server)
+    carol = await join(http, b_server, "Carol", a_server)
+    await frame(alice, about(carol.id))
+
+    redis_server.stop()  # without persistence: everything in Redis is lost
+    await carol.send({"type": "leave", "data": {}})  # Carol leaves during the outage
+    await asyncio.sleep(0.5)
+    redis_server.start()
+
+    seen = await frames_for(alice, 6.0)  # reconnect, re-publish, reconcile
+    assert any(about(carol.id, remove=True)(m) for m in seen)
+    assert not any(about(bob.id, remove=True)(m) for m in seen)
+    for hub in (a_server.hub, b_server.hub):
+        assert sorted(p.name or "" for p in hub.listed()) == ["Alice", "Bob"]
+    # Relays cross again, both ways.
+    await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "after", "target": bob.id}})
+    assert (await frame(bob, of_type("offer")))["data"]["sdp"] == "after"
+    await bob.send({"type": "reject", "data": {"target": alice.id, "reason": "busy"}})
+    assert (await frame(alice, of_type("reject")))["data"]["source"] == bob.id
+    # And a newcomer after the restart sees exactly who is there.
+    dave = await join(http, a_server, "Dave")
+    listed = {m["data"]["name"] for m in await frames_for(dave, 0.5) if m["type"] == "peer"}
+    assert listed == {"Alice", "Bob"}
+    assert a_server.app is not None and a_server.app[CLUSTER].dropped_frames == 0
+
+
+async def test_kill_9_of_an_instance_its_clients_resume_on_the_other(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    ports = [free_port(), free_port()]
+    common = {"REDIS_URL": redis_server.url, "RESUME_GRACE": "6"}
+    procs = [
+        await asyncio.to_thread(start_process, port, tmp_path / "certs", tmp_path / f"s{i}.log", **common)
+        for i, port in enumerate(ports)
+    ]
+    try:
+        ca = tmp_path / "certs" / "ca.pem"
+        context = ssl.create_default_context(cafile=str(ca))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+            urls = [f"wss://localhost:{port}/rtc" for port in ports]
+            alice = await RtcClient.connect(session, urls[0], "Alice")
+            bob = await RtcClient.connect(session, urls[1], "Bob")
+            await frame(alice, about(bob.id))
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait(5)
+            with pytest.raises((TimeoutError, AssertionError)):
+                await alice.recv(1.0)  # the socket died with its server
+            again = await RtcClient.connect(session, f"{urls[1]}?resume={alice.token}")
+            assert again.id == alice.id
+            await again.send({"type": "identify", "data": {"id": again.id, "name": "Alice"}})
+            seen = await frames_for(bob, 7.0)  # beyond the grace period: nobody saw her leave
+            assert not any(about(alice.id, remove=True)(m) for m in seen)
+            await bob.send({"type": "offer", "data": {"type": "offer", "sdp": "s", "target": alice.id}})
+            assert (await frame(again, of_type("offer")))["data"]["source"] == bob.id
+    finally:
+        for proc in procs:
+            stop_process(proc)
+
+
+def test_redis_unreachable_at_start_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    env = server_env(
+        PORT=str(free_port()),
+        HOST="127.0.0.1",
+        CERTS_DIR=str(tmp_path / "certs"),
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    result = run_to_exit(env)
+    assert result.returncode == 2
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: REDIS_URL=redis://127.0.0.1:") and "unreachable" in lines[0]
+
+
+async def test_an_instance_that_stops_during_a_redis_outage_leaves_no_ghosts(
+    pair: list[LiveServer], redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    a_server, b_server = pair
+    alice = await join(http, a_server, "Alice", b_server)
+    bob = await join(http, b_server, "Bob", a_server)
+    await frame(alice, about(bob.id))
+    redis_server.stop()
+    await b_server.stop()  # its goodbye cannot reach Redis: only the reconciliation can tell
+    redis_server.start()
+    await frame(alice, about(bob.id, remove=True), within=GRACE + 8)
+    assert [p.name for p in a_server.hub.listed()] == ["Alice"]
