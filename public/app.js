@@ -12,6 +12,7 @@ import { ConversationStore, Messenger } from './conversations.js';
 import { DataLinks } from './datalinks.js';
 import { FileTransfers } from './files.js';
 import { TransfersView } from './transfersui.js';
+import { registerServiceWorker, sharedIntoApp } from './install.js';
 import { continueInCall, ConversationView } from './messageview.js';
 import { AddPeople, CallWaiting } from './groupui.js';
 import { LinkMeter } from './meter.js';
@@ -209,6 +210,12 @@ new Verification(calls, () => {
 // Every connection uses this device's lasting certificate: be online only once it is loaded.
 identityReady.finally(() => signalling.open());
 media.start();
+// Installable (public/sw.js); files shared in from the system share sheet ask whom to send to.
+registerServiceWorker(pageVersion || 'dev');
+sharedIntoApp().then(({ files: shared, notice }) => {
+  if (notice) lobby.notice(notice);
+  if (shared.length) transfersView.askWhom(shared);
+});
 
 // Read-only hook for tests and the benchmark (tests/browser/, bench/callsetup.py):
 //   id         this tab's peer id (null until `ready`)

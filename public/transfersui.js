@@ -26,7 +26,7 @@ function kindOf(type) {
 export class TransfersView {
   /**
    * @param {import('./files.js').FileTransfers} files
-   * @param {{people: Map<string, {id: string, name: string}>}} roster
+   * @param {{people: Map<string, {id: string, name: string, kind?: string}>, on?: (type: string, listener: () => void) => void}} roster
    * @param {() => string[]} callPeers who the current call is with (for its chat's button)
    */
   constructor(files, roster, callPeers) {
@@ -42,6 +42,8 @@ export class TransfersView {
     this.pickingFor = '';
     /** @type {File[] | null} files waiting for the person chooser */
     this.pending = null;
+    /** @type {string[] | undefined} whom the chooser offers (undefined: everyone) */
+    this.among = undefined;
     /** @type {Map<string, string>} the state each item was last painted in */
     this.painted = new Map();
     /** @type {Set<import('./files.js').Entry>} progress not painted yet */
@@ -68,6 +70,13 @@ export class TransfersView {
     this.wirePeople();
     this.wireChat();
     this.wirePersonChooser();
+    // People come and go while the chooser is open (files shared in before anyone is listed).
+    for (const change of ['added', 'removed']) roster.on?.(change, () => this.repaintChooser());
+  }
+
+  repaintChooser() {
+    const dialog = /** @type {HTMLDialogElement} */ ($('pick-person'));
+    if (dialog.open) this.askWhom(this.pending, this.among);
   }
 
   /** "Send files" and drag and drop on every person in the list. */
@@ -147,7 +156,8 @@ export class TransfersView {
     const dialog = /** @type {HTMLDialogElement} */ ($('pick-person'));
     const list = $('pick-person-list');
     list.replaceChildren();
-    const people = [...this.roster.people.values()].filter((p) => !among || among.includes(p.id));
+    this.among = among;
+    const people = [...this.roster.people.values()].filter((p) => p.kind !== 'bot' && (!among || among.includes(p.id)));
     for (const person of people) {
       const li = el('li');
       const button = el('button', 'person pick', person.name);

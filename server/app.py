@@ -9,7 +9,9 @@ Routes (each handler lives in the module named):
     GET /healthz           views.healthz       status JSON
     GET /rtc               rtc.rtc_handler     the signalling WebSocket (hub.py)
     GET /assets/<v>/<path> views.versioned_asset   public/, cached forever
-    GET /<path>            views.public_file   public/, revalidated
+    GET /<path>            views.public_file   public/, revalidated (also /sw.js and
+                                               /manifest.webmanifest, at the root scope)
+    POST /share            views.share_without_worker   the share target before a service worker
 """
 
 from __future__ import annotations
@@ -142,5 +144,6 @@ def create_app(
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/rtc", rtc.rtc_handler)
     app.router.add_get("/assets/{version}/{path:.+}", views.versioned_asset)
+    app.router.add_post("/share", views.share_without_worker)
     app.router.add_get("/{path:.+}", views.public_file)
     return app

@@ -237,3 +237,11 @@ async def versioned_asset(request: web.Request) -> web.StreamResponse:
 
 async def public_file(request: web.Request) -> web.StreamResponse:
     return _file(request, request.match_info["path"], REVALIDATE)
+
+
+async def share_without_worker(request: web.Request) -> web.Response:
+    """POST /share is the Web Share Target (public/manifest.webmanifest) that the service
+    worker answers in the browser. It reaches the server only when no worker is installed
+    yet; the files are not read (they are for a person, not for the server): back to the
+    app, which says to open it once first."""
+    raise web.HTTPSeeOther("/?shared=unavailable", headers={"Cache-Control": "no-store"})
