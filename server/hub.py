@@ -384,7 +384,7 @@ class Hub:
             return self._leave_call(peer, message.call)
         except ProtocolError as exc:
             log.info("event=error peer=%s code=%s ref=%s", peer.id, exc.code, exc.ref or "-")
-            return Outbox().send(peer.id, protocol.error(exc.code, exc.message, exc.ref))
+            return Outbox().send(peer.id, protocol.error(exc.code, exc.message, exc.ref, exc.target))
 
     def receive_binary(self, peer: Peer) -> Outbox:
         if peer.conn is None:
@@ -521,6 +521,7 @@ class Hub:
                 protocol.UNKNOWN_PEER,
                 f"no peer {message.target[:40]!r} is connected",
                 message.type,
+                message.target[:40],
             )
         out = self._scope(sender, target, message)
         text = protocol.relay(message, sender.id)
@@ -539,6 +540,7 @@ class Hub:
                     protocol.UNSUPPORTED,
                     f"{target.name} uses an app that cannot receive messages or files",
                     message.type,
+                    target.id,
                 )
             return Outbox()
         call_id = message.data.get("call")
@@ -553,6 +555,7 @@ class Hub:
                     protocol.NOT_IN_CALL,
                     "the sender or the target is not a member of that call",
                     message.type,
+                    target.id,
                 )
             if message.type == "hangup" and len(room.members) == 2:
                 return self._depart(sender, room)  # hanging up a call of two ends it

@@ -74,11 +74,12 @@ MAX_REASON_LENGTH: Final = 64
 class ProtocolError(Exception):
     """Client input the server refuses; becomes an `error` message, never a crash."""
 
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: str, message: str, ref: str | None = None, target: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.target = target  # the relay's target, for errors about delivering to it
 
 
 @dataclass(frozen=True, slots=True)
