@@ -546,10 +546,13 @@ class Hub:
         call_id = message.data.get("call")
         if call_id is not None:
             room = self._calls.get(call_id)
-            if room is not None and message.type == "reject" and room.invited.get(sender.id) == target.id:
-                del room.invited[sender.id]  # an invitation declined
-                self._room_touched(room)
-                return Outbox()
+            if room is not None and room.invited.get(sender.id) == target.id:
+                if message.type == "reject":
+                    del room.invited[sender.id]  # an invitation declined
+                    self._room_touched(room)
+                    return Outbox()
+                if message.type == "ringing":  # the invitee's device rings
+                    return Outbox()
             if room is None or sender.id not in room.members or target.id not in room.members:
                 raise ProtocolError(
                     protocol.NOT_IN_CALL,
@@ -577,21 +580,25 @@ class Hub:
     def _invite(self, sender: Peer, message: Invite) -> Outbox:
         room = self._member_room(sender, message.call, "invite")
         target = self._peers.get(message.target)
+        to = message.target[:40]
         if target is None or target.name is None or target is sender:
-            raise ProtocolError(
-                protocol.UNKNOWN_PEER, f"no peer {message.target[:40]!r} is connected", "invite"
-            )
+            raise ProtocolError(protocol.UNKNOWN_PEER, f"no peer {to!r} is connected", "invite", to)
         if protocol.GROUP not in target.caps:
             raise ProtocolError(
-                protocol.UNSUPPORTED, f"{target.name} uses an app that cannot join group calls", "invite"
+                protocol.UNSUPPORTED, f"{target.name} uses an app that cannot join group calls", "invite", to
+            )
+        old = [p.name for m in room.members if (p := self._peers.get(m)) and protocol.GROUP not in p.caps]
+        if old:  # the joiner's offer would ring there as a new call
+            raise ProtocolError(
+                protocol.UNSUPPORTED, f"{old[0]} uses an app that cannot be in a group call", "invite", to
             )
         if target.id in room.members:
-            raise ProtocolError(protocol.BAD_MESSAGE, f"{target.name} is already in this call", "invite")
+            raise ProtocolError(protocol.BAD_MESSAGE, f"{target.name} is already in this call", "invite", to)
         if (
             target.id not in room.invited
             and len(room.members) + len(room.invited) >= self.limits.max_call_size
         ):
-            raise ProtocolError(protocol.CALL_FULL, "This call is full", "invite")
+            raise ProtocolError(protocol.CALL_FULL, "This call is full", "invite", to)
         room.invited[target.id] = sender.id
         self._room_touched(room)
         text = protocol.invite(sender.id, target.id, room.id, room.ids)

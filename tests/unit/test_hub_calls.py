@@ -284,3 +284,32 @@ def test_restored_calls_are_checked() -> None:
     fresh, _ = make_hub(resume_grace=20, max_call_size=3)
     assert fresh.import_state(state, wall_now=5001.0) == 4
     assert fresh.calls == [] and all(p.call is None for p in (fresh.peer(x.id) for x in peers) if p)
+
+
+def test_invite_errors_name_their_target_and_an_old_client_member_blocks_a_group() -> None:
+    hub, _ = make_hub()
+    ann, a = member(hub, "Ann")
+    old, _ = member(hub, "Old", caps=None)
+    cat, c = member(hub, "Cat")
+    call_id = start_call(hub, ann, old)  # a 1:1 call with an original-protocol client
+    drain(a, c)
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    (refused,) = of_type(a, "error")
+    assert refused["code"] == "unsupported" and refused["target"] == cat.id and "Old" in refused["message"]
+    assert of_type(c, "invite") == []
+
+
+def test_an_invitee_may_tell_the_inviter_its_device_rings() -> None:
+    hub, _ = make_hub()
+    ann, a = member(hub, "Ann")
+    bob, _ = member(hub, "Bob")
+    cat, c = member(hub, "Cat")
+    dan, _ = member(hub, "Dan")
+    call_id = start_call(hub, ann, bob)
+    send(hub, ann, {"type": "invite", "data": {"target": cat.id, "call": call_id}})
+    drain(a, c)
+    send(hub, cat, {"type": "ringing", "data": {"target": ann.id, "call": call_id}})
+    assert of_type(a, "ringing") == [{"call": call_id, "source": cat.id, "target": ann.id}]
+    send(hub, cat, {"type": "ringing", "data": {"target": bob.id, "call": call_id}})  # not its inviter
+    send(hub, dan, {"type": "ringing", "data": {"target": ann.id, "call": call_id}})  # not invited
+    assert [e["code"] for e in of_type(c, "error")] == ["not-in-call"]
