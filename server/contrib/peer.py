@@ -35,12 +35,14 @@ import fractions
 import json
 import logging
 import math
+import mimetypes
 import ssl
 import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,6 +60,7 @@ from av import AudioFrame, VideoFrame
 from ..verification import link_code
 from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 from .datalink import DataLinkError, DataLinks
+from .filetransfer import FileReceiving, TransferFailed, send_file
 
 log = logging.getLogger("server.contrib.peer")
 
@@ -926,6 +929,9 @@ async def run(args: argparse.Namespace) -> int:
     ) as peer:
         print(f"connected as {args.name!r} id={peer.id}")
         peer.data.subscribe("message", _print_line)
+        if args.receive:  # every file offered is accepted into this folder (protocol §9.2)
+            FileReceiving(peer.data, Path(args.receive))
+            print(f"receiving files into {args.receive}")
         if args.to:
             return await _message(peer, args)
         if not args.call:
@@ -962,8 +968,9 @@ def _print_line(data: Any, link: Any) -> None:
 
 
 async def _message(peer: PythonPeer, args: argparse.Namespace) -> int:
-    """--to NAME --message TEXT: send each line over a data link (no call), say whether it
-    was delivered, then stay --seconds answering requests and printing lines received."""
+    """--to NAME --message TEXT / --send FILE: send each line and each file over a data link
+    (no call), say whether it arrived, then stay --seconds answering requests and printing
+    lines received."""
     target = await peer.wait_for_peer(args.to)
     link = peer.data.peer(target)
     failed = 0
@@ -974,6 +981,14 @@ async def _message(peer: PythonPeer, args: argparse.Namespace) -> int:
         except DataLinkError as exc:
             failed += 1
             print(f"not delivered to {args.to!r}: {exc.message}")
+    for name in args.send:
+        path = Path(name)
+        try:
+            await send_file(link, path, mime=mimetypes.guess_type(path.name)[0] or "")
+            print(f"sent {path.name!r} to {args.to!r} (checked by SHA-256 on arrival)")
+        except (TransferFailed, DataLinkError, OSError) as exc:
+            failed += 1
+            print(f"not sent to {args.to!r}: {path.name}: {getattr(exc, 'message', None) or exc}")
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.Event().wait(), args.seconds)
     return 1 if failed else 0
@@ -1007,6 +1022,12 @@ messages outside calls (docs/protocol.md §9):
       --message "the build is green" \
       --seconds 10
   Without --to the peer still answers data-link requests (ping, message) and prints lines it gets.
+
+files (docs/protocol.md §9.2):
+  # send Ann two files (she accepts or declines each in her browser):
+  python -m server.contrib.peer URL --ca certs/ca.pem --to Ann --send photo.jpg --send notes.pdf
+  # accept every file anyone sends, into ./incoming (checked by SHA-256 before it is kept):
+  python -m server.contrib.peer URL --ca certs/ca.pem --name Inbox --receive incoming
 """
 
 
@@ -1036,6 +1057,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--message", metavar="TEXT", action="append", default=[], help="a message line for --to (repeatable)"
     )
+    parser.add_argument(
+        "--send", metavar="FILE", action="append", default=[], help="a file to send to --to (repeatable)"
+    )
+    parser.add_argument("--receive", metavar="DIR", help="accept every file offered and save it in DIR")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to stay in the call")
     parser.add_argument("--audio", action="store_true", help="also send a 400 Hz tone")
     parser.add_argument("--answer", action="store_true", help="auto-accept incoming calls")
@@ -1061,6 +1086,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.message and not args.to:
         parser.error("--message needs --to: the person to send it to")
+    if args.send and not args.to:
+        parser.error("--send needs --to: the person to send the files to")
+    for name in args.send:
+        if not Path(name).is_file():
+            parser.error(f"--send {name}: no such file")
     if args.to and args.call:
         parser.error("--to and --call are separate: a message needs no call")
     if args.invite and not args.call:

@@ -4,6 +4,7 @@ link is forced down midway. What the receiver saves is compared by SHA-256."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 from playwright.async_api import Locator, expect
 
+from server.contrib.filetransfer import FileReceiving, send_file
+from server.contrib.peer import PythonPeer
 from tests.support.browseruser import User
 
 SENDER_BYTES_JS = """
@@ -23,8 +26,8 @@ def payload(size: int, name: str = "holiday photo.jpg", mime: str = "image/jpeg"
     return {"name": name, "mimeType": mime, "buffer": os.urandom(size)}
 
 
-async def send_files(sender: User, receiver: User, *files: dict[str, Any]) -> None:
-    item = sender.page.get_by_test_id("people-list").locator("li").filter(has_text=receiver.name)
+async def send_files(sender: User, to: str, *files: dict[str, Any]) -> None:
+    item = sender.page.get_by_test_id("people-list").locator("li").filter(has_text=to)
     async with sender.page.expect_file_chooser() as chooser_info:
         await item.get_by_role("button", name="Send files", exact=True).click()
     chooser = await chooser_info.value
@@ -54,7 +57,7 @@ async def test_a_file_is_sent_and_saved_byte_identical(start_server, new_user, a
 
     photo = payload(3 * 1024 * 1024 + 123)
     note = payload(5000, "notes.txt", "text/plain")
-    await send_files(alice, bob, photo, note)
+    await send_files(alice, "Bob", photo, note)
     offered = transfer(bob, "holiday photo.jpg")
     await expect(offered.get_by_test_id("transfer-meta")).to_have_text("3.1 MB · image/jpeg")
     await expect(offered.get_by_test_id("transfer-status")).to_have_text("Wants to send you this file.")
@@ -89,7 +92,7 @@ async def test_decline(start_server, new_user):
     alice = await new_user(live, "Alice")
     bob = await new_user(live, "Bob")
     await expect(alice.person("Bob")).to_be_visible()
-    await send_files(alice, bob, payload(20_000, "secret.pdf", "application/pdf"))
+    await send_files(alice, "Bob", payload(20_000, "secret.pdf", "application/pdf"))
     await transfer(bob, "secret.pdf").get_by_role("button", name="Decline").click()
     status = transfer(alice, "secret.pdf").get_by_test_id("transfer-status")
     await expect(status).to_have_text("Bob declined.")
@@ -110,7 +113,7 @@ async def test_cancel_from_either_side(start_server, new_user):
     await expect(alice.person("Bob")).to_be_visible()
     # Slow the receiver's disk so the file is still moving when Cancel is pressed.
     await bob.js("window.__lanCall.files.slowDiskForTests = 20")
-    await send_files(alice, bob, payload(8 * 1024 * 1024, "big.bin", "application/octet-stream"))
+    await send_files(alice, "Bob", payload(8 * 1024 * 1024, "big.bin", "application/octet-stream"))
     await accept_and_wait_moving(alice, bob, "big.bin")
     await transfer(bob, "big.bin").get_by_test_id("transfer-cancel").click()
     await expect(transfer(alice, "big.bin").get_by_test_id("transfer-status")).to_have_text(
@@ -119,7 +122,7 @@ async def test_cancel_from_either_side(start_server, new_user):
     await expect(transfer(bob, "big.bin").get_by_test_id("transfer-status")).to_have_text("Cancelled.")
     await expect(transfer(bob, "big.bin").get_by_test_id("transfer-save")).to_be_hidden()
 
-    await send_files(alice, bob, payload(8 * 1024 * 1024, "big2.bin", "application/octet-stream"))
+    await send_files(alice, "Bob", payload(8 * 1024 * 1024, "big2.bin", "application/octet-stream"))
     await accept_and_wait_moving(alice, bob, "big2.bin")
     await transfer(alice, "big2.bin").get_by_test_id("transfer-cancel").click()
     await expect(transfer(bob, "big2.bin").get_by_test_id("transfer-status")).to_have_text(
@@ -136,7 +139,7 @@ async def test_resume_after_a_forced_disconnect(start_server, new_user, tmp_path
     bob_id = await bob.id
     await bob.js("window.__lanCall.files.slowDiskForTests = 10")
     movie = payload(6 * 1024 * 1024, "movie.mp4", "video/mp4")
-    await send_files(alice, bob, movie)
+    await send_files(alice, "Bob", movie)
     await accept_and_wait_moving(alice, bob, "movie.mp4")
     # The data link goes down midway (as in a network drop): both sides see it.
     await alice.js("(id) => window.__lanCall.data.peer(id).close('test')", bob_id)
@@ -157,3 +160,39 @@ async def test_resume_after_a_forced_disconnect(start_server, new_user, tmp_path
     assert resumed_from >= interrupted_at > 0
     saved = await save(bob, "movie.mp4", tmp_path)
     assert hashlib.sha256(saved).hexdigest() == hashlib.sha256(movie["buffer"]).hexdigest()
+
+
+async def test_a_python_peer_sends_to_and_receives_from_a_browser(
+    start_server, new_user, client_ssl, tmp_path
+):
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    inbox = tmp_path / "inbox"
+    async with PythonPeer(live.url, "Robot", ssl_context=client_ssl, video=False) as robot:
+        receiving = FileReceiving(robot.data, inbox)
+        alice_id = await robot.wait_for_peer("Alice")
+        await expect(alice.person("Robot")).to_be_visible()
+
+        # Python -> browser: offered with its SHA-256, accepted, saved byte-identical.
+        report = tmp_path / "report.pdf"
+        report.write_bytes(os.urandom(2 * 1024 * 1024 + 7))
+        sending = asyncio.create_task(send_file(robot.data.peer(alice_id), report, mime="application/pdf"))
+        offered = transfer(alice, "report.pdf")
+        await expect(offered.get_by_test_id("transfer-meta")).to_have_text("2.1 MB · application/pdf")
+        await offered.get_by_role("button", name="Accept").click()
+        await asyncio.wait_for(sending, 30)  # raises TransferFailed unless the browser checked it
+        await expect(offered.get_by_test_id("transfer-status")).to_have_text(
+            "Received and checked. Save it to keep it."
+        )
+        saved = await save(alice, "report.pdf", tmp_path)
+        assert hashlib.sha256(saved).hexdigest() == hashlib.sha256(report.read_bytes()).hexdigest()
+
+        # Browser -> Python: the peer accepts into its folder, renamed from .part once checked.
+        picture = payload(1024 * 1024 + 3, "cat.png", "image/png")
+        await send_files(alice, "Robot", picture)
+        await expect(transfer(alice, "cat.png").get_by_test_id("transfer-status")).to_have_text(
+            "Sent to Robot.", timeout=30_000
+        )
+        assert [(i.state, i.target.name) for i in receiving.done] == [("done", "cat.png")]
+        assert (inbox / "cat.png").read_bytes() == picture["buffer"]
+        assert not list(inbox.glob("*.part"))
