@@ -136,7 +136,8 @@ export class FileTransfers extends Emitter {
   /** Our user accepts an incoming file. @param {string} id */
   accept(id) {
     const entry = this.entries.get(id);
-    if (!entry || entry.direction !== 'in') return;
+    // Once: a second DiskFile on the same OPFS file could not open it (one access handle per file).
+    if (!entry || entry.direction !== 'in' || entry.disk || entry.transfer.state !== 'offered') return;
     const disk = (entry.disk = new DiskFile(id));
     const delay = this.slowDiskForTests;
     /** @type {import('./transfer.js').Sink} */

@@ -83,42 +83,58 @@ export class Sha256 {
 
   /**
    * §6.2.2 on every 64-byte block of bytes[start, end). Plain 32-bit integer arithmetic
-   * (`| 0`) keeps V8 on its fast integer path.
+   * (`| 0`) keeps V8 on its fast integer path. The 64 rounds run eight at a time with the
+   * working variables renamed in place instead of shifted (a..h rotate by one each round),
+   * and Ch and Maj use the equivalent forms g ^ (e & (f ^ g)) and (a & b) | (c & (a | b)):
+   * about 20% faster than the textbook loop in V8 (bench/sha256.mjs).
    * @param {Uint8Array} bytes @param {number} start @param {number} end
    */
   blocks(bytes, start, end) {
     const w = this.w;
     const h = this.h;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4], h5 = h[5], h6 = h[6], h7 = h[7];
     for (let p = start; p < end; p += BLOCK) {
-      for (let t = 0; t < 16; t++) {
-        const i = p + t * 4;
-        w[t] = (bytes[i] << 24) | (bytes[i + 1] << 16) | (bytes[i + 2] << 8) | bytes[i + 3];
-      }
+      // §6.2.2 step 1: the message schedule.
+      for (let t = 0; t < 16; t++) w[t] = view.getInt32(p + t * 4);
       for (let t = 16; t < 64; t++) {
         const x = w[t - 15];
         const y = w[t - 2];
         const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
         const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-        w[t] = (w[t - 16] + s0 + w[t - 7] + s1) | 0;
+        w[t] = (s0 + s1 + w[t - 16] + w[t - 7]) | 0;
       }
+      // Steps 2-3: T1 = h + Σ1(e) + Ch(e,f,g) + K[t] + W[t]; d += T1; h = T1 + Σ0(a) + Maj(a,b,c),
+      // then the names move down by one (here: the next line uses the renamed variables).
       let a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, hh = h7;
-      for (let t = 0; t < 64; t++) {
-        const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-        const ch = (e & f) ^ (~e & g);
-        const T1 = (hh + S1 + ch + K[t] + w[t]) | 0;
-        const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-        const maj = (a & b) ^ (a & c) ^ (b & c);
-        const T2 = (S0 + maj) | 0;
-        hh = g;
-        g = f;
-        f = e;
-        e = (d + T1) | 0;
-        d = c;
-        c = b;
-        b = a;
-        a = (T1 + T2) | 0;
+      for (let t = 0; t < 64; t += 8) {
+        let T1;
+        T1 = (hh + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + (g ^ (e & (f ^ g))) + K[t] + w[t]) | 0;
+        d = (d + T1) | 0;
+        hh = (T1 + (((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) | (c & (a | b)))) | 0;
+        T1 = (g + (((d >>> 6) | (d << 26)) ^ ((d >>> 11) | (d << 21)) ^ ((d >>> 25) | (d << 7))) + (f ^ (d & (e ^ f))) + K[t + 1] + w[t + 1]) | 0;
+        c = (c + T1) | 0;
+        g = (T1 + (((hh >>> 2) | (hh << 30)) ^ ((hh >>> 13) | (hh << 19)) ^ ((hh >>> 22) | (hh << 10))) + ((hh & a) | (b & (hh | a)))) | 0;
+        T1 = (f + (((c >>> 6) | (c << 26)) ^ ((c >>> 11) | (c << 21)) ^ ((c >>> 25) | (c << 7))) + (e ^ (c & (d ^ e))) + K[t + 2] + w[t + 2]) | 0;
+        b = (b + T1) | 0;
+        f = (T1 + (((g >>> 2) | (g << 30)) ^ ((g >>> 13) | (g << 19)) ^ ((g >>> 22) | (g << 10))) + ((g & hh) | (a & (g | hh)))) | 0;
+        T1 = (e + (((b >>> 6) | (b << 26)) ^ ((b >>> 11) | (b << 21)) ^ ((b >>> 25) | (b << 7))) + (d ^ (b & (c ^ d))) + K[t + 3] + w[t + 3]) | 0;
+        a = (a + T1) | 0;
+        e = (T1 + (((f >>> 2) | (f << 30)) ^ ((f >>> 13) | (f << 19)) ^ ((f >>> 22) | (f << 10))) + ((f & g) | (hh & (f | g)))) | 0;
+        T1 = (d + (((a >>> 6) | (a << 26)) ^ ((a >>> 11) | (a << 21)) ^ ((a >>> 25) | (a << 7))) + (c ^ (a & (b ^ c))) + K[t + 4] + w[t + 4]) | 0;
+        hh = (hh + T1) | 0;
+        d = (T1 + (((e >>> 2) | (e << 30)) ^ ((e >>> 13) | (e << 19)) ^ ((e >>> 22) | (e << 10))) + ((e & f) | (g & (e | f)))) | 0;
+        T1 = (c + (((hh >>> 6) | (hh << 26)) ^ ((hh >>> 11) | (hh << 21)) ^ ((hh >>> 25) | (hh << 7))) + (b ^ (hh & (a ^ b))) + K[t + 5] + w[t + 5]) | 0;
+        g = (g + T1) | 0;
+        c = (T1 + (((d >>> 2) | (d << 30)) ^ ((d >>> 13) | (d << 19)) ^ ((d >>> 22) | (d << 10))) + ((d & e) | (f & (d | e)))) | 0;
+        T1 = (b + (((g >>> 6) | (g << 26)) ^ ((g >>> 11) | (g << 21)) ^ ((g >>> 25) | (g << 7))) + (a ^ (g & (hh ^ a))) + K[t + 6] + w[t + 6]) | 0;
+        f = (f + T1) | 0;
+        b = (T1 + (((c >>> 2) | (c << 30)) ^ ((c >>> 13) | (c << 19)) ^ ((c >>> 22) | (c << 10))) + ((c & d) | (e & (c | d)))) | 0;
+        T1 = (a + (((f >>> 6) | (f << 26)) ^ ((f >>> 11) | (f << 21)) ^ ((f >>> 25) | (f << 7))) + (hh ^ (f & (g ^ hh))) + K[t + 7] + w[t + 7]) | 0;
+        e = (e + T1) | 0;
+        a = (T1 + (((b >>> 2) | (b << 30)) ^ ((b >>> 13) | (b << 19)) ^ ((b >>> 22) | (b << 10))) + ((b & c) | (d & (b | c)))) | 0;
       }
+      // Step 4: the intermediate hash value.
       h0 = (h0 + a) | 0;
       h1 = (h1 + b) | 0;
       h2 = (h2 + c) | 0;
