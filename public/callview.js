@@ -213,10 +213,14 @@ export class CallView {
     this.wakeRequested = false;
   }
 
-  /** While the call screen is up, Tab and screen readers stay in it. @param {boolean} inert */
+  /**
+   * While the call screen is up, Tab and screen readers stay in it (and in what is marked
+   * `data-over-call`: file transfers, usable during a call). @param {boolean} inert
+   */
   setPageInert(inert) {
     for (const el of document.body.children) {
-      if (el !== this.root && el.id !== 'notices') /** @type {HTMLElement} */ (el).inert = inert;
+      const over = el instanceof HTMLElement && el.dataset.overCall !== undefined;
+      if (el !== this.root && el.id !== 'notices' && !over) /** @type {HTMLElement} */ (el).inert = inert;
     }
   }
 

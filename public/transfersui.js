@@ -221,6 +221,10 @@ export class TransfersView {
         return `Waiting for ${entry.peerName} to accept…`;
       case 'offered':
         return 'Wants to send you this file.';
+      case 'verifying':
+        if (!mine) return 'Checking the file…';
+        if (transfer.bytes >= size) return `Sent; ${entry.peerName} is checking it…`;
+      // falls through: still being written on their side
       case 'sending':
       case 'receiving': {
         const { rate } = transfer.speed;
@@ -228,8 +232,6 @@ export class TransfersView {
         if (rate > 0) parts.push(`${formatBytes(rate)}/s`, formatEta(transfer.speed.eta(size - transfer.bytes)));
         return parts.filter(Boolean).join(' · ');
       }
-      case 'verifying':
-        return 'Checking the file…';
       case 'interrupted':
         return `Connection lost at ${formatBytes(transfer.bytes)}; resuming when ${entry.peerName} is back…`;
       case 'done':

@@ -14,7 +14,7 @@ from playwright.async_api import Locator, expect
 
 from server.contrib.filetransfer import FileReceiving, send_file
 from server.contrib.peer import PythonPeer
-from tests.support.browseruser import User
+from tests.support.browseruser import User, connect_call
 
 SENDER_BYTES_JS = """
   Math.max(0, ...[...window.__lanCall.files.entries.values()]
@@ -204,3 +204,26 @@ async def test_a_python_peer_sends_to_and_receives_from_a_browser(
         assert [(i.state, i.target.name) for i in receiving.done] == [("done", "cat.png")]
         assert (inbox / "cat.png").read_bytes() == picture["buffer"]
         assert not list(inbox.glob("*.part"))
+
+
+async def test_send_files_from_the_call_chat(start_server, new_user, artifacts):
+    live = await start_server()
+    alice = await new_user(live, "Alice", viewport={"width": 360, "height": 740})
+    bob = await new_user(live, "Bob", viewport={"width": 1280, "height": 800})
+    await expect(alice.person("Bob")).to_be_visible()
+    await connect_call(alice, bob)
+    await alice.test_id("toggle-chat").click()
+    async with alice.page.expect_file_chooser() as chooser_info:
+        await alice.test_id("chat-panel").get_by_role("button", name="Send files", exact=True).click()
+    await (await chooser_info.value).set_files([payload(4 * 1024 * 1024, "slides.pdf", "application/pdf")])
+    offered = transfer(bob, "slides.pdf")
+    await expect(offered).to_be_visible()
+    await bob.js("window.__lanCall.files.slowDiskForTests = 15")
+    await offered.get_by_role("button", name="Accept").click()
+    await expect(offered.get_by_test_id("transfer-status")).to_contain_text(" of ")
+    await alice.page.screenshot(path=str(artifacts / "files-in-call-phone.png"))
+    await bob.page.screenshot(path=str(artifacts / "files-in-call-desktop.png"))
+    await expect(offered.get_by_test_id("transfer-status")).to_have_text(
+        "Received and checked. Save it to keep it.", timeout=30_000
+    )
+    assert await alice.call_state() == "connected"  # the call went on
