@@ -7,6 +7,7 @@ Routes (each handler lives in the module named):
     GET /qr.svg            views.qr_svg        QR code of the first LAN URL
     GET /qr/text.svg       views.qr_text_svg   QR code of a short text (verification codes)
     GET /healthz           views.healthz       status JSON
+    GET /metrics           metrics.metrics     Prometheus text (loopback, or METRICS_TOKEN)
     GET /rtc               rtc.rtc_handler     the signalling WebSocket (hub.py)
     GET /assets/<v>/<path> views.versioned_asset   public/, cached forever
     GET /<path>            views.public_file   public/, revalidated (also /sw.js and
@@ -26,7 +27,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import quietlog, rtc, state, views
+from . import metrics, quietlog, rtc, state, views
 from .appkeys import HUB, SETTINGS, SITE, SOCKETS, STARTED, Site
 from .assets import asset_roots, compute_version
 from .config import ReloadMode, Settings, hub_limits
@@ -155,6 +156,7 @@ def create_app(
     app.router.add_get("/qr.svg", views.qr_svg)
     app.router.add_get("/qr/text.svg", views.qr_text_svg)
     app.router.add_get("/healthz", views.healthz)
+    app.router.add_get("/metrics", metrics.metrics)
     app.router.add_get("/rtc", rtc.rtc_handler)
     app.router.add_get("/assets/{version}/{path:.+}", views.versioned_asset)
     app.router.add_post("/share", views.share_without_worker)

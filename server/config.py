@@ -404,6 +404,15 @@ SETTINGS: tuple[Setting, ...] = (
         "requests)",
     ),
     Setting(
+        "METRICS_TOKEN",
+        "metrics_token",
+        None,
+        lambda env, s: env.get(s.env, "").strip() or None,
+        "lets `/metrics` be read from other machines with `Authorization: Bearer <token>` (without it, "
+        "only from this machine)",
+        "none: this machine only",
+    ),
+    Setting(
         "REDIS_URL",
         "redis_url",
         None,
@@ -453,6 +462,7 @@ class Settings:
     max_connections_per_address: int = _DEFAULTS["max_connections_per_address"]
     handshake_timeout: float = _DEFAULTS["handshake_timeout"]
     idle_timeout: float = _DEFAULTS["idle_timeout"]
+    metrics_token: str | None = _DEFAULTS["metrics_token"]
     redis_url: str | None = _DEFAULTS["redis_url"]
     public_dir: Path = PROJECT_ROOT / "public"
     templates_dir: Path = PROJECT_ROOT / "templates"

@@ -31,7 +31,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -186,6 +186,8 @@ class Hub:
         self._reserved: set[str] = set()  # name keys of the bots' names
         self._pending_total = 0
         self.changes = 0  # bumped whenever the listed peers change (state.py saves then)
+        self.relayed = 0  # relay messages accepted (metrics.py)
+        self.errors: Counter[str] = Counter()  # refusals by error code (metrics.py)
         self.presence: Presence | None = None  # set by replica.py with REDIS_URL; None: one instance
         self._mirror_bucket = TokenBucket(1.0, 1, 0.0)  # mirrors never send here; one shared bucket
 
@@ -384,6 +386,7 @@ class Hub:
             return self._leave_call(peer, message.call)
         except ProtocolError as exc:
             log.info("event=error peer=%s code=%s ref=%s", peer.id, exc.code, exc.ref or "-")
+            self.errors[exc.code] += 1
             return Outbox().send(peer.id, protocol.error(exc.code, exc.message, exc.ref, exc.target))
 
     def receive_binary(self, peer: Peer) -> Outbox:
@@ -424,6 +427,7 @@ class Hub:
         return Verdict.DROP if shared_verdict is Verdict.CLOSE else shared_verdict
 
     def _throttle(self, peer: Peer, conn: Connection, verdict: Verdict) -> Outbox:
+        self.errors[protocol.RATE_LIMITED] += 1  # counts dropped messages, not warnings sent
         if verdict is Verdict.CLOSE:
             log.warning("event=rate-close peer=%s addr=%s", peer.id, peer.address)
             return Outbox().close(conn, CLOSE_POLICY, "rate limit exceeded")
@@ -525,6 +529,7 @@ class Hub:
             )
         out = self._scope(sender, target, message)
         text = protocol.relay(message, sender.id)
+        self.relayed += 1
         if target.conn is not None:  # a socket here, or a mirror's bus (replica.py)
             return Outbox().send(target.id, text).extend(out)
         return self._hold(sender.id, target, message.type, text).extend(out)

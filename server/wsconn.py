@@ -19,6 +19,7 @@ from aiohttp import web
 log = logging.getLogger("server.rtc")
 
 CLOSE_SECONDS = 1.0  # a polite close (close frame, wait for the reply) before aborting
+slow_readers_total = 0  # connections aborted for falling behind (metrics.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,9 @@ class WebSocketConnection:
 
     def abort(self, why: str) -> None:
         """Drop the connection now (the handler then sees it close and cleans up)."""
+        global slow_readers_total
         if not self._writer.done():
+            slow_readers_total += 1
             log.warning("event=slow-reader peer=%s addr=%s reason=%r", self.peer_id, self.remote, why)
             self._writer.cancel()
         if self.transport is not None:

@@ -1,0 +1,101 @@
+"""`/metrics`: the server's state in the Prometheus text format (prometheus-client).
+
+Who may read it: requests from the machine itself (loopback) always; from elsewhere
+only with `Authorization: Bearer <METRICS_TOKEN>` when that setting is set, else 403.
+The figures say who is connected and how much traffic flows, never who (no ids, names or
+addresses), but a LAN stranger has no business counting the users either.
+
+Everything is read from the hub (and the Redis bus) at scrape time: the hot path only
+bumps plain integers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import wsconn
+from .appkeys import HUB, SETTINGS, STARTED
+from .hub import Hub
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class HubCollector(Collector):
+    def __init__(self, hub: Hub, started: float, redis_seconds: float | None) -> None:
+        self.hub, self.started, self.redis_seconds = hub, started, redis_seconds
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.hub
+        yield GaugeMetricFamily(
+            "lan_call_connections", "Open signalling sockets on this instance", hub.connections
+        )
+        yield GaugeMetricFamily("lan_call_listed_peers", "People listed (every instance)", len(hub.listed()))
+        yield GaugeMetricFamily(
+            "lan_call_held_bytes", "Bytes held for peers in their grace period", hub.pending_bytes
+        )
+        yield CounterMetricFamily("lan_call_relays", "Relay messages accepted", hub.relayed)
+        errors = CounterMetricFamily("lan_call_errors", "Messages refused, by error code", labels=["code"])
+        for code, count in sorted(hub.errors.items()):
+            errors.add_metric([code], count)
+        yield errors
+        sizes = Counter(len(room.members) for room in hub.calls)
+        calls = GaugeMetricFamily(
+            "lan_call_calls", "Calls in progress, by number of members", labels=["size"]
+        )
+        for size in range(2, hub.limits.max_call_size + 1):
+            calls.add_metric([str(size)], sizes.get(size, 0))
+        yield calls
+        yield CounterMetricFamily(
+            "lan_call_slow_readers",
+            "Sockets closed for not reading what they were sent",
+            wsconn.slow_readers_total,
+        )
+        yield GaugeMetricFamily(
+            "lan_call_uptime_seconds", "Seconds since start", time.monotonic() - self.started
+        )
+        if self.redis_seconds is not None:
+            yield GaugeMetricFamily(
+                "lan_call_redis_latency_seconds",
+                "Round trip of a Redis PING at this scrape",
+                self.redis_seconds,
+            )
+
+
+def allowed(request: web.Request, token: str | None) -> bool:
+    remote = request.remote or ""
+    try:
+        if ipaddress.ip_address(remote).is_loopback:
+            return True
+    except ValueError:
+        pass
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    if not allowed(request, app[SETTINGS].metrics_token):
+        raise web.HTTPForbidden(text="metrics are for this machine, or need METRICS_TOKEN\n")
+    redis_seconds = None
+    if app[SETTINGS].redis_url:
+        from .cluster import CLUSTER  # only with REDIS_URL: one instance never imports redis
+
+        if CLUSTER in app:
+            start = time.perf_counter()
+            try:
+                await app[CLUSTER].redis.ping()
+                redis_seconds = time.perf_counter() - start
+            except Exception:  # Redis down: the scrape says so by the gauge's absence
+                redis_seconds = None
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HubCollector(app[HUB], app[STARTED], redis_seconds))
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})
