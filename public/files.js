@@ -7,7 +7,7 @@
 // public/transfersui.js.
 
 import { Emitter } from './events.js';
-import { canReceive, DiskFile, safeName } from './filestore.js';
+import { canReceive, DiskFile, HashWorker, safeName } from './filestore.js';
 import { FileReceiver, FileSender, transferIdOf } from './transfer.js';
 
 const RETRY_MS = 2000; // between attempts to reopen a dropped link for a transfer
@@ -55,7 +55,9 @@ export class FileTransfers extends Emitter {
   send(peerId, files) {
     for (const file of files) {
       const source = { read: async (/** @type {number} */ offset, /** @type {number} */ length) => new Uint8Array(await file.slice(offset, offset + length).arrayBuffer()) };
-      const sender = new FileSender({ name: file.name || 'file', size: file.size, type: file.type }, source, { chunkSize: this.options.chunkSize });
+      const hasher = typeof Worker === 'function' ? new HashWorker() : undefined;
+      const sender = new FileSender({ name: file.name || 'file', size: file.size, type: file.type }, source, { chunkSize: this.options.chunkSize, hasher });
+      sender.on('state', () => sender.finished && sender.state !== 'done' && hasher?.stop());
       const entry = this.add({ id: sender.id, peerId, peerName: this.nameOf(peerId), direction: 'out', transfer: sender });
       sender.on('state', ({ to }) => to === 'interrupted' && this.reconnect(entry));
       this.open(entry).catch(() => this.reconnect(entry));

@@ -79,6 +79,39 @@ export class DiskFile {
   }
 }
 
+/**
+ * The sender's SHA-256, computed in a worker while the page sends (public/transfer.js
+ * `Hasher`): the page's thread stays free to keep the channel's buffer filled.
+ */
+export class HashWorker {
+  constructor() {
+    this.worker = new Worker(new URL('./hash-worker.js', import.meta.url), { type: 'module' });
+  }
+
+  /** @param {Uint8Array} bytes */
+  update(bytes) {
+    const copy = bytes.slice(); // the caller keeps its block (it is being sent)
+    this.worker.postMessage({ bytes: copy.buffer }, [copy.buffer]);
+  }
+
+  /** @returns {Promise<string>} */
+  hex() {
+    return new Promise((resolve, reject) => {
+      this.worker.onmessage = (/** @type {MessageEvent} */ event) => {
+        this.worker.terminate();
+        resolve(event.data.hex);
+      };
+      this.worker.onerror = () => reject(new Error('The file could not be hashed.'));
+      this.worker.postMessage({ op: 'hex' });
+    });
+  }
+
+  /** A transfer that ends before its hash was needed. */
+  stop() {
+    this.worker.terminate();
+  }
+}
+
 /** Remove leftovers of transfers a previous page never finished (only files older than a day). */
 export async function sweepIncoming() {
   if (!canReceive()) return;
