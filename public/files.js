@@ -7,7 +7,7 @@
 // public/transfersui.js.
 
 import { Emitter } from './events.js';
-import { canReceive, DiskFile, HashWorker, safeName } from './filestore.js';
+import { canReceive, DiskFile, HashWorker, safeName, sweepIncoming } from './filestore.js';
 import { FileReceiver, FileSender, transferIdOf } from './transfer.js';
 
 const RETRY_MS = 2000; // between attempts to reopen a dropped link for a transfer
@@ -42,6 +42,7 @@ export class FileTransfers extends Emitter {
      * test press Cancel or drop the link while a file is still moving. 0 in use. */
     this.slowDiskForTests = 0;
     this.wake = new WakeLock();
+    sweepIncoming(); // files a closed page never finished or saved, from earlier days
     dataLinks.on('channel', ({ peerId, label, channel }) => {
       const id = transferIdOf(label);
       if (id) this.incomingChannel(peerId, id, channel);
