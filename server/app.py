@@ -101,6 +101,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "ringTimeoutMs": int(settings.ring_timeout * 1000),
         "resumeGraceMs": int(settings.resume_grace * 1000),
         "maxCallSize": settings.max_call_size,
+        "openSpace": settings.open_space,
     }
 
 

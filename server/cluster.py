@@ -5,7 +5,7 @@ and what a Redis outage can lose are in docs/architecture.md ("Several instances
 
 Redis holds, under `lancall:`:
     alive:<instance>   a heartbeat key with a TTL (ALIVE_TTL_MS), refreshed every second
-    peers:<instance>   hash: peer id -> record (name, kind, caps, token hash, call) of the
+    peers:<instance>   hash: peer id -> record (name, kind, caps, token hash, call, space) of the
                        peers that instance holds; what a new or reconnected instance reads
     rooms              hash: call id -> members and invitations
 and two kinds of pub/sub channel: `presence` (events, `replica.py`) and `to:<instance>`
@@ -336,7 +336,15 @@ class Cluster:
                     listed.add(record.id)
                     if current is not None and current.home is None and current.conn is not None:
                         continue  # live here: the newer claim
-                    if current is None or current.home != home or current.name != record.name:
+                    if (
+                        current is None
+                        or current.home != home
+                        or (current.name, current.space)
+                        != (
+                            record.name,
+                            record.space,
+                        )
+                    ):
                         out.extend(hub.mirror_up(record, home, replica.BusConnection(self, home, record.id)))
         for peer in hub.mirrors():
             if peer.id in listed:

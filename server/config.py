@@ -421,6 +421,16 @@ SETTINGS: tuple[Setting, ...] = (
         "'.[redis]'`), e.g. `redis://127.0.0.1:6379/0`; `STATE_FILE` is not used then",
         "none: one instance",
     ),
+    Setting(
+        "OPEN_SPACE",
+        "open_space",
+        True,
+        _switch,
+        "`1`: people with no space code are listed together (the open network); `0`: everyone must join a "
+        "space with its code first (docs/protocol.md §11)",
+        "`1`",
+        hub=True,
+    ),
 )
 
 _DEFAULTS: dict[str, Any] = {s.field: s.default for s in SETTINGS}
@@ -464,6 +474,7 @@ class Settings:
     idle_timeout: float = _DEFAULTS["idle_timeout"]
     metrics_token: str | None = _DEFAULTS["metrics_token"]
     redis_url: str | None = _DEFAULTS["redis_url"]
+    open_space: bool = _DEFAULTS["open_space"]
     public_dir: Path = PROJECT_ROOT / "public"
     templates_dir: Path = PROJECT_ROOT / "templates"
     shutdown_timeout: float = 1.5

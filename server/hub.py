@@ -16,8 +16,9 @@ Lifecycle of a peer (docs/protocol.md §1):
                   takes the same id back and nobody notices; relays to it are held
     expire()   -> grace over: removed and announced with `remove: true`
 
-Who hears what is decided in one place, `audience()`: today everyone listed; a room
-or a call would narrow it there.
+Who hears what is decided in one place, `audience()`: the listed peers of the same
+space (docs/protocol.md §11; `None` is the open network). `_sees` is the same rule for
+lists and relays; bots are in every space.
 
 Group calls (docs/protocol.md §8): a `Room` is a call's membership. A 1:1 call becomes a
 room when its `accept` is relayed; members `invite`, invitees `join`, members
@@ -56,6 +57,12 @@ def _kind(message: Invite | Join | LeaveCall) -> str:
     return {Invite: "invite", Join: "join", LeaveCall: "leave-call"}[type(message)]
 
 
+def _sees(one: Peer, other: Peer) -> bool:
+    """Whether two peers see each other: the same space (docs/protocol.md §11). The
+    server's bots are in every space."""
+    return one.space == other.space or one.kind == "bot" or other.kind == "bot"
+
+
 def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -74,6 +81,7 @@ class HubLimits:
     identify_timeout: float = 10.0
     rejoin_window: float = 10.0  # after `leave`, the token still returns the same id
     max_call_size: int = 6  # members of one call, counting invitations
+    open_space: bool = True  # the open network (no space code) exists
     pending_frames: int = PENDING_LIMIT
     pending_bytes: int = 256 * 1024  # held for one away peer
     pending_total_bytes: int = 32 * 1024 * 1024  # held for all away peers together
@@ -109,6 +117,7 @@ class MirrorRecord:
     caps: frozenset[str]
     token_hash: str
     call: str | None = None
+    space: str | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -157,6 +166,7 @@ class Peer:
     caps: frozenset[str] = frozenset()  # from identify: e.g. {"group"}
     call: str | None = None  # the id of the call (Room) it is a member of
     home: str | None = None  # a mirror of a peer another instance holds (its id); None: held here
+    space: str | None = None  # its space code; None: the open network (docs/protocol.md §11)
 
     @property
     def identified(self) -> bool:
@@ -224,9 +234,9 @@ class Hub:
 
     def audience(self, about: Peer) -> Iterator[str]:
         """Who hears an announcement about `about` (join, rename, leave): every other
-        listed peer with a live socket. The one place that decides it."""
+        listed peer with a live socket in the same space. The one place that decides it."""
         for other in self._by_conn.values():
-            if other is not about and other.name is not None:
+            if other is not about and other.name is not None and _sees(other, about):
                 yield other.id
 
     # --- lifecycle --------------------------------------------------------------------
@@ -442,42 +452,84 @@ class Hub:
 
     def _identify(self, peer: Peer, message: Identify, admitted: bool = False) -> Outbox:
         name = protocol.clean_name(message.name, self.limits.max_name_length)
+        space = None if peer.kind == "bot" else message.space  # bots are in every space
         if peer.kind == "bot":
             self.reserve_name(name)
         elif protocol.name_key(name) in self._reserved:
             raise ProtocolError(
                 protocol.BAD_NAME, f"{name!r} is the name of a built-in peer; pick another", "identify"
             )
+        if space is None and peer.kind != "bot" and not self.limits.open_space:
+            self._unidentified.pop(peer.id, None)  # it spoke: it waits for a code, not closed as silent
+            raise ProtocolError(
+                protocol.SPACE_REQUIRED,
+                "This server has no open network: join a space with the code someone gave you",
+                "identify",
+            )
         if peer.name is None and not admitted and not self._may_join(peer, message):
             return Outbox()
+        moved = peer.name is not None and space != peer.space
+        renames = self._budget(peer.address).renames
+        if (
+            peer.name is not None
+            and (moved or name != peer.name)
+            and renames is not None
+            and renames.take(self.clock()) is not Verdict.ALLOW
+        ):
+            # A rename (or a move to another space) reaches everyone: its budget is
+            # separate, and per address.
+            raise ProtocolError(
+                protocol.RATE_LIMITED,
+                f"changing space more than {self.limits.rename_rate:g} times a second; the space stays"
+                if moved
+                else f"renaming more than {self.limits.rename_rate:g} times a second; the name stays",
+                "identify",
+            )
         caps = peer.caps
         if message.caps or peer.name is None:
             peer.caps = message.caps
         out = Outbox()
+        if moved:
+            self._leave_space(peer, out)
+        peer.space = space
         if not peer.listed_on_socket:
             # A newcomer (or a resumed socket, which may have missed changes) learns
             # who is here before anyone learns about it.
             peer.listed_on_socket = True
             for other in self._peers.values():
-                if other is not peer and other.name is not None:
+                if other is not peer and other.name is not None and _sees(peer, other):
                     out.send(peer.id, self._peer_frame(other, protocol.GROUP in peer.caps))
-        if name == peer.name:
+        if name == peer.name and not moved:
             if peer.caps != caps:
                 self._publish_up(peer)
             return out
-        renames = self._budget(peer.address).renames
-        if peer.name is not None and renames is not None and renames.take(self.clock()) is not Verdict.ALLOW:
-            # A rename reaches everyone: its budget is separate, and per address.
-            raise ProtocolError(
-                protocol.RATE_LIMITED,
-                f"renaming more than {self.limits.rename_rate:g} times a second; the name stays",
-                "identify",
-            )
         peer.name = name
         self._unidentified.pop(peer.id, None)
         self.changes += 1
         self._publish_up(peer)
         return self._announce(out, peer, everyone=True)
+
+    def _leave_space(self, peer: Peer, out: Outbox) -> None:
+        """`peer` moves to another space (docs/protocol.md §11): it leaves its call and
+        invitations (nobody there can reach it now), its old space hears it leave, and it
+        hears its old space go; the caller then lists the new space to it."""
+        for room in [r for r in self._calls.values() if peer.id in r.invited]:
+            del room.invited[peer.id]
+            self._room_touched(room)
+        if peer.call is not None and (call := self._calls.get(peer.call)) is not None:
+            out.extend(self._depart(peer, call))
+        self._announce_gone(out, peer)
+        if peer.conn is not None:
+            for other in self._peers.values():
+                if other is not peer and other.name and other.kind != "bot" and _sees(peer, other):
+                    out.send(peer.id, protocol.peer(other.id, other.name, other.kind, remove=True))
+        peer.listed_on_socket = False
+
+    def _announce_gone(self, out: Outbox, peer: Peer) -> None:
+        """Its audience hears that `peer` is gone (it left, or left their space)."""
+        if peer.name is not None:
+            gone = protocol.peer(peer.id, peer.name, peer.kind, remove=True)
+            out.sends.extend((other, gone) for other in self.audience(peer))
 
     def _may_join(self, peer: Peer, message: Identify) -> bool:
         """A join (and later its leave) reaches everyone: one address gets `join_rate` of
@@ -520,7 +572,7 @@ class Hub:
                 protocol.NOT_IDENTIFIED, "send 'identify' before relaying messages", message.type
             )
         target = self._peers.get(message.target)
-        if target is None or target.name is None or target is sender:
+        if target is None or target.name is None or target is sender or not _sees(sender, target):
             raise ProtocolError(
                 protocol.UNKNOWN_PEER,
                 f"no peer {message.target[:40]!r} is connected",
@@ -586,7 +638,7 @@ class Hub:
         room = self._member_room(sender, message.call, "invite")
         target = self._peers.get(message.target)
         to = message.target[:40]
-        if target is None or target.name is None or target is sender:
+        if target is None or target.name is None or target is sender or not _sees(sender, target):
             raise ProtocolError(protocol.UNKNOWN_PEER, f"no peer {to!r} is connected", "invite", to)
         if protocol.GROUP not in target.caps:
             raise ProtocolError(
@@ -754,7 +806,11 @@ class Hub:
         if record.call is not None and (room := self._calls.get(record.call)) is not None:
             room.members.setdefault(peer.id, None)
             peer.call = room.id
-        if record.name != peer.name:
+        moved = peer.name is not None and record.space != peer.space
+        if moved:  # its old space hears it leave, its new one hears it join
+            self._announce_gone(out, peer)
+        peer.space = record.space
+        if record.name != peer.name or moved:
             peer.name = record.name
             self.changes += 1
             self._announce(out, peer, everyone=True)
@@ -873,6 +929,7 @@ class Hub:
                     "token_hash": peer.token_hash,
                     "gone_for": round(gone_for, 3),
                     "caps": sorted(peer.caps),
+                    **({"space": peer.space} if peer.space is not None else {}),
                 }
             )
         saved = {p["id"] for p in peers}
@@ -910,6 +967,7 @@ class Hub:
                     name=str(item["name"]),
                     gone_since=now - gone_for,
                 )
+                peer.space = protocol.clean_space(item.get("space"))
                 caps = item.get("caps", [])
                 if isinstance(caps, list):
                     peer.caps = frozenset(
@@ -1025,6 +1083,5 @@ class Hub:
             self.changes += 1
             if self.presence is not None and peer.home is None and peer.kind != "bot":
                 self.presence.peer_gone(peer, left)
-            announcement = protocol.peer(peer.id, peer.name, peer.kind, remove=True)
-            out.sends.extend((other, announcement) for other in self.audience(peer))
+            self._announce_gone(out, peer)
         return out

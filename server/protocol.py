@@ -44,6 +44,7 @@ NOT_IN_CALL: Final = "not-in-call"  # group calls (docs/protocol.md §8)
 NOT_INVITED: Final = "not-invited"
 CALL_FULL: Final = "call-full"
 UNSUPPORTED: Final = "unsupported"
+SPACE_REQUIRED: Final = "space-required"  # OPEN_SPACE=0 and identify named no space (§11)
 
 # Relay messages: the server forwards them to `target` after stamping the sender. Only
 # these fields travel (docs/protocol.md §2); anything else a client adds is dropped.
@@ -63,6 +64,12 @@ DATA: Final = "data"  # the capability of data-only links (messages, files: §9)
 DATA_LINK: Final = "data"  # relay `link` value of a data-only link
 MAX_CAPS: Final = 16
 MAX_CALL_ID_LENGTH: Final = 64
+# Space codes (docs/protocol.md §11): no 0/O, 1/I/L, so a code read aloud or off a screen
+# is typed right; compared without case.
+SPACE_ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+SPACE_MIN_LENGTH: Final = 4
+SPACE_MAX_LENGTH: Final = 16
+_SPACE_CODE = re.compile(f"[{SPACE_ALPHABET}]{{{SPACE_MIN_LENGTH},{SPACE_MAX_LENGTH}}}")
 
 MAX_ID_LENGTH: Final = 128
 # Real messages nest 3-4 levels; the JSON parser accepts far deeper input than the
@@ -86,6 +93,7 @@ class ProtocolError(Exception):
 class Identify:
     name: str
     caps: frozenset[str] = frozenset()  # what the client can do, e.g. {"group"}
+    space: str | None = None  # a space code (upper case); None: the open network (§11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +196,29 @@ def _identify(data: dict[str, Any]) -> Identify:
     if claimed is not None and not isinstance(claimed, str):
         raise ProtocolError(BAD_MESSAGE, "data.id must be a string", ref="identify")
     # data.id is ignored: the server is the only source of ids.
+    raw_space = data.get("space")
+    space = None if raw_space is None else clean_space(raw_space)
+    if space is None and raw_space is not None:
+        raise ProtocolError(
+            BAD_MESSAGE,
+            f"data.space must be a code of {SPACE_MIN_LENGTH}-{SPACE_MAX_LENGTH} characters from "
+            f"{SPACE_ALPHABET} (no 0, O, 1, I or L); check the code",
+            ref="identify",
+        )
     caps = data.get("caps")
     if caps is None:
-        return Identify(name)
+        return Identify(name, space=space)
     if not isinstance(caps, list):
         raise ProtocolError(BAD_MESSAGE, "data.caps must be a list of strings", ref="identify")
-    return Identify(name, frozenset(c for c in caps[:MAX_CAPS] if isinstance(c, str) and len(c) <= 32))
+    return Identify(name, frozenset(c for c in caps[:MAX_CAPS] if isinstance(c, str) and len(c) <= 32), space)
+
+
+def clean_space(raw: object) -> str | None:
+    """A space code in its one spelling (upper case), or None when `raw` is not one."""
+    if not isinstance(raw, str) or len(raw) > SPACE_MAX_LENGTH:
+        return None
+    code = raw.upper()
+    return code if _SPACE_CODE.fullmatch(code) else None
 
 
 def _call_id(kind: str, data: dict[str, Any]) -> str:

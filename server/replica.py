@@ -61,6 +61,7 @@ def peer_record(peer: Peer) -> dict[str, Any]:
         "caps": sorted(peer.caps),
         "token_hash": peer.token_hash,
         "call": peer.call,
+        "space": peer.space,
     }
 
 
@@ -95,6 +96,9 @@ def mirror_record(item: Any) -> MirrorRecord | None:
         return None
     if not isinstance(caps, list) or not isinstance(call, str | None):
         return None
+    space = protocol.clean_space(item.get("space"))
+    if space is None and item.get("space") is not None:
+        return None
     assert isinstance(peer_id, str) and isinstance(name, str) and isinstance(kind, str)
     assert isinstance(token_hash, str)
     return MirrorRecord(
@@ -104,6 +108,7 @@ def mirror_record(item: Any) -> MirrorRecord | None:
         caps=frozenset(c for c in caps[: protocol.MAX_CAPS] if isinstance(c, str)),
         token_hash=token_hash,
         call=call,
+        space=space,
     )
 
 

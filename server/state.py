@@ -108,6 +108,7 @@ def _valid_peer(
     caps = item.get("caps", [])
     if not isinstance(caps, list) or len(caps) > protocol.MAX_CAPS:
         caps = []
+    space = protocol.clean_space(item.get("space"))  # docs/protocol.md §11; None: the open network
     return {
         "id": peer_id,
         "name": cleaned,
@@ -115,6 +116,7 @@ def _valid_peer(
         "token_hash": token_hash,
         "gone_for": float(gone_for),
         "caps": [c for c in caps if isinstance(c, str) and 0 < len(c) <= 32],
+        **({"space": space} if space is not None else {}),
     }
 
 
