@@ -157,6 +157,8 @@ export class Messenger extends Emitter {
     this.people = people;
     /** @type {string | null} the conversation on screen: its lines arrive read */
     this.viewing = null;
+    /** @type {Map<string, Set<string>>} lines refused while that person's link was held (peer id -> line ids) */
+    this.held = new Map();
     dataLinks.subscribe('message', (line, from) => {
       this.received(from.peerId, from.peerName, { id: line.id, text: line.text, at: line.at, mine: false }, 'link');
       return {}; // delivered (also when we had it already: their retry after a lost answer)
@@ -214,8 +216,19 @@ export class Messenger extends Emitter {
       this.store.update(peerId, line.id, { status: 'delivered' });
     } catch (error) {
       const words = error instanceof Error && error.message ? error.message : 'Not delivered.';
+      if (/** @type {any} */ (error)?.code === 'held') {
+        if (!this.held.has(peerId)) this.held.set(peerId, new Set());
+        this.held.get(peerId)?.add(line.id);
+      }
       this.store.update(peerId, line.id, { status: 'failed', error: words });
     }
+  }
+
+  /** The user let a held link through: the lines it refused go now. @param {string} peerId */
+  retryHeld(peerId) {
+    const ids = this.held.get(peerId) || new Set();
+    this.held.delete(peerId);
+    for (const id of ids) this.retry(peerId, id);
   }
 
   /** Tell them we are typing (or stopped); this opens the link early, as a line usually follows. @param {string} peerId @param {boolean} on */

@@ -113,6 +113,8 @@ export class DataLink extends Emitter {
     this.pc = null;
     /** @type {PeerChannels | null} */
     this.channels = null;
+    /** Verification hold (public/verify.js): not the device verified for this person, until the user decides. */
+    this.held = false;
     /** @type {{type: string, data: unknown, resolve: () => void, reject: (e: Error) => void}[]} */
     this.queue = [];
     /** @type {(RTCIceCandidateInit | null)[]} */
@@ -147,6 +149,7 @@ export class DataLink extends Emitter {
    */
   send(type, data) {
     this.types.encode(type, data); // an unknown type or bad data throws here, at the caller
+    if (this.held) return Promise.reject(this.heldError());
     if (this.open && this.channels?.send(type, data)) {
       this.touch();
       return Promise.resolve();
@@ -203,6 +206,7 @@ export class DataLink extends Emitter {
   async channel(label, options = { ordered: true }) {
     if (!label || label === SERVICE_CHANNEL) throw new Error(`"${label}" is not a channel name to open`);
     await this.ready();
+    await this.decided(); // held (public/verify.js): a file waits for the user's choice
     const channels = /** @type {PeerChannels} */ (this.channels);
     const dc = channels.open(label, options);
     if (dc.readyState === 'open') return dc;
@@ -244,6 +248,33 @@ export class DataLink extends Emitter {
     });
   }
 
+  /** Resolves once this connection is not held (at once if it is not); rejects if the link ends first. */
+  decided() {
+    if (!this.held) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        this.removeEventListener('released', onReleased);
+        this.removeEventListener('ended', onEnd);
+      };
+      const onReleased = () => (done(), resolve(undefined));
+      const onEnd = (/** @type {Event} */ event) => (done(), reject(/** @type {CustomEvent} */ (event).detail.error));
+      this.addEventListener('released', onReleased);
+      this.addEventListener('ended', onEnd);
+    });
+  }
+
+  /** The user chose to go on with a held connection (public/verify.js `release`). */
+  released() {
+    this.held = false;
+    if (this.channels) this.channels.held = false;
+    this.emit('released');
+  }
+
+  /** Why a message is refused while held: the conversation view shows the choice. */
+  heldError() {
+    return new DataLinkError('held', `Not sent: this may not be ${this.peerName}’s verified device. Choose “It’s a new device” or “Not them” first.`);
+  }
+
   /** End the link now (the other side hears `hangup` with `link:"data"`). @param {string} [reason] */
   close(reason = 'closed') {
     if (!this.linkState.active) return;
@@ -277,6 +308,7 @@ export class DataLink extends Emitter {
     this.channels?.close();
     this.pendingCandidates = [];
     this.remoteDescriptionSet = false;
+    this.held = false; // a new connection is checked again (public/verify.js)
     // This device's lasting certificate (public/identity.js), as for calls.
     const pc = (this.pc = new RTCPeerConnection(rtcConfiguration(this.iceServers(), { bundlePolicy: 'max-bundle' })));
     pc.onicecandidate = ({ candidate }) =>
@@ -315,7 +347,8 @@ export class DataLink extends Emitter {
     this.touch();
     this.emit('open');
     for (const item of this.queue.splice(0)) {
-      if (this.channels?.send(item.type, item.data)) item.resolve();
+      if (this.held) item.reject(this.heldError());
+      else if (this.channels?.send(item.type, item.data)) item.resolve();
       else item.reject(new DataLinkError('closed', `The link to ${this.peerName} closed.`));
     }
   }

@@ -4,8 +4,11 @@
 // linkify, nothing else becomes markup.
 
 import { linkify } from './chat.js';
+import { contactEvents } from './contacts.js';
 import { lineId } from './conversations.js';
 import { typingText } from './grouplogic.js';
+import { linkWarning, undecidedLink } from './linkwarning.js';
+import { verificationEvents } from './verify.js';
 import { $, paintAvatar, paintName } from './ui.js';
 
 const TYPING_REPEAT_MS = 2000; // while typing, say so again this often
@@ -75,6 +78,16 @@ export class ConversationView {
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible' && this.peerId) this.store.markRead(this.peerId);
     });
+    // The verified badge in the header, and the warning while their data link is held.
+    /** @type {import('./datalinks.js').DataLink | null} the link the warning is about */
+    this.warnedLink = null;
+    this.warning = document.createElement('div');
+    this.warning.hidden = true;
+    this.panel.querySelector('.conversation-head')?.after(this.warning);
+    const repaint = () => this.isOpen && this.paintHead();
+    contactEvents.on('change', repaint);
+    verificationEvents.on('change', repaint);
+    messenger.dataLinks.on('ended', repaint);
   }
 
   get isOpen() {
@@ -157,6 +170,21 @@ export class ConversationView {
     $('conversation-status').textContent = here ? '' : 'Not here right now: messages will not be delivered.';
     /** @type {HTMLButtonElement} */ (this.panel.querySelector('[data-action="conversation-call"]')).disabled = !here;
     this.input.placeholder = `Message ${name}`;
+    this.paintWarning();
+  }
+
+  /** A held data link: the call screen's warning and choices, above the lines. */
+  paintWarning() {
+    const link = this.peerId ? undecidedLink(this.messenger.dataLinks, this.peerId) : null;
+    this.warning.hidden = !link;
+    if (!link) {
+      this.warnedLink = null;
+      this.warning.replaceChildren();
+    } else if (this.warnedLink !== link || !this.warning.firstChild) {
+      this.warnedLink = link;
+      const peerId = link.peerId;
+      this.warning.replaceChildren(linkWarning(link, { released: () => this.messenger.retryHeld(peerId) }));
+    }
   }
 
   paintLog() {

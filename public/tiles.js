@@ -2,7 +2,9 @@
 // connection state), the active speaker highlighted, a tile tapped to show it large.
 // A 1:1 call does not use it: the call screen shows that person full size as always.
 
+import { contactEvents } from './contacts.js';
 import { $, paintAvatar, paintName } from './ui.js';
+import { checkOf, verificationEvents } from './verify.js';
 
 /** @typedef {import('./peerlink.js').PeerLink} PeerLink */
 
@@ -31,6 +33,9 @@ export class TileGrid {
       const tile = /** @type {HTMLElement | null} */ (button?.closest('.tile') ?? null);
       if (tile) this.focus(this.focused === tile.dataset.peerId ? null : tile.dataset.peerId || null);
     };
+    // Each tile shows its own link's verification (the badge by the name, or a warning mark).
+    verificationEvents.on('change', () => this.paintAll());
+    contactEvents.on('change', () => this.paintAll());
   }
 
   get size() {
@@ -104,6 +109,20 @@ export class TileGrid {
     if (!tile) return;
     const name = /** @type {HTMLElement} */ (tile.querySelector('.tile-name'));
     paintName(name, link.peerName, link.peerId);
+    const check = checkOf(link);
+    tile.dataset.verification = check?.state === 'mismatch' && check.released ? 'released' : check?.state || '';
+    if (check?.state === 'mismatch') {
+      const mark = document.createElement('span');
+      mark.className = 'tile-mismatch';
+      mark.dataset.testid = 'tile-mismatch';
+      mark.title = `Not the device you verified as ${check.expected[0]?.name || link.peerName}`;
+      mark.textContent = '⚠';
+      const words = document.createElement('span');
+      words.className = 'visually-hidden';
+      words.textContent = ` (${mark.title})`;
+      mark.append(words);
+      name.append(' ', mark);
+    }
     paintAvatar(/** @type {HTMLElement} */ (tile.querySelector('.avatar')), link.peerName, link.peerId);
     const connected = link.is('connected');
     const showing = connected && link.remoteMedia.video && video(tile).videoWidth > 0;

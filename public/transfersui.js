@@ -6,6 +6,9 @@
 
 import { formatBytes, formatEta } from './transfer.js';
 import { saveFile } from './filestore.js';
+import { contactEvents, isVerified } from './contacts.js';
+import { linkWarning, nameWithBadge, undecidedLink } from './linkwarning.js';
+import { verificationEvents } from './verify.js';
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -62,6 +65,13 @@ export class TransfersView {
       }, 250);
     });
     files.on('removed', (entry) => this.remove(entry.id));
+    // The verified badge beside the person, and the warning while their data link is held.
+    const repaintAll = () => {
+      for (const entry of files.entries.values()) if (this.items.has(entry.id)) this.paint(entry, false);
+    };
+    contactEvents.on('change', repaintAll);
+    verificationEvents.on('change', repaintAll);
+    files.dataLinks.on('ended', repaintAll);
     this.picker.addEventListener('change', () => {
       const chosen = [...(this.picker.files || [])];
       this.picker.value = '';
@@ -193,7 +203,12 @@ export class TransfersView {
     const mine = entry.direction === 'out';
     item.dataset.state = transfer.state;
     this.painted.set(entry.id, transfer.state);
-    /** @type {HTMLElement} */ (item.querySelector('.transfer-who')).textContent = mine ? `To ${entry.peerName}` : `From ${entry.peerName}`;
+    nameWithBadge(/** @type {HTMLElement} */ (item.querySelector('.transfer-who')), mine ? `To ${entry.peerName}` : `From ${entry.peerName}`, isVerified(entry.peerId));
+    const held = transfer.finished ? null : undecidedLink(this.files.dataLinks, entry.peerId);
+    const slot = /** @type {HTMLElement} */ (item.querySelector('.transfer-warning'));
+    slot.hidden = !held;
+    if (!held) slot.replaceChildren();
+    else if (!slot.firstChild) slot.replaceChildren(linkWarning(held, { compact: true, notThem: () => this.stopAll(entry.peerId) }));
     const bar = /** @type {HTMLProgressElement} */ (item.querySelector('progress'));
     bar.max = Math.max(1, offer.size);
     bar.value = transfer.state === 'done' ? bar.max : transfer.bytes;
@@ -201,7 +216,7 @@ export class TransfersView {
     const show = (/** @type {string} */ action, /** @type {boolean} */ on) => {
       /** @type {HTMLElement} */ (item.querySelector(`[data-action="${action}"]`)).hidden = !on;
     };
-    show('accept', !mine && transfer.state === 'offered');
+    show('accept', !mine && transfer.state === 'offered' && !held); // files wait for the choice above
     show('decline', !mine && transfer.state === 'offered');
     show('cancel', !transfer.finished && !(!mine && transfer.state === 'offered'));
     show('save', !mine && transfer.state === 'done');
@@ -279,7 +294,9 @@ export class TransfersView {
       button.addEventListener('click', run);
       actions.append(button);
     }
-    item.append(head, meta, bar, status, actions);
+    const warning = el('div', 'transfer-warning');
+    warning.hidden = true;
+    item.append(head, meta, bar, status, warning, actions);
     return item;
   }
 
@@ -294,6 +311,15 @@ export class TransfersView {
       $('transfer-announce').textContent = `The file could not be saved: ${error instanceof Error ? error.message : error}`;
     }
     this.paint(entry, false);
+  }
+
+  /** "Not them": their offers declined, ours to them cancelled. @param {string} peerId */
+  stopAll(peerId) {
+    for (const entry of this.files.active) {
+      if (entry.peerId !== peerId) continue;
+      if (entry.direction === 'in' && entry.transfer.state === 'offered') this.files.decline(entry.id);
+      else this.files.cancel(entry.id);
+    }
   }
 
   /** @param {string} id */

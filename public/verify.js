@@ -140,6 +140,7 @@ export async function release(link) {
   if (check) check.released = true;
   link.held = false;
   if (link.channels) link.channels.held = false;
+  link.released?.(); // a data link: files waiting for the choice go on
   for (const kind of /** @type {const} */ (['audio', 'video'])) {
     await link.transceivers?.[kind]?.sender.replaceTrack(link.localTracks[kind]).catch(() => {});
   }
@@ -250,9 +251,16 @@ export class Verification {
     $('lobby').append(panel);
   }
 
-  /** The link the call screen is about: the first in the call. */
+  /**
+   * The link the call screen is about: in a group call, a member whose device is not the
+   * verified one and not yet decided (the warning names them); else the first in the call.
+   */
   shown() {
-    return this.calls.current;
+    const undecided = this.calls.inCall.find((link) => {
+      const check = checkOf(link);
+      return check?.state === 'mismatch' && !check.released && !link.is('ringing');
+    });
+    return undecided || this.calls.current;
   }
 
   render() {
