@@ -11,7 +11,7 @@ from typing import Any
 from playwright.async_api import Locator, expect
 
 from tests.browser.test_verification import verify_each_other
-from tests.support.browseruser import User
+from tests.support.browseruser import User, connect_call
 
 
 async def open_conversation(user: User, name: str) -> None:
@@ -46,6 +46,19 @@ async def hang_up(alice: User, bob: User) -> None:
 
 async def online(user: User) -> None:
     await user.wait_for("window.__lanCall?.link === 'online' && window.__lanCall.media !== 'pending'")
+
+
+async def forget_identity(user: User) -> None:
+    """The browser forgets its identity (site data cleared): a new certificate on reload."""
+    await user.js(
+        """() => new Promise((resolve, reject) => {
+             const request = indexedDB.deleteDatabase('lanCall.identity');
+             request.onsuccess = () => resolve(true);
+             request.onerror = () => reject(request.error);
+           })"""
+    )
+    await user.page.reload()
+    await online(user)
 
 
 async def test_the_badge_shows_in_the_conversation_header_and_on_file_cards(
@@ -92,16 +105,7 @@ async def test_a_held_data_link_warns_in_the_conversation_and_a_new_device_lets_
     await verify_each_other(alice, bob)
     await hang_up(alice, bob)
 
-    # Bob's browser forgets its identity (site data cleared): a new certificate on reload.
-    await bob.js(
-        """() => new Promise((resolve, reject) => {
-             const request = indexedDB.deleteDatabase('lanCall.identity');
-             request.onsuccess = () => resolve(true);
-             request.onerror = () => reject(request.error);
-           })"""
-    )
-    await bob.page.reload()
-    await online(bob)
+    await forget_identity(bob)
     await expect(alice.person("Bob")).to_be_visible()
 
     await open_conversation(alice, "Bob")
@@ -127,3 +131,40 @@ async def test_a_held_data_link_warns_in_the_conversation_and_a_new_device_lets_
     await expect(offer.get_by_test_id("link-warning")).to_have_count(0)
     await expect(offer.get_by_test_id("transfer-accept")).to_be_visible()
     await expect(alice.test_id("conversation-name").get_by_test_id("verified-badge")).to_have_count(0)
+
+
+async def test_group_tiles_show_each_members_verification(start_server, new_user, artifacts):
+    """Alice verified Bob and Carol; Bob's device then changes. In a call with both, Carol's
+    tile carries the badge, Bob's a warning mark, and the warning names Bob, not the first link."""
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    carol = await new_user(live, "Carol")
+    for other in (bob, carol):
+        await verify_each_other(alice, other)
+        await hang_up(alice, other)
+    await forget_identity(bob)
+    await expect(alice.person("Bob")).to_be_visible()
+
+    await connect_call(alice, carol)
+    await alice.wait_for("window.__lanCall.call !== null")
+    await alice.page.get_by_role("button", name="Add people").click()
+    await alice.test_id("add-person").filter(has_text="Bob").click()
+    await expect(bob.test_id("incoming-call")).to_be_visible()
+    await bob.accept()
+    await expect(alice.test_id("tile")).to_have_count(2)
+    warning = alice.test_id("verify-warning")
+    await expect(warning).to_be_visible()
+    await expect(warning).to_contain_text("This may not be Bob")
+    bob_tile = alice.test_id("tile").filter(has_text="Bob")
+    carol_tile = alice.test_id("tile").filter(has_text="Carol")
+    await expect(bob_tile.get_by_test_id("tile-mismatch")).to_be_visible()
+    await expect(bob_tile.get_by_test_id("verified-badge")).to_have_count(0)
+    await expect(carol_tile.get_by_test_id("verified-badge")).to_be_visible()
+    await expect(carol_tile.get_by_test_id("tile-mismatch")).to_have_count(0)
+    await alice.test_id("warning-new-device").click()
+    await alice.test_id("continue-unverified").click()
+    await expect(warning).to_be_hidden()
+    await alice.test_id("add-people-panel").get_by_role("button", name="Close").click()
+    await alice.page.set_viewport_size({"width": 360, "height": 740})
+    await alice.page.screenshot(path=str(artifacts / "verification-group-tiles-360x740.png"))
