@@ -20,6 +20,7 @@ import { Media } from './media.js';
 import { loadName } from './names.js';
 import { startRinging, stopRinging } from './ring.js';
 import { Signalling } from './signalling.js';
+import { SpacesPanel, startingSpace } from './spaces.js';
 import { StatsOverlay } from './stats.js';
 import { identityReady } from './identity.js';
 import { Verification } from './verify.js';
@@ -32,6 +33,15 @@ const maxName = () => signalling.config.maxNameLength || 64;
 
 const roster = new Roster();
 const signalling = new Signalling(loadName(pageConfig.maxNameLength || 64), pageConfig);
+// Spaces (docs/protocol.md §11): a link's ?space= (taken out of the address bar, so leaving
+// the space sticks across a reload) or the one remembered on this device.
+const firstSpace = startingSpace(location.search, window.localStorage);
+signalling.space = firstSpace.code;
+if (firstSpace.linked !== null) {
+  const address = new URL(location.href);
+  address.searchParams.delete('space');
+  history.replaceState(history.state, '', address);
+}
 const media = new Media();
 const calls = new CallController(signalling, media, roster);
 const lobby = new Lobby((id) => calls.call(id));
@@ -66,6 +76,19 @@ const NOTICE_KEY = 'lanCall.notice'; // the end-of-call message, carried over an
 let reloadPending = false;
 
 signalling.on('state', (state) => lobby.setStatus(state));
+
+// Links to a space point at the address other devices open ("Invite a phone"), else this one.
+const inviteLink = /** @type {HTMLAnchorElement | null} */ (document.querySelector('[data-testid="invite-url"] a'));
+const spaces = new SpacesPanel(signalling, inviteLink ? new URL(inviteLink.href).origin : location.origin, {
+  notice: (text) => lobby.notice(text),
+  changed: (code, required) => {
+    lobby.emptyText = required
+      ? 'This server lists people by space: create a space, or join one with the code someone gave you.'
+      : code ? `Nobody else is in space ${code} yet. Share its link or QR code, under “Space ${code}”.` : '';
+    lobby.paintEmpty();
+  },
+});
+if (firstSpace.bad) lobby.notice(`“${firstSpace.linked}” in that link is not a space code, so you are where you were before.`);
 
 signalling.on('ready', ({ version, reconnected }) => {
   performance.mark('lan-call:ready');
@@ -104,7 +127,7 @@ calls.on('data-link', ({ type, data }) => dataLinks.handle(type, data));
 signalling.on('error', (error) => {
   const aboutDataLink = dataLinks.serverError(error); // a peer away is away for a call too
   if (calls.serverError(error) || aboutDataLink) return;
-  if (nameField.refused(error)) return;
+  if (spaces.refused(error) || nameField.refused(error)) return;
   if (error.code !== 'rate-limited') lobby.notice(`The server refused a message (${error.code}).`);
   console.warn('server error', error);
 });

@@ -5,7 +5,7 @@ import { Emitter } from './events.js';
 
 /**
  * @typedef {{iceServers: RTCIceServer[], maxMessageBytes: number, maxNameLength: number,
- *            ringTimeoutMs: number, resumeGraceMs: number, maxCallSize?: number}} ServerConfig
+ *            ringTimeoutMs: number, resumeGraceMs: number, maxCallSize?: number, openSpace?: boolean}} ServerConfig
  * @typedef {'connecting' | 'online' | 'reconnecting' | 'offline'} SocketState the socket to the server (not a peer link)
  */
 
@@ -37,6 +37,8 @@ export class Signalling extends Emitter {
     super();
     this.name = name;
     this.config = config;
+    /** @type {string | null} our space code (docs/protocol.md §11); null: the open network */
+    this.space = null;
     /** @type {string | null} */ this.id = null;
     /** @type {string | null} */ this.token = takeSavedToken();
     /** @type {SocketState} */ this.state = 'connecting';
@@ -175,7 +177,7 @@ export class Signalling extends Emitter {
     if (!this.identified) {
       this.identified = true;
       clearTimeout(this.connectTimer);
-      this.sendFrame('identify', { id, name: this.name, caps: CAPS });
+      this.sendFrame('identify', this.identity());
       for (const frame of this.queue.splice(0)) this.ws?.send(frame);
       this.watchLiveness();
     }
@@ -205,7 +207,18 @@ export class Signalling extends Emitter {
   /** Change our name; everyone sees it at once. @param {string} name */
   rename(name) {
     this.name = name;
-    if (this.identified) this.sendFrame('identify', { id: this.id, name, caps: CAPS });
+    if (this.identified) this.sendFrame('identify', this.identity());
+  }
+
+  /** Move to another space (null: the open network); its people replace the list. @param {string | null} space */
+  setSpace(space) {
+    this.space = space;
+    if (this.identified) this.sendFrame('identify', this.identity());
+  }
+
+  /** Every identify states who we are, what we can do and our space. */
+  identity() {
+    return { id: this.id, name: this.name, caps: CAPS, ...(this.space ? { space: this.space } : {}) };
   }
 
   /**

@@ -122,6 +122,8 @@ export class Lobby {
     /** @type {Map<string, Person>} */ this.people = new Map();
     this.selfName = '';
     this.selfId = '';
+    /** What the empty list says once listed (a space's own words, public/spaces.js); '' for the default. */
+    this.emptyText = '';
   }
 
   /** Who you are, shown above the list so two "Chrome on Android" can tell which is theirs. */
@@ -183,9 +185,9 @@ export class Lobby {
   paintEmpty() {
     const empty = $('people-empty');
     empty.hidden = this.items.size > 0;
-    empty.textContent = this.list.dataset.state === 'listed'
-      ? 'Nobody else is here yet. Open this page on another device on the same network: “Invite a phone” shows how.'
-      : 'Looking for people…';
+    empty.textContent = this.list.dataset.state !== 'listed'
+      ? 'Looking for people…'
+      : this.emptyText || 'Nobody else is here yet. Open this page on another device on the same network: “Invite a phone” shows how.';
   }
 
   /** @param {Media} media */

@@ -1,0 +1,195 @@
+// Spaces (docs/protocol.md §11): a short code that lists only the people who share it.
+// The code is remembered on this device and sent on every identify (reconnects too); a
+// link `https://HOST:PORT/?space=CODE`, or its QR code, brings another device into it.
+
+export const SPACE_KEY = 'lanCall.space';
+/** No 0/O, 1/I/L: a code read aloud or off a screen is typed right. The server checks the same. */
+export const SPACE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
+export const SPACE_CODE_LENGTH = 6;
+const MIN_LENGTH = 4;
+const MAX_LENGTH = 16;
+const REFUSAL_WINDOW_MS = 5000; // an error about `identify` this soon after a move is about the move
+
+/**
+ * A typed or linked code in its one spelling (upper case, no spaces or dashes), or null.
+ * @param {unknown} text
+ */
+export function cleanSpaceCode(text) {
+  const code = String(text ?? '').toUpperCase().replace(/[\s-]+/g, '');
+  if (code.length < MIN_LENGTH || code.length > MAX_LENGTH) return null;
+  return [...code].every((ch) => SPACE_ALPHABET.includes(ch)) ? code : null;
+}
+
+/**
+ * A new random code, each character equally likely (bytes past the last whole multiple of
+ * the alphabet's size are skipped). @param {(count: number) => Uint8Array} [randomBytes]
+ */
+export function newSpaceCode(randomBytes = (count) => crypto.getRandomValues(new Uint8Array(count))) {
+  const size = SPACE_ALPHABET.length;
+  const limit = 256 - (256 % size);
+  let code = '';
+  while (code.length < SPACE_CODE_LENGTH) {
+    for (const byte of randomBytes(SPACE_CODE_LENGTH)) {
+      if (byte < limit && code.length < SPACE_CODE_LENGTH) code += SPACE_ALPHABET[byte % size];
+    }
+  }
+  return code;
+}
+
+/** @param {string} origin e.g. https://192.168.1.20:3000 @param {string} code */
+export function spaceLink(origin, code) {
+  return `${origin}/?space=${encodeURIComponent(code)}`;
+}
+
+/**
+ * The space to start in: a link's `?space=` wins (and is remembered), else the one
+ * remembered on this device. `linked` is the raw `?space=` value, if any; `bad` says it
+ * was not a code.
+ * @param {string} search location.search @param {Pick<Storage, 'getItem' | 'setItem'>} storage
+ * @returns {{code: string | null, linked: string | null, bad: boolean}}
+ */
+export function startingSpace(search, storage) {
+  const linked = new URLSearchParams(search).get('space');
+  const fromLink = cleanSpaceCode(linked);
+  try {
+    if (fromLink) storage.setItem(SPACE_KEY, fromLink);
+    else return { code: cleanSpaceCode(storage.getItem(SPACE_KEY)), linked, bad: linked !== null };
+  } catch {
+    // storage blocked: the space lasts for this page only
+  }
+  return { code: fromLink, linked, bad: linked !== null && !fromLink };
+}
+
+/**
+ * The lobby's Spaces control: the current space (code, link, QR code), create, join by
+ * code, leave to the open network (when the server has one).
+ */
+export class SpacesPanel {
+  /**
+   * @param {import('./signalling.js').Signalling} signalling
+   * @param {string} origin where links point (the LAN address others can open)
+   * @param {{notice: (text: string) => void, changed: (code: string | null, required: boolean) => void}} hooks
+   * `changed` after every render: the space now, and whether one must be chosen first
+   */
+  constructor(signalling, origin, { notice, changed }) {
+    this.signalling = signalling;
+    this.notice = notice;
+    this.changed = changed;
+    this.origin = origin;
+    /** @type {string | null} the space before the last move, while the server may still refuse it */
+    this.previous = null;
+    this.movedAt = 0;
+    this.required = false; // the server said there is no open network
+    const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+    this.root = /** @type {HTMLDetailsElement} */ ($('spaces'));
+    this.summary = $('space-summary');
+    this.input = /** @type {HTMLInputElement} */ ($('space-input'));
+    this.hint = $('space-hint');
+    this.el = {
+      current: $('space-current'),
+      code: $('space-code'),
+      link: /** @type {HTMLAnchorElement} */ ($('space-link')),
+      qr: /** @type {HTMLImageElement} */ ($('space-qr')),
+      leave: $('space-leave'),
+      create: $('space-create'),
+      needed: $('space-needed'),
+      title: $('people-title'),
+    };
+    $('space-create').onclick = () => this.move(newSpaceCode());
+    this.el.leave.onclick = () => this.move(null);
+    /** @type {HTMLFormElement} */ ($('space-form')).onsubmit = (event) => {
+      event.preventDefault();
+      this.join(this.input.value);
+    };
+    this.input.oninput = () => { this.hint.textContent = ''; };
+    signalling.on('ready', () => this.render());
+    this.render();
+  }
+
+  get openSpace() {
+    return this.signalling.config.openSpace !== false;
+  }
+
+  /** @param {string} text what was typed */
+  join(text) {
+    const code = cleanSpaceCode(text);
+    if (!code) {
+      this.hint.textContent = `“${text.trim()}” is not a space code. Codes are ${MIN_LENGTH} to ${MAX_LENGTH} letters and digits, without 0, O, 1, I or L.`;
+      this.input.focus();
+      return;
+    }
+    this.input.value = '';
+    this.move(code);
+  }
+
+  /** Go to space `code` (null: the open network), remembered on this device. @param {string | null} code */
+  move(code) {
+    this.hint.textContent = '';
+    if (code === this.signalling.space) return this.render();
+    this.previous = this.signalling.space;
+    this.movedAt = Date.now();
+    this.required = false;
+    remember(code);
+    this.signalling.setSpace(code);
+    this.render();
+    this.notice(code ? `You are in space ${code}. Only people in it see you.` : 'You are on the open network.');
+  }
+
+  /**
+   * A server error about spaces: no open network here (`space-required`), or the last move
+   * refused (a bad code, or moving too often). @returns {boolean} whether it was about spaces
+   * @param {{code: string, message?: string, ref?: string}} error
+   */
+  refused({ code, message, ref }) {
+    if (ref !== 'identify') return false;
+    if (code === 'space-required') {
+      this.required = true;
+      this.root.open = true;
+      this.render();
+      return true;
+    }
+    const recent = Date.now() - this.movedAt < REFUSAL_WINDOW_MS;
+    const aboutSpace = code === 'bad-message' || (code === 'rate-limited' && String(message).includes('space'));
+    if (!recent || !aboutSpace) return false;
+    const back = this.previous;
+    this.signalling.space = back; // the server kept it: nothing to send
+    remember(back);
+    this.movedAt = 0;
+    this.hint.textContent = code === 'rate-limited'
+      ? 'Too many changes of space in a row: wait a moment, then try again.'
+      : `The server refused that space code: ${String(message || '').replace(/\.$/, '')}.`;
+    this.root.open = true;
+    this.render();
+    return true;
+  }
+
+  render() {
+    const code = this.signalling.space;
+    const { el } = this;
+    this.summary.textContent = code ? `Space ${code}` : this.required ? 'Choose a space' : 'Space: open network';
+    el.title.textContent = code ? `People in space ${code}` : 'People on this network';
+    el.current.hidden = !code;
+    el.needed.hidden = !(this.required && !code);
+    el.leave.hidden = !this.openSpace || !code;
+    el.create.textContent = code ? 'Create a new space' : 'Create a space';
+    this.changed(code, this.required && !code);
+    if (!code) return;
+    const link = spaceLink(this.origin, code);
+    el.code.textContent = code;
+    el.link.href = link;
+    el.link.textContent = link;
+    const qr = `/qr/text.svg?text=${encodeURIComponent(link)}`;
+    if (el.qr.getAttribute('src') !== qr) el.qr.src = qr;
+    el.qr.alt = `QR code for ${link}`;
+  }
+}
+
+/** @param {string | null} code */
+function remember(code) {
+  try {
+    if (code) localStorage.setItem(SPACE_KEY, code);
+    else localStorage.removeItem(SPACE_KEY);
+  } catch {
+    // storage blocked: the space lasts for this page only
+  }
+}

@@ -1,0 +1,88 @@
+"""Spaces in the browser (docs/protocol.md §11): create one, join it by link or by code,
+see only its people, leave to the open network; OPEN_SPACE=0 asks for a space first."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import expect
+
+PHONE = {"width": 360, "height": 740}
+
+
+async def test_people_in_a_space_see_only_each_other_and_join_by_link(start_server, new_user, artifacts):
+    live = await start_server()
+    origin = live.url.rstrip("/")
+    alice = await new_user(live, "Alice", viewport=PHONE)
+    bob = await new_user(live, "Bob")
+    carol = await new_user(live, "Carol")
+    await expect(alice.person("Carol")).to_have_count(1)
+
+    page = alice.page
+    await page.get_by_text("Space: open network").click()
+    await page.get_by_role("button", name="Create a space").click()
+    code = (await alice.test_id("space-code").text_content() or "").strip()
+    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{6}", code), code
+    await expect(alice.test_id("space-summary")).to_have_text(f"Space {code}")
+    await expect(page.get_by_role("heading", name=f"People in space {code}")).to_be_visible()
+    link = alice.test_id("space-link")
+    await expect(link).to_have_attribute("href", f"{origin}/?space={code}")
+    qr = alice.test_id("space-qr")
+    await expect(qr).to_have_attribute("alt", f"QR code for {origin}/?space={code}")
+    await alice.wait_for("() => document.getElementById('space-qr').naturalWidth > 0")
+    await expect(alice.page.get_by_test_id("person")).to_have_count(0)  # Bob and Carol are outside
+    await expect(bob.person("Alice")).to_have_count(0)
+    await expect(carol.person("Alice")).to_have_count(0)
+    await qr.scroll_into_view_if_needed()
+    await page.get_by_test_id("spaces").screenshot(path=str(artifacts / "space-control-360.png"))
+    await page.screenshot(path=str(artifacts / "space-lobby-360.png"))
+
+    # Bob opens the link: he is in the space, and the address bar no longer carries it.
+    await bob.page.goto(await link.get_attribute("href") or "")
+    await bob.wait_for("window.__lanCall?.link === 'online'")
+    await expect(bob.person("Alice")).to_have_count(1)
+    await expect(alice.person("Bob")).to_have_count(1)
+    await expect(bob.person("Carol")).to_have_count(0)
+    await expect(carol.person("Bob")).to_have_count(0)
+    assert "space=" not in bob.page.url
+
+    # Remembered on this device: a reload (and its reconnect) stays in the space.
+    await bob.page.reload()
+    await bob.wait_for("window.__lanCall?.link === 'online'")
+    await expect(bob.test_id("space-summary")).to_have_text(f"Space {code}")
+    await expect(bob.person("Alice")).to_have_count(1)
+    await expect(carol.person("Bob")).to_have_count(0)
+
+    # Carol types the code (any case); a wrong code is explained and changes nothing.
+    await carol.page.get_by_text("Space: open network").click()
+    field = carol.page.get_by_label("Join a space: its code")
+    await field.fill("k7m2q0")
+    await carol.page.get_by_role("button", name="Join", exact=True).click()
+    await expect(carol.test_id("space-hint")).to_contain_text("is not a space code")
+    await field.fill(code.lower())
+    await field.press("Enter")
+    await expect(carol.person("Alice")).to_have_count(1)
+    await expect(carol.person("Bob")).to_have_count(1)
+    await expect(alice.person("Carol")).to_have_count(1)
+
+    # Leaving to the open network: the space no longer lists her.
+    await carol.page.get_by_role("button", name="Leave to the open network").click()
+    await expect(alice.person("Carol")).to_have_count(0)
+    await expect(carol.person("Alice")).to_have_count(0)
+    await expect(carol.test_id("space-summary")).to_have_text("Space: open network")
+
+
+async def test_without_an_open_network_the_page_asks_for_a_space(start_server, new_user):
+    live = await start_server(open_space=False)
+    dana = await new_user(live, "Dana", wait_media=False)
+    await expect(dana.test_id("space-needed")).to_be_visible()
+    await expect(dana.test_id("space-leave")).to_be_hidden()
+    await expect(dana.test_id("people-empty")).to_contain_text("lists people by space")
+    await dana.page.get_by_role("button", name="Create a space").click()
+    code = (await dana.test_id("space-code").text_content() or "").strip()
+    eli = await new_user(live, "Eli", wait_media=False)
+    await eli.page.get_by_label("Join a space: its code").fill(code)
+    await eli.page.get_by_role("button", name="Join", exact=True).click()
+    await expect(eli.person("Dana")).to_have_count(1)
+    await expect(dana.person("Eli")).to_have_count(1)
+    await expect(dana.test_id("space-needed")).to_be_hidden()
