@@ -301,3 +301,19 @@ async def test_an_instance_that_stops_during_a_redis_outage_leaves_no_ghosts(
     redis_server.start()
     await frame(alice, about(bob.id, remove=True), within=GRACE + 8)
     assert [p.name for p in a_server.hub.listed()] == ["Alice"]
+
+
+async def test_spaces_hold_across_instances(pair: list[LiveServer], http: aiohttp.ClientSession) -> None:
+    a_server, b_server = pair
+    ann = await join(http, a_server, "Ann", b_server, space="K7M2QX")
+    olga = await join(http, b_server, "Olga", a_server)
+    bob = await join(http, b_server, "Bob", a_server, space="k7m2qx")
+    await frame(bob, about(ann.id, name="Ann"))  # in Bob's list, held by the other instance
+    await frame(ann, about(bob.id, name="Bob"))
+    assert not [m for m in await frames_for(olga, 0.5) if m["type"] == "peer"]  # the open network
+    await olga.send({"type": "offer", "data": {"type": "offer", "sdp": "v=0 o", "target": ann.id}})
+    await frame(olga, of_type("error", code="unknown-peer", target=ann.id))
+    # Ann moves to the open network: her space hears her leave, the open network her join.
+    await ann.send({"type": "identify", "data": {"id": ann.id, "name": "Ann"}})
+    await frame(bob, about(ann.id, remove=True))
+    await frame(olga, about(ann.id, name="Ann"))
