@@ -245,6 +245,15 @@ class FuzzNet:
             windows[c.label] = [f for f in c.frames[marks[c.label] : end] if self.attributable(c, f, barrier)]
 
         assert len(replies) <= 1, f"more than one reply to one frame: {replies}"
+        if replies and replies[0].get("type") == "pong":  # a liveness ping, answered to the sender only
+            sent = strict_loads(payload)
+            assert sent["type"] == "ping" and replies[0] == {
+                "type": "pong",
+                "data": {"t": sent["data"].get("t")},
+            }
+            assert all(w == [] for w in windows.values()), f"a ping reached others: {windows}"
+            self.outcomes["ping"] += 1
+            return
         if replies:
             code = check_error(replies[0], payload)
             self.outcomes[f"error {code}"] += 1
