@@ -280,7 +280,9 @@ export class Verification {
     const warn = Boolean(link && check?.state === 'mismatch' && !check.released && !link.is('ringing'));
     const warning = /** @type {HTMLElement} */ (this.warning);
     if (warn && link && check && (warning.hidden || this.link !== link)) this.paintWarning(link, check);
-    warning.hidden = !warn;
+    // While the code sheet is open (the user chose "It's a new device") it is the one
+    // thing on top: a repaint must not bring the warning back over its buttons.
+    warning.hidden = !warn || this.sheet?.hidden === false;
     const ringing = this.calls.links ? [...this.calls.links.values()].find((l) => l.is('ringing') && !l.waiting) : null;
     const ringCheck = ringing ? checkOf(ringing) : null;
     const incoming = /** @type {HTMLElement} */ (this.incomingWarning);
