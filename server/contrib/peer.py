@@ -5,13 +5,18 @@ imports it. The aiortc helpers it shares with the echo peer live in `server/webr
 It connects to `/rtc` over TLS, identifies, keeps the peer list, calls or answers
 (auto-accept by default), sends a synthetic video track (and optionally a tone),
 chats over the negotiated data channel (`label "chat"`, `negotiated`, `id 0`), counts
-the frames it receives, and hangs up.
+the frames it receives, and hangs up. It may live in a space (docs/protocol.md §11). When
+its socket drops without a word (a server killed, a network change) it reconnects with its
+resume token, trying each server URL it was given in turn, and keeps its id and its calls:
+their media flows between the peers, not through the server.
 
 Example (the CA file is the server's `certs/ca.pem`, also served at `/ca.pem`)::
 
     python -m server.contrib.peer https://192.168.1.10:3000/ --ca certs/ca.pem \\
         --call "Echo test" --chat "hello" --seconds 5
     python -m server.contrib.peer https://localhost:3000/ --ca certs/ca.pem --name Robot --answer
+    python -m server.contrib.peer https://host1:3000/ https://host2:3000/ --ca certs/ca.pem \\
+        --name Robot --answer --space K7M2QX      # two instances on one Redis, in a space
     python -m server.contrib.peer https://localhost:3000/ --ca certs/ca.pem --call Robot \\
         --invite Ann --invite Bob --seconds 30     # a group call of four
 
@@ -40,11 +45,12 @@ import ssl
 import struct
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 from aiortc import (
@@ -57,6 +63,7 @@ from aiortc import (
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
 from av import AudioFrame, VideoFrame
 
+from ..protocol import SPACE_ALPHABET, SPACE_MAX_LENGTH, SPACE_MIN_LENGTH, clean_space
 from ..verification import link_code
 from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 from .datalink import DataLinkError, DataLinks
@@ -66,6 +73,12 @@ log = logging.getLogger("server.contrib.peer")
 
 Json = dict[str, Any]
 Send = Callable[[Json], Awaitable[None]]
+
+CLOSE_REPLACED = 4001  # the server gave our id to a newer socket (someone resumed with our token)
+CONNECT_SECONDS = 5.0  # a server that accepts the socket but never says `ready` is given up
+RECONNECT_DELAYS = (0.0, 0.25, 0.5, 1.0)  # between rounds over every URL; then 1 s each
+RELISTED_SECONDS = 1.5  # after a reconnect, a peer not listed again within this has left
+QUEUED_WHILE_DOWN = 64  # messages kept while reconnecting (the oldest go first)
 
 
 # --- synthetic media ------------------------------------------------------------------------
@@ -415,6 +428,18 @@ def rtc_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
+def space_code(text: str) -> str:
+    """A space code as typed or linked (any case; spaces and dashes ignored, as the
+    browser's `cleanSpaceCode`) in its one spelling; ValueError saying what a code is."""
+    code = clean_space("".join(text.split()).replace("-", ""))
+    if code is None:
+        raise ValueError(
+            f"{text!r} is not a space code: {SPACE_MIN_LENGTH}-{SPACE_MAX_LENGTH} characters from "
+            f"{SPACE_ALPHABET} (no 0, O, 1, I or L)"
+        )
+    return code
+
+
 class PythonPeer:
     """One /rtc client with aiortc media. Use as `async with PythonPeer(...) as peer:`.
 
@@ -429,12 +454,21 @@ class PythonPeer:
       without ringing; a member no longer listed has its link closed.
     - `join_when_invited`: answer an `invite` with `join` (when in no call already);
       when False, or while in a call, the invitation is declined with `reject`.
+    - `url`: the server, or several (instances sharing one Redis): the first that
+      answers is used, and after a drop the others are tried in turn.
+    - `space`: a space code (docs/protocol.md §11), sent with every `identify`; None: the
+      open network. `ValueError` for a malformed code.
+    - `reconnect`: when the socket drops without a word, reconnect with the resume token
+      (same id, nobody sees a leave) and keep the calls; the server's peer list is
+      taken again (a peer not listed within RELISTED_SECONDS has left meanwhile). When
+      the id could not be resumed (the grace period was over) the calls end. False: a
+      drop ends the calls at once. `reconnects` counts the reconnections.
     - `messages`: every frame received from the server, parsed, in order.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         name: str = "Python peer",
         *,
         ssl_context: ssl.SSLContext | None = None,
@@ -447,8 +481,16 @@ class PythonPeer:
         join_when_invited: bool = True,
         video_size: tuple[int, int] = (320, 240),
         video_fps: float = 30.0,
+        space: str | None = None,
+        reconnect: bool = True,
     ) -> None:
-        self.url = rtc_url(url)
+        self.urls = [rtc_url(u) for u in ([url] if isinstance(url, str) else url)]
+        if not self.urls:
+            raise ValueError("no server URL given")
+        self.url = self.urls[0]  # the one in use
+        self.space = None if space is None else space_code(space)
+        self.reconnect = reconnect
+        self.reconnects = 0
         self.name = name
         self.ssl_context = ssl_context
         self.auto_accept = auto_accept
@@ -477,6 +519,10 @@ class PythonPeer:
         self._changed = asyncio.Condition()
         self._joining: str | None = None  # sent `join` for this call; offers once listed
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False  # close() or drop() began: a closed socket is not reopened
+        self._stopped = asyncio.Event()  # wakes a reconnect waiting between rounds
+        self._down = False  # the socket dropped and a reconnect is under way
+        self._queued: deque[str] = deque(maxlen=QUEUED_WHILE_DOWN)  # sent on reconnecting
         # The peer data API (docs/protocol.md §9): `self.data.peer(id).send/request/channel`.
         self.data = DataLinks(
             self.send,
@@ -495,27 +541,73 @@ class PythonPeer:
     # -- connection -------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the socket, wait for `ready`, and identify."""
+        """Open the socket on the first URL that answers, wait for `ready`, and identify.
+        Raises the last URL's error when none does."""
         self._session = aiohttp.ClientSession()
+        failure: BaseException | None = None
         try:
-            self._ws = await self._session.ws_connect(
-                self.url,
+            for url in self.urls:
+                try:
+                    self._ws = await self._open(url, resume=False)
+                except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                    failure = exc
+                    continue
+                self.url = url
+                break
+        except BaseException:
+            await self._session.close()
+            raise
+        if self._ws is None:
+            await self._session.close()
+            assert failure is not None
+            raise failure
+        await self._identify()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _open(self, url: str, resume: bool) -> aiohttp.ClientWebSocketResponse:
+        """A socket to `url` (with the resume token when `resume`) that has said `ready`,
+        which is recorded and applied; ConnectionError if it says anything else."""
+        assert self._session is not None
+        if resume and self.token:
+            url += ("&" if "?" in url else "?") + "resume=" + quote(self.token)
+        async with asyncio.timeout(CONNECT_SECONDS):
+            ws = await self._session.ws_connect(
+                url,
                 ssl=self.ssl_context if self.ssl_context is not None else True,
                 headers=self.headers,
                 timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
             )
-        except BaseException:
-            await self._session.close()
-            raise
-        self._reader = asyncio.create_task(self._read())
-        await self.wait_for_message("ready")
+            try:
+                frame = await ws.receive()
+                message = json.loads(frame.data) if frame.type is aiohttp.WSMsgType.TEXT else None
+                if not isinstance(message, dict) or message.get("type") != "ready":
+                    raise ConnectionError(f"{url}: expected `ready`, got {str(frame.data)[:80]!r}")
+            except BaseException:
+                await ws.close()
+                raise
+        self.messages.append(message)
+        await self._dispatch(message)
+        await self._notify()
+        return ws
+
+    async def _identify(self) -> None:
         identify: Json = {"id": self.id, "name": self.name}
         if self.group:
             identify["caps"] = ["group", "data"]
+        if self.space is not None:
+            identify["space"] = self.space
         await self.send({"type": "identify", "data": identify})
+
+    async def move_to_space(self, space: str | None) -> None:
+        """Join another space (a code) or, with None, the open network (docs/protocol.md
+        §11): the server lists the new space's people; the old ones are removed."""
+        self.space = None if space is None else space_code(space)
+        await self._identify()
 
     async def close(self) -> None:
         """Leave the group call if in one, hang up every call and close the socket."""
+        self._closing = True
+        self._stopped.set()
         if self.call_id is not None:
             with contextlib.suppress(Exception):
                 await self.leave_call()
@@ -542,6 +634,8 @@ class PythonPeer:
     async def drop(self) -> None:
         """Vanish without a word, as a closed laptop lid does: the socket closes with
         no `hangup` and no `disconnect`; local calls are torn down silently."""
+        self._closing = True
+        self._stopped.set()
         if self._ws is not None:
             await self._ws.close()
         self.call_id = None  # nothing left to say to anyone
@@ -554,8 +648,11 @@ class PythonPeer:
         return self._ws is None or self._ws.closed
 
     async def send(self, message: Json) -> None:
-        """Send one protocol message (tests also use it to send malformed ones)."""
+        """Send one protocol message (tests also use it to send malformed ones). While
+        reconnecting, the last QUEUED_WHILE_DOWN are kept and sent once identified."""
         if self._ws is None or self._ws.closed:
+            if self._down and not self._closing:
+                self._queued.append(json.dumps(message))
             return
         with contextlib.suppress(ConnectionError):
             await self._ws.send_str(json.dumps(message))
@@ -805,28 +902,112 @@ class PythonPeer:
 
     # -- the reader -------------------------------------------------------------
 
+    async def _peer_removed(self, peer_id: str) -> None:
+        self.peers.pop(peer_id, None)
+        await self.data.forget(peer_id)
+        gone = self.calls.get(peer_id)
+        if gone is not None:
+            await gone.close("gone")
+
     async def _read(self) -> None:
-        assert self._ws is not None
+        """Read the socket; when it drops without a word, reconnect (`reconnect`) and read
+        on. The calls end only when this peer closes or cannot reconnect."""
         try:
-            async for frame in self._ws:
-                if frame.type is not aiohttp.WSMsgType.TEXT:
-                    continue
-                try:
-                    message = json.loads(frame.data)
-                except ValueError:
-                    continue
-                if not isinstance(message, dict):
-                    continue
-                self.messages.append(message)
-                try:
-                    await self._dispatch(message)
-                except Exception:
-                    log.exception("event=peer-dispatch-failed type=%s", message.get("type"))
-                await self._notify()
+            while True:
+                ws = self._ws
+                assert ws is not None
+                await self._read_socket(ws)
+                if self._closing or not self.reconnect or ws.close_code == CLOSE_REPLACED:
+                    break
+                if not await self._reconnect():
+                    break
         finally:
+            self._down = False
             for call in list(self.calls.values()):
                 await call.close("server-gone")
             await self._notify()
+
+    async def _read_socket(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for frame in ws:
+            if frame.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                message = json.loads(frame.data)
+            except ValueError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            self.messages.append(message)
+            try:
+                await self._dispatch(message)
+            except Exception:
+                log.exception("event=peer-dispatch-failed type=%s", message.get("type"))
+            await self._notify()
+
+    async def _reconnect(self) -> bool:
+        """The socket dropped (a server killed, a network change): try every URL in turn,
+        the next one first, with the resume token, until one says `ready` or this peer is
+        closed. Returns whether it is back."""
+        self._down = True
+        log.info("event=peer-reconnecting peer=%s from=%s", self.id, self.url)
+        previous = self.id
+        start = self.urls.index(self.url) + 1
+        order = self.urls[start:] + self.urls[:start]
+        attempt = 0
+        while not self._closing:
+            for url in order:
+                if self._closing:
+                    return False
+                try:
+                    ws = await self._open(url, resume=True)
+                except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                    log.debug("event=peer-reconnect-failed url=%s error=%s", url, exc)
+                    continue
+                if self._closing:
+                    await ws.close()
+                    return False
+                self._ws, self.url, self._down = ws, url, False
+                self.reconnects += 1
+                log.info(
+                    "event=peer-reconnected peer=%s url=%s resumed=%s", self.id, url, self.id == previous
+                )
+                if self.id != previous:
+                    await self._lost_id()
+                listed_from = len(self.messages)
+                await self._identify()
+                while self._queued and not ws.closed:
+                    with contextlib.suppress(ConnectionError):
+                        await ws.send_str(self._queued.popleft())
+                self._spawn(self._forget_unlisted(set(self.peers), listed_from))
+                return True
+            delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+        return False
+
+    async def _lost_id(self) -> None:
+        """Back under a new id (the grace period was over): everyone saw this peer leave,
+        so its calls, links and peer list are over; the new list follows."""
+        self.call_id, self.members = None, []
+        for call in list(self.calls.values()):
+            await call.close("resume-failed")
+        await self.data.close_all()
+        self.peers.clear()
+
+    async def _forget_unlisted(self, before: set[str], listed_from: int) -> None:
+        """After a reconnect the server lists everyone again; who is not listed within
+        RELISTED_SECONDS left while the socket was down (as the browser's roster does)."""
+        await asyncio.sleep(RELISTED_SECONDS)
+        listed = {
+            m["data"].get("id")
+            for m in self.messages[listed_from:]
+            if m.get("type") == "peer" and isinstance(m.get("data"), dict) and not m["data"].get("remove")
+        }
+        for peer_id in before - listed:
+            if peer_id in self.peers:
+                await self._peer_removed(peer_id)
+        await self._notify()
 
     async def _dispatch(self, message: Json) -> None:
         kind = message.get("type")
@@ -844,11 +1025,7 @@ class PythonPeer:
         source = data.get("source")
         if kind == "peer":
             if data.get("remove"):
-                self.peers.pop(data["id"], None)
-                await self.data.forget(data["id"])
-                gone = self.calls.get(data["id"])
-                if gone is not None:
-                    await gone.close("gone")
+                await self._peer_removed(data["id"])
             else:
                 peer_kind = data.get("kind", "browser")
                 self.peers[data["id"]] = PeerInfo(
@@ -926,8 +1103,11 @@ async def run(args: argparse.Namespace) -> int:
         join_when_invited=args.join_when_invited,
         video_size=(width, height),
         video_fps=args.fps,
+        space=args.space,
+        reconnect=not args.no_reconnect,
     ) as peer:
-        print(f"connected as {args.name!r} id={peer.id}")
+        where = f" in space {peer.space}" if peer.space else ""
+        print(f"connected as {args.name!r} id={peer.id} to {peer.url}{where}")
         peer.data.subscribe("message", _print_line)
         if args.receive:  # every file offered is accepted into this folder (protocol §9.2)
             FileReceiving(peer.data, Path(args.receive))
@@ -1028,6 +1208,13 @@ files (docs/protocol.md §9.2):
   python -m server.contrib.peer URL --ca certs/ca.pem --to Ann --send photo.jpg --send notes.pdf
   # accept every file anyone sends, into ./incoming (checked by SHA-256 before it is kept):
   python -m server.contrib.peer URL --ca certs/ca.pem --name Inbox --receive incoming
+
+spaces and several instances (docs/protocol.md §11; REDIS_URL):
+  # a bot that only the people of space K7M2QX see, on either of two instances:
+  python -m server.contrib.peer https://host1:3000/ https://host2:3000/ --ca certs/ca.pem \\
+      --name Bot --answer --space K7M2QX
+  If its instance goes away the peer resumes its id on the other one, and its calls
+  carry on (their media never passes through the server).
 """
 
 
@@ -1038,8 +1225,23 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("url", help="the server, e.g. https://192.168.1.10:3000/")
+    parser.add_argument(
+        "url",
+        nargs="+",
+        help="the server, e.g. https://192.168.1.10:3000/; several instances sharing one Redis: "
+        "the first that answers is used, and the others are tried in turn if it goes away",
+    )
     parser.add_argument("--name", default="Python peer", help="display name")
+    parser.add_argument(
+        "--space",
+        metavar="CODE",
+        help="join the space with this code (docs/protocol.md §11) instead of the open network",
+    )
+    parser.add_argument(
+        "--no-reconnect",
+        action="store_true",
+        help="end the calls and stop when the socket drops (default: reconnect and keep them)",
+    )
     parser.add_argument("--ca", help="CA certificate to trust (the server's certs/ca.pem)")
     parser.add_argument("--insecure", action="store_true", help="skip certificate checks")
     parser.add_argument("--call", metavar="NAME", help="call the peer with this name")
@@ -1097,6 +1299,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--invite needs --call: invitations are to the call it makes")
     if not 1 <= args.fps <= 60:
         parser.error("--fps must be between 1 and 60")
+    if args.space is not None:
+        try:
+            args.space = space_code(args.space)
+        except ValueError as exc:
+            parser.error(f"--space: {exc}")
     return args
 
 
