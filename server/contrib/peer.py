@@ -1106,6 +1106,9 @@ async def run(args: argparse.Namespace) -> int:
         space=args.space,
         reconnect=not args.no_reconnect,
     ) as peer:
+        if peer.space is None and peer.config.get("openSpace") is False:
+            print("this server has no open network: join a space: --space CODE, the code someone gave you")
+            return 2
         where = f" in space {peer.space}" if peer.space else ""
         print(f"connected as {args.name!r} id={peer.id} to {peer.url}{where}")
         peer.data.subscribe("message", _print_line)
