@@ -3,7 +3,9 @@
 Who may read it: requests from the machine itself (loopback) always; from elsewhere
 only with `Authorization: Bearer <METRICS_TOKEN>` when that setting is set, else 403.
 The figures say who is connected and how much traffic flows, never who (no ids, names or
-addresses), but a LAN stranger has no business counting the users either.
+addresses), but a LAN stranger has no business counting the users either. Spaces are
+counted and their sizes bucketed, never labelled by code: a code is what lets people in
+(docs/protocol.md §11), and one label per code would grow without bound.
 
 Everything is read from the hub (and the Redis bus) at scrape time: the hot path only
 bumps plain integers.
@@ -19,7 +21,12 @@ from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from . import wsconn
@@ -27,6 +34,20 @@ from .appkeys import HUB, SETTINGS, STARTED
 from .hub import Hub
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SPACE_SIZE_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)  # people in one space
+
+
+def space_sizes(spaces: Counter[str]) -> GaugeHistogramMetricFamily:
+    """How many spaces hold at most N people, for each bucket N (a gauge histogram: what
+    is true at this scrape, not a count since start)."""
+    buckets = [(str(float(le)), sum(1 for n in spaces.values() if n <= le)) for le in SPACE_SIZE_BUCKETS]
+    buckets.append(("+Inf", len(spaces)))
+    return GaugeHistogramMetricFamily(
+        "lan_call_space_people",
+        "People listed per space, one observation per space with anyone in it (every instance)",
+        buckets=buckets,
+        gsum_value=sum(spaces.values()),
+    )
 
 
 class HubCollector(Collector):
@@ -35,10 +56,26 @@ class HubCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         hub = self.hub
+        listed = hub.listed()
         yield GaugeMetricFamily(
             "lan_call_connections", "Open signalling sockets on this instance", hub.connections
         )
-        yield GaugeMetricFamily("lan_call_listed_peers", "People listed (every instance)", len(hub.listed()))
+        yield GaugeMetricFamily("lan_call_listed_peers", "People listed (every instance)", len(listed))
+        spaces = Counter(p.space for p in listed if p.space is not None)
+        yield GaugeMetricFamily(
+            "lan_call_spaces", "Spaces (codes) with anyone listed in them (every instance)", len(spaces)
+        )
+        yield space_sizes(spaces)
+        yield GaugeMetricFamily(
+            "lan_call_open_network_peers",
+            "People listed in the open network, the space without a code (every instance; bots excluded)",
+            sum(1 for p in listed if p.space is None and p.kind != "bot"),
+        )
+        yield GaugeMetricFamily(
+            "lan_call_open_space_enabled",
+            "1 when the open network exists (OPEN_SPACE), 0 when everyone needs a space code",
+            int(hub.limits.open_space),
+        )
         yield GaugeMetricFamily(
             "lan_call_held_bytes", "Bytes held for peers in their grace period", hub.pending_bytes
         )

@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.metrics import allowed
 from tests.support.liveserver import StartServer
+from tests.support.polling import eventually
 from tests.support.rtcclient import RtcClient
 
 
@@ -55,3 +56,31 @@ def test_who_may_read_the_metrics() -> None:
     assert not allowed(Request("192.168.1.20", "Bearer s3cret"), None)  # type: ignore[arg-type]
     assert allowed(Request("192.168.1.20", "Bearer s3cret"), "s3cret")  # type: ignore[arg-type]
     assert not allowed(Request("192.168.1.20", "Bearer wrong"), "s3cret")  # type: ignore[arg-type]
+
+
+async def test_spaces_are_counted_and_bucketed_never_named(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    live = await start_server(echo=True)  # the echo bot is in every space and in none of these figures
+    people = [("Ann", "K7M2QX"), ("Bob", "k7m2qx"), ("Cara", "ABCD"), ("Olga", None), ("Oleg", None)]
+    for name, space in people:
+        client = await RtcClient.connect(http, live.ws_url)
+        await client.send({"type": "identify", "data": {"id": client.id, "name": name, "space": space}})
+    await eventually(lambda: len(live.hub.listed()) == len(people) + 1, 5, what="everyone listed")
+    async with http.get(live.url + "metrics") as resp:
+        text = await resp.text()
+    got = samples(text)
+    assert got[("lan_call_spaces", ())] == 2
+    assert got[("lan_call_space_people_bucket", (("le", "1.0"),))] == 1  # ABCD
+    assert got[("lan_call_space_people_bucket", (("le", "2.0"),))] == 2  # and K7M2QX
+    assert got[("lan_call_space_people_bucket", (("le", "+Inf"),))] == 2
+    assert got[("lan_call_space_people_gsum", ())] == 3
+    assert got[("lan_call_open_network_peers", ())] == 2
+    assert got[("lan_call_open_space_enabled", ())] == 1
+    assert "K7M2QX" not in text.upper() and "ABCD" not in text.upper()  # a code lets people in
+
+    closed = await start_server(open_space=False)
+    async with http.get(closed.url + "metrics") as resp:
+        got = samples(await resp.text())
+    assert got[("lan_call_open_space_enabled", ())] == 0
+    assert got[("lan_call_spaces", ())] == 0 and got[("lan_call_space_people_bucket", (("le", "+Inf"),))] == 0
