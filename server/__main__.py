@@ -74,6 +74,7 @@ async def serve(settings: Settings) -> None:
         limits=EdgeLimits(settings.handshake_timeout, settings.max_connections_per_address),
         names=app[SERVED_NAMES],
         fallback_host=urlsplit(site_info.urls[0]).netloc if site_info.urls else f"localhost:{settings.port}",
+        reuse_port=settings.worker is not None,  # WORKERS: the workers share the port
     )
     try:
         await tcp.start()
@@ -143,6 +144,12 @@ def main() -> int:
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
+        if settings.workers > 1:  # server/workers.py: this process supervises; `--worker N` serves
+            from .workers import supervise, worker_settings
+
+            if not sys.argv[1:]:
+                return supervise(settings, prepare)
+            settings = worker_settings(settings, sys.argv[1:])
         if settings.reload is ReloadMode.SERVER:
             from .supervisor import run_with_restarts
 

@@ -10,6 +10,10 @@ import segno
 
 from .tls import fingerprint
 
+# The banner's last line, printed once the port is open: the WORKERS parent waits for it
+# from each worker (server/workers.py), and tests wait for it too.
+LISTENING_LINE = "Press Ctrl+C to stop."
+
 
 def terminal_qr(url: str) -> str:
     """A QR code drawn with half-block characters: two modules per character row, so it
@@ -31,5 +35,5 @@ def banner(urls: list[str], ca_file: Path | None, *, qr: bool = True) -> str:
             "  Trust it once per device (padlock and camera access): open "
             f"{urls[0] if urls else 'https://localhost/'}trust",
         ]
-    lines += ["Press Ctrl+C to stop.", ""]
+    lines += [LISTENING_LINE, ""]
     return "\n".join(lines)

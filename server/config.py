@@ -421,6 +421,15 @@ SETTINGS: tuple[Setting, ...] = (
         "'.[redis]'`), e.g. `redis://127.0.0.1:6379/0`; `STATE_FILE` is not used then",
         "none: one instance",
     ),
+    _whole_setting(
+        "WORKERS",
+        "workers",
+        1,
+        1,
+        64,
+        "server processes on this machine sharing `PORT` (Linux `SO_REUSEPORT`; more than 1 needs "
+        "`REDIS_URL`); `MAX_CLIENTS` is per process",
+    ),
     Setting(
         "OPEN_SPACE",
         "open_space",
@@ -474,10 +483,12 @@ class Settings:
     idle_timeout: float = _DEFAULTS["idle_timeout"]
     metrics_token: str | None = _DEFAULTS["metrics_token"]
     redis_url: str | None = _DEFAULTS["redis_url"]
+    workers: int = _DEFAULTS["workers"]
     open_space: bool = _DEFAULTS["open_space"]
     public_dir: Path = PROJECT_ROOT / "public"
     templates_dir: Path = PROJECT_ROOT / "templates"
     shutdown_timeout: float = 1.5
+    worker: int | None = None  # which of WORKERS this process is (server/workers.py); None: not one
 
 
 def hub_limits(settings: Settings) -> dict[str, Any]:

@@ -136,10 +136,12 @@ class GuardedSite(web.BaseSite):
         names: frozenset[str],
         fallback_host: str,
         backlog: int = 512,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port  # WORKERS: the processes share the port (server/workers.py)
         self.limits = limits
         self.names = names
         self.fallback_host = fallback_host  # "name:port" for a redirect with a foreign Host
@@ -174,6 +176,8 @@ class GuardedSite(web.BaseSite):
                 sock = socket.socket(family, kind, proto)
                 self._listeners.append(sock)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if self._reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)

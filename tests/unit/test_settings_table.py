@@ -15,7 +15,8 @@ import pytest
 from server.config import PROJECT_ROOT, SETTINGS, Setting, Settings, SettingsError, hub_limits, load_settings
 from server.hub import HubLimits
 
-NOT_FROM_THE_ENVIRONMENT = {"public_dir", "templates_dir", "shutdown_timeout"}  # set by tests and benchmarks
+# Set by tests and benchmarks; `worker` by the WORKERS parent (`python -m server --worker N`).
+NOT_FROM_THE_ENVIRONMENT = {"public_dir", "templates_dir", "shutdown_timeout", "worker"}
 
 
 class RecordingEnv(Mapping[str, str]):
