@@ -1,8 +1,7 @@
 """WORKERS=N (issue 14, item 1): several `python -m server` processes on one port, one
 presence through a real redis-server, supervised by the parent (server/workers.py).
 
-Which worker holds a client is read from /proc: the server side of the client's TCP
-connection (/proc/net/tcp) is a socket inode that exactly one worker has open. Grace
+Which worker holds a client is read from /proc (tests/support/workerprocs.py). Grace
 periods are short and client counts small: other engineers run tests on the same cores.
 """
 
@@ -30,6 +29,7 @@ from tests.support.polling import eventually
 from tests.support.redisserver import RedisServer
 from tests.support.rtcclient import RtcClient
 from tests.support.servers import SERVER_ARGV, run_to_exit, server_env
+from tests.support.workerprocs import alive, children, holder, is_worker
 
 GRACE = 2.0
 ALIVE_TTL = 3.0  # server/cluster.py: a silent instance is taken for dead after this
@@ -43,55 +43,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def children(parent: int) -> set[int]:
-    """Live (not zombie) processes whose parent is `parent`."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
-        except (OSError, IndexError):
-            continue
-        if int(ppid) == parent and state != "Z":
-            found.add(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def is_worker(pid: int) -> bool:
-    try:
-        return b"--worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def socket_inodes(pid: int) -> set[int]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(int(target[8:-1]))
-    return inodes
-
-
-def holder(client: RtcClient, port: int, pids: set[int]) -> int:
-    """The worker holding `client`'s connection to `port`."""
-    client_port = client.ws.get_extra_info("sockname")[1]
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
-        if (local, remote) == (port, client_port):
-            inode = int(fields[9])
-            return next(pid for pid in pids if inode in socket_inodes(pid))
-    raise AssertionError(f"no server socket for client port {client_port}")
+def client_holder(client: RtcClient, port: int, pids: set[int]) -> int:
+    return holder(client.ws.get_extra_info("sockname")[1], port, pids)
 
 
 @dataclass
@@ -176,7 +129,7 @@ async def spread(http: aiohttp.ClientSession, workers: Workers) -> tuple[list[Rt
         assert len(clients) < 24, f"every connection went to one worker: {held}"
         client = await RtcClient.connect(http, workers.url, f"P{len(clients)}")
         clients.append(client)
-        held[client.id] = holder(client, workers.port, pids)
+        held[client.id] = client_holder(client, workers.port, pids)
     return clients, held
 
 

@@ -12,6 +12,7 @@ before importing it, one line each.
 * `benchproc`, `wsclient`: for the benchmarks, the server subprocess from any checkout with /proc
   figures (CPU, RSS, machine load), and a cheap browser-like /rtc client on asyncio protocols.
 * `polling`: wait until a condition holds, bounded in time.
+* `workerprocs`: the WORKERS processes in /proc (a parent's children, which one holds a connection).
 * `browseruser`, `rtcclient`, `hubtools`, `fuzzing`: a browser user, a raw /rtc client, hub doubles,
   and the fuzzing strategies shared by the unit and integration fuzz tests.
 """
