@@ -115,6 +115,8 @@ def _die_with_parent() -> Callable[[], None]:
 
 @dataclass(eq=False, slots=True)
 class Worker:
+    """One running worker process, as the parent sees it."""
+
     index: int
     proc: subprocess.Popen[bytes]
     started: float
@@ -124,13 +126,15 @@ class Worker:
 
 
 class GiveUp(Exception):
-    pass
+    """A worker keeps failing at start; the message says which and how."""
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, command: Sequence[str] | None = None) -> None:
+    """The parent's loop: starts, watches and restarts the workers, and stops them."""
+
+    def __init__(self, settings: Settings) -> None:
         self.count = settings.workers
-        self.command = list(command or (sys.executable, "-m", "server"))
+        self.command = [sys.executable, "-m", "server"]
         self.workers: list[Worker | None] = [None] * self.count
         self.failures = [0] * self.count  # early exits in a row, per worker
         self.restart_at: dict[int, tuple[float, float]] = {}  # index -> (when, exited at)
