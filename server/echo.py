@@ -500,6 +500,9 @@ class EchoPeer:
             self.busy_total += 1
             self._reply(inviter, "reject", "busy", call_id)
             return
+        if self._elsewhere(members):
+            self._reply(inviter, "reject", "declined", call_id)
+            return
         self._joining = call_id
         self.spawn(self.send({"type": "join", "data": {"call": call_id}}))
 
@@ -515,6 +518,12 @@ class EchoPeer:
                 for call in [c for c in self.calls.values() if c.call_id == call_id]:
                     self.spawn(call.end("left", notify=False))
             return
+        if self._elsewhere(members):  # someone from another instance joined: it cannot reach us
+            self.call_id = self._joining = None
+            for call in [c for c in self.calls.values() if c.call_id == call_id]:
+                self.spawn(call.end("left", notify=False))
+            self.spawn(self.send({"type": "leave-call", "data": {"call": call_id}}))
+            return
         joined = self._joining == call_id
         self.call_id, self._joining = call_id, None
         for call in [c for c in self.calls.values() if c.call_id == call_id and c.caller not in members]:
@@ -527,6 +536,18 @@ class EchoPeer:
                 self.calls[member] = call
                 call.start()
                 call.post("dial", {})
+
+    def _elsewhere(self, members: list[Any]) -> bool:
+        """Whether a member of a call is held by another instance (REDIS_URL). Each
+        instance's echo is its own and is never published (docs/architecture.md, "Several
+        instances"), so that member could not reach this echo: its answers would be
+        `unknown-peer` there. Such calls are declined, or left."""
+        for member in members:
+            if isinstance(member, str) and member != self.id:
+                peer = self.hub.peer(member)
+                if peer is None or peer.home is not None:
+                    return True
+        return False
 
     def _on_offer(self, data: Json) -> None:
         caller = data.get("source")

@@ -834,7 +834,9 @@ class Hub:
 
     def mirror_room(self, call_id: str, members: list[str], invited: dict[str, str]) -> Outbox:
         """Another instance changed a call (or ended it: fewer than two members). Its
-        members were told there; here only the "in a call" marks are announced."""
+        members were told there; here only the "in a call" marks are announced, and a bot
+        of this instance in the call hears the change (bots are not shared, so the other
+        instance could not tell it)."""
         room = self._calls.get(call_id)
         before = set(room.members) if room is not None else set()
         if len(members) < 2:
@@ -855,6 +857,8 @@ class Hub:
             if peer.call != call:
                 peer.call = call
                 self._announce(out, peer)
+            if peer.kind == "bot" and peer.home is None and protocol.GROUP in peer.caps:
+                out.send(peer_id, protocol.call(call_id, members, ended=not members))
         return out
 
     def orphan(self, home: str) -> int:
