@@ -122,13 +122,18 @@ def raise_file_limit(wanted: int) -> None:
 
 
 def run(settings: Settings) -> None:
-    # Plain asyncio, not uvloop: uvloop relays ~35% more messages/s, but it mallocs
-    # 256 KiB per TLS connection and glibc recycles touched heap into those buffers, so
-    # with 3,000 idle clients it held ~70 KiB each against asyncio's ~50 KiB (measured
-    # with bench/relay.py; both relay well over the 10,000 messages/s target).
-    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+    # uvloop when installed (the `fast` extra): its TLS and socket layers are C, where
+    # asyncio's are Python, the largest cost in relaying (bench/relay.py: ~1.5x messages/s).
+    # Its 256 KiB TLS read buffer is malloc'd, not zero-filled, so an idle socket only
+    # holds the pages it touched (48 KiB per idle socket with 3,000 clients, README).
+    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER  # the plain-asyncio fallback
     raise_file_limit(settings.max_clients + 256)  # + files, listening sockets, aiortc
-    asyncio.run(serve(settings))
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(settings))
+    else:
+        uvloop.run(serve(settings))
 
 
 def main() -> int:

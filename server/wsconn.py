@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 
 log = logging.getLogger("server.rtc")
 
@@ -34,13 +36,22 @@ class _Pong:
 
 
 class WebSocketConnection:
-    """A hub `Connection` backed by an aiohttp WebSocket."""
+    """A hub `Connection` backed by an aiohttp WebSocket.
+
+    The common case writes at once: with nothing queued and the transport's buffer
+    empty, a frame goes straight into the TLS transport from `send`, in the caller's
+    step (no task switch; the relay's largest cost after TLS itself, bench/relay.py).
+    Otherwise frames queue and a writer task, started on demand and ended when the
+    queue drains, writes them in order with backpressure. An idle socket has no task.
+    """
 
     __slots__ = (
         "__weakref__",
         "_bytes",
+        "_ended",
+        "_flow",
         "_queue",
-        "_wake",
+        "_write_now",
         "_writer",
         "_writing_since",
         "limit_bytes",
@@ -67,30 +78,50 @@ class WebSocketConnection:
         self.peer_id = "-"  # for log lines, once the hub has named it
         self._queue: deque[str | _Close | _Pong] = deque()
         self._bytes = 0
-        self._wake = asyncio.Event()
+        self._ended = False  # closed, aborted or stopped: nothing more is written
         self._writing_since: float | None = None
-        self._writer = asyncio.create_task(self._write_loop())
+        self._writer: asyncio.Task[None] | None = None
+        self._write_now = _frame_writer(ws)
+        # The HTTP protocol under the socket: asyncio pauses it when the TCP buffer under
+        # TLS passes its high-water mark (the TLS transport's own buffer size stays 0).
+        protocol = transport.get_protocol() if transport is not None else None
+        self._flow = protocol if isinstance(protocol, BaseProtocol) else None
 
     # --- the hub's side (never blocks) ---------------------------------------------------
 
     def send(self, text: str) -> None:
-        if self._writer.done():
+        if self._ended:
+            return
+        write = self._write_now
+        if write is not None and self._ready_now():
+            try:  # noqa: SIM105 - suppress() costs a context manager on every relayed frame
+                write(text.encode(), _TEXT, 0)
+            except (ConnectionError, RuntimeError):
+                pass  # the socket is dying; its handler sees it close and cleans up
             return
         self._queue.append(text)
         self._bytes += len(text)
         if self._bytes > self.limit_bytes:
             self.abort(f"send queue over {self.limit_bytes} bytes")
             return
-        self._wake.set()
+        self._start_writer()
 
     def close(self, code: int, reason: str) -> None:
+        if self._ended:
+            return
         self._queue.append(_Close(code, reason))
-        self._wake.set()
+        self._start_writer()
 
     def pong(self, payload: bytes) -> None:
-        if not self._queue:  # a peer that is behind can wait for its pongs
-            self._queue.append(_Pong(payload))
-            self._wake.set()
+        if self._queue or self._ended:  # a peer that is behind can wait for its pongs
+            return
+        write = self._write_now
+        if write is not None and self._ready_now():
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                write(payload, _PONG, 0)
+            return
+        self._queue.append(_Pong(payload))
+        self._start_writer()
 
     def take_unsent(self) -> list[str]:
         unsent = [item for item in self._queue if isinstance(item, str)]
@@ -103,16 +134,18 @@ class WebSocketConnection:
     def abort(self, why: str) -> None:
         """Drop the connection now (the handler then sees it close and cleans up)."""
         global slow_readers_total
-        if not self._writer.done():
+        if not self._ended:
             slow_readers_total += 1
             log.warning("event=slow-reader peer=%s addr=%s reason=%r", self.peer_id, self.remote, why)
-            self._writer.cancel()
+        self.stop()
         if self.transport is not None:
             self.transport.abort()
 
     def stop(self) -> None:
         """The socket is gone: end the writer quietly."""
-        self._writer.cancel()
+        self._ended = True
+        if self._writer is not None:
+            self._writer.cancel()
 
     def stalled(self, now: float) -> bool:
         """A write has been waiting longer than `stall_seconds` (the client stopped reading)."""
@@ -120,18 +153,30 @@ class WebSocketConnection:
 
     async def finished(self) -> None:
         """Wait for the writer to end (after a `close`, or the socket dying)."""
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(self._writer)
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._writer)
+
+    def _ready_now(self) -> bool:
+        """Nothing queued before this frame and the socket taking data: write it now."""
+        transport, flow = self.transport, self._flow
+        return (
+            not self._queue
+            and flow is not None
+            and not flow.writing_paused
+            and transport is not None
+            and not transport.is_closing()
+        )
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop())
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
         ws, queue = self.ws, self._queue
         try:
-            while True:
-                if not queue:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
+            while queue:
                 item = queue[0]
                 self._writing_since = loop.time()
                 if isinstance(item, str):
@@ -141,13 +186,16 @@ class WebSocketConnection:
                     await ws.pong(item.payload)
                 else:
                     queue.popleft()
+                    self._ended = True
                     await self._close_politely(item)
                     return
                 self._writing_since = None
                 # Only now: a frame whose write failed stays queued, for take_unsent.
                 queue.popleft()
         except (ConnectionError, RuntimeError):
-            return  # the socket died under us; its handler cleans up
+            self._ended = True  # the socket died under us; its handler cleans up
+        finally:
+            self._writer = None
 
     async def _close_politely(self, item: _Close) -> None:
         try:
@@ -156,3 +204,15 @@ class WebSocketConnection:
         except (TimeoutError, ConnectionError, RuntimeError):
             if self.transport is not None:
                 self.transport.abort()
+
+
+_TEXT, _PONG = 0x1, 0xA  # WebSocket opcodes (RFC 6455 §5.2)
+
+
+def _frame_writer(ws: web.WebSocketResponse) -> Callable[[bytes, int, int], None] | None:
+    """aiohttp's synchronous frame writer (frame, opcode, rsv), or None if this aiohttp
+    has none; then every frame takes the writer task (correct, just slower).
+    tests/unit/test_wsconn.py fails if an upgrade removes it."""
+    writer = getattr(ws, "_writer", None)
+    method = getattr(writer, "_write_websocket_frame", None)
+    return method if callable(method) else None

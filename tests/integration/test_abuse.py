@@ -90,10 +90,12 @@ async def test_a_client_that_stops_reading_stalls_nobody_and_is_closed(
                 await client.recv(0.2)
             except TimeoutError:
                 break
-    # Every sender floods the slow reader with big offers, then relays to the watcher.
+    # Every sender floods the slow reader with big offers, then relays to the watcher:
+    # 7.2 MB in all, beyond what the kernel's send buffer (tcp_wmem, up to 4 MiB) and
+    # the TLS transport absorb before the server's own queue fills.
     big = {"type": "offer", "data": {"type": "offer", "sdp": "x" * 30_000, "target": slow.id}}
     for sender in senders:
-        for _ in range(20):
+        for _ in range(80):
             await sender.send(big)
         await sender.send({"type": "hangup", "data": {"target": watcher.id, "reason": "after-flood"}})
     got = [await watcher.expect("hangup", timeout=5) for _ in senders]
