@@ -274,7 +274,10 @@ class Hub:
                 if self._by_conn.pop(id(peer.conn), None) is not None:  # not a mirror's
                     self._release_address(peer.address)
             peer.conn = conn
-            peer.home = None  # a mirror resumed here is now held here
+            if peer.home is not None:  # a mirror resumed here is now held here: its own budget,
+                # not the mirrors' shared 1 message/s one (a call's signalling would be dropped)
+                peer.bucket = TokenBucket(self.limits.rate_limit, self.limits.rate_burst, now)
+            peer.home = None
             peer.address = address
             peer.gone_since = None
             peer.listed_on_socket = False

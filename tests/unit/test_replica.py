@@ -229,3 +229,22 @@ def test_one_instance_never_imports_redis() -> None:
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_a_peer_resumed_from_another_instance_has_its_own_message_budget() -> None:
+    """Mirrors share one tiny bucket (they never send here); one resumed here sends a
+    call's signalling at once (an ICE restart: offer and candidates), none of it dropped."""
+    net, a, b, _ = two_instances()
+    alice, alice_conn = join_on(net, a, "alice", "Alice")
+    bob, bob_conn = join_on(net, b, "bob", "Bob")
+    apply(a.disconnect(alice, alice_conn), a)
+    again = FakeConn("alice-again")
+    peer, out, resumed = b.connect(again, alice.token)
+    apply(out, b)
+    net.flush()
+    assert resumed
+    candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}
+    for _ in range(20):
+        relay(net, b, peer, {"type": "icecandidate", "data": {"target": bob.id, "candidate": candidate}})
+    assert [m["type"] for m in bob_conn.take()] == ["icecandidate"] * 20
+    assert [m for m in again.take() if m["type"] == "error"] == []
