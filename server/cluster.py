@@ -245,6 +245,11 @@ class Cluster:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None:
                         self._handle(message["channel"], message["data"])
+                        # get_message does not yield while messages are buffered: without
+                        # this, a burst (thousands of joins elsewhere, each announced to
+                        # every socket here) starves the heartbeat past ALIVE_TTL_MS and the
+                        # other instances take this one for dead (bench/cluster.py).
+                        await asyncio.sleep(0)
             except (RedisError, OSError) as exc:
                 if self._up.is_set() or attempt == 0:
                     log.warning("event=redis-lost instance=%s error=%s", self.me, str(exc)[:120])
