@@ -1,18 +1,36 @@
 """Several instances on one Redis (issue 14): relay throughput and latency across
 instances next to one instance, and memory per idle identified socket.
 
-    .venv/bin/python bench/cluster.py [--pairs 50] [--seconds 8] [--idle 2000]
+    .venv/bin/python bench/cluster.py [--pairs 50] [--seconds 8] [--idle 2000] [--workers 4]
+    .venv/bin/python bench/cluster.py --pairs 0 --idle 10000     # issue 14's memory figure
+    .venv/bin/python bench/cluster.py --pairs 0 --idle 10000 --without uvloop   # A/B
 
 1. **Relay**: `--pairs` pairs of browser-like clients (tests/support/wsclient.py) bounce
    one `icecandidate` back and forth as fast as the server answers (a closed loop), first
    with both ends on one instance (no REDIS_URL), then with the two ends of every pair on
    two instances sharing one redis-server. Prints messages/s and p50/p99 latency.
-2. **Memory**: `--idle` clients connect and identify, spread evenly over the two
-   instances; RSS growth of both servers together (and of redis-server) per client. Each
-   instance also keeps a mirror of every peer the other holds, so that is included.
+   `--pairs 0` skips it.
+2. **Memory**: `--idle` TLS WebSocket clients connect and identify, half on each of two
+   fresh instances sharing one redis-server. The first half joins instance A, then the
+   second half joins instance B, so the RSS growth splits into what a socket costs the
+   instance that holds it and what its mirror costs the other instance (every instance
+   keeps a mirror of each peer the others hold, to list it and route to it). Prints RSS
+   growth per socket of each instance and of both together, redis-server's growth, how
+   long joining took (every join is announced to every client: the join storm is
+   O(clients²) frames) and the CPU seconds it took. The idle clients are spread over
+   `--workers` load-generator processes (uvloop when importable), `--connecting` joins in
+   flight in all; a join counts once the client has seen every other one announced, and
+   an instance's half once the other instance lists it too (its /metrics). Warnings the
+   servers logged are printed after the figures (`event=instance-lost` voids them).
+
+`--without uvloop` makes uvloop unimportable in the servers only (they then run on
+asyncio's loop and TLS), as in bench/relay.py. With 10,000 idle clients each server holds
+5,000 sockets and the load-generator processes 10,000 between them; every process raises
+its own soft descriptor limit (`ulimit -Hn` must allow it).
 
 Everything runs on this machine: the load generator, the servers and redis-server share
-its cores (the relay figures are therefore a comparison, not a capacity).
+its cores (the relay figures are therefore a comparison, not a capacity). Only loopback
+is contacted; every wait is bounded in time; every process started here is stopped.
 """
 
 from __future__ import annotations
@@ -20,21 +38,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing as mp
+import os
+import resource
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support.benchproc import percentile, raise_nofile, rss_kib, start_server, stop_server  # noqa: E402
+from tests.support.benchproc import (  # noqa: E402
+    cpu_seconds_of,
+    loaded,
+    percentile,
+    raise_nofile,
+    rss_kib,
+    start_server,
+    stop_server,
+)
 from tests.support.net import LOOPBACK, free_port  # noqa: E402
 from tests.support.redisserver import RedisServer  # noqa: E402
+from tests.support.servers import SERVER_ARGV  # noqa: E402
 from tests.support.wsclient import Client  # noqa: E402
 
 SERVER_NAME = "localhost"
@@ -54,9 +87,23 @@ LOAD_SETTINGS = {
     "ADDRESS_RATE_LIMIT": "0",
     "JOIN_RATE": "0",
     "MAX_CONNECTIONS_PER_ADDRESS": "0",
-    "MAX_CLIENTS": "20000",
     "LOG_LEVEL": "WARNING",
 }
+
+
+def server_argv(without: Sequence[str]) -> list[str]:
+    """`python -m server`, or the same with optional extras made unimportable (A/B)."""
+    if not without:
+        return list(SERVER_ARGV)
+    blocked = ", ".join(repr(m) for m in without)
+    code = (
+        f"import sys, runpy\nfor m in ({blocked},): sys.modules[m] = None\n"
+        "runpy.run_module('server', run_name='__main__', alter_sys=True)"
+    )
+    return [sys.executable, "-c", code]
+
+
+# --- 1. relay: one load generator in this process --------------------------------------------
 
 
 class Stats:
@@ -95,13 +142,13 @@ async def connect(port: int, context: ssl.SSLContext, name: str, gate: asyncio.S
     return client
 
 
-async def settle(clients: list[Client], total: int, limit: float) -> None:
-    """Every client has seen every other one announced (so every instance mirrors all)."""
+async def settle(clients: Sequence[Client], total: int, limit: float) -> None:
+    """Every client has seen `total` - 1 others announced (so every instance mirrors all)."""
     deadline = time.monotonic() + limit
     while any(c.peers_seen < total - 1 for c in clients):
         if time.monotonic() > deadline:
             short = sum(1 for c in clients if c.peers_seen < total - 1)
-            raise TimeoutError(f"{short} clients still waiting for announcements")
+            raise TimeoutError(f"{short} clients still waiting for announcements after {limit:.0f} s")
         await asyncio.sleep(0.1)
 
 
@@ -113,7 +160,7 @@ async def relay(ports: list[int], context: ssl.SSLContext, pairs: int, seconds: 
             for i in range(2 * pairs)
         )
     )
-    await settle(list(ends), 2 * pairs, 60)
+    await settle(ends, 2 * pairs, 60)
     stats = Stats()
     for a, b in zip(ends[::2], ends[1::2], strict=True):
         a.on_candidate, b.on_candidate = bounce(a, b, stats), bounce(b, a, stats)
@@ -140,33 +187,6 @@ async def relay(ports: list[int], context: ssl.SSLContext, pairs: int, seconds: 
     }
 
 
-async def idle(
-    ports: list[int], pids: list[int], redis_pid: int, context: ssl.SSLContext, count: int
-) -> dict[str, float]:
-    await asyncio.sleep(1.0)
-    before = [rss_kib(pid) for pid in pids]
-    redis_before = rss_kib(redis_pid)
-    gate = asyncio.Semaphore(50)
-    clients = await asyncio.gather(
-        *(connect(ports[i % len(ports)], context, f"idle {i}", gate) for i in range(count))
-    )
-    await settle(list(clients), count, 600)
-    await asyncio.sleep(2.0)
-    after = [rss_kib(pid) for pid in pids]
-    redis_after = rss_kib(redis_pid)
-    errors = sum(len(c.errors) for c in clients)
-    for client in clients:
-        if client.transport is not None:
-            client.transport.close()
-    grown = sum(after) - sum(before)
-    return {
-        "servers_kib_per_client": grown / count,
-        "per_instance_rss_mib": [round(kib / 1024, 1) for kib in after],  # type: ignore[dict-item]
-        "redis_kib_per_client": (redis_after - redis_before) / count,
-        "errors": errors,
-    }
-
-
 def print_relay(label: str, figures: dict[str, float]) -> None:
     print(
         f"{label:<34} {figures['msgs_per_s']:>9,.0f} msg/s   p50 {figures['p50_ms']:6.2f} ms   "
@@ -176,60 +196,321 @@ def print_relay(label: str, figures: dict[str, float]) -> None:
     )
 
 
-async def main() -> None:
+# --- 2. idle clients: load-generator processes, driven over a pipe ----------------------------
+
+
+def idle_worker(pipe: Connection, wid: int, ca: str, use_uvloop: bool, nofile: int, concurrency: int) -> None:
+    """One load-generator process. Commands: ("connect", port, count, label) connects and
+    identifies `count` clients; ("settle", total, limit) waits until each of them has seen
+    `total` - 1 others announced; ("report",) says what went wrong; ("bye",) closes all."""
+    raise_nofile(nofile)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        context = ssl.create_default_context(cafile=ca)  # verifies: no checks turned off
+        gate = asyncio.Semaphore(concurrency)
+        clients: list[Client] = []
+        while True:
+            command, *args = await loop.run_in_executor(None, pipe.recv)
+            reply: Any = "ok"
+            try:
+                if command == "connect":
+                    port, count, label = args
+                    names = (f"idle {label}{wid}-{i}" for i in range(count))
+                    clients += await asyncio.gather(*(connect(port, context, name, gate) for name in names))
+                elif command == "settle":
+                    await settle(clients, *args)
+                elif command == "report":
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    reply = {
+                        "errors": [e for c in clients for e in c.errors][:20],
+                        "lost": sum(1 for c in clients if c.lost.done()),
+                        "cpu": usage.ru_utime + usage.ru_stime,
+                    }
+                else:
+                    for c in clients:
+                        if c.transport is not None:
+                            c.transport.abort()
+                    pipe.send("bye")
+                    return
+            except Exception as exc:  # reported by the parent, which stops everything
+                reply = f"error: {type(exc).__name__}: {exc}"
+            pipe.send(reply)
+
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(serve())
+    else:
+        asyncio.run(serve())
+
+
+def split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def ask(
+    pipes: Sequence[Connection], commands: Sequence[tuple[Any, ...]], step: str, limit: float
+) -> list[Any]:
+    """Send each load generator its command; one reply from each within `limit` seconds."""
+    for pipe, command in zip(pipes, commands, strict=True):
+        pipe.send(command)
+    replies = []
+    deadline = time.monotonic() + limit
+    for pipe in pipes:
+        if not pipe.poll(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f"a load generator did not finish {step} within {limit:.0f} s")
+        reply = pipe.recv()
+        if isinstance(reply, str) and reply != "ok":
+            raise RuntimeError(f"a load generator failed during {step}: {reply}")
+        replies.append(reply)
+    return replies
+
+
+def listed_peers(port: int, context: ssl.SSLContext) -> int:
+    """People an instance lists (its own and its mirrors), from its /metrics."""
+    url = f"https://{SERVER_NAME}:{port}/metrics"
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("lan_call_listed_peers "):
+                return int(float(line.split()[1]))
+    raise RuntimeError(f"no lan_call_listed_peers in {url}")
+
+
+def wait_listed(port: int, context: ssl.SSLContext, count: int, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while (listed := listed_peers(port, context)) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"instance on port {port} lists {listed} people, not {count}, after {limit:.0f} s"
+            )
+        time.sleep(0.2)
+
+
+class Snapshot:
+    """RSS of both servers and redis-server, and the servers' CPU seconds, at one moment."""
+
+    def __init__(self, pids: Sequence[int], redis_pid: int) -> None:
+        self.rss = [rss_kib(pid) for pid in pids]
+        self.cpu = [cpu_seconds_of(pid) for pid in pids]
+        self.redis = rss_kib(redis_pid)
+        self.at = time.monotonic()
+
+
+def idle(
+    ports: list[int],
+    pids: list[int],
+    redis_pid: int,
+    certs: Path,
+    count: int,
+    workers: int,
+    connecting: int,
+    client_loop: str,
+) -> None:
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    halves = [count // 2, count - count // 2]
+    # The join storm is O(clients²) frames: 200 s for 4,000 here, so a generous bound.
+    limit = 120 + count**2 / 40_000
+    ctx = mp.get_context("spawn")
+    pipes: list[Connection] = []
+    procs: list[Any] = []
+    try:
+        for wid in range(workers):
+            parent, child = ctx.Pipe()
+            nofile = count // workers + 256
+            proc = ctx.Process(
+                target=idle_worker,
+                args=(
+                    child,
+                    wid,
+                    str(certs / "ca.pem"),
+                    client_loop == "uvloop",
+                    nofile,
+                    -(-connecting // workers),
+                ),
+                daemon=True,
+            )
+            proc.start()
+            pipes.append(parent)
+            procs.append(proc)
+        for port in ports:  # the first /metrics scrape allocates; keep it out of the figures
+            listed_peers(port, context)
+        time.sleep(1.0)
+        snapshots = [Snapshot(pids, redis_pid)]
+        expected = 0
+        for half, (port, n) in enumerate(zip(ports, halves, strict=True)):
+            print(f"  {n} clients joining instance {'AB'[half]}...", flush=True)
+            expected += n
+            shares = split(n, workers)
+            ask(pipes, [("connect", port, k, "AB"[half]) for k in shares], f"connecting half {half}", limit)
+            ask(pipes, [("settle", expected, limit)] * workers, f"announcements of half {half}", limit + 30)
+            for p in ports:
+                wait_listed(p, context, expected, 60)
+            snapshots.append(Snapshot(pids, redis_pid))
+        time.sleep(2.0)
+        final = Snapshot(pids, redis_pid)
+        reports = ask(pipes, [("report",)] * workers, "report", 30)
+    finally:
+        for pipe in pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(("bye",))
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+    start, after_a, after_b = snapshots
+    errors = [e for r in reports for e in r["errors"]]
+    lost = sum(r["lost"] for r in reports)
+
+    def grown(a: Snapshot, b: Snapshot, i: int) -> float:
+        return b.rss[i] - a.rss[i]
+
+    print(
+        f"  joined: A's {halves[0]} in {after_a.at - start.at:.1f} s, B's {halves[1]} in "
+        f"{after_b.at - after_a.at:.1f} s ({after_b.at - start.at:.1f} s in all); server CPU "
+        f"A {final.cpu[0] - start.cpu[0]:.1f} s, B {final.cpu[1] - start.cpu[1]:.1f} s",
+        flush=True,
+    )
+    print(
+        f"  while A's clients joined: A +{grown(start, after_a, 0) / halves[0]:.1f} KiB per socket it holds, "
+        f"B +{grown(start, after_a, 1) / halves[0]:.1f} KiB per mirror of them"
+    )
+    print(
+        f"  while B's clients joined: B +{grown(after_a, after_b, 1) / halves[1]:.1f} KiB per socket "
+        "it holds, "
+        f"A +{grown(after_a, after_b, 0) / halves[1]:.1f} KiB per mirror of them"
+    )
+    both = sum(final.rss) - sum(start.rss)
+    print(
+        f"  RSS per socket (each instance holding {halves[0]} / {halves[1]} and mirroring the other's): "
+        f"A {grown(start, final, 0) / halves[0]:.1f} KiB, B {grown(start, final, 1) / halves[1]:.1f} KiB, "
+        f"both together {both / count:.1f} KiB per client; servers at "
+        f"{final.rss[0] / 1024:.0f} / {final.rss[1] / 1024:.0f} MiB (from "
+        f"{start.rss[0] / 1024:.0f} / {start.rss[1] / 1024:.0f})"
+    )
+    print(
+        f"  redis-server +{(final.redis - start.redis) / count:.2f} KiB per client "
+        f"({start.redis / 1024:.1f} -> {final.redis / 1024:.1f} MiB)"
+    )
+    print(f"  load generators: {sum(r['cpu'] for r in reports):.1f} CPU s in all", flush=True)
+    print(f"  integrity: errors {len(errors)}, connections lost {lost}", flush=True)
+    for error in errors[:5]:
+        print(f"    error: {error}")
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pairs", type=int, default=50)
+    parser.add_argument("--pairs", type=int, default=50, help="relay pairs (0: skip the relay)")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--idle", type=int, default=2000, help="idle identified clients (0: skip)")
+    parser.add_argument("--workers", type=int, default=4, help="load-generator processes for --idle")
+    parser.add_argument("--connecting", type=int, default=8, help="--idle clients joining at a time, in all")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=["uvloop", "orjson"],
+        help="A/B: run the servers with this optional 'fast' extra made unimportable",
+    )
+    parser.add_argument(
+        "--server-dir",
+        type=Path,
+        default=REPO,
+        help="run the servers from this checkout instead (A/B against another commit: git worktree add)",
+    )
     args = parser.parse_args()
-    raise_nofile(2 * args.idle + 4 * args.pairs + 1000)
+    server_dir = args.server_dir.resolve()
+    try:
+        import uvloop  # noqa: F401
+
+        client_loop = "uvloop"
+    except ImportError:
+        client_loop = "asyncio"
+    # The servers inherit this limit and raise their own; the relay generator runs here.
+    soft, hard = raise_nofile(args.idle + 4 * args.pairs + 1000)
+    need = args.idle // 2 + 2 * args.pairs + 300
+    if soft < need:
+        print(
+            f"warning: RLIMIT_NOFILE is {soft} (hard {hard}); each server needs about {need}", file=sys.stderr
+        )
+    settings = {**LOAD_SETTINGS, "MAX_CLIENTS": str(max(args.idle, 2 * args.pairs) + 100)}
+    argv = server_argv(args.without)
+    print(
+        f"{os.cpu_count()} cores shared by the servers, redis-server and the load generator "
+        f"({client_loop}); servers: python -m server"
+        + (f" without {', '.join(args.without)}" if args.without else ""),
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="lan-call-cluster-") as tmp:
         work = Path(tmp)
         certs = work / "certs"
         redis = RedisServer(work)
         redis.start()
         assert redis.proc is not None
-        procs = []
+        procs: list[subprocess.Popen[bytes]] = []
         try:
-            port = free_port()
-            procs.append(start_server(port, certs, work / "single.log", **LOAD_SETTINGS))
-            context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
-            print_relay(
-                f"one instance, {args.pairs} pairs", await relay([port], context, args.pairs, args.seconds)
-            )
-            stop_server(procs.pop())
+            if args.pairs:
+                port = free_port()
+                procs.append(start_server(port, certs, work / "single.log", server_dir, argv, **settings))
+                context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+                label = f"one instance, {args.pairs} pairs"
+                print_relay(label, asyncio.run(relay([port], context, args.pairs, args.seconds)))
+                stop_server(procs.pop())
 
-            ports = [free_port(), free_port()]
-            for i, p in enumerate(ports):
-                procs.append(start_server(p, certs, work / f"s{i}.log", REDIS_URL=redis.url, **LOAD_SETTINGS))
-            figures = await relay(ports, context, args.pairs, args.seconds)
-            print_relay(f"two instances + Redis, {args.pairs} pairs", figures)
-            for p in procs:
-                stop_server(p)
-            procs.clear()
+                ports = [free_port(), free_port()]
+                for i, p in enumerate(ports):
+                    log = work / f"s{i}.log"
+                    procs.append(
+                        start_server(p, certs, log, server_dir, argv, REDIS_URL=redis.url, **settings)
+                    )
+                figures = asyncio.run(relay(ports, context, args.pairs, args.seconds))
+                print_relay(f"two instances + Redis, {args.pairs} pairs", figures)
+                for proc in procs:
+                    stop_server(proc)
+                procs.clear()
 
             if args.idle:
+                ports = [free_port(), free_port()]
                 for i, p in enumerate(ports):
+                    log = work / f"m{i}.log"
                     procs.append(
-                        start_server(p, certs, work / f"m{i}.log", REDIS_URL=redis.url, **LOAD_SETTINGS)
+                        start_server(p, certs, log, server_dir, argv, REDIS_URL=redis.url, **settings)
                     )
-                memory = await idle(ports, [p.pid for p in procs], redis.proc.pid, context, args.idle)
+                pids = [proc.pid for proc in procs]
+                loops = ["uvloop" if loaded(pid, "uvloop") else "asyncio" for pid in pids]
                 print(
-                    f"{args.idle} idle identified clients over two instances: "
-                    f"{memory['servers_kib_per_client']:.1f} KiB RSS per client (both servers together; "
-                    f"each also mirrors the other's peers), servers at {memory['per_instance_rss_mib']} MiB, "
-                    f"redis-server {memory['redis_kib_per_client']:.2f} KiB per client, "
-                    f"errors {memory['errors']:.0f}",
+                    f"{args.idle} idle identified clients over two instances (event loop {loops[0]}/"
+                    f"{loops[1]}) on one redis-server, from {args.workers} load-generator processes:",
                     flush=True,
                 )
+                idle(
+                    ports, pids, redis.proc.pid, certs, args.idle, args.workers, args.connecting, client_loop
+                )
+                # e.g. event=instance-lost: an instance took the other for dead (figures void)
+                warnings = [
+                    f"{name}: {line}"
+                    for name in ("A", "B")
+                    for line in (work / f"m{'AB'.index(name)}.log").read_text(errors="replace").splitlines()
+                    if " WARNING " in line or " ERROR " in line
+                ]
+                print(f"  server warnings: {len(warnings)}", *warnings[:5], sep="\n    ", flush=True)
+        except Exception:  # what the servers said is the likeliest explanation
+            for log in sorted(work.glob("*.log")):
+                lines = log.read_text(errors="replace").splitlines()
+                if lines:
+                    print(f"--- last lines of {log.name}:", *lines[-15:], sep="\n", file=sys.stderr)
+            raise
         finally:
-            for p in procs:
-                stop_server(p)
+            for proc in procs:
+                stop_server(proc)
             with contextlib.suppress(Exception):
                 redis.stop()
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(main())
