@@ -256,6 +256,10 @@ async def test_call_survives_kill_9_of_the_worker_holding_one_caller(
     await expect(bob.notices().last).to_contain_text("Alice ended the call")
     await expect(bob.person("Alice")).to_have_count(1)
     await expect(alice.person("Bob")).to_have_count(1)
+    await asyncio.gather(
+        alice.page.screenshot(path=str(artifacts / "failover-hung-up-alice-360x740.png")),
+        bob.page.screenshot(path=str(artifacts / "failover-hung-up-bob-1280x800.png")),
+    )
     restarted = re.search(
         r"event=worker-restarted worker=\d+ pid=\d+ ms=(\d+) since_exit_ms=(\d+)", workers.output()
     )
