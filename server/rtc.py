@@ -20,6 +20,7 @@ from .hosts import request_host_allowed
 from .hub import Hub
 from .outbox import Outbox, deliver
 from .wsconn import CLOSE_SECONDS, WebSocketConnection
+from .wsreader import handle_text_when_parsed
 
 log = logging.getLogger("server.rtc")
 
@@ -74,7 +75,9 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
 
     ws = web.WebSocketResponse(
         protocols=first_subprotocol(request),
-        heartbeat=settings.heartbeat,
+        # No aiohttp heartbeat: it schedules a callback for every frame received, the
+        # relay's largest cost after TLS; `expiry_task` sweeps liveness once a second.
+        heartbeat=None,
         # aiohttp refuses a message of exactly max_msg_size; the protocol accepts frames of
         # up to maxMessageBytes (docs/protocol.md §4).
         max_msg_size=settings.max_message_bytes + 1,
@@ -109,7 +112,25 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
         # lives as long as the socket: drop each one once delivered, or every idle socket
         # keeps O(clients) frames alive (README "Performance").
         del out
+        listening = True
+
+        def on_text(text: str) -> None:
+            if not listening:  # the handler is done with this socket (a polite close)
+                return
+            conn.heard += 1
+            try:
+                out = hub.receive(peer, text)
+            except Exception:  # a hub bug must cost one message, never the socket
+                log.exception("event=error peer=%s code=internal", peer.id)
+                out = Outbox().send(peer.id, INTERNAL_ERROR)
+            if out:
+                deliver(out, hub)
+
+        # Text frames (nearly all of them) are handled as they are parsed; the loop
+        # below then sees only the rest, or every frame if aiohttp's internals changed.
+        handle_text_when_parsed(ws, request, settings.max_message_bytes + 1, on_text)
         async for msg in ws:
+            conn.heard += 1
             if msg.type is WSMsgType.TEXT:
                 try:
                     out = hub.receive(peer, msg.data)
@@ -136,6 +157,7 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
     except ConnectionError as exc:  # the client vanished mid-read: an ordinary drop
         log.info("event=error peer=%s error=%s", peer.id, type(exc).__name__)
     finally:
+        listening = False
         sockets.discard(conn)
         deliver(hub.disconnect(peer, conn), hub)
         conn.stop()
@@ -154,22 +176,28 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
 
 async def expiry_task(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: announces peers whose resume grace period has run out, closes sockets
-    that never identified, and aborts sockets whose writes have stalled."""
+    that never identified, aborts sockets whose writes have stalled, and pings silent
+    sockets, dropping those that stay silent (`WebSocketConnection.sweep`)."""
     hub: Hub = app[HUB]
     sockets = app[SOCKETS]
+    heartbeat = app[SETTINGS].heartbeat
+    every = min(1.0, heartbeat / 2)  # the sweep's period: O(sockets), so not more often
     loop = asyncio.get_running_loop()
 
     async def run() -> None:
+        swept = loop.time()
         while True:
             due = hub.next_expiry()
-            delay = 1.0 if due is None else min(1.0, max(0.05, due - hub.clock()))
+            delay = every if due is None else min(every, max(0.05, due - hub.clock()))
             await asyncio.sleep(delay)
             out = hub.expire()
             if out:
                 deliver(out, hub)
             now = loop.time()
-            for conn in [c for c in sockets if c.stalled(now)]:
-                conn.abort(f"a write waited over {conn.stall_seconds:g} s")
+            if now - swept >= every:
+                swept = now
+                for conn in list(sockets):
+                    conn.sweep(now, heartbeat)
 
     task = asyncio.create_task(run())
     yield

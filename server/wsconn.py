@@ -50,10 +50,14 @@ class WebSocketConnection:
         "_bytes",
         "_ended",
         "_flow",
+        "_heard_before",
+        "_pinged_at",
         "_queue",
+        "_silent_since",
         "_write_now",
         "_writer",
         "_writing_since",
+        "heard",
         "limit_bytes",
         "peer_id",
         "remote",
@@ -82,6 +86,12 @@ class WebSocketConnection:
         self._writing_since: float | None = None
         self._writer: asyncio.Task[None] | None = None
         self._write_now = _frame_writer(ws)
+        # Liveness without a timer per socket or per frame: the handler counts frames
+        # received, and `sweep` (once a second, for every socket) compares the count.
+        self.heard = 0
+        self._heard_before = 0
+        self._silent_since = asyncio.get_running_loop().time()
+        self._pinged_at: float | None = None
         # The HTTP protocol under the socket: asyncio pauses it when the TCP buffer under
         # TLS passes its high-water mark (the TLS transport's own buffer size stays 0).
         protocol = transport.get_protocol() if transport is not None else None
@@ -151,6 +161,32 @@ class WebSocketConnection:
         """A write has been waiting longer than `stall_seconds` (the client stopped reading)."""
         return self._writing_since is not None and now - self._writing_since > self.stall_seconds
 
+    def sweep(self, now: float, heartbeat: float) -> None:
+        """Called about once a second: abort a stalled write; ping a socket silent for
+        `heartbeat` seconds; drop one still silent half a heartbeat after that ping (a
+        phone that left the Wi-Fi sends nothing, not even a close)."""
+        if self.stalled(now):
+            self.abort(f"a write waited over {self.stall_seconds:g} s")
+        elif self.heard != self._heard_before:
+            self._heard_before, self._silent_since, self._pinged_at = self.heard, now, None
+        elif self._pinged_at is None:
+            if now - self._silent_since >= heartbeat:
+                self._pinged_at = now
+                write = self._write_now
+                if write is not None and self._ready_now():
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        write(b"", _PING, 0)
+        elif now - self._pinged_at >= heartbeat / 2 and not self._ended:
+            log.info(
+                "event=timeout peer=%s addr=%s silent=%.1f",
+                self.peer_id,
+                self.remote,
+                now - self._silent_since,
+            )
+            self.stop()
+            if self.transport is not None:
+                self.transport.abort()
+
     async def finished(self) -> None:
         """Wait for the writer to end (after a `close`, or the socket dying)."""
         if self._writer is not None:
@@ -206,7 +242,7 @@ class WebSocketConnection:
                 self.transport.abort()
 
 
-_TEXT, _PONG = 0x1, 0xA  # WebSocket opcodes (RFC 6455 §5.2)
+_TEXT, _PING, _PONG = 0x1, 0x9, 0xA  # WebSocket opcodes (RFC 6455 §5.2)
 
 
 def _frame_writer(ws: web.WebSocketResponse) -> Callable[[bytes, int, int], None] | None:

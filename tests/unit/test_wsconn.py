@@ -144,3 +144,33 @@ async def test_pongs_are_written_at_once_or_queued(paused: bool) -> None:
     conn.pong(b"p")
     await settle()
     assert written == [b"p"]
+
+
+async def test_a_silent_socket_is_pinged_then_dropped_and_any_frame_counts() -> None:
+    sock = FakeSocket(asyncio.get_running_loop())
+    conn = connection(sock)
+    start = asyncio.get_running_loop().time()
+    conn.sweep(start + 9, heartbeat=10)
+    assert sock.log == [] and not sock.aborted  # not silent long enough yet
+    conn.heard += 1  # a frame came in: silence starts again from here
+    conn.sweep(start + 12, heartbeat=10)
+    conn.sweep(start + 21, heartbeat=10)
+    assert sock.log == []
+    conn.sweep(start + 22, heartbeat=10)
+    assert sock.log == [("now", "")]  # a WebSocket ping
+    conn.sweep(start + 26, heartbeat=10)
+    assert not sock.aborted  # half a heartbeat to answer
+    conn.sweep(start + 27, heartbeat=10)
+    assert sock.aborted
+
+
+async def test_an_answered_ping_keeps_the_socket() -> None:
+    sock = FakeSocket(asyncio.get_running_loop())
+    conn = connection(sock)
+    start = asyncio.get_running_loop().time()
+    conn.sweep(start + 10, heartbeat=10)
+    assert sock.log == [("now", "")]
+    conn.heard += 1  # the pong
+    for t in (13, 15, 19):
+        conn.sweep(start + t, heartbeat=10)
+    assert not sock.aborted
