@@ -3,6 +3,7 @@
 import { CallController } from './calls.js';
 import { CallGuard } from './callguard.js';
 import { watchLink } from './linkbanner.js';
+import { ServerChip } from './serverchip.js';
 import { MissedCalls } from './missed.js';
 import { Roster } from './roster.js';
 import { CallNotifier } from './notify.js';
@@ -221,6 +222,8 @@ for (const select of /** @type {NodeListOf<HTMLSelectElement>} */ (document.quer
 
 new CallGuard(calls, signalling); // after the `ended` handler above: it must see a pending reload
 watchLink(signalling);
+// On the call screen, which covers the header and the banner: the call goes on without the server.
+new ServerChip(signalling, () => calls.inCall.some((link) => link.is('connected', 'reconnecting')));
 const carried = sessionStorage.getItem(NOTICE_KEY);
 if (carried) lobby.notice(carried);
 sessionStorage.removeItem(NOTICE_KEY);
