@@ -41,6 +41,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import resource
+import signal
 import ssl
 import subprocess
 import sys
@@ -249,17 +250,33 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+def check_logs(logs: Sequence[Path]) -> None:
+    """Stop at once when an instance took the other for dead: its people are being dropped
+    from the other's list, so the run can neither settle nor give figures."""
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if "event=instance-lost" in line:
+                raise RuntimeError(f"{log.name}: {line.strip()}")
+
+
 def ask(
-    pipes: Sequence[Connection], commands: Sequence[tuple[Any, ...]], step: str, limit: float
+    pipes: Sequence[Connection],
+    commands: Sequence[tuple[Any, ...]],
+    step: str,
+    limit: float,
+    logs: Sequence[Path] = (),
 ) -> list[Any]:
-    """Send each load generator its command; one reply from each within `limit` seconds."""
+    """Send each load generator its command; one reply from each within `limit` seconds,
+    watching the servers' `logs` meanwhile."""
     for pipe, command in zip(pipes, commands, strict=True):
         pipe.send(command)
     replies = []
     deadline = time.monotonic() + limit
     for pipe in pipes:
-        if not pipe.poll(max(0.0, deadline - time.monotonic())):
-            raise TimeoutError(f"a load generator did not finish {step} within {limit:.0f} s")
+        while not pipe.poll(min(2.0, max(0.0, deadline - time.monotonic()))):
+            check_logs(logs)
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"a load generator did not finish {step} within {limit:.0f} s")
         reply = pipe.recv()
         if isinstance(reply, str) and reply != "ok":
             raise RuntimeError(f"a load generator failed during {step}: {reply}")
@@ -302,6 +319,7 @@ def idle(
     pids: list[int],
     redis_pid: int,
     certs: Path,
+    logs: Sequence[Path],
     count: int,
     workers: int,
     connecting: int,
@@ -342,8 +360,15 @@ def idle(
             print(f"  {n} clients joining instance {'AB'[half]}...", flush=True)
             expected += n
             shares = split(n, workers)
-            ask(pipes, [("connect", port, k, "AB"[half]) for k in shares], f"connecting half {half}", limit)
-            ask(pipes, [("settle", expected, limit)] * workers, f"announcements of half {half}", limit + 30)
+            connects = [("connect", port, k, "AB"[half]) for k in shares]
+            ask(pipes, connects, f"connecting half {half}", limit, logs)
+            ask(
+                pipes,
+                [("settle", expected, limit)] * workers,
+                f"announcements of half {half}",
+                limit + 30,
+                logs,
+            )
             for p in ports:
                 wait_listed(p, context, expected, 60)
             snapshots.append(Snapshot(pids, redis_pid))
@@ -408,7 +433,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--idle", type=int, default=2000, help="idle identified clients (0: skip)")
     parser.add_argument("--workers", type=int, default=4, help="load-generator processes for --idle")
-    parser.add_argument("--connecting", type=int, default=8, help="--idle clients joining at a time, in all")
+    parser.add_argument("--connecting", type=int, default=2, help="--idle clients joining at a time, in all")
     parser.add_argument(
         "--without",
         action="append",
@@ -423,6 +448,8 @@ def main() -> int:
         help="run the servers from this checkout instead (A/B against another commit: git worktree add)",
     )
     args = parser.parse_args()
+    # A SIGTERM (timeout, a stopped job) unwinds like Ctrl+C: servers and redis-server stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     server_dir = args.server_dir.resolve()
     try:
         import uvloop  # noqa: F401
@@ -488,7 +515,15 @@ def main() -> int:
                     flush=True,
                 )
                 idle(
-                    ports, pids, redis.proc.pid, certs, args.idle, args.workers, args.connecting, client_loop
+                    ports,
+                    pids,
+                    redis.proc.pid,
+                    certs,
+                    [work / "m0.log", work / "m1.log"],
+                    args.idle,
+                    args.workers,
+                    args.connecting,
+                    client_loop,
                 )
                 # e.g. event=instance-lost: an instance took the other for dead (figures void)
                 warnings = [
