@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from server.config import PROJECT_ROOT
 from server.netinfo import certificate_identities
 from server.tls import CertFiles, ensure_local_certificates
 from tests.support.liveserver import LiveServer, StartServer, settings_for_tests
+from tests.support.redisserver import RedisServer
 
 TEST_KINDS = ("unit", "integration", "browser")  # one folder each under tests/; the folder is the marker
 
@@ -84,3 +85,12 @@ def asset_dirs(tmp_path: Path) -> tuple[Path, Path]:
     shutil.copytree(PROJECT_ROOT / "public", public)
     shutil.copytree(PROJECT_ROOT / "templates", templates)
     return public, templates
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on loopback for this test (REDIS_URL tests, workers)."""
+    server = RedisServer(tmp_path)  # fails with a clear message when redis-server is missing
+    server.start()
+    yield server
+    server.stop()

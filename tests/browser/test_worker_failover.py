@@ -20,7 +20,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,14 +109,6 @@ class Workers:
             if local == self.port and fields[3] == ESTABLISHED and int(fields[9]) in owner:
                 held[remote] = owner[int(fields[9])]
         return held
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)  # fails with a clear message when redis-server is missing
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

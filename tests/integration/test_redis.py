@@ -11,7 +11,7 @@ import asyncio
 import signal
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,6 @@ from tests.support.rtcclient import RtcClient
 from tests.support.servers import run_to_exit, server_env
 
 GRACE = 2.0
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)  # fails with a clear message when redis-server is missing
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,14 +18,6 @@ from tests.support.polling import eventually
 from tests.support.redisserver import RedisServer
 
 BURST = 600  # up events published in one pipeline, so most arrive already buffered
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def up_event(i: int) -> str:

@@ -17,8 +17,6 @@ from tests.support.liveserver import LiveServer, StartServer
 from tests.support.polling import eventually
 from tests.support.redisserver import RedisServer
 
-redis_server = test_redis.redis_server  # the fixture: a real redis-server for this test
-
 
 @pytest.fixture
 async def echoes(start_server: StartServer, redis_server: RedisServer) -> AsyncIterator[list[LiveServer]]:

@@ -19,14 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from server.contrib.peer import Call, PythonPeer
-from tests.integration import test_redis
 from tests.support.benchproc import start_server as start_process
 from tests.support.benchproc import stop_server as stop_process
 from tests.support.net import free_port
 from tests.support.polling import eventually
 from tests.support.redisserver import RedisServer
-
-redis_server = test_redis.redis_server  # the fixture: a real redis-server for this test
 
 GRACE = 4.0  # RESUME_GRACE of both instances: Bob is watched past it
 WATCH = 3.0  # seconds of media checked after the kill, one window a second

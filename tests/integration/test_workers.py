@@ -14,7 +14,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +33,6 @@ from tests.support.workerprocs import alive, children, holder, is_worker
 
 GRACE = 2.0
 ALIVE_TTL = 3.0  # server/cluster.py: a silent instance is taken for dead after this
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)  # fails with a clear message when redis-server is missing
-    server.start()
-    yield server
-    server.stop()
 
 
 def client_holder(client: RtcClient, port: int, pids: set[int]) -> int:
