@@ -1,5 +1,6 @@
 // The group-call grid: one tile per member (their video, name, mic-off / camera-off,
-// connection state), the active speaker highlighted, a tile tapped to show it large.
+// connection state), the active speaker highlighted, a tile tapped to show it large, its
+// name tapped to see that member's security code.
 // A 1:1 call does not use it: the call screen shows that person full size as always.
 
 import { contactEvents } from './contacts.js';
@@ -123,6 +124,16 @@ export class TileGrid {
       mark.append(words);
       name.append(' ', mark);
     }
+    // The name opens this member's security code (verify.js listens on the grid); a group
+    // call has no single "Verify" in the header.
+    const who = /** @type {HTMLButtonElement} */ (tile.querySelector('.tile-who'));
+    who.disabled = !check;
+    /** @type {HTMLElement} */ (tile.querySelector('.tile-verify-hint')).hidden = check?.state !== 'unverified';
+    if (!check) who.removeAttribute('aria-label');
+    else if (check.state === 'unverified') who.setAttribute('aria-label', `Verify ${link.peerName}`);
+    else if (check.state === 'verified') who.setAttribute('aria-label', `${link.peerName}, verified: show the security code`);
+    else who.setAttribute('aria-label', `${link.peerName}: not the device you verified as ${check.expected[0]?.name || link.peerName}. Show the security code`);
+    who.title = check ? `Security code with ${link.peerName}` : '';
     paintAvatar(/** @type {HTMLElement} */ (tile.querySelector('.avatar')), link.peerName, link.peerId);
     const connected = link.is('connected');
     const showing = connected && link.remoteMedia.video && video(tile).videoWidth > 0;

@@ -179,8 +179,12 @@ export class Verification {
   constructor(calls, repaint, dataLinks) {
     this.calls = calls;
     this.repaint = repaint;
-    /** @type {Link | null} the link the sheet or warning is about */
+    /** @type {Link | null} the link the code sheet is about */
     this.link = null;
+    /** @type {Link | null} the link the warning is about */
+    this.warned = null;
+    /** @type {HTMLElement | null} what opened the sheet: the focus goes back there */
+    this.opener = null;
     this.renewing = false;
     PeerLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
     DataLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
@@ -221,8 +225,11 @@ export class Verification {
     sheet.setAttribute('aria-labelledby', 'verify-title');
     sheet.dataset.testid = 'verify-sheet';
     sheet.hidden = true;
+    sheet.onkeydown = (event) => {
+      if (event.key === 'Escape') this.closeSheet();
+    };
     const head = el('header');
-    const title = el('h2', '', 'Security code');
+    const title = (this.sheetTitle = el('h2', '', 'Security code'));
     title.id = 'verify-title';
     const close = el('button', 'round small', '×');
     close.setAttribute('aria-label', 'Close');
@@ -232,6 +239,13 @@ export class Verification {
     this.sheetBody = el('div', 'verify-body');
     sheet.append(head, this.sheetBody);
     call.append(sheet);
+    // A group call: each tile's name opens that member's code (tiles.js paints it).
+    $('tiles').addEventListener('click', (event) => {
+      const who = /** @type {HTMLElement} */ (event.target).closest('.tile-who');
+      const peerId = /** @type {HTMLElement | null} */ (who?.closest('.tile') ?? null)?.dataset.peerId;
+      const link = peerId ? this.calls.inCall.find((l) => l.peerId === peerId) : null;
+      if (link) this.openSheet(false, link);
+    });
 
     const warning = (this.warning = el('div', 'verify-warning'));
     warning.setAttribute('role', 'alertdialog');
@@ -279,7 +293,7 @@ export class Verification {
     // The warning, while the user has not decided.
     const warn = Boolean(link && check?.state === 'mismatch' && !check.released && !link.is('ringing'));
     const warning = /** @type {HTMLElement} */ (this.warning);
-    if (warn && link && check && (warning.hidden || this.link !== link)) this.paintWarning(link, check);
+    if (warn && link && check && (warning.hidden || this.warned !== link)) this.paintWarning(link, check);
     // While the code sheet is open (the user chose "It's a new device") it is the one
     // thing on top: a repaint must not bring the warning back over its buttons.
     warning.hidden = !warn || this.sheet?.hidden === false;
@@ -291,14 +305,19 @@ export class Verification {
       incoming.textContent = `Warning: this is not the device you verified as ${ringCheck.expected[0]?.name || ringing.peerName}. If you answer, nothing is sent until you decide.`;
     }
     if (!this.sheet?.hidden) {
-      if (!link || !check || (this.link && this.link !== link)) this.closeSheet();
-      else this.paintSheet(link, check);
+      // The sheet is about the member it was opened for, until they leave; a member whose
+      // device is not the verified one comes first (their warning shows).
+      const present = this.link && (this.calls.inCall.includes(this.link) || this.link === this.calls.current);
+      const about = present ? this.link : null;
+      const aboutCheck = about && checkOf(about);
+      if (!about || !aboutCheck || (warn && link !== about)) this.closeSheet();
+      else this.paintSheet(about, aboutCheck);
     }
   }
 
   /** @param {Link} link @param {LinkCheck} check */
   paintWarning(link, check) {
-    this.link = link;
+    this.warned = link;
     const warning = /** @type {HTMLElement} */ (this.warning);
     const name = check.expected[0]?.name || link.peerName;
     const title = el('h2', '', `This may not be ${name}`);
@@ -311,7 +330,7 @@ export class Verification {
     const newDevice = el('button', 'pill', 'It’s a new device');
     newDevice.type = 'button';
     newDevice.dataset.testid = 'warning-new-device';
-    newDevice.onclick = () => this.openSheet(true);
+    newDevice.onclick = () => this.openSheet(true, link);
     const notThem = el('button', 'pill danger', 'Not them: hang up');
     notThem.type = 'button';
     notThem.dataset.testid = 'warning-not-them';
@@ -323,11 +342,15 @@ export class Verification {
     warning.replaceChildren(title, text, row);
   }
 
-  /** @param {boolean} [reverify] opened from the warning: verifying replaces the old device */
-  openSheet(reverify = false) {
-    const link = this.shown();
+  /**
+   * @param {boolean} [reverify] opened from the warning: verifying replaces the old device
+   * @param {Link | null} [link] whose code (a group call's tile); else the header's link
+   */
+  openSheet(reverify = false, link = this.shown()) {
     const check = link && checkOf(link);
     if (!link || !check) return;
+    const active = document.activeElement;
+    if (active instanceof HTMLElement && !this.sheet?.contains(active)) this.opener = active;
     this.link = link;
     this.reverify = reverify;
     this.paintSheet(link, check);
@@ -337,14 +360,25 @@ export class Verification {
   }
 
   closeSheet() {
-    if (this.sheet) this.sheet.hidden = true;
+    const sheet = /** @type {HTMLElement} */ (this.sheet);
+    const hadFocus = sheet.contains(document.activeElement);
+    sheet.hidden = true;
     this.reverify = false;
     this.render();
+    // Back to what opened it (a tile's name, the header chip), if it is still there and
+    // nothing else (the warning) took the focus meanwhile.
+    const opener = this.opener;
+    this.opener = null;
+    const free = this.warning?.hidden !== false && !(/** @type {HTMLButtonElement} */ (opener)?.disabled);
+    if (hadFocus && free && opener?.isConnected) opener.focus();
   }
 
   /** @param {Link} link @param {LinkCheck} check */
   paintSheet(link, check) {
     const body = /** @type {HTMLElement} */ (this.sheetBody);
+    // A group call: the title says whose code this is (a 1:1 call has one person).
+    const group = this.calls.inCall.length > 1;
+    /** @type {HTMLElement} */ (this.sheetTitle).textContent = group ? `Security code: ${link.peerName}` : 'Security code';
     const code = el('p', 'verify-code');
     code.dataset.testid = 'verify-code';
     code.dataset.source = check.source;
@@ -383,6 +417,7 @@ export class Verification {
         check.expected = [];
         noteSeen(link.peerId, check.remote);
         if (link.held) await release(link);
+        else verificationEvents.emit('change', link); // the tiles repaint with the new state
         showNotice(`${link.peerName} is verified on this device.`);
         this.closeSheet();
       };
