@@ -48,7 +48,7 @@ WATCH_JS = """() => {
 COVERS_JS = """() => {
   const chip = document.getElementById('server-link-chip').getBoundingClientRect();
   const covered = [];
-  // (In a grid the tiles already cover the header's "Verify", so only a 1:1 call's counts.)
+  // (In a grid, "Verify" is on each tile, not in the header, so only a 1:1 call has the header chip.)
   const seen = '#call .controls button, #call-name, #call [data-action="fit"], #pip, .tile-label, ' +
     '.call-line > :not(.visually-hidden), .call[data-layout="single"] [data-testid="verify-chip"]';
   for (const el of document.querySelectorAll(seen)) {
