@@ -2,8 +2,8 @@
 instances next to one instance, and memory per idle identified socket.
 
     .venv/bin/python bench/cluster.py [--pairs 50] [--seconds 8] [--idle 2000] [--workers 4]
-    .venv/bin/python bench/cluster.py --pairs 0 --idle 10000     # issue 14's memory figure
-    .venv/bin/python bench/cluster.py --pairs 0 --idle 10000 --without uvloop   # A/B
+    .venv/bin/python bench/cluster.py --pairs 0 --idle 10000 --alive-ttl 30   # issue 14's figure
+    .venv/bin/python bench/cluster.py --pairs 0 --idle 4000 --without uvloop     # A/B
 
 1. **Relay**: `--pairs` pairs of browser-like clients (tests/support/wsclient.py) bounce
    one `icecandidate` back and forth as fast as the server answers (a closed loop), first
@@ -24,9 +24,14 @@ instances next to one instance, and memory per idle identified socket.
    servers logged are printed after the figures (`event=instance-lost` voids them).
 
 `--without uvloop` makes uvloop unimportable in the servers only (they then run on
-asyncio's loop and TLS), as in bench/relay.py. With 10,000 idle clients each server holds
-5,000 sockets and the load-generator processes 10,000 between them; every process raises
-its own soft descriptor limit (`ulimit -Hn` must allow it).
+asyncio's loop and TLS), as in bench/relay.py. `--alive-ttl` sets how long an instance
+may go without a heartbeat before the others take it for dead (server/cluster.py's
+ALIVE_TTL_MS, 3 s): on these 2 cores, 10,000 joining clients delay a busy instance's
+heartbeat past 3 s (`event=instance-lost`, the run stops), so that figure needs a longer
+TTL; the memory it measures does not depend on it. The 10,000 run takes about 30 minutes.
+With 10,000 idle clients each server holds 5,000 sockets and the load-generator processes
+10,000 between them; every process raises its own soft descriptor limit (`ulimit -Hn`
+must allow it).
 
 Everything runs on this machine: the load generator, the servers and redis-server share
 its cores (the relay figures are therefore a comparison, not a capacity). Only loopback
@@ -92,16 +97,17 @@ LOAD_SETTINGS = {
 }
 
 
-def server_argv(without: Sequence[str]) -> list[str]:
-    """`python -m server`, or the same with optional extras made unimportable (A/B)."""
-    if not without:
+def server_argv(without: Sequence[str], alive_ttl: float | None) -> list[str]:
+    """`python -m server`, or the same with optional extras made unimportable (A/B) or
+    another liveness TTL (`server.cluster.ALIVE_TTL_MS`, a constant, not a setting)."""
+    if not without and alive_ttl is None:
         return list(SERVER_ARGV)
-    blocked = ", ".join(repr(m) for m in without)
-    code = (
-        f"import sys, runpy\nfor m in ({blocked},): sys.modules[m] = None\n"
-        "runpy.run_module('server', run_name='__main__', alter_sys=True)"
-    )
-    return [sys.executable, "-c", code]
+    code = "import sys, runpy\n"
+    if without:
+        code += f"for m in ({', '.join(repr(m) for m in without)},): sys.modules[m] = None\n"
+    if alive_ttl is not None:
+        code += f"import server.cluster\nserver.cluster.ALIVE_TTL_MS = {round(alive_ttl * 1000)}\n"
+    return [sys.executable, "-c", code + "runpy.run_module('server', run_name='__main__', alter_sys=True)"]
 
 
 # --- 1. relay: one load generator in this process --------------------------------------------
@@ -442,6 +448,11 @@ def main() -> int:
         help="A/B: run the servers with this optional 'fast' extra made unimportable",
     )
     parser.add_argument(
+        "--alive-ttl",
+        type=float,
+        help="seconds without a heartbeat before an instance is taken for dead (server default 3)",
+    )
+    parser.add_argument(
         "--server-dir",
         type=Path,
         default=REPO,
@@ -465,11 +476,12 @@ def main() -> int:
             f"warning: RLIMIT_NOFILE is {soft} (hard {hard}); each server needs about {need}", file=sys.stderr
         )
     settings = {**LOAD_SETTINGS, "MAX_CLIENTS": str(max(args.idle, 2 * args.pairs) + 100)}
-    argv = server_argv(args.without)
+    argv = server_argv(args.without, args.alive_ttl)
     print(
         f"{os.cpu_count()} cores shared by the servers, redis-server and the load generator "
         f"({client_loop}); servers: python -m server"
-        + (f" without {', '.join(args.without)}" if args.without else ""),
+        + (f" without {', '.join(args.without)}" if args.without else "")
+        + (f", instance liveness TTL {args.alive_ttl:g} s" if args.alive_ttl is not None else ""),
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="lan-call-cluster-") as tmp:
