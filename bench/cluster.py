@@ -54,6 +54,7 @@ import tempfile
 import time
 import urllib.request
 from array import array
+from collections import Counter
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -62,6 +63,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from server.protocol import SPACE_ALPHABET  # noqa: E402
 from tests.support.benchproc import (  # noqa: E402
     cpu_seconds_of,
     loaded,
@@ -138,25 +140,40 @@ def bounce(me: Client, other: Client, stats: Stats) -> Callable[[dict[str, Any]]
     return received
 
 
-async def connect(port: int, context: ssl.SSLContext, name: str, gate: asyncio.Semaphore) -> Client:
+async def connect(
+    port: int, context: ssl.SSLContext, name: str, gate: asyncio.Semaphore, space: str | None = None
+) -> Client:
     loop = asyncio.get_running_loop()
     async with gate:
         _, client = await loop.create_connection(
             lambda: Client(f"{SERVER_NAME}:{port}"), LOOPBACK, port, ssl=context, server_hostname=SERVER_NAME
         )
         await asyncio.wait_for(client.ready, 60)
-    client.send_json({"type": "identify", "data": {"id": client.id, "name": name}})
+    identify: dict[str, Any] = {"id": client.id, "name": name}
+    if space is not None:
+        identify["space"] = space
+    client.send_json({"type": "identify", "data": identify})
     return client
 
 
-async def settle(clients: Sequence[Client], total: int, limit: float) -> None:
-    """Every client has seen `total` - 1 others announced (so every instance mirrors all)."""
+async def settle(clients: Sequence[Client], wanted: Sequence[int], limit: float) -> None:
+    """Every client has seen its `wanted` number of others announced (so every instance
+    mirrors them all)."""
     deadline = time.monotonic() + limit
-    while any(c.peers_seen < total - 1 for c in clients):
+    while any(c.peers_seen < n for c, n in zip(clients, wanted, strict=True)):
         if time.monotonic() > deadline:
-            short = sum(1 for c in clients if c.peers_seen < total - 1)
+            short = sum(1 for c, n in zip(clients, wanted, strict=True) if c.peers_seen < n)
             raise TimeoutError(f"{short} clients still waiting for announcements after {limit:.0f} s")
         await asyncio.sleep(0.1)
+
+
+def space_code(index: int) -> str:
+    """A valid space code (docs/protocol.md §11) for space number `index`."""
+    digits = ""
+    for _ in range(3):
+        index, digit = divmod(index, len(SPACE_ALPHABET))
+        digits += SPACE_ALPHABET[digit]
+    return "SPC" + digits
 
 
 async def relay(ports: list[int], context: ssl.SSLContext, pairs: int, seconds: float) -> dict[str, float]:
@@ -167,7 +184,7 @@ async def relay(ports: list[int], context: ssl.SSLContext, pairs: int, seconds: 
             for i in range(2 * pairs)
         )
     )
-    await settle(ends, 2 * pairs, 60)
+    await settle(ends, [2 * pairs - 1] * len(ends), 60)
     stats = Stats()
     for a, b in zip(ends[::2], ends[1::2], strict=True):
         a.on_candidate, b.on_candidate = bounce(a, b, stats), bounce(b, a, stats)
@@ -207,9 +224,11 @@ def print_relay(label: str, figures: dict[str, float]) -> None:
 
 
 def idle_worker(pipe: Connection, wid: int, ca: str, use_uvloop: bool, nofile: int, concurrency: int) -> None:
-    """One load-generator process. Commands: ("connect", port, count, label) connects and
-    identifies `count` clients; ("settle", total, limit) waits until each of them has seen
-    `total` - 1 others announced; ("report",) says what went wrong; ("bye",) closes all."""
+    """One load-generator process. Commands: ("connect", port, spaces, label) connects and
+    identifies one client per entry of `spaces` (a space code, or None for the open
+    network); ("settle", people, limit) waits until each client has seen everyone else
+    `people` counts in its space announced; ("report",) says what went wrong; ("bye",)
+    closes all."""
     raise_nofile(nofile)
 
     async def serve() -> None:
@@ -217,16 +236,21 @@ def idle_worker(pipe: Connection, wid: int, ca: str, use_uvloop: bool, nofile: i
         context = ssl.create_default_context(cafile=ca)  # verifies: no checks turned off
         gate = asyncio.Semaphore(concurrency)
         clients: list[Client] = []
+        spaces: list[str | None] = []
         while True:
             command, *args = await loop.run_in_executor(None, pipe.recv)
             reply: Any = "ok"
             try:
                 if command == "connect":
-                    port, count, label = args
-                    names = (f"idle {label}{wid}-{i}" for i in range(count))
-                    clients += await asyncio.gather(*(connect(port, context, name, gate) for name in names))
+                    port, codes, label = args
+                    joins = (
+                        connect(port, context, f"idle {label}{wid}-{i}", gate, c) for i, c in enumerate(codes)
+                    )
+                    clients += await asyncio.gather(*joins)
+                    spaces += codes
                 elif command == "settle":
-                    await settle(clients, *args)
+                    people, limit = args
+                    await settle(clients, [people[space] - 1 for space in spaces], limit)
                 elif command == "report":
                     usage = resource.getrusage(resource.RUSAGE_SELF)
                     reply = {
@@ -329,6 +353,7 @@ def idle(
     count: int,
     workers: int,
     connecting: int,
+    space_size: int,
     client_loop: str,
 ) -> None:
     context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
@@ -362,15 +387,18 @@ def idle(
         time.sleep(1.0)
         snapshots = [Snapshot(pids, redis_pid)]
         expected = 0
+        people: Counter[str | None] = Counter()  # per space, both halves so far
         for half, (port, n) in enumerate(zip(ports, halves, strict=True)):
             print(f"  {n} clients joining instance {'AB'[half]}...", flush=True)
             expected += n
-            shares = split(n, workers)
-            connects = [("connect", port, k, "AB"[half]) for k in shares]
+            # Each space gets half its people on each instance.
+            codes = [space_code(j // (space_size // 2)) if space_size else None for j in range(n)]
+            people.update(codes)
+            connects = [("connect", port, codes[w::workers], "AB"[half]) for w in range(workers)]
             ask(pipes, connects, f"connecting half {half}", limit, logs)
             ask(
                 pipes,
-                [("settle", expected, limit)] * workers,
+                [("settle", dict(people), limit)] * workers,
                 f"announcements of half {half}",
                 limit + 30,
                 logs,
@@ -448,6 +476,12 @@ def main() -> int:
         help="A/B: run the servers with this optional 'fast' extra made unimportable",
     )
     parser.add_argument(
+        "--space-size",
+        type=int,
+        default=0,
+        help="--idle clients in spaces of this many, half on each instance (default 0: the open network)",
+    )
+    parser.add_argument(
         "--alive-ttl",
         type=float,
         help="seconds without a heartbeat before an instance is taken for dead (server default 3)",
@@ -459,6 +493,8 @@ def main() -> int:
         help="run the servers from this checkout instead (A/B against another commit: git worktree add)",
     )
     args = parser.parse_args()
+    if args.space_size and (args.space_size < 2 or args.space_size % 2):
+        parser.error("--space-size must be even (half of each space joins each instance)")
     # A SIGTERM (timeout, a stopped job) unwinds like Ctrl+C: servers and redis-server stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     server_dir = args.server_dir.resolve()
@@ -522,8 +558,14 @@ def main() -> int:
                 pids = [proc.pid for proc in procs]
                 loops = ["uvloop" if loaded(pid, "uvloop") else "asyncio" for pid in pids]
                 print(
-                    f"{args.idle} idle identified clients over two instances (event loop {loops[0]}/"
-                    f"{loops[1]}) on one redis-server, from {args.workers} load-generator processes:",
+                    f"{args.idle} idle identified clients "
+                    + (
+                        f"in spaces of {args.space_size} "
+                        if args.space_size
+                        else "in the open network (one list) "
+                    )
+                    + f"over two instances (event loop {loops[0]}/{loops[1]}) on one redis-server, "
+                    f"from {args.workers} load-generator processes:",
                     flush=True,
                 )
                 idle(
@@ -535,6 +577,7 @@ def main() -> int:
                     args.idle,
                     args.workers,
                     args.connecting,
+                    args.space_size,
                     client_loop,
                 )
                 # e.g. event=instance-lost: an instance took the other for dead (figures void)
