@@ -307,7 +307,9 @@ export class Verification {
     if (!this.sheet?.hidden) {
       // The sheet is about the member it was opened for, until they leave; a member whose
       // device is not the verified one comes first (their warning shows).
-      const present = this.link && (this.calls.inCall.includes(this.link) || this.link === this.calls.current);
+      const present =
+        this.link &&
+        (this.link === link || this.calls.inCall.includes(this.link) || this.link === this.calls.current);
       const about = present ? this.link : null;
       const aboutCheck = about && checkOf(about);
       if (!about || !aboutCheck || (warn && link !== about)) this.closeSheet();
