@@ -609,6 +609,174 @@ def run_server(
     return phases
 
 
+# --- consent probes (issue 18, findings 22, 24, 29): one try each, pass or fail --------------------
+
+PROBE_ATTACKER = "127.0.0.7"
+PROBE_VICTIMS = "127.0.0.8"
+PROBE_RING = 1.0  # RING_TIMEOUT of the probe server, so a stale invitation is stale within seconds
+PROBE_SLACK = 10.0  # the hub's RING_SLACK: how long past the ring an answer still counts
+
+
+class ProbeClient:
+    """One identified /rtc client from a given loopback address, keeping what it hears."""
+
+    def __init__(self, ws: Any, ready: dict[str, Any]) -> None:
+        self.ws, self.id = ws, ready["id"]
+        self.frames: list[dict[str, Any]] = []
+
+    @classmethod
+    async def join(cls, session: Any, url: str, name: str) -> ProbeClient:
+        ws = await session.ws_connect(url, server_hostname=SERVER_NAME)
+        client = cls(ws, json.loads((await ws.receive(timeout=10)).data))
+        await client.send({"type": "identify", "data": {"name": name, "caps": ["group", "data"]}})
+        return client
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+    async def hear(self, seconds: float) -> list[dict[str, Any]]:
+        """Everything that arrives within `seconds` (beyond peer-list changes)."""
+        got: list[dict[str, Any]] = []
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                message = await self.ws.receive(timeout=left)
+            except TimeoutError:
+                break
+            if message.type != 1:  # aiohttp.WSMsgType.TEXT
+                break
+            frame_ = json.loads(message.data)
+            self.frames.append(frame_)
+            if frame_["type"] != "peer":
+                got.append(frame_)
+        return got
+
+    async def wait_for(self, kind: str, seconds: float = 5.0) -> dict[str, Any] | None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            for message in await self.hear(min(left, 0.2)):
+                if message["type"] == kind:
+                    return message
+        return None
+
+
+def codes(frames: list[dict[str, Any]]) -> list[str]:
+    return [f["data"]["code"] for f in frames if f["type"] == "error"]
+
+
+async def consent_probes(port: int, ca: str) -> list[tuple[str, bool, str]]:
+    """Each consent attack once; returns (attack, held, what happened)."""
+    import aiohttp
+
+    url = f"wss://{LOOPBACK}:{port}/rtc"
+    results: list[tuple[str, bool, str]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = {}
+        for source in (PROBE_ATTACKER, PROBE_VICTIMS):
+            connector = aiohttp.TCPConnector(ssl=tls_context(ca), local_addr=(source, 0))
+            sessions[source] = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+        mallory = await ProbeClient.join(sessions[PROBE_ATTACKER], url, "Mallory")
+        victim = await ProbeClient.join(sessions[PROBE_VICTIMS], url, "Victim")
+        ann = await ProbeClient.join(sessions[PROBE_VICTIMS], url, "Ann")
+        bob = await ProbeClient.join(sessions[PROBE_VICTIMS], url, "Bob")
+        for client in (mallory, victim, ann, bob):
+            await client.hear(0.3)
+
+        # 22: an `accept` nobody offered.
+        await mallory.send({"type": "accept", "data": {"type": "answer", "sdp": "v=0", "target": victim.id}})
+        refused, heard = await mallory.hear(0.5), await victim.hear(0.5)
+        held = codes(refused) == ["not-invited"] and not heard
+        results.append(
+            (
+                "forced call (accept to an idle person)",
+                held,
+                f"attacker got {codes(refused)}, victim got {[f['type'] for f in heard]}",
+            )
+        )
+
+        # 24: a join after the invitation stopped ringing, and one after it was withdrawn.
+        await ann.send({"type": "offer", "data": {"type": "offer", "sdp": "v=0", "target": bob.id}})
+        await bob.wait_for("offer")
+        await bob.send({"type": "accept", "data": {"type": "answer", "sdp": "v=0", "target": ann.id}})
+        call = await ann.wait_for("call")
+        call_id = call["data"]["id"] if call else ""
+        await ann.send({"type": "invite", "data": {"target": mallory.id, "call": call_id}})
+        await mallory.wait_for("invite")
+        await asyncio.sleep(PROBE_RING + PROBE_SLACK + 0.5)
+        await mallory.send({"type": "join", "data": {"call": call_id}})
+        late = await mallory.hear(0.5)
+        held = codes(late) == ["not-invited"]
+        results.append(
+            (
+                f"join {PROBE_RING + PROBE_SLACK + 0.5:g} s after the invitation",
+                held,
+                f"attacker got {codes(late)}",
+            )
+        )
+        await ann.send({"type": "invite", "data": {"target": mallory.id, "call": call_id}})
+        await mallory.wait_for("invite")
+        await ann.send(
+            {"type": "hangup", "data": {"target": mallory.id, "call": call_id, "reason": "cancelled"}}
+        )
+        told = await mallory.wait_for("hangup")
+        await mallory.send({"type": "join", "data": {"call": call_id}})
+        after = await mallory.hear(0.5)
+        held = told is not None and codes(after) == ["not-invited"] and codes(await ann.hear(0.3)) == []
+        results.append(
+            (
+                "join after the inviter withdrew it",
+                held,
+                f"withdrawal heard: {told is not None}, join: {codes(after)}",
+            )
+        )
+
+        # 29: the echo squatted by an `accept`, then asked into a group call.
+        echo = next(
+            (
+                f["data"]["id"]
+                for f in victim.frames
+                if f["type"] == "peer" and f["data"].get("kind") == "bot"
+            ),
+            None,
+        )
+        if echo is None:
+            results.append(("echo squatting", False, "no echo peer listed"))
+        else:
+            await mallory.send({"type": "accept", "data": {"type": "answer", "sdp": "v=0", "target": echo}})
+            squat = await mallory.hear(0.5)
+            await ann.send({"type": "invite", "data": {"target": echo, "call": call_id}})
+            joined = None
+            end = time.monotonic() + 5
+            while joined is None and time.monotonic() < end:
+                for message in await ann.hear(0.2):
+                    if message["type"] == "call" and echo in message["data"]["members"]:
+                        joined = message
+                    if message["type"] == "reject" and message["data"].get("source") == echo:
+                        end = 0
+            held = codes(squat) == ["not-invited"] and joined is not None
+            results.append(
+                (
+                    "echo squatting, then a group invites it",
+                    held,
+                    f"squat: {codes(squat)}, echo joined: {joined is not None}",
+                )
+            )
+    return results
+
+
+def run_probes(server_dir: Path) -> list[tuple[str, bool, str]]:
+    tmp = Path(tempfile.mkdtemp(prefix="lan-call-probes-"))
+    port = free_port()
+    server = start_server(
+        port, tmp / "certs", tmp / "server.log", server_dir, ECHO="1", RING_TIMEOUT=f"{PROBE_RING:g}"
+    )
+    try:
+        return asyncio.run(consent_probes(port, str(tmp / "certs" / "ca.pem")))
+    finally:
+        stop_server(server)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
@@ -705,14 +873,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="seconds per phase (default 5; --quick 2)")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    parser.add_argument("--probes", action="store_true", help="only the consent probes (one try each)")
     args = parser.parse_args(argv)
+    dirs = [d.resolve() for d in (args.server_dir or [REPO])]
+    failed = 0
+    for server_dir in dirs:
+        print(
+            f"Consent probes against {describe(server_dir)} (RING_TIMEOUT={PROBE_RING:g}, ECHO=1):",
+            flush=True,
+        )
+        for attack, held, what in run_probes(server_dir):
+            failed += not held
+            print(f"  {'held ' if held else 'BROKE'}  {attack:<44} {what}", flush=True)
+    if args.probes:
+        return 1 if failed else 0
     bystanders = args.bystanders if args.bystanders is not None else (50 if args.quick else 200)
     if not 2 <= bystanders <= PER_CROWD_ADDRESS * len(CROWD):
         parser.error(f"--bystanders must be between 2 and {PER_CROWD_ADDRESS * len(CROWD)}")
     seconds = args.seconds if args.seconds is not None else (2.0 if args.quick else 5.0)
     drain_limit = 10.0 if args.quick else 30.0
     settle = 0.0 if args.quick else RESUME_GRACE + 5
-    dirs = [d.resolve() for d in (args.server_dir or [REPO])]
     raise_nofile(bystanders + 512)  # the server inherits this limit
 
     busy0, t0 = machine_busy_seconds(), time.monotonic()

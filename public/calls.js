@@ -4,7 +4,7 @@
 // timeouts, and the words people see when a call ends.
 
 import { Emitter } from './events.js';
-import { listNames, videoBudget } from './grouplogic.js';
+import { listNames, mayAdoptCall, videoBudget } from './grouplogic.js';
 import { PeerLink } from './peerlink.js';
 import { endOnDisconnect, followRemoteMedia } from './peermessages.js';
 
@@ -149,6 +149,7 @@ export class CallController extends Emitter {
     const group = this.group;
     this.leavingGroup = true;
     try {
+      for (const id of [...this.invited.keys()]) this.withdrawInvite(id); // nobody joins a call we left
       this.waitingLink?.decline('busy');
       for (const link of this.inCall) link.hangup(link.is('calling') ? 'cancelled' : reason);
     } finally {
@@ -171,7 +172,7 @@ export class CallController extends Emitter {
     if (type === 'reject' && typeof data.call === 'string' && this.invited.has(from)) {
       return this.inviteAnswered(from, String(data.reason || 'declined'));
     }
-    if (type === 'hangup' && this.invitation?.from === from) return this.invitationWithdrawn();
+    if (type === 'hangup' && this.invitation?.from === from) return this.invitationWithdrawn(String(data.reason || ''));
     if (!link?.active) return; // about a call that is over
     if (type === 'reject') {
       if (link.is('calling')) link.end(String(data.reason || 'declined'), 'remote');
@@ -281,6 +282,11 @@ export class CallController extends Emitter {
       if (this.group?.id === id) this.setGroup(null);
       return;
     }
+    const consented = (/** @type {string} */ peerId) => {
+      const link = this.links.get(peerId);
+      return !!link?.active && !link.waiting && !link.is('ringing'); // dialled, or answered here
+    };
+    if (!mayAdoptCall({ id, members, me, group: this.group?.id ?? null, joining: this.joining, consented })) return;
     this.setGroup({ id, members });
     for (const member of members) this.forgetInvite(member);
     // A member who left: close that pair's link (the others carry on).
@@ -340,6 +346,14 @@ export class CallController extends Emitter {
     // Their app answers within its ring time; a lost answer must not hold a place forever.
     const timeout = (this.signalling.config?.ringTimeoutMs || 30000) + 2 * CALLEE_RING_SLACK_MS;
     setTimeout(() => this.forgetInvite(peerId), timeout);
+  }
+
+  /** Take back an invitation that still rings (tapped again in "Add people", or we leave). @param {string} peerId */
+  withdrawInvite(peerId) {
+    const group = this.group;
+    if (!group || !this.invited.has(peerId)) return;
+    this.send('hangup', { target: peerId, call: group.id, reason: 'cancelled' });
+    this.forgetInvite(peerId);
   }
 
   /** @param {string} peerId */
@@ -406,11 +420,11 @@ export class CallController extends Emitter {
     if (missed) this.emit('missed', { peerId: invitation.from, name: invitation.name, reason });
   }
 
-  /** The inviter gave up, or left. */
-  invitationWithdrawn() {
+  /** The inviter took the invitation back, or left. @param {string} [reason] */
+  invitationWithdrawn(reason = 'left') {
     const invitation = this.invitation;
     if (!invitation) return;
-    this.endInvitation(`${invitation.name} left before you answered`);
+    this.endInvitation(reason === 'cancelled' ? `${invitation.name} cancelled the invitation` : `${invitation.name} left before you answered`);
   }
 
   /** @param {string} notice */
@@ -536,6 +550,12 @@ export class CallController extends Emitter {
       return true;
     }
     if (ref === 'leave-call' || code === 'not-in-call') return true; // left already, or they did
+    if (ref === 'accept' && code === 'not-invited') {
+      // Our answer came after their offer stopped ringing (or they hung up meanwhile).
+      const link = target === undefined ? this.current : this.links.get(target);
+      if (link?.is('connecting') && link.direction === 'incoming') link.end('expired', 'local');
+      return true;
+    }
     const link = target === undefined ? this.current : this.links.get(target);
     if (code === 'peer-away' || code === 'undelivered') {
       // Their socket is gone: say so now rather than ring into the void. The hang-up is
@@ -594,6 +614,7 @@ export function describeEnd(call, { reason, by, from }) {
     cancelled: 'Call cancelled',
     unavailable: `${who} is no longer here`,
     unreachable: `${who} isn’t reachable right now`,
+    expired: `${who}’s call had already ended`,
     failed: `Lost the connection to ${who}`,
     error: `The call with ${who} could not be set up`,
   };

@@ -4,6 +4,7 @@
 
 import { onMessage } from './channels.js';
 import { typingText } from './grouplogic.js';
+import { shownText } from './plaintext.js';
 import { $, setLabel } from './ui.js';
 
 const TYPING_REPEAT_MS = 2000; // while typing, say so again this often
@@ -18,10 +19,11 @@ const TRAILING = /[.,;:!?)\]}'"»”’]+$/u;
 /**
  * Chat text as DOM nodes: http(s) addresses become links that open in a new tab without
  * telling the site who sent you; everything else (javascript:, data:, markup) stays text.
- * @param {string} text
+ * @param {string} raw
  * @returns {(string | HTMLAnchorElement)[]}
  */
-export function linkify(text) {
+export function linkify(raw) {
+  const text = shownText(raw, { lines: true }); // no bidi override turns a link or a word around
   /** @type {(string | HTMLAnchorElement)[]} */
   const parts = [];
   let last = 0;

@@ -23,7 +23,7 @@
 // (`malformed`) and ignored: the link stays up.
 
 import { PeerChannels, registry, SERVICE_CHANNEL } from './channels.js';
-import { DataLinkError, isLine, isRequest, isResponse, Requests, yields } from './datalogic.js';
+import { DataLinkError, isLine, isRequest, isResponse, OfferBudget, Requests, yields } from './datalogic.js';
 import { Emitter } from './events.js';
 import { rtcConfiguration } from './identity.js';
 import { LinkState } from './linkstate.js';
@@ -571,6 +571,8 @@ export class DataLinks extends Emitter {
     this.options = options;
     /** @type {Map<string, DataLink>} */
     this.links = new Map();
+    /** Offers answered without a click, per person (a flood builds no connections). */
+    this.offerBudget = new OfferBudget();
     this.everyone = new Subscriptions();
     // Built in: `ping` answers with what it was sent (a round trip, for tools and tests).
     this.subscribe('ping', (data) => data);
@@ -651,6 +653,7 @@ export class DataLinks extends Emitter {
     if (typeof from !== 'string' || from === this.signalling.id) return;
     const known = this.links.get(from);
     if (type !== 'offer' && !known?.linkState.active) return; // about a link that is over
+    if (type === 'offer' && !this.offerBudget.take(from, Date.now())) return; // a flood: not answered
     (known || this.peer(from)).handle(type, data);
   }
 

@@ -2,6 +2,8 @@
 // response messages, request bookkeeping with timeouts, the glare rule, and errors that
 // say what happened in words. No DOM, no RTCPeerConnection: tested under Node.
 
+import { shownText } from './plaintext.js';
+
 export const MAX_ID_CHARS = 64; // request ids and type names
 export const MAX_TEXT_CHARS = 2000; // one message line, as in the call's chat
 
@@ -133,7 +135,7 @@ export class Requests {
       entry.resolve(response.data);
     } else if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string') {
       const code = ERROR_CODES.includes(error.code) ? error.code : 'failed';
-      entry.reject(new DataLinkError(code, error.message.slice(0, 300)));
+      entry.reject(new DataLinkError(code, shownText(error.message).slice(0, 300)));
     } else {
       entry.reject(new DataLinkError('bad-response', `${who}’s app sent a malformed answer to “${entry.type}”.`));
     }
@@ -143,5 +145,49 @@ export class Requests {
   /** Every request in flight fails with `error` (the link closed). @param {Error} error */
   failAll(error) {
     for (const id of [...this.pending.keys()]) this.fail(id, error);
+  }
+}
+
+const MAX_BUDGETS = 256; // people whose offers are counted at once
+
+/**
+ * How often one person may make us answer a data-link offer (each answer builds a peer
+ * connection, with no click: issue 18 finding 33 counted 27 a second from a flooder). A
+ * reload or a network change needs one now and then; past `burst` in a row, one more
+ * every `refillMs`. Entries for people who stopped are dropped once full again.
+ */
+export class OfferBudget {
+  /** @param {number} [burst] @param {number} [refillMs] */
+  constructor(burst = 4, refillMs = 5000) {
+    this.burst = burst;
+    this.refillMs = refillMs;
+    /** @type {Map<string, {tokens: number, at: number}>} */
+    this.byPeer = new Map();
+  }
+
+  /** Whether an offer from `peerId` at `now` (ms) is answered; it uses one if so. @param {string} peerId @param {number} now */
+  take(peerId, now) {
+    let entry = this.byPeer.get(peerId);
+    if (!entry) {
+      if (this.byPeer.size >= MAX_BUDGETS) this.sweep(now);
+      entry = { tokens: this.burst, at: now };
+      this.byPeer.set(peerId, entry);
+    }
+    entry.tokens = Math.min(this.burst, entry.tokens + (now - entry.at) / this.refillMs);
+    entry.at = now;
+    if (entry.tokens < 1) return false;
+    entry.tokens -= 1;
+    return true;
+  }
+
+  /** Forget people whose budget is full again; if that is not enough, the oldest. @param {number} now */
+  sweep(now) {
+    for (const [peerId, entry] of this.byPeer) {
+      if (entry.tokens + (now - entry.at) / this.refillMs >= this.burst) this.byPeer.delete(peerId);
+    }
+    for (const peerId of this.byPeer.keys()) {
+      if (this.byPeer.size < MAX_BUDGETS) break;
+      this.byPeer.delete(peerId);
+    }
   }
 }

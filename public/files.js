@@ -8,6 +8,7 @@
 
 import { Emitter } from './events.js';
 import { canReceive, DiskFile, HashWorker, safeName, sweepIncoming } from './filestore.js';
+import { shownMediaType } from './plaintext.js';
 import { FileReceiver, FileSender, transferIdOf } from './transfer.js';
 
 const RETRY_MS = 2000; // between attempts to reopen a dropped link for a transfer
@@ -122,6 +123,7 @@ export class FileTransfers extends Emitter {
           return;
         }
         offer.name = safeName(offer.name);
+        offer.type = shownMediaType(offer.type);
         const receiver = new FileReceiver(offer);
         const entry = this.add({ id, peerId, peerName: this.nameOf(peerId), direction: 'in', transfer: receiver });
         receiver.attach(channel);

@@ -2,6 +2,8 @@
 // (OPFS), written by a worker (public/filestore-worker.js) that also hashes it; then
 // saved as a download. Nothing of a file is kept in the page's memory.
 
+import { shownText } from './plaintext.js';
+
 const DIRECTORY = 'incoming';
 
 /** Whether this browser can receive files to disk (OPFS with sync access handles in workers). */
@@ -146,10 +148,12 @@ export async function saveFile(file, name) {
   return true;
 }
 
-/** A file name safe to save: the last path component, no control characters. @param {string} name */
+/**
+ * A file name safe to save and to show: the last path component, with no control or
+ * format characters (a bidi override would show "…exe.pdf" for a program). @param {string} name
+ */
 export function safeName(name) {
-  const base = name.split(/[\\/]/).pop() || '';
-  // eslint-disable-next-line no-control-regex
-  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').replace(/^\.+/, '').trim();
+  const base = shownText(name).split(/[\\/]/).pop() || '';
+  const clean = base.replace(/^\.+/, '').trim();
   return clean || 'file';
 }

@@ -70,3 +70,19 @@ export function typingText(names) {
   if (names.length > 3) return 'Several people are typing…';
   return `${listNames(names)} ${names.length === 1 ? 'is' : 'are'} typing…`;
 }
+
+/**
+ * Whether a `call` message that lists us may become our call (issue 18, finding 22: a
+ * call the person did not start or accept must never get their camera). It may when it
+ * is the call we are in, the one we asked to join, or the 1:1 call we started or accepted
+ * with its one other member; never a call that appears around an idle person.
+ * @param {{id: string, members: string[], me: string, group: string | null, joining: string | null,
+ *   consented: (peerId: string) => boolean}} seen
+ *   `consented`: we dialled that person, or answered their ring, and the call is on
+ */
+export function mayAdoptCall({ id, members, me, group, joining, consented }) {
+  if (!members.includes(me)) return false;
+  if (id === group || id === joining) return true;
+  const others = members.filter((member) => member !== me);
+  return group === null && others.length === 1 && consented(others[0]);
+}

@@ -22,7 +22,9 @@ export class AddPeople {
     this.list.onclick = (event) => {
       const button = /** @type {HTMLElement} */ (event.target).closest('[data-peer-id]');
       const id = /** @type {HTMLElement | null} */ (button)?.dataset.peerId;
-      if (id && !this.calls.invited.has(id)) this.calls.invite(id);
+      if (!id) return;
+      if (this.calls.invited.has(id)) this.calls.withdrawInvite(id); // tapped again: take it back
+      else this.calls.invite(id);
     };
   }
 
@@ -37,7 +39,7 @@ export class AddPeople {
     this.button.setAttribute('aria-expanded', String(show));
     if (show) {
       this.render();
-      /** @type {HTMLElement | null} */ (this.list.querySelector('button:not([aria-disabled="true"])'))?.focus();
+      /** @type {HTMLElement | null} */ (this.list.querySelector('button:not([aria-pressed="true"])'))?.focus();
     }
   }
 
@@ -66,7 +68,7 @@ export class AddPeople {
       let item = this.items.get(person.id);
       if (!item) {
         item = document.createElement('li');
-        item.innerHTML = '<button type="button" class="person" data-testid="add-person"><span class="avatar" aria-hidden="true"></span><span class="who"><span class="visually-hidden">Add </span><span class="name"></span><span class="status small"></span></span></button>';
+        item.innerHTML = '<button type="button" class="person" data-testid="add-person"><span class="avatar" aria-hidden="true"></span><span class="who"><span class="visually-hidden action"></span><span class="name"></span><span class="status small"></span></span></button>';
         this.items.set(person.id, item);
       }
       const button = /** @type {HTMLElement} */ (item.firstElementChild);
@@ -74,8 +76,9 @@ export class AddPeople {
       paintName(/** @type {HTMLElement} */ (item.querySelector('.name')), person.name, person.id);
       paintAvatar(/** @type {HTMLElement} */ (item.querySelector('.avatar')), person.name, person.id);
       const invited = this.calls.invited.has(person.id);
-      button.setAttribute('aria-disabled', String(invited)); // not `disabled`: the focus stays on it
-      /** @type {HTMLElement} */ (item.querySelector('.status')).textContent = invited ? 'Ringing…' : person.inCall ? 'In another call' : '';
+      button.setAttribute('aria-pressed', String(invited)); // tap again to cancel the invitation
+      /** @type {HTMLElement} */ (item.querySelector('.action')).textContent = invited ? 'Cancel the invitation of ' : 'Add ';
+      /** @type {HTMLElement} */ (item.querySelector('.status')).textContent = invited ? 'Ringing… · tap to cancel' : person.inCall ? 'In another call' : '';
       if (this.list.children[index] !== item) this.list.insertBefore(item, this.list.children[index] || null);
     });
     $('add-empty').hidden = people.length > 0;

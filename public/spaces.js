@@ -5,7 +5,7 @@
 export const SPACE_KEY = 'lanCall.space';
 /** No 0/O, 1/I/L: a code read aloud or off a screen is typed right. The server checks the same. */
 export const SPACE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
-export const SPACE_CODE_LENGTH = 6;
+export const SPACE_CODE_LENGTH = 8; // 31^8: far past guessing at NEW_SPACE_TOTAL a minute (docs/protocol.md §11)
 const MIN_LENGTH = 4;
 const MAX_LENGTH = 16;
 const REFUSAL_WINDOW_MS = 5000; // an error about `identify` this soon after a move is about the move
@@ -155,9 +155,12 @@ export class SpacesPanel {
     this.signalling.space = back; // the server kept it: nothing to send
     remember(back);
     this.movedAt = 0;
-    this.hint.textContent = code === 'rate-limited'
-      ? 'Too many changes of space in a row: wait a moment, then try again.'
-      : `The server refused that space code: ${String(message || '').replace(/\.$/, '')}.`;
+    const guessing = String(message).includes('new spaces');
+    this.hint.textContent = code !== 'rate-limited'
+      ? `The server refused that space code: ${String(message || '').replace(/\.$/, '')}.`
+      : guessing
+        ? 'Too many new spaces tried from this device: check the code, and try again in a minute.'
+        : 'Too many changes of space in a row: wait a moment, then try again.';
     this.root.open = true;
     this.render();
     return true;

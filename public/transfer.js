@@ -26,6 +26,7 @@
 
 import { Emitter } from './events.js';
 import { Sha256 } from './sha256.js';
+import { shownText } from './plaintext.js';
 
 export const LABEL_PREFIX = 'file:';
 export const CHUNK_SIZE = 64 * 1024; // fits every peer's max-message-size (aiortc: 64 KiB)
@@ -308,11 +309,11 @@ class Transfer extends Emitter {
   /** @param {{type: string, data: any}} message @returns {boolean} whether it was handled */
   common({ type, data }) {
     if (type === 'file-cancel') {
-      this.machine.fire('cancel', data.reason ? `The other side cancelled: ${data.reason}` : 'The other side cancelled.');
+      this.machine.fire('cancel', theirWords('The other side cancelled', data.reason));
       return true;
     }
     if (type === 'file-error') {
-      this.machine.fire('fail', `The other device reported a problem: ${data.message}`);
+      this.machine.fire('fail', theirWords('The other device reported a problem', data.message));
       return true;
     }
     return false;
@@ -743,4 +744,16 @@ export function formatEta(seconds) {
   if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s left`;
   if (seconds < 3600) return `${Math.round(seconds / 60)} min left`;
   return `${(seconds / 3600).toFixed(1)} h left`;
+}
+
+/**
+ * What the other side said about ending a transfer, as plain words of ours: "Cancelled."
+ * after "The other side cancelled" says nothing, and their text is shown without format
+ * characters and at most 200 characters long.
+ * @param {string} lead @param {unknown} said
+ */
+export function theirWords(lead, said) {
+  const text = typeof said === 'string' ? shownText(said).trim().slice(0, 200) : '';
+  if (!text || /^cancell?ed\.?$/i.test(text)) return `${lead}.`;
+  return `${lead}: ${text}${/[.!?…]$/.test(text) ? '' : '.'}`;
 }

@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from . import replica
+from . import protocol, replica
 from .appkeys import HUB, SETTINGS
 from .config import SettingsError
 from .hub import Hub, Peer, Room
@@ -43,7 +43,9 @@ PRESENCE = PREFIX + "presence"
 ROOMS = PREFIX + "rooms"
 HEARTBEAT_SECONDS = 1.0
 ALIVE_TTL_MS = 3000  # an instance silent this long is taken for dead (kill -9, power cut)
-FRAME_MAX_AGE = 10.0  # frames queued longer (Redis down) are dropped, not delivered late
+# Frames queued longer (Redis down) are dropped, and their senders told `undelivered`: a
+# relay seconds late answers a call that may be over (issue 18, finding 32: 14.9 s late).
+FRAME_MAX_AGE = 5.0
 QUEUE_LIMIT = 200_000  # commands queued while Redis is down; frames past it are dropped
 BATCH = 512  # commands per pipeline round trip
 RECONNECT_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
@@ -186,7 +188,7 @@ class Cluster:
 
     def _push(self, frame: bool, method: str, *args: Any) -> None:
         if len(self._queue) >= QUEUE_LIMIT and frame:
-            self.dropped_frames += 1
+            self._undelivered(args)
             return
         self._queue.append((time.monotonic(), frame, method, args))
         self._drained.clear()
@@ -202,11 +204,11 @@ class Cluster:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await self._up.wait()
-            stale = time.monotonic() - FRAME_MAX_AGE
-            while queue and queue[0][1] and queue[0][0] < stale:
-                queue.popleft()
-                self.dropped_frames += 1
+            while not self._up.is_set():  # Redis is away: senders of stale frames hear so
+                self._drop_stale()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._up.wait(), HEARTBEAT_SECONDS)
+            self._drop_stale()
             batch = list(islice(queue, BATCH))
             if not batch:
                 continue
@@ -221,6 +223,50 @@ class Cluster:
                 continue
             for _ in batch:
                 queue.popleft()
+
+    def _drop_stale(self) -> None:
+        """Frames queued more than FRAME_MAX_AGE ago go, wherever they are in the queue
+        (other commands keep their order)."""
+        stale = time.monotonic() - FRAME_MAX_AGE
+        queue = self._queue
+        if not queue or queue[0][0] >= stale:
+            return
+        kept: deque[Command] = deque()
+        while queue and queue[0][0] < stale:
+            command = queue.popleft()
+            if command[1]:
+                self._undelivered(command[3])
+            else:
+                kept.append(command)
+        queue.extendleft(reversed(kept))
+
+    def _undelivered(self, args: tuple[Any, ...]) -> None:
+        """A frame for another instance is dropped: its sender, if it is here and the
+        frame was a relay, hears `undelivered` (a caller then says "not reachable")."""
+        self.dropped_frames += 1
+        parsed = replica.split_frame(args[1]) if len(args) == 2 else None
+        if parsed is None:
+            return
+        target, text = parsed
+        try:
+            message = json.loads(text)
+            kind, data = message["type"], message["data"]
+            sender = data["id"] if kind == "icecandidate" else data["source"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if (kind not in protocol.RELAY_TYPES and kind != "invite") or not isinstance(sender, str):
+            return  # a `call` update or the like: nobody sent it
+        peer = self.hub.peer(sender)
+        if peer is None or peer.home is not None:
+            return
+        log.info("event=undelivered peer=%s target=%s type=%s reason=redis", sender, target, kind)
+        notice = protocol.error(
+            protocol.UNDELIVERED,
+            "the server holding them cannot be reached right now; this message was dropped",
+            kind,
+            target,
+        )
+        deliver(Outbox().send(sender, notice), self.hub)
 
     # --- reading -----------------------------------------------------------------------------
 

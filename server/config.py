@@ -303,6 +303,26 @@ SETTINGS: tuple[Setting, ...] = (
         hub=True,
     ),
     _number_setting(
+        "NEW_SPACE_RATE",
+        "new_space_rate",
+        6.0,
+        0,
+        6000,
+        "empty spaces one client address may enter per minute, burst the same (guessing codes finds "
+        "empty ones; `0`: no limit)",
+        hub=True,
+    ),
+    _number_setting(
+        "NEW_SPACE_TOTAL",
+        "new_space_total",
+        120.0,
+        0,
+        60000,
+        "empty spaces all addresses together may enter per minute, burst the same (guessing from many "
+        "addresses; `0`: no limit)",
+        hub=True,
+    ),
+    _number_setting(
         "IDENTIFY_TIMEOUT",
         "identify_timeout",
         10.0,
@@ -345,7 +365,14 @@ SETTINGS: tuple[Setting, ...] = (
         "same host only",
     ),
     _number_setting(
-        "RING_TIMEOUT", "ring_timeout", 30.0, 1, 3600, 'seconds an unanswered call rings before "No answer"'
+        "RING_TIMEOUT",
+        "ring_timeout",
+        30.0,
+        1,
+        3600,
+        'seconds an unanswered call or invitation rings before "No answer"; an answer more than 10 s '
+        "later is refused",
+        hub=True,
     ),
     Setting(
         "RELOAD",
@@ -465,6 +492,8 @@ class Settings:
     address_rate_limit: float = _DEFAULTS["address_rate_limit"]  # per client address; 0: off
     rename_rate: float = _DEFAULTS["rename_rate"]  # per client address; 0: off
     join_rate: float = _DEFAULTS["join_rate"]  # per client address; 0: off
+    new_space_rate: float = _DEFAULTS["new_space_rate"]  # per client address, per minute; 0: off
+    new_space_total: float = _DEFAULTS["new_space_total"]  # all addresses, per minute; 0: off
     identify_timeout: float = _DEFAULTS["identify_timeout"]
     send_queue_bytes: int = _DEFAULTS["send_queue_bytes"]
     heartbeat: float = _DEFAULTS["heartbeat"]

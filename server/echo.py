@@ -365,8 +365,10 @@ class EchoPeer:
         self._replies: set[asyncio.Task[None]] = set()
         self._early: dict[str, tuple[float, list[Json]]] = {}
         self._stopping = False
-        self.call_id: str | None = None  # the group call it is a member of
-        self._joining: str | None = None  # a call it has asked to join
+        # The calls it is a member of, and those it asked to join: any number at once, each
+        # caller served on its own (one call must not make it busy for everyone else).
+        self.groups: set[str] = set()
+        self._joining: set[str] = set()
 
     @property
     def active_calls(self) -> int:
@@ -496,14 +498,16 @@ class EchoPeer:
         inviter, call_id, members = data.get("source"), data.get("call"), data.get("members")
         if not isinstance(inviter, str) or not isinstance(call_id, str) or not isinstance(members, list):
             return
-        if self.call_id is not None or self.active_calls + len(members) > self.max_calls:
+        if call_id in self.groups or call_id in self._joining:
+            return  # a repeated invitation to a call it is in, or joining
+        if self.active_calls + len(members) > self.max_calls:
             self.busy_total += 1
             self._reply(inviter, "reject", "busy", call_id)
             return
         if self._elsewhere(members):
             self._reply(inviter, "reject", "declined", call_id)
             return
-        self._joining = call_id
+        self._joining.add(call_id)
         self.spawn(self.send({"type": "join", "data": {"call": call_id}}))
 
     def _on_call(self, data: Json) -> None:
@@ -513,19 +517,22 @@ class EchoPeer:
         if not isinstance(call_id, str) or not isinstance(members, list):
             return
         if data.get("ended") or self.id not in members:
-            if call_id == self.call_id:
-                self.call_id = None
+            self._joining.discard(call_id)
+            if call_id in self.groups:
+                self.groups.discard(call_id)
                 for call in [c for c in self.calls.values() if c.call_id == call_id]:
                     self.spawn(call.end("left", notify=False))
             return
         if self._elsewhere(members):  # someone from another instance joined: it cannot reach us
-            self.call_id = self._joining = None
+            self.groups.discard(call_id)
+            self._joining.discard(call_id)
             for call in [c for c in self.calls.values() if c.call_id == call_id]:
                 self.spawn(call.end("left", notify=False))
             self.spawn(self.send({"type": "leave-call", "data": {"call": call_id}}))
             return
-        joined = self._joining == call_id
-        self.call_id, self._joining = call_id, None
+        joined = call_id in self._joining
+        self._joining.discard(call_id)
+        self.groups.add(call_id)
         for call in [c for c in self.calls.values() if c.call_id == call_id and c.caller not in members]:
             self.spawn(call.end("left", notify=False))
         if not joined:

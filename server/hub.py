@@ -41,6 +41,7 @@ from . import protocol
 from .outbox import Connection, Outbox
 from .protocol import Identify, Invite, Join, Leave, LeaveCall, Ping, ProtocolError, Relay
 from .ratelimit import TokenBucket, Verdict
+from .ringing import Ringing
 
 log = logging.getLogger("server.hub")
 
@@ -48,8 +49,12 @@ log = logging.getLogger("server.hub")
 CLOSE_NORMAL = 1000  # the peer left on purpose
 CLOSE_POLICY = 1008  # sustained abuse of the rate limit, or no identify in time
 CLOSE_REPLACED = 4001  # the same peer resumed on a newer socket
+CLOSE_TRY_AGAIN = 1013  # shed at MAX_CLIENTS for someone else (its address holds too many)
 
 PENDING_LIMIT = 64  # frames held for a peer in its grace period, delivered on resume
+# An offer or invitation rings for `ring_timeout`, and the callee's page gives it 5 s more
+# before it gives up; an answer later than this answers nothing.
+RING_SLACK = 10.0
 IN_PROCESS = "in-process"  # the address of peers that live inside the server (bots)
 
 
@@ -77,10 +82,13 @@ class HubLimits:
     rename_burst: int = 5
     join_rate: float = 5.0  # joins (first identify) per second per client address; 0: off
     join_burst: int = 20
+    new_space_rate: float = 6.0  # empty spaces entered per minute per client address; 0: off
+    new_space_total: float = 120.0  # the same for all addresses together; 0: off
     resume_grace: float = 20.0
     identify_timeout: float = 10.0
     rejoin_window: float = 10.0  # after `leave`, the token still returns the same id
     max_call_size: int = 6  # members of one call, counting invitations
+    ring_timeout: float = 30.0  # an unanswered offer or invitation rings this long (+ RING_SLACK)
     open_space: bool = True  # the open network (no space code) exists
     pending_frames: int = PENDING_LIMIT
     pending_bytes: int = 256 * 1024  # held for one away peer
@@ -95,6 +103,7 @@ class AddressBudget:
     messages: TokenBucket | None
     renames: TokenBucket | None
     joins: TokenBucket | None  # a join reaches everyone too (and so does its leave)
+    new_spaces: TokenBucket | None = None  # entering a space nobody is in: a guess, or a new one
     sockets: int = 0
 
 
@@ -127,10 +136,27 @@ class Room:
     id: str
     members: dict[str, None] = field(default_factory=dict)  # peer ids, in joining order
     invited: dict[str, str] = field(default_factory=dict)  # invitee id -> inviter id
+    invited_until: dict[str, float] = field(default_factory=dict)  # invitee id -> when it stops ringing
 
     @property
     def ids(self) -> list[str]:
         return list(self.members)
+
+    def invite(self, invitee: str, inviter: str, until: float) -> None:
+        self.invited[invitee] = inviter
+        self.invited_until[invitee] = until
+
+    def uninvite(self, invitee: str) -> bool:
+        self.invited_until.pop(invitee, None)
+        return self.invited.pop(invitee, None) is not None
+
+    def expire_invitations(self, now: float) -> bool:
+        """Drop invitations that no longer ring (an invitation lives as long as it rings,
+        issue 18 finding 24). Returns whether any went."""
+        stale = [i for i in self.invited if self.invited_until.get(i, now + 1) <= now]
+        for invitee in stale:
+            self.uninvite(invitee)
+        return bool(stale)
 
 
 class Presence(Protocol):
@@ -192,6 +218,7 @@ class Hub:
         self._deferred: dict[str, Peer] = {}  # joins waiting for their address's budget
         self._addresses: dict[str, AddressBudget] = {}
         self._calls: dict[str, Room] = {}  # call id -> membership
+        self._ringing = Ringing(limits.ring_timeout + RING_SLACK)  # 1:1 offers not yet answered
         self._departed: dict[str, Departed] = {}  # token hash -> who left on purpose, oldest first
         self._reserved: set[str] = set()  # name keys of the bots' names
         self._pending_total = 0
@@ -200,6 +227,8 @@ class Hub:
         self.errors: Counter[str] = Counter()  # refusals by error code (metrics.py)
         self.presence: Presence | None = None  # set by replica.py with REDIS_URL; None: one instance
         self._mirror_bucket = TokenBucket(1.0, 1, 0.0)  # mirrors never send here; one shared bucket
+        total = limits.new_space_total
+        self._new_spaces = TokenBucket(total / 60, max(1, int(total)), clock()) if total > 0 else None
 
     # --- queries ----------------------------------------------------------------------
 
@@ -302,6 +331,37 @@ class Hub:
             self._publish_up(peer)  # its new token, and that it is held here now
         return peer, out, resumed
 
+    def shed_for(self, address: str) -> Outbox | None:
+        """At MAX_CLIENTS, make room for a socket from `address`: the address holding the
+        most sockets loses its newest one, if it holds more than twice what `address`
+        would. Sockets from a few addresses then cannot keep everyone else out (issue 18,
+        finding 33: 200 idle sockets from 4 addresses refused 80 of 80 honest tries).
+        None: nobody holds an unfair share, and the newcomer is refused."""
+        mine = self._addresses.get(address)
+        would_have = (mine.sockets if mine is not None else 0) + 1
+        heaviest = max(
+            (a for a in self._addresses if a not in (IN_PROCESS, address)),
+            key=lambda a: self._addresses[a].sockets,
+            default=None,
+        )
+        if heaviest is None or self._addresses[heaviest].sockets <= 2 * would_have:
+            return None
+        newest = max(
+            (p for p in self._by_conn.values() if p.address == heaviest and p.conn is not None),
+            key=lambda p: p.connected_at,
+            default=None,
+        )
+        if newest is None or newest.conn is None:
+            return None
+        log.warning(
+            "event=shed addr=%s sockets=%d peer=%s for=%s",
+            heaviest,
+            self._addresses[heaviest].sockets,
+            newest.id,
+            address,
+        )
+        return Outbox().close(newest.conn, CLOSE_TRY_AGAIN, "server full: too many sockets from one address")
+
     def disconnect(self, peer: Peer, conn: Connection) -> Outbox:
         """The socket `conn` of `peer` closed. Starts the grace period; what was queued
         on it but never written is held for the resume."""
@@ -349,6 +409,10 @@ class Hub:
             del self._departed[token_hash]
         for address in [a for a, b in self._addresses.items() if b.sockets == 0 and self._rested(b, now)]:
             del self._addresses[address]  # a full bucket is the same as a new one
+        self._ringing.sweep(now)
+        for room in self._calls.values():
+            if room.expire_invitations(now):
+                self._room_touched(room)
         return out
 
     def next_expiry(self) -> float | None:
@@ -469,6 +533,14 @@ class Hub:
                 "This server has no open network: join a space with the code someone gave you",
                 "identify",
             )
+        if space is not None and space != peer.space and not self._may_enter(peer, space):
+            self._unidentified.pop(peer.id, None)  # it spoke: a refusal, not a silent socket
+            raise ProtocolError(
+                protocol.RATE_LIMITED,
+                "Too many new spaces tried from here: check the code and try again in a minute; "
+                "the space stays as it was",
+                "identify",
+            )
         if peer.name is None and not admitted and not self._may_join(peer, message):
             return Outbox()
         moved = peer.name is not None and space != peer.space
@@ -517,7 +589,7 @@ class Hub:
         invitations (nobody there can reach it now), its old space hears it leave, and it
         hears its old space go; the caller then lists the new space to it."""
         for room in [r for r in self._calls.values() if peer.id in r.invited]:
-            del room.invited[peer.id]
+            room.uninvite(peer.id)
             self._room_touched(room)
         if peer.call is not None and (call := self._calls.get(peer.call)) is not None:
             out.extend(self._depart(peer, call))
@@ -533,6 +605,23 @@ class Hub:
         if peer.name is not None:
             gone = protocol.peer(peer.id, peer.name, peer.kind, remove=True)
             out.sends.extend((other, gone) for other in self.audience(peer))
+
+    def _may_enter(self, peer: Peer, space: str) -> bool:
+        """Entering a space nobody is in is what guessing codes looks like (a wrong code
+        finds an empty space): one address gets `new_space_rate` of them a minute, and all
+        addresses together `new_space_total` (issue 18, finding 28). A space with someone
+        in it is always open to its code."""
+        if any(p.space == space and p.name is not None and p is not peer for p in self._peers.values()):
+            return True
+        now = self.clock()
+        mine = self._budget(peer.address).new_spaces
+        if mine is not None and not mine.has_token(now):
+            return False
+        if self._new_spaces is not None and self._new_spaces.take(now) is not Verdict.ALLOW:
+            return False
+        if mine is not None:
+            mine.take(now)
+        return True
 
     def _may_join(self, peer: Peer, message: Identify) -> bool:
         """A join (and later its leave) reaches everyone: one address gets `join_rate` of
@@ -592,8 +681,8 @@ class Hub:
     # --- group calls (docs/protocol.md §8) -----------------------------------------------
 
     def _scope(self, sender: Peer, target: Peer, message: Relay) -> Outbox:
-        """Check a relay against call membership, and keep membership up to date with the
-        1:1 calls it sees. Returns what membership changes announce."""
+        """Check a relay against call membership and what is ringing, and keep membership
+        up to date with the 1:1 calls it sees. Returns what membership changes announce."""
         if message.data.get("link") == protocol.DATA_LINK:  # a data-only link: never a call
             if protocol.DATA not in target.caps:
                 raise ProtocolError(
@@ -605,37 +694,101 @@ class Hub:
             return Outbox()
         call_id = message.data.get("call")
         if call_id is not None:
-            room = self._calls.get(call_id)
-            if room is not None and room.invited.get(sender.id) == target.id:
-                if message.type == "reject":
-                    del room.invited[sender.id]  # an invitation declined
-                    self._room_touched(room)
-                    return Outbox()
-                if message.type == "ringing":  # the invitee's device rings
-                    return Outbox()
-            if room is None or sender.id not in room.members or target.id not in room.members:
+            return self._call_scoped(sender, target, message, call_id)
+        now = self.clock()
+        shared = self._shared_room(sender, target)
+        if message.type == "offer":
+            if shared is None:  # a new call rings; in a call it is a renegotiation
+                self._ringing.offered(sender.id, target.id, now)
+            return Outbox()
+        if message.type == "accept":
+            if shared is not None:
+                return Outbox()  # the answer to a renegotiation
+            if not self._ringing.answered(target.id, sender.id, now):
+                # Only an offer the callee accepts makes a call: an answer to nothing would
+                # put an idle person into a call they never saw (issue 18, finding 22).
                 raise ProtocolError(
-                    protocol.NOT_IN_CALL,
-                    "the sender or the target is not a member of that call",
+                    protocol.NOT_INVITED,
+                    f"{target.name} is not calling you (the call may be over)",
                     message.type,
                     target.id,
                 )
-            if message.type == "hangup" and len(room.members) == 2:
-                return self._depart(sender, room)  # hanging up a call of two ends it
-            return Outbox()
-        if message.type == "accept" and sender.call is None and target.call is None:
-            room = Room(id=uuid.uuid4().hex[:16], members={target.id: None, sender.id: None})
-            self._calls[room.id] = room
-            target.call = sender.call = room.id
-            log.info("event=call-start call=%s members=2", room.id)
-            self._room_touched(room)
-            out = self._call_changed(room)
-            return self._announce(self._announce(out, target), sender)
-        if message.type == "hangup" and sender.call is not None and sender.call == target.call:
-            room = self._calls.get(sender.call)
-            if room is not None and len(room.members) == 2:
-                return self._depart(sender, room)
+            return self._start_call(target, sender)
+        if message.type == "reject":
+            self._ringing.withdrawn(target.id, sender.id)
+        elif message.type == "hangup":
+            self._ringing.withdrawn(sender.id, target.id)
+            if shared is not None and len(shared.members) == 2:
+                return self._depart(sender, shared)  # hanging up a call of two ends it
         return Outbox()
+
+    def _call_scoped(self, sender: Peer, target: Peer, message: Relay, call_id: str) -> Outbox:
+        """A relay that names a call: between its members, or between an invitee and
+        its inviter while the invitation rings."""
+        room = self._calls.get(call_id)
+        if room is not None and room.expire_invitations(self.clock()):
+            self._room_touched(room)
+        if room is not None and room.invited.get(sender.id) == target.id:
+            if message.type == "reject":
+                room.uninvite(sender.id)  # an invitation declined
+                self._room_touched(room)
+                return Outbox()
+            if message.type == "ringing":  # the invitee's device rings
+                return Outbox()
+        if (
+            room is not None
+            and message.type == "hangup"
+            and room.invited.get(target.id) == sender.id
+            and target.id not in room.members
+        ):
+            room.uninvite(target.id)  # the inviter withdraws its invitation; the invitee hears it
+            self._room_touched(room)
+            return Outbox()
+        if room is None or sender.id not in room.members or target.id not in room.members:
+            raise ProtocolError(
+                protocol.NOT_IN_CALL,
+                "the sender or the target is not a member of that call",
+                message.type,
+                target.id,
+            )
+        if message.type == "hangup" and len(room.members) == 2:
+            return self._depart(sender, room)  # hanging up a call of two ends it
+        return Outbox()
+
+    def _start_call(self, caller: Peer, callee: Peer) -> Outbox:
+        """`callee` accepted `caller`'s offer: a call of two. A membership either still
+        had is over (a lost hang-up): they are in this call now, and the server must
+        track the call they are really in (issue 18, finding 23)."""
+        out = Outbox()
+        for peer in (caller, callee):
+            old = self._calls.get(peer.call) if peer.call is not None else None
+            if old is not None:
+                out.extend(self._depart(peer, old))
+        room = Room(id=uuid.uuid4().hex[:16])
+        self._calls[room.id] = room
+        self._enter(caller, room)
+        self._enter(callee, room)
+        log.info("event=call-start call=%s members=2", room.id)
+        self._room_touched(room)
+        out.extend(self._call_changed(room))
+        return self._announce(self._announce(out, caller), callee)
+
+    def _shared_room(self, one: Peer, other: Peer) -> Room | None:
+        """The call both are members of, if any (a bot may be in several)."""
+        for peer, partner in ((one, other), (other, one)):
+            room = self._calls.get(peer.call) if peer.call is not None else None
+            if room is not None and partner.id in room.members:
+                return room
+        return None
+
+    @staticmethod
+    def _enter(peer: Peer, room: Room) -> None:
+        """`peer` becomes a member of `room`. A bot serves each caller on its own and may
+        be in any number of calls at once, so it is never "in a call" itself (issue 18,
+        finding 29: one call with the echo made it busy for everyone)."""
+        room.members[peer.id] = None
+        if peer.kind != "bot":
+            peer.call = room.id
 
     def _invite(self, sender: Peer, message: Invite) -> Outbox:
         room = self._member_room(sender, message.call, "invite")
@@ -654,12 +807,15 @@ class Hub:
             )
         if target.id in room.members:
             raise ProtocolError(protocol.BAD_MESSAGE, f"{target.name} is already in this call", "invite", to)
+        now = self.clock()
+        room.expire_invitations(now)
         if (
             target.id not in room.invited
             and len(room.members) + len(room.invited) >= self.limits.max_call_size
         ):
+            self._room_touched(room)
             raise ProtocolError(protocol.CALL_FULL, "This call is full", "invite", to)
-        room.invited[target.id] = sender.id
+        room.invite(target.id, sender.id, now + self._ringing.lifetime)
         self._room_touched(room)
         text = protocol.invite(sender.id, target.id, room.id, room.ids)
         if target.conn is not None:
@@ -668,19 +824,23 @@ class Hub:
 
     def _join(self, peer: Peer, message: Join) -> Outbox:
         room = self._calls.get(message.call)
+        if room is not None and room.expire_invitations(self.clock()):
+            self._room_touched(room)
         if room is None or peer.id not in room.invited:
-            raise ProtocolError(protocol.NOT_INVITED, "nobody in that call invited you", "join")
+            raise ProtocolError(
+                protocol.NOT_INVITED, "nobody in that call invited you, or the invitation is over", "join"
+            )
         if len(room.members) >= self.limits.max_call_size:
-            del room.invited[peer.id]
+            room.uninvite(peer.id)
+            self._room_touched(room)
             raise ProtocolError(protocol.CALL_FULL, "This call is full", "join")
         out = Outbox()
         if peer.call is not None:  # taken from another call to this one
             old = self._calls.get(peer.call)
             if old is not None:
                 out.extend(self._depart(peer, old))
-        del room.invited[peer.id]
-        room.members[peer.id] = None
-        peer.call = room.id
+        room.uninvite(peer.id)
+        self._enter(peer, room)
         log.info("event=call-join call=%s peer=%s members=%d", room.id, peer.id, len(room.members))
         self._room_touched(room)
         out.extend(self._call_changed(room))
@@ -830,7 +990,7 @@ class Hub:
         if left and self.limits.rejoin_window > 0:  # a reload may land on this instance
             self._departed[peer.token_hash] = Departed(peer.id, peer.kind, self.clock())
         for room in self._calls.values():
-            room.invited.pop(peer.id, None)
+            room.uninvite(peer.id)
             room.members.pop(peer.id, None)
         peer.call = None
         return self._remove(peer)
@@ -849,7 +1009,9 @@ class Hub:
             if room is None:
                 room = self._calls[call_id] = Room(id=call_id)
             room.members = dict.fromkeys(members)
+            until = self.clock() + self._ringing.lifetime  # an invitation new here rings from now
             room.invited = dict(invited)
+            room.invited_until = {i: room.invited_until.get(i, until) for i in invited}
         out = Outbox()
         now_in = set(members)
         for peer_id in before | now_in:
@@ -857,6 +1019,8 @@ class Hub:
             if peer is None:
                 continue
             call = call_id if peer_id in now_in else (None if peer.call == call_id else peer.call)
+            if peer.kind == "bot":
+                call = None  # a bot may be in several calls, and is never "in a call" (_enter)
             if peer.call != call:
                 peer.call = call
                 self._announce(out, peer)
@@ -881,6 +1045,8 @@ class Hub:
         peer = self._peers.get(peer_id)
         if peer is None or peer.home is not None or peer.name is None:
             return Outbox()  # gone, or taken over elsewhere meanwhile: dropped
+        if text.startswith('{"type":"offer"'):
+            self._ring_from_elsewhere(peer, text)
         if peer.conn is not None:
             return Outbox().send(peer_id, text)
         try:
@@ -892,6 +1058,18 @@ class Hub:
         if (kind in protocol.RELAY_TYPES or kind == "invite") and isinstance(sender, str):
             return self._hold(sender, peer, kind, text)
         return Outbox()  # a `call` update for an away peer: it hears the call on resume
+
+    def _ring_from_elsewhere(self, callee: Peer, text: str) -> None:
+        """A caller on another instance offered `callee` a call: its accept is handled
+        here, so the offer rings here too (`_scope`)."""
+        try:
+            data = json.loads(text)["data"]
+            caller, call, link = data["source"], data.get("call"), data.get("link")
+        except (ValueError, KeyError, TypeError):
+            return
+        other = self._peers.get(caller) if isinstance(caller, str) else None
+        if other is not None and call is None and link is None and self._shared_room(callee, other) is None:
+            self._ringing.offered(other.id, callee.id, self.clock())
 
     def held_here(self) -> list[Peer]:
         """Listed peers this instance holds (what it publishes after a Redis restart)."""
@@ -1048,6 +1226,9 @@ class Hub:
                 joins=TokenBucket(limits.join_rate, limits.join_burst, now)
                 if shared and limits.join_rate > 0
                 else None,
+                new_spaces=TokenBucket(limits.new_space_rate / 60, max(1, int(limits.new_space_rate)), now)
+                if shared and limits.new_space_rate > 0
+                else None,
             )
         return budget
 
@@ -1058,7 +1239,8 @@ class Hub:
 
     @staticmethod
     def _rested(budget: AddressBudget, now: float) -> bool:
-        return all(b is None or b.full(now) for b in (budget.messages, budget.renames, budget.joins))
+        buckets = (budget.messages, budget.renames, budget.joins, budget.new_spaces)
+        return all(b is None or b.full(now) for b in buckets)
 
     def _publish_up(self, peer: Peer) -> None:
         if self.presence is not None and peer.home is None and peer.kind != "bot" and peer.name is not None:
@@ -1081,11 +1263,12 @@ class Hub:
                 self._release_address(peer.address)
             peer.conn = None
         out = Outbox()
+        self._ringing.forget(peer.id)
         for invited_to in [r for r in self._calls.values() if peer.id in r.invited]:
-            del invited_to.invited[peer.id]
+            invited_to.uninvite(peer.id)
             self._room_touched(invited_to)
-        if peer.call is not None and (room := self._calls.get(peer.call)) is not None:
-            out.extend(self._depart(peer, room))
+        for room in [r for r in self._calls.values() if peer.id in r.members]:
+            out.extend(self._depart(peer, room))  # one call, or several for a bot
         if peer.name is not None:
             self.changes += 1
             if self.presence is not None and peer.home is None and peer.kind != "bot":

@@ -45,6 +45,12 @@ NOT_INVITED: Final = "not-invited"
 CALL_FULL: Final = "call-full"
 UNSUPPORTED: Final = "unsupported"
 SPACE_REQUIRED: Final = "space-required"  # OPEN_SPACE=0 and identify named no space (§11)
+ERROR_CODES: Final = frozenset(
+    {
+        BAD_JSON, BAD_MESSAGE, UNKNOWN_TYPE, NOT_IDENTIFIED, UNKNOWN_PEER, RATE_LIMITED, BAD_NAME,
+        PEER_AWAY, UNDELIVERED, NOT_IN_CALL, NOT_INVITED, CALL_FULL, UNSUPPORTED, SPACE_REQUIRED,
+    }
+)  # fmt: skip
 
 # Relay messages: the server forwards them to `target` after stamping the sender. Only
 # these fields travel (docs/protocol.md §2); anything else a client adds is dropped.

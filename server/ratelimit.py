@@ -62,6 +62,11 @@ class TokenBucket:
             return Verdict.DROP_AND_WARN
         return Verdict.DROP
 
+    def has_token(self, now: float) -> bool:
+        """Whether `take` would allow now (nothing is taken)."""
+        elapsed = max(0.0, now - self._last)
+        return min(self.burst, self.tokens + elapsed * self.rate) >= 1.0 - 1e-9
+
     def full(self, now: float) -> bool:
         """Refilled to its burst by `now`: indistinguishable from a new bucket."""
         return self.tokens + max(0.0, now - self._last) * self.rate >= self.burst and self._strikes == 0

@@ -70,8 +70,11 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
         log.warning("event=refused reason=origin origin=%s addr=%s", request.headers.get("Origin"), remote)
         raise web.HTTPForbidden(text="WebSocket origin not allowed\n")
     if hub.connections >= settings.max_clients:
-        log.warning("event=refused reason=capacity clients=%d addr=%s", hub.connections, remote)
-        raise web.HTTPServiceUnavailable(text="server is full, try again later\n")
+        room = hub.shed_for(remote)  # someone holding far more than their share makes room
+        if room is None:
+            log.warning("event=refused reason=capacity clients=%d addr=%s", hub.connections, remote)
+            raise web.HTTPServiceUnavailable(text="server is full, try again later\n")
+        deliver(room, hub)
 
     ws = web.WebSocketResponse(
         protocols=first_subprotocol(request),
@@ -115,7 +118,7 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
         listening = True
 
         def on_text(text: str) -> None:
-            if not listening:  # the handler is done with this socket (a polite close)
+            if not listening or conn.closing:  # done with this socket, or closing it
                 return
             conn.heard += 1
             try:
@@ -131,6 +134,8 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
         handle_text_when_parsed(ws, request, settings.max_message_bytes + 1, on_text)
         async for msg in ws:
             conn.heard += 1
+            if conn.closing and msg.type is not WSMsgType.ERROR:
+                continue  # the hub closed it: what was already in flight is not handled
             if msg.type is WSMsgType.TEXT:
                 try:
                     out = hub.receive(peer, msg.data)

@@ -15,7 +15,7 @@ import aiohttp_jinja2
 import segno
 from aiohttp import web
 
-from . import __version__, minify, protocol
+from . import __version__, metrics, minify, protocol
 from .appkeys import HUB, SETTINGS, SITE, STARTED
 from .assets import is_ignored
 from .compress import COMPRESSIBLE, compressed_response, etag_matches
@@ -170,18 +170,19 @@ async def qr_text_svg(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Up or not, for anyone; how many are connected only for those who may read
+    /metrics (this machine, or METRICS_TOKEN): a count tells a stranger when people are
+    here (issue 18, finding 33)."""
     hub = request.app[HUB]
-    return web.json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "assets": hub.version,
-            "clients": hub.connections,
-            "peers": len(hub.listed()),
-            "uptime": round(time.monotonic() - request.app[STARTED], 3),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    health: dict[str, object] = {
+        "status": "ok",
+        "version": __version__,
+        "assets": hub.version,
+        "uptime": round(time.monotonic() - request.app[STARTED], 3),
+    }
+    if metrics.allowed(request, request.app[SETTINGS].metrics_token):
+        health |= {"clients": hub.connections, "peers": len(hub.listed())}
+    return web.json_response(health, headers={"Cache-Control": "no-store"})
 
 
 def resolve_public(root: Path, relative: str) -> Path | None:

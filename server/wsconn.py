@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from aiohttp.base_protocol import BaseProtocol
 
 log = logging.getLogger("server.rtc")
@@ -48,6 +48,7 @@ class WebSocketConnection:
     __slots__ = (
         "__weakref__",
         "_bytes",
+        "_closing",
         "_ended",
         "_flow",
         "_heard_before",
@@ -83,6 +84,7 @@ class WebSocketConnection:
         self._queue: deque[str | _Close | _Pong] = deque()
         self._bytes = 0
         self._ended = False  # closed, aborted or stopped: nothing more is written
+        self._closing = False  # the hub asked for a close: what it still sends is not read
         self._writing_since: float | None = None
         self._writer: asyncio.Task[None] | None = None
         self._write_now = _frame_writer(ws)
@@ -117,10 +119,30 @@ class WebSocketConnection:
         self._start_writer()
 
     def close(self, code: int, reason: str) -> None:
-        if self._ended:
+        if self._ended or self._closing:
             return
+        self._closing = True
+        if code == WSCloseCode.POLICY_VIOLATION and self.transport is not None:
+            # An abuser (a flood): stop reading it now, and end the connection within
+            # CLOSE_SECONDS even if a write to it is stuck behind a full buffer; a polite
+            # close queued behind that write waited for the stall timeout, reading the
+            # flood all along (issue 18, finding 33).
+            with contextlib.suppress(RuntimeError, AttributeError):
+                self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(CLOSE_SECONDS, self._drop_abuser)
         self._queue.append(_Close(code, reason))
         self._start_writer()
+
+    @property
+    def closing(self) -> bool:
+        """A close was asked for (or done): frames still arriving are not handled."""
+        return self._closing or self._ended
+
+    def _drop_abuser(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            log.info("event=policy-abort peer=%s addr=%s", self.peer_id, self.remote)
+            self.stop()
+            self.transport.abort()
 
     def pong(self, payload: bytes) -> None:
         if self._queue or self._ended:  # a peer that is behind can wait for its pongs

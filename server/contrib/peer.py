@@ -782,7 +782,10 @@ class PythonPeer:
             for link in [c for c in self.calls.values() if c.call_id == call_id]:
                 await link.close("call-ended")
             return
-        self.call_id, self.members = call_id, [m for m in members if isinstance(m, str)]
+        listed = [m for m in members if isinstance(m, str)]
+        if not self._may_adopt(call_id, listed):
+            return  # a call this peer neither made, answered nor joined (issue 18, finding 22)
+        self.call_id, self.members = call_id, listed
         for remote, link in list(self.calls.items()):
             if remote in self.members:
                 link.call_id = call_id
@@ -792,6 +795,15 @@ class PythonPeer:
             self._joining = None
             others = [m for m in self.members if m != self.id and m not in self.calls]
             self._spawn(self._offer_to_members(call_id, others))
+
+    def _may_adopt(self, call_id: str, members: list[str]) -> bool:
+        """The call it is in, the one it asked to join, or the 1:1 call it dialled or
+        answered; never a call that appears around it (docs/protocol.md §7)."""
+        if call_id in (self.call_id, self._joining):
+            return True
+        others = [m for m in members if m != self.id]
+        link = self.calls.get(others[0]) if len(others) == 1 else None
+        return self.call_id is None and link is not None and not link.ended.is_set()
 
     async def _offer_to_members(self, call_id: str, members: list[str]) -> None:
         """The joiner offers to every other member, all at once (each offer waits for

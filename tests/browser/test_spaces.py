@@ -22,7 +22,7 @@ async def test_people_in_a_space_see_only_each_other_and_join_by_link(start_serv
     await page.get_by_text("Space: open network").click()
     await page.get_by_role("button", name="Create a space").click()
     code = (await alice.test_id("space-code").text_content() or "").strip()
-    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{6}", code), code
+    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{8}", code), code
     await expect(alice.test_id("space-summary")).to_have_text(f"Space {code}")
     await expect(page.get_by_role("heading", name=f"People in space {code}")).to_be_visible()
     link = alice.test_id("space-link")

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from tests.support.liveserver import StartServer
+from tests.support.polling import eventually
 from tests.support.rtcclient import RtcClient
 
 
@@ -129,6 +130,30 @@ async def test_a_ping_flood_is_closed_with_1008(
     assert await closed == 1008
 
 
+async def test_a_flooder_that_never_reads_is_cut_off_once_closed(
+    start_server: StartServer, client_ssl: ssl.SSLContext, caplog: Any
+) -> None:
+    """Issue 18 finding 33: the 1008 close used to wait behind a write stuck on the
+    flooder's full buffer until the stall timeout (the heartbeat, here 60 s) ended it as a
+    slow reader, reading its flood all the while. Now reading stops at the close and the
+    close itself ends the connection; the rate-close is logged once."""
+    live = await start_server(rate_limit=50, rate_burst=200, address_rate_limit=0, heartbeat=60.0)
+    caplog.set_level("INFO")
+    flooder = await NeverReads.connect(live.port, client_ssl, "Flooder")
+    await eventually(lambda: len(live.hub.listed()) == 1, 5, what="the flooder listed")
+    pings = (bytes([0x89, 0x84]) + os.urandom(4) + b"ping") * 20  # masked 4-byte pings
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 30  # far over the limit for 5 s closes it; the flood stops then
+    while live.hub.connections and loop.time() < until and not flooder.writer.is_closing():
+        flooder.writer.write(pings)  # about 2,000 pings/s, whatever the server does
+        await asyncio.sleep(0.01)
+    await eventually(lambda: live.hub.connections == 0, 5, what="the flooder's connection closed")
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("event=rate-close" in line for line in lines) == 1
+    assert not any("event=slow-reader" in line for line in lines), "ended by the stall timeout"
+    flooder.writer.transport.abort()
+
+
 async def test_a_frame_of_exactly_max_message_bytes_is_accepted(
     start_server: StartServer, http: aiohttp.ClientSession
 ) -> None:
@@ -232,3 +257,23 @@ async def test_a_client_that_pings_without_reading_then_drops_logs_no_traceback(
     tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
     assert not tracebacks, [r.getMessage() for r in tracebacks]
     assert any("event=disconnect" in r.getMessage() for r in caplog.records)
+
+
+async def test_idle_sockets_from_one_address_cannot_keep_a_newcomer_out(
+    start_server: StartServer, client_ssl: ssl.SSLContext
+) -> None:
+    """Issue 18 finding 33: at MAX_CLIENTS the newest socket of the address holding the most
+    is closed (1013, try again later) to let a device from another address in."""
+    live = await start_server(max_clients=6, join_rate=0)
+    squat_session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=client_ssl, local_addr=("127.0.0.2", 0))
+    )
+    honest_session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=client_ssl, local_addr=("127.0.0.3", 0))
+    )
+    async with squat_session, honest_session:
+        squatters = [await RtcClient.connect(squat_session, live.ws_url, f"Squat {i}") for i in range(6)]
+        await eventually(lambda: live.hub.connections == 6, 5, what="six squatters connected")
+        honest = await RtcClient.connect(honest_session, live.ws_url, "Honest")
+        assert honest.id and await squatters[-1].closed() == 1013
+        assert live.hub.peer(honest.id) is not None

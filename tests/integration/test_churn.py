@@ -11,6 +11,10 @@ Every client keeps its peer list purely from the `peer` messages it receives. On
   (only in the instant the target's socket was closing) it vanished. Per sender and
   target, outcomes are ordered: delivered*, vanished*, unknown-peer*.
 
+An `accept` answers an offer the client received (the server refuses any other, issue 18:
+`not-invited`, counted apart and never delivered); one whose offer was withdrawn in the
+meantime (a hang-up crossing it, or the pair's call ending) is refused the same way.
+
 Each relay is followed by a probe (an unknown `type`, whose `unknown-type` error echoes
 it as `ref`), so every `unknown-peer` error is attributed to exactly one relay.
 The schedule is seeded; the checks are invariants that hold whatever the interleaving.
@@ -52,7 +56,7 @@ class Sent:
     target: str
     kind: str
     data: dict[str, Any]
-    outcome: str = "pending"  # "accepted" (no error came back) or "unknown-peer"
+    outcome: str = "pending"  # "accepted" (no error came back), "unknown-peer" or "not-invited"
     received: int = 0
 
 
@@ -103,6 +107,7 @@ class Churner:
         self.problems: list[str] = []
         self.left = False
         self.has_peers = asyncio.Event()
+        self.offered_me: dict[str, None] = {}  # who sent an offer not yet answered, oldest first
 
     # --- the reading side --------------------------------------------------------------
 
@@ -124,6 +129,10 @@ class Churner:
                 self.on_peer(data)
             elif kind in RELAY_TYPES:
                 self.received.append(data)
+                if kind == "offer":
+                    self.offered_me[data["source"]] = None
+                elif kind == "hangup":
+                    self.offered_me.pop(data["source"], None)
             elif kind == "error":
                 self.on_error(data)
             else:
@@ -154,6 +163,11 @@ class Churner:
                 self.world.sent[seq].outcome = "accepted"
             if not self.outstanding:
                 self.idle.set()
+        elif code == "not-invited" and ref == "accept" and self.outstanding and self.outstanding[0] >= 0:
+            sent = self.world.sent[self.outstanding[0]]
+            if sent.outcome != "pending" or sent.kind != "accept":
+                self.problems.append(f"not-invited {data} for {sent}")
+            sent.outcome = "not-invited"
         elif code == "unknown-peer" and self.outstanding and self.outstanding[0] >= 0:
             sent = self.world.sent[self.outstanding[0]]
             if sent.outcome != "pending" or ref != sent.kind:
@@ -181,6 +195,13 @@ class Churner:
     async def relay(self) -> None:
         target = self.rng.choice(sorted(self.view))
         kind = self.rng.choice(RELAY_TYPES)
+        offers = [peer for peer in self.offered_me if peer in self.view]
+        if kind == "accept" and not offers:
+            kind = "offer"  # nothing to answer: an answer out of nothing is refused
+        elif kind == "accept" or (kind == "reject" and offers and self.rng.random() < 0.5):
+            target = offers[0]
+        if kind in ("accept", "reject"):
+            self.offered_me.pop(target, None)
         seq = next(self.world.seqs)
         body: dict[str, Any] = {
             "offer": {"type": "offer", "sdp": f"v=0 seq {seq}"},
@@ -314,7 +335,9 @@ async def test_churn_peer_lists_and_relays_stay_exact(start_server: StartServer,
         assert not duplicated, f"delivered more than once: {duplicated[:5]}"
         pending = [s for s in world.sent.values() if s.outcome == "pending"]
         assert not pending, f"relays the server never answered for: {pending[:5]}"
-        refused_yet_delivered = [s for s in world.sent.values() if s.outcome == "unknown-peer" and s.received]
+        refused_yet_delivered = [
+            s for s in world.sent.values() if s.outcome in ("unknown-peer", "not-invited") and s.received
+        ]
         assert not refused_yet_delivered, refused_yet_delivered[:5]
 
         # 3. A relay not delivered is one whose target left, and per (sender, target) the
@@ -322,6 +345,8 @@ async def test_churn_peer_lists_and_relays_stay_exact(start_server: StartServer,
         outcomes: dict[tuple[str, str], str] = collections.defaultdict(str)
         for seq in sorted(world.sent):
             s = world.sent[seq]
+            if s.outcome == "not-invited":
+                continue  # refused at once for what it was, whoever is there
             outcomes[s.sender, s.target] += "D" if s.received else ("V" if s.outcome == "accepted" else "E")
         for (sender, target), trace in outcomes.items():
             assert re.fullmatch("D*V*E*", trace), f"{sender} -> {target}: {trace}"
@@ -329,9 +354,13 @@ async def test_churn_peer_lists_and_relays_stay_exact(start_server: StartServer,
                 assert by_id[target].leave_at is not None, f"{sender} -> {target} (never left): {trace}"
 
         counts = collections.Counter(
-            "delivered" if s.received else ("vanished" if s.outcome == "accepted" else "unknown-peer")
+            "delivered" if s.received else ("vanished" if s.outcome == "accepted" else s.outcome)
             for s in world.sent.values()
         )
+        answers = collections.Counter(
+            s.outcome if not s.received else "delivered" for s in world.sent.values() if s.kind == "accept"
+        )
+        assert answers["delivered"] >= 5 * answers["not-invited"], answers  # answers mostly answer something
         total = len(world.sent)
         renames = sum(c.renames for c in clients)
         planned = sum(action == "relay" for c in clients for _, action in c.actions)

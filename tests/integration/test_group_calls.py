@@ -262,12 +262,15 @@ async def test_the_echo_joins_a_group_call_and_echoes_each_member_their_own_medi
     start_server: StartServer, client_ssl: ssl.SSLContext
 ) -> None:
     """Issue 11: the echo test peer can be a member. Invited into a call of two, it joins,
-    offers to both (the joiner offers), and sends each member back what that member sends."""
+    offers to both (the joiner offers), and sends each member back what that member sends.
+    Issue 18 (finding 29): someone else's 1:1 call with the echo does not make it busy."""
     live = await start_server(echo=True, echo_max_calls=4)
-    async with python_peers(live, client_ssl, ["Ann", "Bob"]) as (ann, bob):
+    async with python_peers(live, client_ssl, ["Ann", "Bob", "Cat"]) as (ann, bob, cat):
+        echo_id = await cat.wait_for_peer("Echo test")
+        cats = await cat.call(echo_id)
+        await eventually(lambda: cats.video_frames >= 1, within=WAIT, what="Cat's echo")
         await ann.call(await ann.wait_for_peer(bob.name))
         await asyncio.gather(*(p.wait_for_members(ids([ann, bob])) for p in (ann, bob)))
-        echo_id = await ann.wait_for_peer("Echo test")
         await ann.invite(echo_id)
         everyone = ids([ann, bob]) | {echo_id}
         await asyncio.gather(*(p.wait_for_members(everyone) for p in (ann, bob)))
@@ -281,9 +284,11 @@ async def test_the_echo_joins_a_group_call_and_echoes_each_member_their_own_medi
 
         await asyncio.gather(echoed(ann), echoed(bob))
         assert ann.calls[echo_id].pc.connectionState == "connected"
+        assert cats.pc.connectionState == "connected" and cats.video_frames >= 5  # still served on its own
         # Leaving: the echo's links end with the call, nothing is left running.
         await ann.leave_call()
         await bob.leave_call()
+        await cats.hangup()
         await eventually(lambda: not live.hub.calls, within=WAIT, what="the call ended")
         echo = live.app[ECHO] if live.app is not None else None
         assert echo is not None

@@ -4,11 +4,16 @@ traversal attempts and security headers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
+from unittest import mock
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
+from server import views
 from server.app import DOCUMENT_ONLY, SECURITY_HEADERS
 from tests.support.liveserver import StartServer
 
@@ -84,6 +89,27 @@ async def test_healthz(
     assert data["status"] == "ok" and data["clients"] == 1
     assert data["assets"] == live.hub.version and data["version"]
     assert isinstance(data["uptime"], float) and data["uptime"] >= 0
+
+
+async def test_healthz_tells_strangers_only_that_it_is_up(start_server: StartServer) -> None:
+    """Issue 18 finding 33: how many people are here is for this machine, or METRICS_TOKEN."""
+    live = await start_server(metrics_token="s3cret")
+    assert live.app is not None
+    from_lan = mock.Mock()
+    from_lan.get_extra_info.side_effect = lambda key, default=None: (
+        ("192.168.1.20", 40000) if key == "peername" else default
+    )
+
+    async def health(headers: dict[str, str]) -> dict[str, object]:
+        request = make_mocked_request("GET", "/healthz", headers=headers, app=live.app, transport=from_lan)
+        response = await views.healthz(request)
+        assert isinstance(response, web.Response) and response.text is not None
+        data: dict[str, object] = json.loads(response.text)
+        return data
+
+    stranger = await health({})
+    assert stranger["status"] == "ok" and "clients" not in stranger and "peers" not in stranger
+    assert {"clients", "peers"} <= set(await health({"Authorization": "Bearer s3cret"}))
 
 
 async def test_static_files_and_cache_busting(start_server: StartServer, http: aiohttp.ClientSession) -> None:

@@ -234,6 +234,27 @@ async def test_after_a_redis_restart_there_are_no_ghosts(
     assert a_server.app is not None and a_server.app[CLUSTER].dropped_frames == 0
 
 
+async def test_a_relay_stuck_in_a_redis_outage_is_dropped_and_its_sender_told(
+    pair: list[LiveServer], redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """Issue 18 finding 32: frames for another instance queued while Redis is down used to
+    be delivered up to 15 s late, or dropped with nobody told. Past FRAME_MAX_AGE they are
+    dropped and the sender hears `undelivered` (while Redis is still down), and the
+    target never gets them."""
+    a_server, b_server = pair
+    alice = await join(http, a_server, "Alice", b_server)
+    bob = await join(http, b_server, "Bob", a_server)
+    redis_server.stop()
+    await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "stuck", "target": bob.id}})
+    told = await frame(alice, lambda m: m["type"] == "error" and m["data"]["code"] == "undelivered", 20)
+    assert told["data"]["ref"] == "offer" and told["data"]["target"] == bob.id
+    redis_server.start()
+    await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "after", "target": bob.id}})
+    first = await frame(bob, of_type("offer"), 20)  # the stuck offer would have come first
+    assert first["data"]["sdp"] == "after"
+    assert a_server.app is not None and a_server.app[CLUSTER].dropped_frames == 1
+
+
 async def test_kill_9_of_an_instance_its_clients_resume_on_the_other(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { listNames, pickSpeaker, scaleFor, SPEAKING_LEVEL, typingText, videoBudget } from '../../public/grouplogic.js';
+import { listNames, mayAdoptCall, pickSpeaker, scaleFor, SPEAKING_LEVEL, typingText, videoBudget } from '../../public/grouplogic.js';
 
 test('the video budget per remote member shrinks as the mesh grows; a 1:1 call is not limited', () => {
   assert.deepEqual(videoBudget(1), { maxBitrate: undefined, maxHeight: undefined });
@@ -47,4 +47,23 @@ test('names and typing indicators read as a sentence', () => {
   assert.equal(typingText(['Ann']), 'Ann is typing…');
   assert.equal(typingText(['Ann', 'Bob']), 'Ann and Bob are typing…');
   assert.equal(typingText(['A', 'B', 'C', 'D']), 'Several people are typing…');
+});
+
+test('a call that lists us is ours only if we are in it, joining it, or started or accepted it (issue 18)', () => {
+  const base = { me: 'me', group: null, joining: null, consented: () => false };
+  // An attacker's accept made a "call" around an idle person: never adopted.
+  assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['mallory', 'me'] }), false);
+  // The 1:1 call we dialled or answered: adopted.
+  const withBob = (/** @type {string} */ id) => id === 'bob';
+  assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob'], consented: withBob }), true);
+  assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['mallory', 'me'], consented: withBob }), false);
+  // Several others in a call we never joined: not ours, even with a consented link.
+  assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob', 'mallory'], consented: withBob }), false);
+  // In a call already, another call id is not ours; our own call's updates are.
+  assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c2', members: ['me', 'bob'], consented: withBob }), false);
+  assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c1', members: ['me', 'bob', 'cat'] }), true);
+  // The call we asked to join (an invitation accepted).
+  assert.equal(mayAdoptCall({ ...base, joining: 'c3', id: 'c3', members: ['ann', 'bob', 'me'] }), true);
+  // A list without us is never adopted.
+  assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c1', members: ['bob', 'cat'] }), false);
 });

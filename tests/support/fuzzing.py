@@ -14,14 +14,10 @@ from typing import Any
 from hypothesis import currently_in_test_context, event
 from hypothesis import strategies as st
 
+from server import protocol
 from server.hub import HubLimits
 
-ERROR_CODES = frozenset(
-    {
-        "bad-json", "bad-message", "unknown-type", "not-identified", "unknown-peer", "rate-limited",
-        "bad-name", "peer-away", "undelivered",
-    }
-)  # fmt: skip
+ERROR_CODES = protocol.ERROR_CODES  # the server's own table (docs/protocol.md §3)
 RELAY_TYPES = ("offer", "accept", "reject", "icecandidate", "hangup", "ringing")
 CLIENT_TYPES = frozenset({*RELAY_TYPES, "identify", "ping", "leave"})
 # The fields each relay forwards (docs/protocol.md §2), besides source/target/id.

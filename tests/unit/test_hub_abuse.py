@@ -309,3 +309,31 @@ def test_joins_from_one_address_wait_their_turn_and_churn_is_bounded() -> None:
     clock.advance(30)  # a deferred join is not a silent socket: never closed for it
     apply(hub.expire(), hub)
     assert late_conn.closed is None
+
+
+def test_at_capacity_the_address_holding_the_most_makes_room() -> None:
+    """Issue 18 finding 33: idle sockets from a few addresses held MAX_CLIENTS and every
+    honest newcomer was refused. At capacity the heaviest address loses its newest socket
+    when it holds more than twice what the newcomer's address would."""
+    hub, clock = make_hub(join_rate=0)
+    squat = []
+    for i in range(10):
+        conn = FakeConn(f"squat{i}")
+        peer, out, _ = hub.connect(conn, address="10.0.0.66")
+        apply(out, hub)
+        squat.append((peer, conn))
+        clock.advance(0.01)
+    honest = FakeConn("honest")
+    apply(hub.connect(honest, address="10.0.0.7")[1], hub)
+    out = hub.shed_for("10.0.0.8")
+    assert out is not None
+    apply(out, hub)
+    assert squat[-1][1].closed == (1013, "server full: too many sockets from one address")
+    assert all(conn.closed is None for _, conn in squat[:-1]) and honest.closed is None
+    # An address with a fair share is never shed: 3 against a newcomer that would have 2.
+    hub2, _ = make_hub(join_rate=0)
+    for i in range(3):
+        apply(hub2.connect(FakeConn(f"a{i}"), address="10.0.0.1")[1], hub2)
+    apply(hub2.connect(FakeConn("b"), address="10.0.0.2")[1], hub2)
+    assert hub2.shed_for("10.0.0.2") is None
+    assert hub2.shed_for("10.0.0.3") is not None  # 3 > 2 x 1

@@ -184,3 +184,40 @@ def test_a_space_travels_between_instances() -> None:
 def test_clean_space_has_one_spelling() -> None:
     assert protocol.clean_space("k7m2qx") == "K7M2QX"
     assert protocol.clean_space("K7M2QI") is None and protocol.clean_space(None) is None
+
+
+def arrive(hub: Hub, label: str, address: str, space: str) -> tuple[Peer, FakeConn]:
+    conn = FakeConn(label)
+    peer, out, _ = hub.connect(conn, address=address)
+    apply(out, hub)
+    conn.take()
+    send(hub, peer, {"type": "identify", "data": {"name": label, "space": space}})
+    return peer, conn
+
+
+def refused(conn: FakeConn) -> bool:
+    return any(m["type"] == "error" and m["data"]["code"] == "rate-limited" for m in conn.take())
+
+
+def test_guessing_space_codes_has_a_budget_per_address_and_in_all() -> None:
+    """Issue 18 finding 28: a wrong code lands in an empty space, so entering empty spaces
+    is what guessing looks like; a space with someone in it stays open to its code."""
+    hub, clock = make_hub(new_space_rate=6, new_space_total=20, join_rate=0)
+    owner, _ = arrive(hub, "Owner", "10.0.0.1", "K7QPXM2A")
+    guesses = [arrive(hub, f"G{i}", "10.0.0.66", f"AAAA{'ABCDEFGHJK'[i]}") for i in range(7)]
+    assert [refused(conn) for _, conn in guesses] == [False] * 6 + [True]
+    assert guesses[6][0].name is None and hub.peer(guesses[6][0].id) is not None  # not listed, not closed
+    # The right code still works from the guessing address: someone is in that space.
+    right, conn = arrive(hub, "Right", "10.0.0.66", "K7QPXM2A")
+    assert not refused(conn) and right.space == "K7QPXM2A"
+    # Moving to an empty space counts too, and the space stays as it was.
+    send(hub, right, {"type": "identify", "data": {"name": "Right", "space": "ZZZZZZ"}})
+    assert refused(conn) and right.space == "K7QPXM2A"
+    clock.advance(10.0)  # 6 a minute: one more after 10 s
+    send(hub, right, {"type": "identify", "data": {"name": "Right", "space": "ZZZZZZ"}})
+    assert not refused(conn) and right.space == "ZZZZZZ"
+    # All addresses together: 20 a minute, whoever tries. 8 were used, and 10 s brought
+    # back 3.3: 15 left.
+    spread = [arrive(hub, f"S{i}", f"10.1.0.{i}", f"BBBB{'ABCDEFGHJKMNPQRSTUV'[i]}") for i in range(16)]
+    assert [refused(conn) for _, conn in spread] == [False] * 15 + [True]
+    assert owner.space == "K7QPXM2A"

@@ -248,3 +248,21 @@ def test_a_peer_resumed_from_another_instance_has_its_own_message_budget() -> No
         relay(net, b, peer, {"type": "icecandidate", "data": {"target": bob.id, "candidate": candidate}})
     assert [m["type"] for m in bob_conn.take()] == ["icecandidate"] * 20
     assert [m for m in again.take() if m["type"] == "error"] == []
+
+
+def test_an_accept_across_instances_needs_an_offer_from_its_target() -> None:
+    """The callee's instance decides whether an `accept` makes a call: the caller's offer,
+    relayed from the other instance, rings there (issue 18, finding 22)."""
+    net, a, b, _ = two_instances()
+    group = ["group"]
+    mallory, mallory_conn = join_on(net, a, "mallory", "Mallory", group)
+    victim, victim_conn = join_on(net, b, "victim", "Victim", group)
+    mallory_conn.take()
+    victim_conn.take()
+    relay(net, a, mallory, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": victim.id}})
+    assert [m["data"]["code"] for m in mallory_conn.take()] == ["not-invited"]
+    assert victim_conn.take() == [] and a.calls == [] and b.calls == []
+    relay(net, b, victim, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": mallory.id}})
+    relay(net, a, mallory, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": victim.id}})
+    assert [m["type"] for m in victim_conn.take() if m["type"] != "peer"] == ["accept", "call"]
+    assert len(a.calls) == 1 and len(b.calls) == 1
