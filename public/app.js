@@ -85,7 +85,7 @@ const spaces = new SpacesPanel(signalling, inviteLink ? new URL(inviteLink.href)
   changed: (code, required) => {
     lobby.emptyText = required
       ? 'This server lists people by space: create a space, or join one with the code someone gave you.'
-      : code ? `Nobody else is in space ${code} yet. Share its link or QR code, under “Space ${code}”.` : '';
+      : code ? `Nobody here yet — if you expected someone, check the code ${code}. To bring people in, share its link or QR code under “Space ${code}”.` : '';
     lobby.paintEmpty();
   },
 });

@@ -12,7 +12,7 @@ import { endOnDisconnect, followRemoteMedia } from './peermessages.js';
  * @typedef {{id: string, name: string, kind: string, remove?: boolean, inCall?: boolean}} Person
  * @typedef {{reason: string, by: 'local' | 'remote', from: string}} Ending
  * @typedef {{id: string, members: string[]}} GroupCall the call we are a member of, as the server lists it
- * @typedef {{from: string, name: string, call: string, members: string[], text: string, others: string}} Invitation
+ * @typedef {{from: string, name: string, call: string, members: string[], text: string, others: string}} Invitation `others`: who else is in the call (not us, not the inviter), or ''
  */
 
 const CALLEE_RING_SLACK_MS = 5000; // the caller's own timeout normally ends the ring first
@@ -396,9 +396,10 @@ export class CallController extends Emitter {
       return;
     }
     const name = this.nameOf(from);
-    const others = members.filter((m) => m !== this.signalling.id).map((m) => this.nameOf(m));
-    const withWhom = listNames(others.length ? others : [name]);
-    const text = `${name} invites you to a call with ${withWhom}`;
+    // Who else is there: not us, and not the inviter, who is named first already.
+    const others = members.filter((m) => m !== this.signalling.id && m !== from).map((m) => this.nameOf(m));
+    const withWhom = listNames(others); // '' when the inviter is the only one there
+    const text = others.length ? `${name} invites you to a call with ${listNames(others)}` : `${name} invites you to a call`;
     const timeout = (this.signalling.config?.ringTimeoutMs || 30000) + CALLEE_RING_SLACK_MS;
     const timer = setTimeout(() => this.declineInvitation('timeout'), timeout);
     this.invitation = { from, name, call: callId, members, text, others: withWhom, timer };

@@ -13,7 +13,7 @@ const TYPING_SHOW_MS = 6000; // hide a stale indicator whose "stopped" was lost
 const MAX_LINE = 2000;
 // A web address as people paste it: scheme, then anything up to a space or a quote/bracket
 // that usually surrounds it. Trailing punctuation is the sentence's, not the address's.
-const WEB_ADDRESS = /\bhttps?:\/\/[^\s<>"'`]+/giu;
+const WEB_ADDRESS = /\b(?:https?:\/\/|www\.)[^\s<>"'`]+/giu; // "www.example.com" too, as https
 const TRAILING = /[.,;:!?)\]}'"»”’]+$/u;
 
 /**
@@ -34,7 +34,7 @@ export function linkify(raw) {
     address = address.slice(0, address.length - tail.length);
     if (tail.startsWith(')') && address.includes('(') && !address.includes(')')) address += ')';
     let url;
-    try { url = new URL(address); } catch { continue; }
+    try { url = new URL(/^www\./i.test(address) ? `https://${address}` : address); } catch { continue; }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
     const start = /** @type {number} */ (match.index);
     parts.push(text.slice(last, start));

@@ -2,7 +2,8 @@
 // you look, "Call back" and "Clear". Calls rejected as busy count, and so do calls that
 // rang out or that the caller gave up on before you answered. Names are text, never markup.
 
-import { $ } from './ui.js';
+import { nameKey, peerTag } from './names.js';
+import { $, paintName } from './ui.js';
 
 /**
  * @typedef {import('./calls.js').Person} Person
@@ -96,6 +97,10 @@ export class MissedCalls {
     this.badge.setAttribute('aria-label', `${unseen} missed ${unseen === 1 ? 'call' : 'calls'}: show`);
     this.section.hidden = this.entries.length === 0;
     document.body.dataset.missed = String(this.entries.length > 0);
+    // The same name from different devices (two "Ann"s): each with its tag, as in the list.
+    /** @type {Map<string, Set<string>>} */
+    const idsByName = new Map();
+    for (const entry of this.entries) idsByName.set(nameKey(entry.name), (idsByName.get(nameKey(entry.name)) || new Set()).add(entry.peerId));
     const items = this.entries.map((entry, index) => {
       const item = document.createElement('li');
       item.className = entry.seen ? 'missed-call' : 'missed-call new';
@@ -104,7 +109,14 @@ export class MissedCalls {
       who.className = 'who';
       const name = document.createElement('span');
       name.className = 'name';
-      name.textContent = entry.name;
+      paintName(name, entry.name, entry.peerId);
+      if ((idsByName.get(nameKey(entry.name))?.size || 0) > 1 && !name.querySelector('.tag')) {
+        const tag = document.createElement('span');
+        tag.className = 'tag';
+        tag.textContent = `#${peerTag(entry.peerId)}`;
+        name.querySelector('.text')?.after(' ', tag);
+        name.title = name.textContent || '';
+      }
       const when = document.createElement('span');
       when.className = 'when';
       when.textContent = [formatWhen(entry.at), REASONS[entry.reason]].filter(Boolean).join(' · ');

@@ -216,7 +216,7 @@ export class Lobby {
    * Accept take it, so a keyboard user can answer at once.
    * @param {{peerName: string, peerId: string}} call
    * @param {{text: string, others: string} | null} [invitation] an invitation to a group call
-   * (text: "Ann invites you to a call with Ann and Bob"; others: "Ann and Bob")
+   * (text: "Ann invites you to a call with Bob and Cat"; others: "Bob and Cat", or '' when Ann is alone there)
    */
   showIncoming(call, invitation = null) {
     const panel = $('incoming');
@@ -225,7 +225,7 @@ export class Lobby {
     paintAvatar($('incoming-avatar'), call.peerName, call.peerId);
     clearNotices(); // a new call: the last one's ending is old news
     panel.hidden = false;
-    $('incoming-what').textContent = invitation ? `invites you to a call with ${invitation.others}` : 'is calling you';
+    $('incoming-what').textContent = !invitation ? 'is calling you' : invitation.others ? `invites you to a call with ${invitation.others}` : 'invites you to a call';
     $('incoming-announce').textContent = invitation ? `${invitation.text}.` : `${name.textContent} is calling you.`;
     const active = document.activeElement;
     this.focusBeforeIncoming = /** @type {HTMLElement | null} */ (active);
@@ -263,9 +263,10 @@ export class NameField {
     this.previous = signalling.name;
     this.renaming = false; // a rename is out and not yet refused
     this.input.value = signalling.name;
-    this.input.maxLength = maxLength();
+    // Longer than allowed can be typed or pasted, and is then said, not cut silently.
+    this.input.maxLength = 4 * maxLength();
     this.input.onchange = () => this.commit();
-    this.input.oninput = () => { this.hint.textContent = ''; };
+    this.input.oninput = () => { this.hint.textContent = this.tooLong(this.input.value); };
     /** @type {HTMLFormElement} */ ($('name-form')).onsubmit = (event) => {
       event.preventDefault();
       this.commit();
@@ -277,8 +278,16 @@ export class NameField {
     });
   }
 
+  /** What to say about a name past the limit, or ''. @param {string} raw */
+  tooLong(raw) {
+    const max = this.maxLength();
+    const length = Array.from(cleanName(raw, Infinity)).length;
+    return length > max ? `Names can be up to ${max} characters; this one has ${length}, so its end will be cut.` : '';
+  }
+
   commit() {
     const { signalling, input } = this;
+    const cut = this.tooLong(input.value) !== '';
     const name = cleanName(input.value, this.maxLength());
     if (!name) {
       input.value = signalling.name;
@@ -286,8 +295,11 @@ export class NameField {
       return;
     }
     input.value = name;
+    // `change` and the form's submit can both come for one Enter: the second sees the cut
+    // name and must not take back what the first said.
+    if (cut) this.hint.textContent = `Names can be up to ${this.maxLength()} characters, so yours was cut to “${name}”.`;
+    else if (name !== signalling.name) this.hint.textContent = '';
     if (name === signalling.name) return;
-    this.hint.textContent = '';
     this.previous = signalling.name;
     this.renaming = true;
     saveName(name);

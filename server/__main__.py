@@ -21,7 +21,7 @@ from . import state
 from .app import create_app
 from .appkeys import Site
 from .banner import banner
-from .config import ReloadMode, Settings, SettingsError, load_settings, port_unusable
+from .config import ReloadMode, Settings, SettingsError, load_settings, port_unusable, settings_help
 from .hosts import SERVED_NAMES
 from .listener import EdgeLimits, GuardedSite
 from .netinfo import certificate_identities, public_urls
@@ -137,6 +137,9 @@ def run(settings: Settings) -> None:
 
 
 def main() -> int:
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        print(settings_help())
+        return 0
     try:
         settings = load_settings(os.environ)
     except SettingsError as exc:

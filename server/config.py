@@ -12,8 +12,10 @@ entry point turns that into one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -533,9 +535,40 @@ def port_unusable(host: str | None, port: int, reason: str) -> SettingsError:
     )
 
 
+def settings_help() -> str:
+    """What `python -m server --help` prints: how to run it, and every setting (the same
+    table as the README's, as plain text)."""
+    plain = re.compile(r"`([^`]*)`")
+    lines = [
+        "LAN Call: calls, messages and files between the devices on one network.",
+        "",
+        "usage: [SETTING=value ...] python -m server      (or: scripts/serve)",
+        "",
+        "Every setting is an environment variable; all are optional:",
+        "",
+    ]
+    width = max(len(s.env) for s in SETTINGS)
+    for setting in SETTINGS:
+        meaning = plain.sub(r"\1", setting.help)
+        default = plain.sub(r"\1", setting.shown)
+        lines.append(f"  {setting.env:<{width}}  {meaning} (default: {default})")
+    lines += ["", "More: README.md (Settings, Run it) and docs/protocol.md."]
+    return "\n".join(lines)
+
+
+def _optional_packages(values: dict[str, Any]) -> None:
+    """A setting that needs an optional package says what to install, in one line."""
+    if values["redis_url"] is not None and importlib.util.find_spec("redis") is None:
+        raise SettingsError(
+            "REDIS_URL needs the Redis client, which is not installed: run scripts/serve (it "
+            "installs it), or .venv/bin/pip install 'redis>=5'"
+        )
+
+
 def load_settings(env: Env) -> Settings:
     """Read and validate every setting; raise SettingsError on the first bad one."""
     values = {s.field: s.read(env) for s in SETTINGS}
+    _optional_packages(values)
     key, cert = values["key_file"], values["cert_file"]
     if (key is None) != (cert is None):
         given, missing = ("KEY", "CERT") if key else ("CERT", "KEY")

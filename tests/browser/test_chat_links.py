@@ -9,7 +9,7 @@ from tests.support.browseruser import connect_call
 LINE = (
     "See https://example.com/a?b=1&c=2. Or (https://lan.test/wiki/Foo_(bar)), "
     "not javascript:alert(1), not data:text/html,<script>window.__owned=1</script>, "
-    'not <a href="https://evil.test/">markup</a>, not ftp://files.test/x'
+    'not <a href="https://evil.test/">markup</a>, not ftp://files.test/x, and www.example.org/x.'
 )
 
 
@@ -45,6 +45,8 @@ async def test_chat_links_are_clickable_and_nothing_else_is(start_server, new_us
                 "noopener noreferrer",
             ],
             ["https://evil.test/", "https://evil.test/", "_blank", "noopener noreferrer"],
+            # An address as people write it, with no scheme (issue 19, 16): opened as https.
+            ["https://www.example.org/x", "www.example.org/x", "_blank", "noopener noreferrer"],
         ]
         assert await message.evaluate("(li) => li.querySelectorAll('script, b, img').length") == 0
     assert await bob.js("window.__owned") is None

@@ -74,10 +74,11 @@ async def test_long_names_toasts_and_video_fit_on_phone_and_desktop(start_server
     await shot(phone, artifacts, "lobby")
     await shot(desktop, artifacts, "lobby")
 
-    # A long name in a list row: one line, cut with an ellipsis, the full name as tooltip.
+    # A long name in a list row shows whole, on several lines (issue 19, 1), the full name
+    # also as tooltip.
     row_name = phone.person(LONG_DMITRI).locator(".name")
-    assert (await box(row_name))["height"] < 30
     await expect(row_name).to_have_attribute("title", LONG_DMITRI)
+    assert await row_name.locator(".text").evaluate("(el) => el.scrollWidth <= el.clientWidth")
 
     # Incoming on the phone, declined: the phone's toast wraps inside a 360 px screen.
     await desktop.call(phone)
@@ -89,6 +90,9 @@ async def test_long_names_toasts_and_video_fit_on_phone_and_desktop(start_server
     await expect(phone.notices()).to_have_count(1)
     notice = await assert_notice_fits(phone, PHONE)
     assert notice["height"] > 50, "a long toast should wrap onto several lines"
+    # Not over the lobby's heading or its first person (issue 19, 16: toasts covered headings).
+    for covered in (phone.page.locator("#people-title"), phone.person(LONG_DMITRI)):
+        assert not overlaps(notice, await box(covered)), f"the toast covers {covered}"
     await shot(phone, artifacts, "toast")
     await expect(desktop.notices()).to_have_count(1)
     await assert_notice_fits(desktop, DESKTOP)
@@ -165,3 +169,39 @@ async def test_desktop_lobby_leaves_no_empty_grid(start_server, new_user, artifa
     assert left <= 40 and right >= DESKTOP["width"] - 40
     assert people["width"] >= 400
     await shot(desktop, artifacts, "lobby-grid")
+
+
+PHONE_390 = {"width": 390, "height": 844}
+FIVE = ["Christopher", "Grace Hopper-Lovelace", "Ann", "Ann", "Bartholomew Featherstonehaugh"]
+
+
+async def test_five_names_show_whole_at_phone_and_desktop_sizes(start_server, new_user, artifacts: Path):
+    """Issue 19 (1): five people on a 360x740 phone got ~58 px per name beside the call,
+    message and file buttons ("Chr…", "Gra…"), and two "Ann"s read "A #XA8C". Each name and
+    look-alike tag now shows whole, inside its row, clear of the buttons."""
+    live = await start_server()
+    others = [await new_user(live, name) for name in FIVE]
+    ids = [await user.id for user in others]
+    for size in (PHONE, PHONE_390, DESKTOP):
+        viewer = await new_user(live, f"Viewer {size['width']}", viewport=size)
+        for index, name in enumerate(FIVE):
+            row = viewer.page.locator("#people li").filter(
+                has=viewer.page.locator(f'[data-peer-id="{ids[index]}"]')
+            )
+            await expect(row).to_have_count(1)
+            label = row.locator(".name")
+            text = label.locator(".text")
+            assert await text.inner_text() == name
+            assert await text.evaluate("(el) => el.scrollWidth <= el.clientWidth"), f"{name} cut at {size}"
+            name_box = await box(label)
+            assert within(name_box, size["width"], 100_000), f"{name} outside the screen at {size}"
+            if name == "Ann":
+                tag = await box(label.locator(".tag"))
+                assert tag["x"] + tag["width"] <= name_box["x"] + name_box["width"] + 1
+            for action in ("message-person", "send-files"):
+                button = await box(row.get_by_test_id(action))
+                assert not overlaps(button, name_box), f"{action} covers {name} at {size}"
+        await viewer.page.locator("#people").screenshot(
+            path=artifacts / f"layout-five-names-{size['width']}x{size['height']}.png"
+        )
+        await viewer.page.close()

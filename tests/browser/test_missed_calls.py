@@ -145,3 +145,20 @@ async def test_notify_me_control_asks_for_permission(start_server, new_user):
     await bob.test_id("notify-enable").click()
     assert await bob.js("window.__permissionAsks") == 1
     await expect(bob.test_id("notify-offer")).to_be_hidden()
+
+
+async def test_two_callers_of_the_same_name_are_told_apart_in_missed_calls(start_server, new_user):
+    """Issue 19 (13): two "Ann"s who called show with their look-alike tags, as in the list."""
+    live = await start_server()
+    bob = await new_user(live, "Bob")
+    first = await new_user(live, "Ann")
+    second = await new_user(live, "Ann")
+    for ann in (first, second):
+        await ann.call(bob)
+        await expect(bob.test_id("incoming-call")).to_be_visible()
+        await ann.test_id("hang-up").click()  # gives up: a missed call at Bob's
+        await bob.wait_idle()
+    entries = bob.test_id("missed-call")
+    await expect(entries).to_have_count(2)
+    tags = [await entries.nth(i).locator(".tag").inner_text() for i in range(2)]
+    assert all(re.fullmatch(r"#[0-9A-Z]{4}", tag) for tag in tags) and tags[0] != tags[1], tags

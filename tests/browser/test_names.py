@@ -143,3 +143,22 @@ async def test_people_with_the_same_name_are_told_apart(start_server, new_user):
     await second.test_id("name-input").press("Enter")
     await expect(first.test_id("self-label")).to_have_text(f"You appear as {PHONE}")
     await expect(second.person(PHONE).locator(".name")).to_have_text(PHONE)
+
+
+async def test_a_name_past_the_limit_is_said_not_cut_silently(start_server, new_user):
+    """Issue 19 (12): a 70-character name was cut to 64 with nothing said."""
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    name = alice.test_id("name-input")
+    hint = alice.page.locator("#name-hint")
+    long = "Alexandra " * 7  # 70 characters with the spaces
+    await name.fill(long)
+    await expect(hint).to_have_text(
+        "Names can be up to 64 characters; this one has 69, so its end will be cut."
+    )
+    await name.press("Enter")
+    kept = long.strip()[:64]
+    await expect(hint).to_have_text(f"Names can be up to 64 characters, so yours was cut to “{kept}”.")
+    await expect(name).to_have_value(kept)
+    await expect(bob.person(kept)).to_be_visible()

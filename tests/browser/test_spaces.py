@@ -31,6 +31,10 @@ async def test_people_in_a_space_see_only_each_other_and_join_by_link(start_serv
     await expect(qr).to_have_attribute("alt", f"QR code for {origin}/?space={code}")
     await alice.wait_for("() => document.getElementById('space-qr').naturalWidth > 0")
     await expect(alice.page.get_by_test_id("person")).to_have_count(0)  # Bob and Carol are outside
+    # An empty space says so, and that a mistyped code is the likely reason (issue 19, 15).
+    await expect(alice.test_id("people-empty")).to_contain_text(
+        f"Nobody here yet — if you expected someone, check the code {code}."
+    )
     await expect(bob.person("Alice")).to_have_count(0)
     await expect(carol.person("Alice")).to_have_count(0)
     await qr.scroll_into_view_if_needed()

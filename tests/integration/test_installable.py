@@ -5,6 +5,8 @@ no service worker has taken it yet."""
 from __future__ import annotations
 
 import json
+import re
+import struct
 
 import aiohttp
 
@@ -53,3 +55,20 @@ async def test_share_without_a_service_worker_goes_back_to_the_app(
     async with http.post(live.url + "share", data=form, allow_redirects=False) as resp:
         assert resp.status == 303
         assert resp.headers["Location"] == "/?shared=unavailable"
+
+
+async def test_an_iphone_gets_a_home_screen_icon(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """Issue 19 (16): Safari takes no SVG for the home screen; a 180x180 PNG it is."""
+    live = await start_server()
+    async with http.get(live.url) as resp:
+        page = await resp.text()
+    found = re.search(r'<link rel="apple-touch-icon" href="([^"]+)">', page)
+    assert found, "no apple-touch-icon link"
+    async with http.get(live.url + found.group(1).lstrip("/")) as resp:
+        assert resp.status == 200 and resp.content_type == "image/png"
+        png = await resp.read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert (width, height) == (180, 180)

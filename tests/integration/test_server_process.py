@@ -7,6 +7,8 @@ import asyncio
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -134,3 +136,14 @@ def test_port_in_use_exits_2(tmp_path: Path) -> None:
         result = run_to_exit(env)
     assert result.returncode == 2
     assert f"PORT={port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_prints_the_settings_and_starts_nothing(tmp_path: Path) -> None:
+    """Issue 19 (operators, 18): `python -m server --help` started a server."""
+    env = server_env(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "--help"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0 and result.stderr == ""
+    assert "usage:" in result.stdout and "REDIS_URL" in result.stdout and "PORT" in result.stdout
+    assert not (tmp_path / "certs").exists()  # no certificate made: nothing was started

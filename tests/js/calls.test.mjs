@@ -56,7 +56,17 @@ test('an invitation withdrawn by its inviter stops ringing with words that say s
   calls.on('invitation-over', ({ notice }) => notices.push(notice));
   calls.handle('invite', { source: 'mallory', target: 'me', call: 'c1', members: ['mallory', 'x'] });
   assert.equal(calls.invitation?.call, 'c1');
+  // The inviter is named once (issue 19, 14); someone not listed here is "Someone".
+  assert.equal(calls.invitation?.text, 'Mallory invites you to a call with Someone');
+  assert.equal(calls.invitation?.others, 'Someone');
   calls.handle('hangup', { source: 'mallory', target: 'me', call: 'c1', reason: 'cancelled' });
   assert.equal(calls.invitation, null);
   assert.deepEqual(notices, ['Mallory cancelled the invitation']);
+});
+
+test('an invitation from someone alone in their call names them once', () => {
+  const { calls } = controller();
+  calls.handle('invite', { source: 'mallory', target: 'me', call: 'c2', members: ['mallory'] });
+  assert.equal(calls.invitation?.text, 'Mallory invites you to a call');
+  assert.equal(calls.invitation?.others, '');
 });

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-from server.config import ReloadMode, Settings, SettingsError, load_settings
+from server.config import SETTINGS, ReloadMode, Settings, SettingsError, load_settings, settings_help
 
 
 def test_defaults() -> None:
@@ -108,3 +109,25 @@ def test_connection_limits() -> None:
         load_settings({"MAX_CONNECTIONS_PER_ADDRESS": "-1"})
     with pytest.raises(SettingsError, match="HANDSHAKE_TIMEOUT='0'"):
         load_settings({"HANDSHAKE_TIMEOUT": "0"})
+
+
+def test_redis_url_without_the_redis_client_is_one_line_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 19 (operators, 17): it used to die with a ModuleNotFoundError traceback."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "redis" else real(name, *a)
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    message = str(caught.value)
+    assert "REDIS_URL" in message and "pip install 'redis>=5'" in message and "\n" not in message
+    assert load_settings({}).redis_url is None  # without REDIS_URL nothing is needed
+
+
+def test_help_lists_every_setting_with_its_default() -> None:
+    text = settings_help()
+    for setting in SETTINGS:
+        assert f"  {setting.env} " in text
+    assert "`" not in text and "(default: 3000)" in text
