@@ -215,7 +215,20 @@ $('lobby').addEventListener('click', (event) => {
   if (action === 'mic') media.setMic(!media.micOn);
   if (action === 'camera') media.setCamera(!media.cameraOn);
   if (action === 'retry-media') media.retry();
+  if (action === 'copy-invite') copyInvite();
 });
+
+/** "Copy the address" of "Invite a phone": the address shown, with its space. */
+async function copyInvite() {
+  const address = document.querySelector('[data-testid="invite-url"] a')?.textContent || location.origin;
+  const said = $('invite-copied');
+  try {
+    await navigator.clipboard.writeText(address);
+    said.textContent = `Copied: ${address}`;
+  } catch {
+    said.textContent = `This browser did not allow copying; select the address above instead.`;
+  }
+}
 for (const select of /** @type {NodeListOf<HTMLSelectElement>} */ (document.querySelectorAll('select[data-kind]'))) {
   select.onchange = () => select.value && media.use(select.dataset.kind === 'camera' ? 'camera' : 'mic', select.value);
 }

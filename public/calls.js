@@ -199,7 +199,8 @@ export class CallController extends Emitter {
     }
     if (!this.active && !this.invitation) return this.incoming(from, sdp, false);
     if (this.canWait()) return this.waiting(from, sdp);
-    this.send('reject', { target: from, reason: 'busy' });
+    // In a call that is full, say so: "in another call" would suggest trying again later.
+    this.send('reject', { target: from, reason: this.isFull() ? 'full' : 'busy' });
     this.emit('missed', { peerId: from, name: this.nameOf(from), reason: 'busy' });
   }
 
@@ -227,6 +228,12 @@ export class CallController extends Emitter {
     if (!group || this.waitingLink || this.invitation || !group.members.includes(this.signalling.id || '')) return false;
     if (!this.inCall.some((link) => link.is('connected', 'reconnecting'))) return false;
     return group.members.length + this.invited.size < this.maxCallSize;
+  }
+
+  /** Our call has as many members and invitations as it may (no one more can be added). */
+  isFull() {
+    const group = this.group;
+    return !!group && group.members.length + this.invited.size >= this.maxCallSize;
   }
 
   /** Someone calls while we are in a call: they wait, and we choose (add them, or busy). @param {string} from @param {string} sdp */
@@ -622,6 +629,7 @@ export function describeEnd(call, { reason, by, from }) {
   const remote = {
     declined: `${who} declined the call`,
     busy: `${who} is in another call`,
+    full: `${who} is in a call that is full`,
     timeout: `No answer from ${who}`,
     left: from === 'calling' ? `${who} left` : `${who} left the call${took}`,
     gone: `${who} left the call${took}`,

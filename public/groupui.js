@@ -24,7 +24,7 @@ export class AddPeople {
       const id = /** @type {HTMLElement | null} */ (button)?.dataset.peerId;
       if (!id) return;
       if (this.calls.invited.has(id)) this.calls.withdrawInvite(id); // tapped again: take it back
-      else this.calls.invite(id);
+      else if (!this.calls.isFull()) this.calls.invite(id);
     };
   }
 
@@ -53,6 +53,10 @@ export class AddPeople {
       return;
     }
     const members = new Set(group.members);
+    const full = this.calls.isFull();
+    const note = $('add-full');
+    note.hidden = !full;
+    note.textContent = full ? `This call is full: ${this.calls.maxCallSize} people, invitations included. Cancel an invitation to add someone else.` : '';
     const people = [...this.people.values()]
       .filter((person) => !members.has(person.id))
       .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
@@ -77,6 +81,7 @@ export class AddPeople {
       paintAvatar(/** @type {HTMLElement} */ (item.querySelector('.avatar')), person.name, person.id);
       const invited = this.calls.invited.has(person.id);
       button.setAttribute('aria-pressed', String(invited)); // tap again to cancel the invitation
+      button.setAttribute('aria-disabled', String(full && !invited)); // not `disabled`: the focus stays on it
       /** @type {HTMLElement} */ (item.querySelector('.action')).textContent = invited ? 'Cancel the invitation of ' : 'Add ';
       /** @type {HTMLElement} */ (item.querySelector('.status')).textContent = invited ? 'Ringing… · tap to cancel' : person.inCall ? 'In another call' : '';
       if (this.list.children[index] !== item) this.list.insertBefore(item, this.list.children[index] || null);

@@ -176,6 +176,7 @@ export class SpacesPanel {
     el.leave.hidden = !this.openSpace || !code;
     el.create.textContent = code ? 'Create a new space' : 'Create a space';
     this.changed(code, this.required && !code);
+    paintInvite(code);
     if (!code) return;
     const link = spaceLink(this.origin, code);
     el.code.textContent = code;
@@ -184,6 +185,34 @@ export class SpacesPanel {
     const qr = `/qr/text.svg?text=${encodeURIComponent(link)}`;
     if (el.qr.getAttribute('src') !== qr) el.qr.src = qr;
     el.qr.alt = `QR code for ${link}`;
+  }
+}
+
+/**
+ * "Invite a phone" carries the space (issue 19, 2: a phone that scanned it landed in the
+ * open network, where it saw nobody): its addresses, its QR code and what Copy copies.
+ * @param {string | null} code
+ */
+function paintInvite(code) {
+  const links = /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll('.invite .url a'));
+  for (const link of links) {
+    link.dataset.base ??= link.href;
+    const address = code ? spaceLink(new URL(link.dataset.base).origin, code) : link.dataset.base;
+    link.href = address;
+    link.textContent = address;
+  }
+  const first = links[0];
+  const qr = /** @type {HTMLImageElement | null} */ (document.querySelector('[data-testid="invite-qr"]'));
+  if (first && qr) {
+    qr.dataset.base ??= qr.getAttribute('src') || '';
+    const src = code ? `/qr/text.svg?text=${encodeURIComponent(first.href)}` : qr.dataset.base;
+    if (qr.getAttribute('src') !== src) qr.src = src;
+    qr.alt = `QR code for ${first.textContent}`;
+  }
+  const where = /** @type {HTMLElement | null} */ (document.querySelector('[data-testid="invite-where"]'));
+  if (where) {
+    where.textContent = code ? `It opens space ${code}, where the phone sees the people you see.` : '';
+    where.hidden = !code;
   }
 }
 

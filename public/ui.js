@@ -119,6 +119,8 @@ export class Lobby {
       if (button) onCall(/** @type {HTMLElement} */ (button).dataset.peerId || '');
     };
     /** @type {HTMLElement | null} */ this.focusBeforeIncoming = null;
+    /** @type {(() => void) | null} stops the one-Tab path to a ringing call */
+    this.stopTabToCall = null;
     /** @type {Map<string, Person>} */ this.people = new Map();
     this.selfName = '';
     this.selfId = '';
@@ -230,7 +232,32 @@ export class Lobby {
     const active = document.activeElement;
     this.focusBeforeIncoming = /** @type {HTMLElement | null} */ (active);
     if (!active || active === document.body) $('accept').focus({ preventScroll: true });
+    else if (!panel.contains(active)) this.offerTabToCall(panel);
     document.title = `${call.peerName} is calling — LAN Call`;
+  }
+
+  /**
+   * One key to the ringing call (issue 19, 9: it took 10 Tabs): the next Tab, from
+   * wherever the focus is, goes to Decline, and the announcement says so. Nothing else
+   * changes for other keys, so a Space or Enter meant for another control never answers.
+   * @param {HTMLElement} panel
+   */
+  offerTabToCall(panel) {
+    this.stopTabToCall?.();
+    const onKey = (/** @type {KeyboardEvent} */ event) => {
+      if (event.key !== 'Tab' || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+      if (panel.hidden || panel.contains(document.activeElement)) return stop();
+      event.preventDefault();
+      $('decline').focus();
+      stop();
+    };
+    const stop = () => {
+      removeEventListener('keydown', onKey, true);
+      this.stopTabToCall = null;
+    };
+    addEventListener('keydown', onKey, true);
+    this.stopTabToCall = stop;
+    $('incoming-announce').textContent += ' Press Tab to answer or decline.';
   }
 
   hideIncoming() {
@@ -238,6 +265,7 @@ export class Lobby {
     if (panel.hidden) return;
     const hadFocus = panel.contains(document.activeElement);
     panel.hidden = true;
+    this.stopTabToCall?.();
     $('incoming-announce').textContent = '';
     document.title = 'LAN Call';
     if (hadFocus && this.focusBeforeIncoming?.isConnected) this.focusBeforeIncoming.focus();

@@ -131,15 +131,25 @@ async def test_a_frozen_server_is_noticed_and_the_tab_reconnects(start_server, n
 
 
 async def test_retry_now_reconnects_at_once(start_server, new_user):
+    """The page's clock is stopped once the server is down, so its own retry timer cannot
+    fire: only "Retry now" can bring it back (issue 19, 20: the automatic retry sometimes
+    won, and the button was gone before the click)."""
+
+    async def fake_clock(page: Page) -> None:
+        await page.clock.install()  # time runs as usual until paused
+
     live = await start_server()
-    alice = await new_user(live, "Alice")
+    alice = await new_user(live, "Alice", before_load=fake_clock)
 
     await live.stop()
     banner = alice.test_id("link-banner")
     await expect(banner).to_be_visible(timeout=5000)
     await expect(banner).to_contain_text("Trying again")
+    await alice.page.clock.pause_at(time.time() + 0.5)  # no timer of the page fires from now on
     await live.start()
-    async with alice.page.expect_websocket(timeout=1000):
+    await expect(banner).to_be_visible()  # still down: nothing retried by itself
+    assert await alice.js("window.__lanCall.link") != "online"
+    async with alice.page.expect_websocket(timeout=5000):
         await alice.test_id("retry-now").click()
     await alice.wait_for("window.__lanCall.link === 'online'", timeout=5)
     await expect(banner).to_be_hidden()

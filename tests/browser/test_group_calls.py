@@ -69,8 +69,10 @@ async def test_adding_a_third_person_everyone_sees_everyone(start_server, new_us
     await add(alice, carol)
     await expect(alice.test_id("add-person").filter(has_text="Carol")).to_contain_text("Ringing…")
     await expect(carol.test_id("incoming-call")).to_be_visible()
-    await expect(carol.test_id("incoming-announcement")).to_have_text(
-        "Alice invites you to a call with Bob."  # the inviter named once (issue 19, 14)
+    await expect(
+        carol.test_id("incoming-announcement")
+    ).to_have_text(
+        "Alice invites you to a call with Bob. Press Tab to answer or decline."  # the inviter named once (issue 19, 14)
     )
     # Announced, not focused: a key meant for the name box must not answer.
     await expect(carol.test_id("name-input")).to_be_focused()
@@ -243,10 +245,22 @@ async def test_a_full_call_refuses_the_next_person(start_server, new_user):
     await carol.accept()
     await wait_links(carol, {"Alice", "Bob"})
 
-    # Dave calls Alice: the call is full, so he hears "busy" at once and Alice is not asked.
+    # Dave calls Alice: the call is full, so he hears so at once (issue 19, 11: it said
+    # "in another call") and Alice is not asked.
     await dave.call(alice)
-    await expect(dave.notices().last).to_have_text("Alice is in another call")
+    await expect(dave.notices().last).to_have_text("Alice is in a call that is full")
     await expect(alice.test_id("call-waiting")).to_be_hidden()
+    # Add people says the call is full before anyone tries, and offers nobody.
+    await alice.page.get_by_role("button", name="Add people").click()
+    await expect(alice.test_id("add-people-full")).to_have_text(
+        "This call is full: 3 people, invitations included. Cancel an invitation to add someone else."
+    )
+    await expect(alice.test_id("add-person").filter(has_text="Dave")).to_have_attribute(
+        "aria-disabled", "true"
+    )
+    await alice.test_id("add-person").filter(has_text="Dave").dispatch_event("click")  # a tap does nothing
+    await expect(alice.test_id("add-person").filter(has_text="Dave")).not_to_contain_text("Ringing")
+    await expect(dave.test_id("incoming-call")).to_be_hidden()
 
 
 async def test_server_restart_mid_call_keeps_media_and_membership(start_server, new_user):

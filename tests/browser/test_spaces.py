@@ -31,6 +31,20 @@ async def test_people_in_a_space_see_only_each_other_and_join_by_link(start_serv
     await expect(qr).to_have_attribute("alt", f"QR code for {origin}/?space={code}")
     await alice.wait_for("() => document.getElementById('space-qr').naturalWidth > 0")
     await expect(alice.page.get_by_test_id("person")).to_have_count(0)  # Bob and Carol are outside
+    # "Invite a phone" carries the space (issue 19, 2): address, QR code and Copy.
+    invite = alice.page.get_by_test_id("invite-url").locator("a")
+    await expect(invite).to_have_attribute("href", re.compile(rf"^https://[^/]+/\?space={code}$"))
+    await expect(invite).to_have_text(re.compile(rf"\?space={code}$"))
+    await expect(alice.test_id("invite-qr")).to_have_attribute(
+        "src", re.compile(rf"^/qr/text\.svg\?text=.*space%3D{code}$")
+    )
+    await alice.wait_for("() => document.querySelector('[data-testid=invite-qr]').naturalWidth > 0")
+    await alice.page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await alice.test_id("invite-copy").click()
+    shown = await invite.inner_text()
+    await expect(alice.test_id("invite-copied")).to_have_text(f"Copied: {shown}")
+    assert await alice.js("navigator.clipboard.readText()") == shown
+    await alice.page.locator(".invite").screenshot(path=str(artifacts / "space-invite-360.png"))
     # An empty space says so, and that a mistyped code is the likely reason (issue 19, 15).
     await expect(alice.test_id("people-empty")).to_contain_text(
         f"Nobody here yet — if you expected someone, check the code {code}."
@@ -74,6 +88,8 @@ async def test_people_in_a_space_see_only_each_other_and_join_by_link(start_serv
     await expect(alice.person("Carol")).to_have_count(0)
     await expect(carol.person("Alice")).to_have_count(0)
     await expect(carol.test_id("space-summary")).to_have_text("Space: open network")
+    await expect(carol.test_id("invite-url").locator("a")).not_to_have_attribute("href", re.compile("space="))
+    await expect(carol.test_id("invite-qr")).to_have_attribute("src", "/qr.svg")
 
 
 async def test_without_an_open_network_the_page_asks_for_a_space(start_server, new_user):
