@@ -69,10 +69,9 @@ async def test_adding_a_third_person_everyone_sees_everyone(start_server, new_us
     await add(alice, carol)
     await expect(alice.test_id("add-person").filter(has_text="Carol")).to_contain_text("Ringing…")
     await expect(carol.test_id("incoming-call")).to_be_visible()
-    await expect(
-        carol.test_id("incoming-announcement")
-    ).to_have_text(
-        "Alice invites you to a call with Bob. Press Tab to answer or decline."  # the inviter named once (issue 19, 14)
+    await expect(carol.test_id("incoming-announcement")).to_have_text(
+        # The inviter named once (issue 19, 14).
+        "Alice invites you to a call with Bob. Press Tab to answer or decline."
     )
     # Announced, not focused: a key meant for the name box must not answer.
     await expect(carol.test_id("name-input")).to_be_focused()
