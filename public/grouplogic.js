@@ -86,3 +86,24 @@ export function mayAdoptCall({ id, members, me, group, joining, consented }) {
   const others = members.filter((member) => member !== me);
   return group === null && others.length === 1 && consented(others[0]);
 }
+
+/**
+ * A balanced grid (issue 19, 8: four people on a laptop got tall slices of 16:9 video, six
+ * left an empty band): every tile the same size and shape, as large as `count` of them fit
+ * in `width` x `height` with `gap` between, rows centred (a short last row too). Tiles
+ * are 16:9 in a landscape area and 3:4 in a portrait one (a phone held upright).
+ * @param {number} count @param {number} width @param {number} height @param {number} gap
+ * @returns {{cols: number, rows: number, tileWidth: number, tileHeight: number}}
+ */
+export function balancedGrid(count, width, height, gap) {
+  const aspect = width >= height ? 16 / 9 : 3 / 4;
+  let best = { cols: 1, rows: Math.max(1, count), tileWidth: 0, tileHeight: 0 };
+  for (let cols = 1; cols <= Math.max(1, count); cols += 1) {
+    const rows = Math.ceil(count / cols);
+    const cellWidth = (width - gap * (cols - 1)) / cols;
+    const cellHeight = (height - gap * (rows - 1)) / rows;
+    const tileWidth = Math.floor(Math.max(0, Math.min(cellWidth, cellHeight * aspect)));
+    if (tileWidth > best.tileWidth) best = { cols, rows, tileWidth, tileHeight: Math.floor(tileWidth / aspect) };
+  }
+  return best;
+}

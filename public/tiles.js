@@ -4,6 +4,7 @@
 // A 1:1 call does not use it: the call screen shows that person full size as always.
 
 import { contactEvents } from './contacts.js';
+import { balancedGrid } from './grouplogic.js';
 import { $, paintAvatar, paintName } from './ui.js';
 import { checkOf, verificationEvents } from './verify.js';
 
@@ -29,6 +30,10 @@ export class TileGrid {
     this.speaker = null;
     this.showing = false;
     this.onSoundBlocked = onSoundBlocked;
+    // Your own picture is one more tile of the grid, so it never covers someone's.
+    this.self = $('pip');
+    this.selfHome = /** @type {Node} */ (this.self.parentNode);
+    new ResizeObserver(() => this.layout()).observe(this.root);
     this.root.onclick = (event) => {
       const button = /** @type {HTMLElement} */ (event.target).closest('.tile-focus');
       const tile = /** @type {HTMLElement | null} */ (button?.closest('.tile') ?? null);
@@ -50,7 +55,7 @@ export class TileGrid {
       tile = /** @type {HTMLElement} */ (this.template.content.firstElementChild?.cloneNode(true));
       tile.dataset.peerId = link.peerId;
       this.tiles.set(link, tile);
-      this.root.append(tile);
+      this.root.insertBefore(tile, this.self.parentNode === this.root ? this.self : null); // yours stays last
       video(tile).onresize = () => this.paint(link);
     }
     this.setStream(link);
@@ -79,6 +84,9 @@ export class TileGrid {
   show(on) {
     this.showing = on;
     this.root.hidden = !on;
+    if (on && this.self.parentNode !== this.root) this.root.append(this.self);
+    if (!on && this.self.parentNode === this.root) this.selfHome.insertBefore(this.self, this.root.nextSibling);
+    this.layout();
     for (const link of this.tiles.keys()) this.setStream(link);
     if (!on) this.focus(null);
   }
@@ -169,9 +177,17 @@ export class TileGrid {
     this.paintAll();
   }
 
-  /** The grid's shape follows the number of tiles (style.css: data-tiles). */
+  /** Every tile the same size, as large as they all fit (balancedGrid), yours included. */
   layout() {
     this.root.dataset.tiles = String(this.tiles.size);
+    if (this.root.hidden) return;
+    const style = getComputedStyle(this.root);
+    const gap = parseFloat(style.columnGap) || 0;
+    const count = this.tiles.size + (this.self.parentNode === this.root ? 1 : 0);
+    const { cols, tileWidth, tileHeight } = balancedGrid(count, this.root.clientWidth, this.root.clientHeight, gap);
+    this.root.style.setProperty('--tile-w', `${tileWidth}px`);
+    this.root.style.setProperty('--tile-h', `${tileHeight}px`);
+    this.root.dataset.cols = String(cols);
   }
 }
 

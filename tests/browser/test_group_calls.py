@@ -309,4 +309,25 @@ async def test_group_call_screenshots(start_server, new_user, artifacts: Path):
             assert box["y"] >= 0 and box["y"] + box["height"] <= height + 1
         self_view = await alice.test_id("self-view").bounding_box()
         assert self_view and self_view["width"] > 40
+        # A balanced grid (issue 19, 8): your picture is one more tile of the same size, it
+        # covers nobody's, and tiles are 16:9 on a landscape screen, portrait on an upright phone.
+        boxes = [await tile.bounding_box() for tile in await alice.test_id("tile").all()]
+        mine = await alice.page.locator("#pip").bounding_box()
+        assert mine is not None
+        for index, one in enumerate([*boxes, mine]):
+            assert one is not None
+            assert abs(one["width"] - mine["width"]) < 2 and abs(one["height"] - mine["height"]) < 2, (
+                name,
+                one,
+                mine,
+            )
+            for other in [*boxes, mine][index + 1 :]:
+                assert other is not None and (
+                    one["x"] + one["width"] <= other["x"] + 1
+                    or other["x"] + other["width"] <= one["x"] + 1
+                    or one["y"] + one["height"] <= other["y"] + 1
+                    or other["y"] + other["height"] <= one["y"] + 1
+                ), f"{name}: tiles overlap {one} {other}"
+        shape = mine["width"] / mine["height"]
+        assert abs(shape - (16 / 9 if width > height else 3 / 4)) < 0.05, (name, shape)
         await alice.page.screenshot(path=str(artifacts / f"group-call-{name}.png"))

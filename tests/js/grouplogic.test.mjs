@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { listNames, mayAdoptCall, pickSpeaker, scaleFor, SPEAKING_LEVEL, typingText, videoBudget } from '../../public/grouplogic.js';
+import { balancedGrid, listNames, mayAdoptCall, pickSpeaker, scaleFor, SPEAKING_LEVEL, typingText, videoBudget } from '../../public/grouplogic.js';
 
 test('the video budget per remote member shrinks as the mesh grows; a 1:1 call is not limited', () => {
   assert.deepEqual(videoBudget(1), { maxBitrate: undefined, maxHeight: undefined });
@@ -66,4 +66,23 @@ test('a call that lists us is ours only if we are in it, joining it, or started 
   assert.equal(mayAdoptCall({ ...base, joining: 'c3', id: 'c3', members: ['ann', 'bob', 'me'] }), true);
   // A list without us is never adopted.
   assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c1', members: ['bob', 'cat'] }), false);
+});
+
+test('the grid is balanced: same-shape tiles as large as fit, no tall slices (issue 19, 8)', () => {
+  // A laptop's call area (1280x800 less the header and the controls).
+  const laptop = (n) => balancedGrid(n, 1248, 644, 10);
+  assert.deepEqual([laptop(4).cols, laptop(4).rows], [2, 2]); // four people: 2x2, not 4 slices
+  assert.deepEqual([laptop(6).cols, laptop(6).rows], [3, 2]); // six: 3x2, no empty band
+  for (const n of [2, 3, 4, 5, 6, 7]) {
+    const { cols, rows, tileWidth, tileHeight } = laptop(n);
+    assert.ok(Math.abs(tileWidth / tileHeight - 16 / 9) < 0.02, `16:9 at ${n}`);
+    assert.ok(cols * tileWidth + (cols - 1) * 10 <= 1248 && rows * tileHeight + (rows - 1) * 10 <= 644, `fits at ${n}`);
+    assert.ok(cols * rows >= n && (cols - 1) * rows < n, `no empty column at ${n}`);
+  }
+  // A phone held upright: portrait tiles, two columns from three people on.
+  const phone = (n) => balancedGrid(n, 348, 600, 6);
+  assert.equal(phone(2).cols, 1);
+  assert.deepEqual([phone(4).cols, phone(4).rows], [2, 2]);
+  assert.ok(phone(4).tileHeight > phone(4).tileWidth);
+  assert.deepEqual(balancedGrid(0, 100, 100, 6).tileWidth >= 0, true);
 });
