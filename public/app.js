@@ -2,6 +2,7 @@
 
 import { CallController } from './calls.js';
 import { CallGuard } from './callguard.js';
+import { unlisted } from './contacts.js';
 import { watchLink } from './linkbanner.js';
 import { ServerChip } from './serverchip.js';
 import { MissedCalls } from './missed.js';
@@ -120,7 +121,10 @@ roster.on('added', (person) => {
   if (roster.size === 1) performance.mark('lan-call:first-person');
 });
 roster.on('changed', personChanged);
-roster.on('removed', personChanged);
+roster.on('removed', (person) => {
+  unlisted(person.id); // back under the same id (a reload) is a device to check again
+  personChanged(person);
+});
 
 signalling.on('signal', ({ type, data }) => calls.handle(type, data));
 calls.on('data-link', ({ type, data }) => dataLinks.handle(type, data));
@@ -244,6 +248,7 @@ sessionStorage.removeItem(NOTICE_KEY);
 // Verified contacts (docs/verification.md): the code, the badge, the warning, the contacts card.
 new Verification(calls, () => {
   lobby.renderPeople(roster.people);
+  lobby.repaintIncoming();
   callView.paint();
 }, dataLinks);
 // Every connection uses this device's lasting certificate: be online only once it is loaded.

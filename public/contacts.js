@@ -23,6 +23,8 @@ export const contactEvents = new Emitter();
 const byFingerprint = new Map();
 /** @type {Map<string, string>} peer id -> the fingerprint their links showed this visit */
 const seen = new Map();
+/** @type {Set<string>} peer ids whose device a link checked since they were last listed */
+const checked = new Set();
 /** Why contacts last this visit only, or ''. */
 export let storageProblem = '';
 
@@ -91,8 +93,17 @@ export function contactsNamed(name) {
 export function isVerified(personOrFingerprint) {
   if (!personOrFingerprint) return false;
   const value = typeof personOrFingerprint === 'string' ? personOrFingerprint : personOrFingerprint.id;
-  const fingerprint = value.includes(':') ? value : seen.get(value);
-  return Boolean(fingerprint && byFingerprint.has(fingerprint));
+  if (value.includes(':')) return byFingerprint.has(value);
+  // A person: only while a link since they were last listed showed a verified device. A
+  // reload (a new identity, if the site's data was cleared) lists them anew: no tick until
+  // a link has checked the device again (issue 19, 4: "Bob ✓" on a device that failed).
+  const fingerprint = seen.get(value);
+  return Boolean(fingerprint && checked.has(value) && byFingerprint.has(fingerprint));
+}
+
+/** They left, or reloaded (listed anew): their tick waits for a link that checks the device. @param {string} peerId */
+export function unlisted(peerId) {
+  if (checked.delete(peerId)) contactEvents.emit('change');
 }
 
 /** The fingerprint a link with this person showed this visit, or undefined. @param {string} peerId */
@@ -102,8 +113,9 @@ export function seenFingerprint(peerId) {
 
 /** A link with this person showed this fingerprint (public/verify.js). @param {string} peerId @param {string} fingerprint */
 export function noteSeen(peerId, fingerprint) {
-  if (seen.get(peerId) === fingerprint) return;
+  if (seen.get(peerId) === fingerprint && checked.has(peerId)) return;
   seen.set(peerId, fingerprint);
+  checked.add(peerId);
   contactEvents.emit('change');
 }
 

@@ -121,6 +121,8 @@ export class Lobby {
     /** @type {HTMLElement | null} */ this.focusBeforeIncoming = null;
     /** @type {(() => void) | null} stops the one-Tab path to a ringing call */
     this.stopTabToCall = null;
+    /** @type {{peerName: string, peerId: string} | null} who is ringing here */
+    this.incomingFrom = null;
     /** @type {Map<string, Person>} */ this.people = new Map();
     this.selfName = '';
     this.selfId = '';
@@ -223,6 +225,7 @@ export class Lobby {
   showIncoming(call, invitation = null) {
     const panel = $('incoming');
     const name = $('incoming-name');
+    this.incomingFrom = call;
     paintName(name, call.peerName, call.peerId);
     paintAvatar($('incoming-avatar'), call.peerName, call.peerId);
     clearNotices(); // a new call: the last one's ending is old news
@@ -260,8 +263,15 @@ export class Lobby {
     $('incoming-announce').textContent += ' Press Tab to answer or decline.';
   }
 
+  /** The caller's name again, with or without a tick, once their device has been checked. */
+  repaintIncoming() {
+    const call = this.incomingFrom;
+    if (call && !$('incoming').hidden) paintName($('incoming-name'), call.peerName, call.peerId);
+  }
+
   hideIncoming() {
     const panel = $('incoming');
+    this.incomingFrom = null;
     if (panel.hidden) return;
     const hadFocus = panel.contains(document.activeElement);
     panel.hidden = true;

@@ -109,6 +109,16 @@ async def test_a_verified_contact_with_a_new_identity_is_held_until_re_verified(
     await bob.page.reload()
     await bob.wait_for("window.__lanCall?.link === 'online' && window.__lanCall.media !== 'pending'")
     await expect(alice.person("Bob")).to_be_visible()
+    # No tick for a device nobody has checked since it came back (issue 19, 4: "Bob ✓"
+    # in the list, and on the incoming call right above the warning).
+    await expect(alice.person("Bob").get_by_test_id("verified-badge")).to_have_count(0)
+    await bob.call(alice)
+    await expect(alice.test_id("incoming-call")).to_be_visible()
+    await expect(alice.test_id("incoming-name")).to_have_text("Bob")
+    await expect(alice.test_id("incoming-name").get_by_test_id("verified-badge")).to_have_count(0)
+    await bob.test_id("hang-up").click()
+    await asyncio.gather(alice.wait_idle(), bob.wait_idle())
+    await expect(alice.person("Bob").get_by_test_id("verified-badge")).to_have_count(0)
 
     await connect_call(alice, bob)
     await expect(alice.test_id("verify-warning")).to_be_visible()
