@@ -8,6 +8,7 @@ Redis holds, under `lancall:`:
     peers:<instance>   hash: peer id -> record (name, kind, caps, token hash, call, space) of the
                        peers that instance holds; what a new or reconnected instance reads
     rooms              hash: call id -> members and invitations
+    stats              hash: instance -> its own figures for /metrics, rewritten each second
 and two kinds of pub/sub channel: `presence` (events, `replica.py`) and `to:<instance>`
 (frames for the peers that instance holds).
 """
@@ -21,7 +22,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,8 +31,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from . import protocol, replica
-from .appkeys import HUB, SETTINGS
+from . import metrics, protocol, replica
+from .appkeys import HUB, SETTINGS, STARTED
 from .config import SettingsError
 from .hub import Hub, Peer, Room
 from .outbox import Outbox, deliver
@@ -41,6 +42,7 @@ log = logging.getLogger("server.cluster")
 PREFIX = "lancall:"
 PRESENCE = PREFIX + "presence"
 ROOMS = PREFIX + "rooms"
+STATS = PREFIX + "stats"  # hash: instance -> its own figures for /metrics (metrics.py), each second
 HEARTBEAT_SECONDS = 1.0
 ALIVE_TTL_MS = 3000  # an instance silent this long is taken for dead (kill -9, power cut)
 # Frames queued longer (Redis down) are dropped, and their senders told `undelivered`: a
@@ -116,6 +118,29 @@ class Cluster:
         self._recently_gone: dict[str, float] = {}  # id -> when, so a stale snapshot cannot revive it
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped_frames = 0
+        # This instance's own figures (metrics.own_figures), published each heartbeat.
+        self.stats: Callable[[], dict[str, Any]] | None = None
+
+    async def others_stats(self) -> dict[str, dict[str, Any]]:
+        """The other live instances' figures, by instance (at most ALIVE_TTL_MS old)."""
+        raw = await self.redis.hgetall(STATS)
+        fresh = time.time() - ALIVE_TTL_MS / 1000
+        found: dict[str, dict[str, Any]] = {}
+        stale: list[str] = []
+        for key, value in raw.items():
+            instance = key.decode() if isinstance(key, bytes) else str(key)
+            try:
+                figures = json.loads(value)
+                at = float(figures.get("at", 0)) if isinstance(figures, dict) else 0.0
+            except (ValueError, TypeError, AttributeError):
+                figures, at = None, 0.0
+            if at < fresh - 60:  # an instance gone for a minute (kill -9): its entry goes
+                stale.append(instance)
+            elif instance != self.me and isinstance(figures, dict) and at >= fresh:
+                found[instance] = figures
+        if stale:
+            await self.redis.hdel(STATS, *stale)
+        return found
 
     # --- hub.Presence ------------------------------------------------------------------
 
@@ -178,6 +203,7 @@ class Cluster:
             async with asyncio.timeout(1.0):
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.delete(alive_key(self.me))
+                pipe.hdel(STATS, self.me)
                 pipe.pexpire(peers_key(self.me), max(1, int(self.resume_grace * 1000)))
                 pipe.publish(PRESENCE, replica.down_event(self.me))
                 await pipe.execute()
@@ -419,7 +445,11 @@ class Cluster:
             if not self._up.is_set():
                 continue
             try:
-                await self.redis.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
+                if self.stats is not None:  # what this instance alone knows, for any instance's scrape
+                    pipe.hset(STATS, self.me, json.dumps({**self.stats(), "at": time.time()}))
+                await pipe.execute()
                 homes = list(self._homes)
                 if not homes or time.monotonic() < self._checks_from:
                     continue
@@ -446,6 +476,8 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url is not None
     cluster = app[CLUSTER] = Cluster(app[HUB], settings.redis_url, settings.resume_grace)
+    name = metrics.server_name(settings.worker, cluster.me)
+    cluster.stats = lambda: metrics.own_figures(app[HUB], app[STARTED], name)
     await cluster.start()
     yield
     await cluster.stop()

@@ -18,6 +18,7 @@ import ipaddress
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -50,15 +51,53 @@ def space_sizes(spaces: Counter[str]) -> GaugeHistogramMetricFamily:
     )
 
 
+def own_figures(hub: Hub, started: float, name: str) -> dict[str, Any]:
+    """What only this process knows (its sockets and its counters): with REDIS_URL every
+    instance publishes these each second (cluster.py), so any instance's scrape reports
+    all of them, one `server` label each (issue 19: under WORKERS=2 a scrape answered for
+    whichever worker the kernel picked, and the counters jumped between them)."""
+    return {
+        "server": name,
+        "connections": hub.connections,
+        "held_bytes": hub.pending_bytes,
+        "relays": hub.relayed,
+        "errors": dict(hub.errors),
+        "slow_readers": wsconn.slow_readers_total,
+        "uptime": time.monotonic() - started,
+    }
+
+
 class HubCollector(Collector):
-    def __init__(self, hub: Hub, started: float, redis_seconds: float | None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        started: float,
+        redis_seconds: float | None,
+        servers: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """`servers`: every instance's own figures (this one's first) with REDIS_URL; None
+        for a single instance, whose series carry no `server` label."""
         self.hub, self.started, self.redis_seconds = hub, started, redis_seconds
+        self.servers = servers
+
+    def per_server(
+        self, name: str, help_text: str, kind: type[GaugeMetricFamily | CounterMetricFamily], key: str
+    ) -> Metric:
+        if self.servers is None:
+            return kind(name, help_text, own_figures(self.hub, self.started, "")[key])
+        family = kind(name, help_text, labels=["server"])
+        for figures in self.servers:
+            family.add_metric([str(figures.get("server", "?"))], float(figures.get(key, 0)))
+        return family
 
     def collect(self) -> Iterator[Metric]:
         hub = self.hub
         listed = hub.listed()
-        yield GaugeMetricFamily(
-            "lan_call_connections", "Open signalling sockets on this instance", hub.connections
+        yield self.per_server(
+            "lan_call_connections",
+            "Open signalling sockets on this instance",
+            GaugeMetricFamily,
+            "connections",
         )
         yield GaugeMetricFamily("lan_call_listed_peers", "People listed (every instance)", len(listed))
         spaces = Counter(p.space for p in listed if p.space is not None)
@@ -76,13 +115,27 @@ class HubCollector(Collector):
             "1 when the open network exists (OPEN_SPACE), 0 when everyone needs a space code",
             int(hub.limits.open_space),
         )
-        yield GaugeMetricFamily(
-            "lan_call_held_bytes", "Bytes held for peers in their grace period", hub.pending_bytes
+        yield self.per_server(
+            "lan_call_held_bytes",
+            "Bytes held for peers in their grace period",
+            GaugeMetricFamily,
+            "held_bytes",
         )
-        yield CounterMetricFamily("lan_call_relays", "Relay messages accepted", hub.relayed)
-        errors = CounterMetricFamily("lan_call_errors", "Messages refused, by error code", labels=["code"])
-        for code, count in sorted(hub.errors.items()):
-            errors.add_metric([code], count)
+        yield self.per_server("lan_call_relays", "Relay messages accepted", CounterMetricFamily, "relays")
+        if self.servers is None:
+            errors = CounterMetricFamily(
+                "lan_call_errors", "Messages refused, by error code", labels=["code"]
+            )
+            for code, count in sorted(hub.errors.items()):
+                errors.add_metric([code], count)
+        else:
+            errors = CounterMetricFamily(
+                "lan_call_errors", "Messages refused, by error code", labels=["server", "code"]
+            )
+            for figures in self.servers:
+                counts = figures.get("errors")
+                for code, count in sorted(counts.items() if isinstance(counts, dict) else []):
+                    errors.add_metric([str(figures.get("server", "?")), str(code)], float(count))
         yield errors
         sizes = Counter(len(room.members) for room in hub.calls)
         calls = GaugeMetricFamily(
@@ -91,20 +144,24 @@ class HubCollector(Collector):
         for size in range(2, hub.limits.max_call_size + 1):
             calls.add_metric([str(size)], sizes.get(size, 0))
         yield calls
-        yield CounterMetricFamily(
+        yield self.per_server(
             "lan_call_slow_readers",
             "Sockets closed for not reading what they were sent",
-            wsconn.slow_readers_total,
+            CounterMetricFamily,
+            "slow_readers",
         )
-        yield GaugeMetricFamily(
-            "lan_call_uptime_seconds", "Seconds since start", time.monotonic() - self.started
-        )
+        yield self.per_server("lan_call_uptime_seconds", "Seconds since start", GaugeMetricFamily, "uptime")
         if self.redis_seconds is not None:
             yield GaugeMetricFamily(
                 "lan_call_redis_latency_seconds",
                 "Round trip of a Redis PING at this scrape",
                 self.redis_seconds,
             )
+
+
+def server_name(worker: int | None, instance: str) -> str:
+    """The `server` label: `worker-N` under WORKERS, else the instance's id."""
+    return f"worker-{worker}" if worker is not None else instance
 
 
 def allowed(request: web.Request, token: str | None) -> bool:
@@ -123,16 +180,20 @@ async def metrics(request: web.Request) -> web.Response:
     if not allowed(request, app[SETTINGS].metrics_token):
         raise web.HTTPForbidden(text="metrics are for this machine, or need METRICS_TOKEN\n")
     redis_seconds = None
+    servers: list[dict[str, Any]] | None = None
     if app[SETTINGS].redis_url:
         from .cluster import CLUSTER  # only with REDIS_URL: one instance never imports redis
 
         if CLUSTER in app:
+            cluster = app[CLUSTER]
+            servers = [own_figures(app[HUB], app[STARTED], server_name(app[SETTINGS].worker, cluster.me))]
             start = time.perf_counter()
             try:
-                await app[CLUSTER].redis.ping()
+                others = await cluster.others_stats()
                 redis_seconds = time.perf_counter() - start
+                servers += [others[k] for k in sorted(others)]
             except Exception:  # Redis down: the scrape says so by the gauge's absence
                 redis_seconds = None
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HubCollector(app[HUB], app[STARTED], redis_seconds))
+    registry.register(HubCollector(app[HUB], app[STARTED], redis_seconds, servers))
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from server.banner import LISTENING_LINE
 from server.config import PROJECT_ROOT
@@ -178,6 +179,32 @@ async def test_clients_on_one_port_land_on_both_workers_relay_and_get_1001_on_si
         candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}
         await b.send({"type": "icecandidate", "data": {"target": a.id, "candidate": candidate}})
         assert (await frame_of(a, "icecandidate"))["data"]["candidate"] == candidate
+
+        # /metrics answers for the whole server whichever worker the kernel picks (issue 19,
+        # operators 19: 40 clients read as 22 or 18, counters jumped between workers).
+        async def scrape() -> dict[str, dict[str, float]]:
+            async with http.get(workers.url.replace("wss://", "https://").replace("/rtc", "/metrics")) as resp:
+                text = await resp.text()
+            series: dict[str, dict[str, float]] = {}
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name in ("lan_call_connections", "lan_call_relays_total"):
+                        series.setdefault(sample.name, {})[sample.labels["server"]] = sample.value
+            return series
+
+        async def both_counted() -> bool:
+            return sum((await scrape())["lan_call_connections"].values()) == len(clients)
+
+        await eventually(both_counted, 5, what="every worker's sockets in one scrape")
+        relays: dict[str, float] = {}
+        for _ in range(6):
+            got = await scrape()
+            assert set(got["lan_call_connections"]) == {"worker-0", "worker-1"}, got
+            assert sum(got["lan_call_connections"].values()) == len(clients), got
+            for server, count in got["lan_call_relays_total"].items():
+                assert count >= relays.get(server, 0), (server, count, relays)  # never back to 0
+                relays[server] = count
+        assert sum(relays.values()) >= 2  # the offer and the candidate
 
         workers.proc.send_signal(signal.SIGTERM)
         codes = await asyncio.gather(*(c.closed(6) for c in clients))
