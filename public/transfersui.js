@@ -38,6 +38,8 @@ export class TransfersView {
     this.callPeers = callPeers;
     this.tray = $('transfers');
     this.list = $('transfer-list');
+    this.toggle = $('transfers-toggle');
+    this.toggle.onclick = () => this.fold(!this.list.hidden);
     this.picker = /** @type {HTMLInputElement} */ ($('file-picker'));
     /** @type {Map<string, HTMLElement>} */
     this.items = new Map();
@@ -223,7 +225,30 @@ export class TransfersView {
     show('dismiss', transfer.finished);
     if (added && !mine) {
       $('transfer-announce').textContent = `${entry.peerName} wants to send you ${offer.name} (${formatBytes(offer.size)}).`;
+      this.fold(false); // a file waits for Accept: show it
     }
+    this.count();
+  }
+
+  /** Fold the list away (the header stays) or show it. @param {boolean} folded */
+  fold(folded) {
+    this.list.hidden = folded;
+    this.tray.dataset.folded = String(folded);
+    this.toggle.setAttribute('aria-expanded', String(!folded));
+    const words = folded ? 'Show the files' : 'Hide the files';
+    this.toggle.setAttribute('aria-label', words);
+    this.toggle.title = words;
+  }
+
+  /** "3 files · 1 waiting for you · 2 sending": what the folded tray still tells. */
+  count() {
+    const entries = [...this.items.keys()].map((id) => this.files.entries.get(id)).filter((e) => e !== undefined);
+    const waiting = entries.filter((e) => e.direction === 'in' && e.transfer.state === 'offered').length;
+    const moving = entries.filter((e) => !e.transfer.finished && e.transfer.state !== 'offered').length;
+    const parts = [`${entries.length} ${entries.length === 1 ? 'file' : 'files'}`];
+    if (waiting) parts.push(`${waiting} waiting for you`);
+    if (moving) parts.push(`${moving} on the way`);
+    $('transfers-count').textContent = parts.join(' · ');
   }
 
   /** @param {import('./files.js').Entry} entry */
@@ -328,5 +353,6 @@ export class TransfersView {
     this.items.delete(id);
     this.painted.delete(id);
     this.tray.hidden = this.items.size === 0;
+    this.count();
   }
 }

@@ -227,3 +227,41 @@ async def test_send_files_from_the_call_chat(start_server, new_user, artifacts):
         "Received and checked. Save it to keep it.", timeout=30_000
     )
     assert await alice.call_state() == "connected"  # the call went on
+
+
+async def test_several_files_to_a_phone_fold_away_and_long_names_show_whole(
+    start_server, new_user, artifacts
+):
+    """Issue 19 (7): four files to a phone covered more than half the screen, each with its
+    own Accept, long names cut. The tray now has a header that says what is there and folds
+    the list away; names wrap; an offer waiting for Accept unfolds it."""
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob", viewport={"width": 360, "height": 740})
+    long_name = "Quarterly report for the regional planning committee, final version (2).pdf"
+    files = [payload(2048, f"photo {i}.jpg") for i in range(3)] + [
+        payload(2048, long_name, "application/pdf")
+    ]
+    await send_files(alice, "Bob", *files)
+    tray = bob.test_id("transfers")
+    await expect(bob.test_id("transfer")).to_have_count(4)
+    await expect(bob.test_id("transfers-count")).to_have_text("4 files · 4 waiting for you")
+    height = (await tray.bounding_box() or {}).get("height", 0)
+    assert 0 < height <= 0.4 * 740, height
+    name = transfer(bob, long_name).locator(".transfer-name")
+    await expect(name).to_have_text(long_name)
+    assert await name.evaluate("(el) => el.scrollWidth <= el.clientWidth + 1")
+    await bob.page.screenshot(path=str(artifacts / "files-tray-360x740.png"))
+
+    toggle = bob.test_id("transfers-toggle")
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    await expect(bob.test_id("transfer-list")).to_be_hidden()
+    folded = (await tray.bounding_box() or {}).get("height", 999)
+    assert folded < 64, folded
+    await bob.page.screenshot(path=str(artifacts / "files-tray-folded-360x740.png"))
+    # A new offer unfolds it: Accept must be in sight.
+    await send_files(alice, "Bob", payload(1024, "one more.txt", "text/plain"))
+    await expect(bob.test_id("transfer-list")).to_be_visible()
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
+    await expect(bob.test_id("transfers-count")).to_have_text("5 files · 5 waiting for you")

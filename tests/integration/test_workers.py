@@ -183,7 +183,9 @@ async def test_clients_on_one_port_land_on_both_workers_relay_and_get_1001_on_si
         # /metrics answers for the whole server whichever worker the kernel picks (issue 19,
         # operators 19: 40 clients read as 22 or 18, counters jumped between workers).
         async def scrape() -> dict[str, dict[str, float]]:
-            async with http.get(workers.url.replace("wss://", "https://").replace("/rtc", "/metrics")) as resp:
+            async with http.get(
+                workers.url.replace("wss://", "https://").replace("/rtc", "/metrics")
+            ) as resp:
                 text = await resp.text()
             series: dict[str, dict[str, float]] = {}
             for family in text_string_to_metric_families(text):
