@@ -118,6 +118,7 @@ function personChanged(person) {
 }
 roster.on('added', (person) => {
   personChanged(person);
+  calls.rejoinAfterReload(person.id); // our reload cut a call with them: pick it up again
   if (roster.size === 1) performance.mark('lan-call:first-person');
 });
 roster.on('changed', personChanged);

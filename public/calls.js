@@ -16,6 +16,9 @@ import { endOnDisconnect, followRemoteMedia } from './peermessages.js';
  */
 
 const CALLEE_RING_SLACK_MS = 5000; // the caller's own timeout normally ends the ring first
+/** A reload cut our 1:1 call: the page that comes back calls again within this (the server's rejoin window). */
+export const REJOIN_MS = 10000;
+const REJOIN_KEY = 'lanCall.rejoin'; // sessionStorage: a reload keeps it, a closed tab does not
 /** Endings nobody needs to hear about: the call goes on in another form. */
 const QUIET = new Set(['glare', 'joining']);
 
@@ -53,6 +56,8 @@ export class CallController extends Emitter {
     /** @type {string[]} targets of our invites, oldest first: a refusal names none (docs/protocol.md §3) */
     this.inviteOrder = [];
     this.leavingGroup = false;
+    /** @type {{peerId: string, at: number} | null} a connected 1:1 call the other side's page left (a reload comes back) */
+    this.cutByReload = null;
     media.on('trackchange', ({ kind, track }) => this.eachActive((link) => link.replaceTrack(kind, track)));
     media.on('change', () => this.eachActive((link) => link.mediaChanged()));
     addEventListener('online', () => this.eachActive((link) => link.networkChanged()));
@@ -92,12 +97,13 @@ export class CallController extends Emitter {
     return this.people.get(id)?.name || this.links.get(id)?.peerName || 'Someone';
   }
 
-  /** The user tapped a person. @param {string} peerId */
-  call(peerId) {
+  /** The user tapped a person (or our reload cut our call with them). @param {string} peerId @param {boolean} [rejoin] */
+  call(peerId, rejoin = false) {
     const person = this.people.get(peerId);
     if (this.active || this.invitation || !person) return;
     const link = this.linkFor(person.id, person.name);
     if (!link.dial(this.setup(peerId))) return;
+    link.rejoining = rejoin;
     this.emit('call', link);
     link.start().catch(link.failure());
     this.ring(link, 'calling', () => link.hangup('timeout'), 0);
@@ -130,6 +136,11 @@ export class CallController extends Emitter {
     if (this.invitation) this.declineInvitation('left');
     if (this.isGroupCall()) return this.leaveGroup('left');
     const link = this.current;
+    if (link?.is('connected', 'reconnecting') && !link.waiting) {
+      // A reload comes back (same tab, same id) and picks the call up again; a closed tab
+      // loses sessionStorage, and nothing is called.
+      try { sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ peerId: link.peerId, at: Date.now() })); } catch { /* storage off */ }
+    }
     if (link?.is('ringing')) link.decline('left');
     else link?.hangup('left');
   }
@@ -167,7 +178,7 @@ export class CallController extends Emitter {
     if (type === 'invite') return this.invitedBy(data);
     const from = type === 'icecandidate' ? data.id : data.source;
     if (typeof from !== 'string') return;
-    if (type === 'offer') return this.offer(from, data.sdp, typeof data.call === 'string' ? data.call : null);
+    if (type === 'offer') return this.offer(from, data.sdp, typeof data.call === 'string' ? data.call : null, data.rejoin === true);
     const link = this.links.get(from);
     if (type === 'reject' && typeof data.call === 'string' && this.invited.has(from)) {
       return this.inviteAnswered(from, String(data.reason || 'declined'));
@@ -185,8 +196,24 @@ export class CallController extends Emitter {
     }
   }
 
-  /** @param {string} from @param {unknown} sdp @param {string | null} callId */
-  offer(from, sdp, callId) {
+  /**
+   * Back after a reload (the same id, within REJOIN_MS): call the person our call was with
+   * again; their page picks it up without a ring (docs/protocol.md §7, "Rejoin").
+   */
+  rejoinAfterReload(/** @type {string} */ listedId) {
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(REJOIN_KEY) || 'null');
+    } catch { /* storage off, or not ours */ }
+    if (!saved || saved.peerId !== listedId) return false;
+    try { sessionStorage.removeItem(REJOIN_KEY); } catch { /* storage off */ }
+    if (!(Date.now() - Number(saved.at) < REJOIN_MS)) return false;
+    this.call(saved.peerId, true);
+    return this.active;
+  }
+
+  /** @param {string} from @param {unknown} sdp @param {string | null} callId @param {boolean} [rejoin] */
+  offer(from, sdp, callId, rejoin = false) {
     if (typeof sdp !== 'string') return;
     const known = this.links.get(from);
     if (known?.active && !known.waiting) return this.offerFromLinked(known, from, sdp);
@@ -197,7 +224,15 @@ export class CallController extends Emitter {
       if (this.group?.id === callId && this.group.members.includes(from)) this.incoming(from, sdp, true, callId);
       return;
     }
-    if (!this.active && !this.invitation) return this.incoming(from, sdp, false);
+    if (!this.active && !this.invitation) {
+      // Their page reloaded in the middle of our call with them, moments ago: the call
+      // goes on without a second "Accept" (the same person, the same id, which only their
+      // tab's resume token can claim; the verification guard still checks the device).
+      const cut = this.cutByReload;
+      const resumes = rejoin && cut?.peerId === from && Date.now() - cut.at < REJOIN_MS;
+      this.cutByReload = null;
+      return this.incoming(from, sdp, resumes);
+    }
     if (this.canWait()) return this.waiting(from, sdp);
     // In a call that is full, say so: "in another call" would suggest trying again later.
     this.send('reject', { target: from, reason: this.isFull() ? 'full' : 'busy' });
@@ -499,6 +534,10 @@ export class CallController extends Emitter {
   linkEnded(link, ending) {
     const wasWaiting = link.waiting;
     link.waiting = false;
+    const wasConnected = ['connected', 'reconnecting'].includes(ending.from);
+    this.cutByReload = ending.reason === 'left' && ending.by === 'remote' && wasConnected && !wasWaiting && !this.inCall.length
+      ? { peerId: link.peerId, at: Date.now() }
+      : null;
     if (QUIET.has(ending.reason)) return;
     if (link.direction === 'incoming' && ending.from === 'ringing' && wasMissed(ending)) {
       this.emit('missed', { peerId: link.peerId, name: link.peerName, reason: ending.reason });

@@ -76,7 +76,9 @@ export const registry = new MessageRegistry()
       typeof data === 'object' && data !== null && typeof (/** @type {any} */ (data).audio) === 'boolean' &&
       typeof (/** @type {any} */ (data).video) === 'boolean',
   )
-  .define('disconnect', /** @returns {data is undefined} */ (data) => data === undefined || data === null);
+  // `reason` (ext): why, e.g. `left` for a page closed or reloaded; older peers send none.
+  .define('disconnect', /** @returns {data is undefined | {reason?: string}} */ (data) => data === undefined || data === null
+    || (typeof data === 'object' && !Array.isArray(data) && (data.reason === undefined || (typeof data.reason === 'string' && data.reason.length <= 64))));
 
 /**
  * Subscribe to one message type on anything that emits `message` ({type, data}) events:

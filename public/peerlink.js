@@ -52,6 +52,8 @@ export class PeerLink extends Emitter {
     this.peerName = o.peerName;
     /** @type {string | null} the group call this link belongs to: its relays carry `call` (docs/protocol.md §8) */
     this.callId = null;
+    /** This call picks up one our page's reload cut (docs/protocol.md §7): its first offer says so. */
+    this.rejoining = false;
     this.signal = (/** @type {string} */ type, /** @type {object} */ data) =>
       o.signal(type, this.callId ? { ...data, call: this.callId } : data);
     /** How much video we send them: less per member as a group call grows. */
@@ -310,7 +312,8 @@ export class PeerLink extends Emitter {
     this.makingOffer = true;
     try {
       await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
-      if (pc === this.pc) this.signal('offer', { type: 'offer', sdp: pc.localDescription?.sdp, target: this.peerId });
+      const rejoin = this.rejoining && this.is('calling') ? { rejoin: true } : {};
+      if (pc === this.pc) this.signal('offer', { type: 'offer', sdp: pc.localDescription?.sdp, target: this.peerId, ...rejoin });
     } finally {
       if (pc === this.pc) this.makingOffer = false;
     }
@@ -420,7 +423,7 @@ export class PeerLink extends Emitter {
    */
   hangup(reason = 'hangup', ending = reason) {
     if (!this.active) return;
-    this.channels?.send('disconnect'); // arrives even while signalling is down
+    this.channels?.send('disconnect', { reason }); // arrives even while signalling is down
     this.signal('hangup', { target: this.peerId, reason });
     this.end(ending, 'local');
   }
@@ -453,6 +456,7 @@ export class PeerLink extends Emitter {
     this.pc = null;
     this.channels = null;
     this.callId = null; // the next call with them starts as a 1:1 call
+    this.rejoining = false;
     this.budget = videoBudget(1);
     this.fire('reset');
   }

@@ -21,5 +21,6 @@ export function followRemoteMedia(link) {
  * while the signalling socket is down. @param {import('./peerlink.js').PeerLink} link
  */
 export function endOnDisconnect(link) {
-  onMessage(link, 'disconnect', () => link.end('hangup', 'remote'));
+  // Why they went, when they say (a page that was closed or reloaded says `left`).
+  onMessage(link, 'disconnect', (data) => link.end(data?.reason === 'left' ? 'left' : 'hangup', 'remote'));
 }

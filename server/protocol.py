@@ -55,7 +55,7 @@ ERROR_CODES: Final = frozenset(
 # Relay messages: the server forwards them to `target` after stamping the sender. Only
 # these fields travel (docs/protocol.md §2); anything else a client adds is dropped.
 RELAY_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "offer": ("type", "sdp", "call", "link"),
+    "offer": ("type", "sdp", "call", "link", "rejoin"),
     "accept": ("type", "sdp", "call", "link"),
     "reject": ("reason", "call", "link"),
     "icecandidate": ("candidate", "call", "link"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from playwright.async_api import Page, WebSocket, expect
 
@@ -116,3 +117,33 @@ async def test_update_waits_for_the_call_to_end(start_server, new_user):
     assert await alice.js("document.body.dataset.version") == "f00dfeed0001"
     assert await alice.id == alice_id
     assert await alice.js("window.__sameDocument") is None
+
+
+async def test_a_reload_in_a_call_picks_the_call_up_again(start_server, new_user):
+    """Issue 19 (10): a reload during a 1:1 call ended it for both ("Bob ended the call").
+    The reloaded page calls again under its id, and the other side takes it up with no
+    second Accept. After an ordinary hang-up a reload calls nobody."""
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    await connect_call(alice, bob)
+    await asyncio.gather(alice.wait_media_flowing(), bob.wait_media_flowing())
+    bob_id = await bob.id
+
+    await bob.page.reload()
+    await bob.wait_for("window.__lanCall?.link === 'online'")
+    assert await bob.id == bob_id
+    await asyncio.gather(alice.wait_connected(), bob.wait_connected())
+    await expect(alice.test_id("incoming-call")).to_be_hidden()  # nobody was asked again
+    await frames_keep_coming(alice)
+    await frames_keep_coming(bob)
+    await expect(alice.test_id("call-name")).to_contain_text("Bob")
+
+    # Hanging up is still the end: no rejoin after an ordinary hang-up.
+    await bob.test_id("hang-up").click()
+    await asyncio.gather(alice.wait_idle(), bob.wait_idle())
+    await expect(alice.notices().last).to_have_text(re.compile("^Bob ended the call"))
+    await bob.page.reload()
+    await bob.wait_for("window.__lanCall?.link === 'online'")
+    await expect(alice.person("Bob")).to_be_visible()
+    assert await alice.call_state() is None and await bob.call_state() is None

@@ -18,17 +18,10 @@ from server import protocol
 from server.hub import HubLimits
 
 ERROR_CODES = protocol.ERROR_CODES  # the server's own table (docs/protocol.md §3)
-RELAY_TYPES = ("offer", "accept", "reject", "icecandidate", "hangup", "ringing")
+RELAY_TYPES = tuple(sorted(protocol.RELAY_TYPES))
 CLIENT_TYPES = frozenset({*RELAY_TYPES, "identify", "ping", "leave"})
-# The fields each relay forwards (docs/protocol.md §2), besides source/target/id.
-FORWARDED = {
-    "offer": ("type", "sdp"),
-    "accept": ("type", "sdp"),
-    "reject": ("reason",),
-    "icecandidate": ("candidate",),
-    "hangup": ("reason",),
-    "ringing": (),
-}
+# The fields each relay forwards (docs/protocol.md §2), besides source/target/id: the server's table.
+FORWARDED = protocol.RELAY_FIELDS
 SERVER_TYPES = ("ready", "peer", "error")
 OTHER_TYPES = ("chat", "disconnect", "typing", "ping", "", "OFFER", "offer ", "__proto__", "constructor")
 FIELD_NAMES = (
