@@ -6,7 +6,7 @@
 import { Emitter } from './events.js';
 import { listNames, mayAdoptCall, videoBudget } from './grouplogic.js';
 import { PeerLink } from './peerlink.js';
-import { endOnDisconnect, followRemoteMedia } from './peermessages.js';
+import { endOnDisconnect, followRemoteHold, followRemoteMedia } from './peermessages.js';
 
 /**
  * @typedef {{id: string, name: string, kind: string, remove?: boolean, inCall?: boolean}} Person
@@ -525,6 +525,7 @@ export class CallController extends Emitter {
     const link = new PeerLink({ peerId, peerName, signal: (type, data) => this.send(type, data) });
     this.links.set(peerId, link);
     followRemoteMedia(link);
+    followRemoteHold(link);
     endOnDisconnect(link);
     link.on('ended', (/** @type {Ending} */ ending) => this.linkEnded(link, ending));
     return link;

@@ -123,15 +123,31 @@ export class CallView {
     link.during('state', () => {
       this.grid.paint(link);
       this.paint();
+      this.paintHeld();
     });
     link.during('remotemedia', () => {
       this.grid.paint(link);
       this.paint();
     });
+    link.during('remote-hold', () => this.paintHeld());
     link.during('track', () => {
       this.grid.setStream(link);
       if (link === this.call && !this.grid.showing) this.playRemote();
     });
+  }
+
+  /**
+   * Someone in the call holds their connection with us until they confirm our device:
+   * say so, or the call looks connected with no picture or sound and no reason (issue 19, 5).
+   */
+  paintHeld() {
+    const chip = $('held-chip');
+    const links = new Set([...(this.call ? [this.call] : []), ...this.grid.tiles.keys()]);
+    const waiting = [...links].filter((link) => link.active && link.remoteHold).map((link) => link.peerName);
+    chip.hidden = waiting.length === 0;
+    chip.textContent = waiting.length
+      ? `Waiting for ${listNames(waiting)} to confirm your device: ${waiting.length === 1 ? `${waiting[0]} doesn’t` : 'they don’t'} see or hear you yet, and your messages arrive if they do.`
+      : '';
   }
 
   /** The person the 1:1 picture (and the connection stats) are about. @param {Call} link */
@@ -188,6 +204,7 @@ export class CallView {
   }
 
   close() {
+    $('held-chip').hidden = true;
     const peerId = this.call?.peerId || '';
     const active = document.activeElement;
     const hadFocus = !active || active === document.body || this.root.contains(active);

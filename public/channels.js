@@ -78,7 +78,15 @@ export const registry = new MessageRegistry()
   )
   // `reason` (ext): why, e.g. `left` for a page closed or reloaded; older peers send none.
   .define('disconnect', /** @returns {data is undefined | {reason?: string}} */ (data) => data === undefined || data === null
-    || (typeof data === 'object' && !Array.isArray(data) && (data.reason === undefined || (typeof data.reason === 'string' && data.reason.length <= 64))));
+    || (typeof data === 'object' && !Array.isArray(data) && (data.reason === undefined || (typeof data.reason === 'string' && data.reason.length <= 64))))
+  // (ext) The sender holds this connection until its person confirms our device (docs/verification.md):
+  // true while it waits, false once it goes on. Nothing else crosses a hold either way.
+  .define('hold', /** @returns {data is boolean} */ (data) => typeof data === 'boolean');
+
+/** Messages kept from a held connection, shown if its person goes on (past this: dropped). */
+export const HELD_INCOMING = 64;
+/** What crosses a verification hold: the end of the call, and the hold itself. */
+const THROUGH_A_HOLD = new Set(['disconnect', 'hold']);
 
 /**
  * Subscribe to one message type on anything that emits `message` ({type, data}) events:
@@ -93,7 +101,8 @@ export function onMessage(source, type, handler, options) {
 /**
  * The data channels of one RTCPeerConnection. Events: `message` ({type, data}) for every
  * well-formed message of a registered type, `ignored` (label: a service-channel message
- * that was not one), `open` (label), `close` (label).
+ * that was not one), `open` (label), `close` (label), `kept` (count: messages kept while
+ * held, delivered if the hold is lifted).
  */
 export class PeerChannels extends Emitter {
   /**
@@ -106,8 +115,9 @@ export class PeerChannels extends Emitter {
     this.types = types;
     /** @type {Map<string, RTCDataChannel>} */
     this.channels = new Map();
-    /** Verification hold (public/verify.js): nothing but `disconnect` is sent or taken in. */
-    this.held = false;
+    this.holding = false;
+    /** @type {{type: string, data: unknown}[]} what they sent while we held the connection */
+    this.kept = [];
     this.adopt(pc.createDataChannel(SERVICE_CHANNEL, { negotiated: true, id: SERVICE_CHANNEL_ID }));
     pc.ondatachannel = (/** @type {RTCDataChannelEvent} */ event) => this.adopt(event.channel);
   }
@@ -126,9 +136,28 @@ export class PeerChannels extends Emitter {
    * open (the message is dropped: data-channel messages are for the live link only).
    * @param {string} type @param {unknown} [data]
    */
+  /**
+   * Verification hold (public/verify.js): nothing of ours but `disconnect` goes out, what
+   * they send is kept (not acted on) until the hold is lifted, and they are told either
+   * way (`hold`), so their screen can say why nothing arrives (issue 19, 5).
+   */
+  get held() {
+    return this.holding;
+  }
+
+  set held(on) {
+    if (on === this.holding) return;
+    this.holding = on;
+    this.send('hold', on);
+    if (on) return;
+    const kept = this.kept;
+    this.kept = [];
+    for (const message of kept) this.emit('message', message);
+  }
+
   send(type, data) {
     const { channel, text } = this.types.encode(type, data);
-    if (this.held && type !== 'disconnect') return false;
+    if (this.holding && !THROUGH_A_HOLD.has(type)) return false;
     const dc = channel === SERVICE_CHANNEL ? this.channels.get(channel) : this.open(channel);
     if (dc?.readyState !== 'open') return false;
     dc.send(text);
@@ -150,11 +179,19 @@ export class PeerChannels extends Emitter {
     const existing = this.channels.get(dc.label);
     if (existing && existing !== dc) return existing;
     this.channels.set(dc.label, dc);
-    dc.onopen = () => this.emit('open', dc.label);
+    dc.onopen = () => {
+      if (dc.label === SERVICE_CHANNEL && this.holding) this.send('hold', true); // held before it opened
+      this.emit('open', dc.label);
+    };
     dc.onclose = () => this.emit('close', dc.label);
     dc.onmessage = (/** @type {MessageEvent} */ event) => {
       const message = this.types.decode(dc.label, event.data);
-      if (message && this.held && message.type !== 'disconnect') return;
+      if (message && this.holding && !THROUGH_A_HOLD.has(message.type)) {
+        // Typing is stale by the time anyone decides: not kept.
+        if (dc.label === SERVICE_CHANNEL && message.type !== 'typing' && this.kept.length < HELD_INCOMING) this.kept.push(message);
+        this.emit('kept', this.kept.length);
+        return;
+      }
       if (message) this.emit('message', message);
       // Malformed, unknown or misplaced text on the service channel: ignored, but counted.
       else if (dc.label === SERVICE_CHANNEL) this.emit('ignored', dc.label);

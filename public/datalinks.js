@@ -109,6 +109,8 @@ export class DataLink extends Emitter {
     this.linkState.on('state', (change) => this.emit('state', change));
     this.own = new Subscriptions();
     this.requests = new Requests();
+    /** Their side holds this connection for its person's decision (a `hold` message). */
+    this.remoteHold = false;
     /** @type {RTCPeerConnection | null} */
     this.pc = null;
     /** @type {PeerChannels | null} */
@@ -270,6 +272,17 @@ export class DataLink extends Emitter {
     this.emit('released');
   }
 
+  /**
+   * They hold this connection until their person confirms our device: our requests wait
+   * instead of timing out, and the conversation says so (issue 19, 5). @param {boolean} on
+   */
+  remoteHeld(on) {
+    if (this.remoteHold === on) return;
+    this.remoteHold = on;
+    this.requests.hold(on);
+    this.emit('remote-hold', on);
+  }
+
   /** Why a message is refused while held: the conversation view shows the choice. */
   heldError() {
     return new DataLinkError('held', `Not sent: this may not be ${this.peerName}’s verified device. Choose “It’s a new device” or “Not them” first.`);
@@ -309,6 +322,7 @@ export class DataLink extends Emitter {
     this.pendingCandidates = [];
     this.remoteDescriptionSet = false;
     this.held = false; // a new connection is checked again (public/verify.js)
+    if (this.remoteHold) this.remoteHeld(false);
     // This device's lasting certificate (public/identity.js), as for calls.
     const pc = (this.pc = new RTCPeerConnection(rtcConfiguration(this.iceServers(), { bundlePolicy: 'max-bundle' })));
     pc.onicecandidate = ({ candidate }) =>
@@ -327,6 +341,7 @@ export class DataLink extends Emitter {
       else this.touch(); // a transfer channel closed: idle counting starts now
     });
     channels.on('message', (message) => channels === this.channels && this.received(message));
+    channels.on('kept', (count) => channels === this.channels && this.emit('kept', count));
     channels.on('ignored', () => {
       this.malformed += 1;
       this.touch();
@@ -441,6 +456,7 @@ export class DataLink extends Emitter {
   /** @param {{type: string, data: any}} message */
   received({ type, data }) {
     this.touch();
+    if (type === 'hold') return this.remoteHeld(data === true);
     if (type === 'response') {
       if (!this.requests.settle(data, this.peerName)) this.malformed += 1; // late or made up
       return;
@@ -601,6 +617,8 @@ export class DataLinks extends Emitter {
     this.links.set(peerId, link);
     link.on('state', (change) => this.emit('state', { peerId, ...change }));
     link.on('open', () => this.emit('open', { peerId }));
+    link.on('remote-hold', (on) => this.emit('remote-hold', { peerId, on }));
+    link.on('kept', (count) => this.emit('kept', { peerId, count }));
     link.on('ended', (ending) => this.emit('ended', { peerId, ...ending }));
     link.on('channel', (detail) => this.emit('channel', { peerId, link, ...detail }));
     return link;

@@ -86,8 +86,28 @@ export class Requests {
   constructor(now = Date.now) {
     this.now = now;
     this.counter = 0;
-    /** @type {Map<string, {resolve: (value: any) => void, reject: (error: Error) => void, timer: ReturnType<typeof setTimeout>, type: string}>} */
+    /** @type {Map<string, {resolve: (value: any) => void, reject: (error: Error) => void, timer: ReturnType<typeof setTimeout> | undefined, type: string, timeoutMs: number, timeoutText: string}>} */
     this.pending = new Map();
+    /** Their side holds the link for its person's decision (docs/verification.md): no clock runs meanwhile. */
+    this.paused = false;
+  }
+
+  /**
+   * They hold the link until their person confirms our device: nothing times out while
+   * they decide (issue 19, 5: a message failed "didn't answer within 10 s"); once they
+   * go on, each request gets its whole time again. @param {boolean} on
+   */
+  hold(on) {
+    this.paused = on;
+    for (const [id, entry] of this.pending) {
+      clearTimeout(entry.timer);
+      entry.timer = on ? undefined : this.arm(id, entry.timeoutMs, entry.timeoutText);
+    }
+  }
+
+  /** @param {string} id @param {number} timeoutMs @param {string} timeoutText */
+  arm(id, timeoutMs, timeoutText) {
+    return setTimeout(() => this.fail(id, new DataLinkError('timeout', timeoutText)), timeoutMs);
   }
 
   get size() {
@@ -104,8 +124,8 @@ export class Requests {
     const id = `${this.now().toString(36)}-${this.counter}-${Math.random().toString(36).slice(2, 8)}`;
     /** @type {Promise<any>} */
     const promise = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(id, new DataLinkError('timeout', timeoutText)), timeoutMs);
-      this.pending.set(id, { resolve, reject, timer, type });
+      const timer = this.paused ? undefined : this.arm(id, timeoutMs, timeoutText);
+      this.pending.set(id, { resolve, reject, timer, type, timeoutMs, timeoutText });
     });
     return { id, promise };
   }

@@ -88,6 +88,8 @@ export class ConversationView {
     contactEvents.on('change', repaint);
     verificationEvents.on('change', repaint);
     messenger.dataLinks.on('ended', repaint);
+    messenger.dataLinks.on('remote-hold', repaint);
+    messenger.dataLinks.on('kept', repaint);
   }
 
   get isOpen() {
@@ -167,7 +169,12 @@ export class ConversationView {
     paintName($('conversation-name'), name, peerId);
     paintAvatar($('conversation-avatar'), name, peerId);
     const here = Boolean(this.people.get(peerId));
-    $('conversation-status').textContent = here ? '' : 'Not here right now: messages will not be delivered.';
+    const link = this.messenger.dataLinks.links.get(peerId);
+    $('conversation-status').textContent = !here
+      ? 'Not here right now: messages will not be delivered.'
+      : link?.remoteHold
+        ? `Waiting for ${name} to confirm your device: your messages arrive if they do.`
+        : '';
     /** @type {HTMLButtonElement} */ (this.panel.querySelector('[data-action="conversation-call"]')).disabled = !here;
     this.input.placeholder = `Message ${name}`;
     this.paintWarning();
@@ -185,6 +192,16 @@ export class ConversationView {
       const peerId = link.peerId;
       this.warning.replaceChildren(linkWarning(link, { released: () => this.messenger.retryHeld(peerId) }));
     }
+    // Someone tried to write while the link is held: say so (issue 19, 5); shown if it goes on.
+    const kept = (link?.channels?.kept || []).filter(({ type, data }) => type === 'request' && /** @type {any} */ (data)?.type === 'message').length;
+    let note = /** @type {HTMLElement | null} */ (this.warning.querySelector('[data-testid="kept-messages"]'));
+    if (kept && !note) {
+      note = document.createElement('p');
+      note.className = 'small';
+      note.dataset.testid = 'kept-messages';
+      this.warning.firstElementChild?.append(note);
+    }
+    if (note) note.textContent = kept ? `${link?.peerName} sent ${kept === 1 ? 'a message' : `${kept} messages`} meanwhile: ${kept === 1 ? 'it shows' : 'they show'} if you choose “It’s a new device”.` : '';
   }
 
   paintLog() {

@@ -54,6 +54,8 @@ export class PeerLink extends Emitter {
     this.callId = null;
     /** This call picks up one our page's reload cut (docs/protocol.md §7): its first offer says so. */
     this.rejoining = false;
+    /** They hold this connection until their person confirms our device (public/peermessages.js). */
+    this.remoteHold = false;
     this.signal = (/** @type {string} */ type, /** @type {object} */ data) =>
       o.signal(type, this.callId ? { ...data, call: this.callId } : data);
     /** How much video we send them: less per member as a group call grows. */
@@ -457,6 +459,7 @@ export class PeerLink extends Emitter {
     this.channels = null;
     this.callId = null; // the next call with them starts as a 1:1 call
     this.rejoining = false;
+    this.remoteHold = false;
     this.budget = videoBudget(1);
     this.fire('reset');
   }

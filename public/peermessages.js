@@ -24,3 +24,17 @@ export function endOnDisconnect(link) {
   // Why they went, when they say (a page that was closed or reloaded says `left`).
   onMessage(link, 'disconnect', (data) => link.end(data?.reason === 'left' ? 'left' : 'hangup', 'remote'));
 }
+
+/**
+ * `hold` (ext): their side holds this connection until its person confirms our device
+ * (docs/verification.md), so nothing of ours reaches them yet. Kept on the link as
+ * `remoteHold`, with a `remote-hold` event for the call screen (issue 19, 5: the held side
+ * saw an ordinary call with no picture, sound or explanation).
+ * @param {import('./peerlink.js').PeerLink} link
+ */
+export function followRemoteHold(link) {
+  onMessage(link, 'hold', (/** @type {boolean} */ on) => {
+    link.remoteHold = on;
+    link.emit('remote-hold', on);
+  });
+}

@@ -131,6 +131,17 @@ async def test_a_verified_contact_with_a_new_identity_is_held_until_re_verified(
     assert await outbound_bytes(alice) < 1000  # ... and nothing of Alice's reaches Bob
     assert (await bob.media_stats() or {}).get("videoFrames", 0) == 0
     await shoot(alice, artifacts, "warning")
+    # The held side is told why nothing arrives (issue 19, 5), and what it writes waits.
+    await expect(bob.test_id("held-chip")).to_have_text(
+        "Waiting for Alice to confirm your device: Alice doesn’t see or hear you yet, "
+        "and your messages arrive if they do."
+    )
+    await shoot(bob, artifacts, "held-side")
+    await bob.test_id("toggle-chat").click()
+    await bob.test_id("chat-input").fill("Is that you?")
+    await bob.test_id("chat-input").press("Enter")
+    await alice.test_id("toggle-chat").dispatch_event("click")  # under the warning
+    await expect(alice.page.get_by_test_id("chat-message")).to_have_count(0)
 
     # "It's a new device": the code again, then verified; Alice's media now flows.
     await alice.test_id("warning-new-device").click()
@@ -140,6 +151,9 @@ async def test_a_verified_contact_with_a_new_identity_is_held_until_re_verified(
     await expect(alice.test_id("verify-chip")).to_contain_text("Verified")
     await expect(alice.test_id("verify-warning")).to_be_hidden()
     await bob.wait_media_flowing()
+    # What Bob wrote while held arrives now, and his screen no longer waits.
+    await expect(alice.page.get_by_test_id("chat-message").filter(has_text="Is that you?")).to_have_count(1)
+    await expect(bob.test_id("held-chip")).to_be_hidden()
     await expect(alice.test_id("contact")).to_have_count(1)  # the old device was replaced
 
 

@@ -123,11 +123,28 @@ async def test_a_held_data_link_warns_in_the_conversation_and_a_new_device_lets_
     await expect(offer.get_by_test_id("transfer-accept")).to_be_hidden()
     await expect(bob.test_id("conversation-message")).to_have_count(0)  # nothing reached Bob
 
+    # Bob writes meanwhile (issue 19, 5): his side says it waits for Alice, nothing fails
+    # after 10 s, and Alice is told someone tried to write.
+    await open_conversation(bob, "Alice")
+    await say(bob, "Yes, a new phone")
+    await expect(bob.test_id("conversation-status")).to_have_text(
+        "Waiting for Alice to confirm your device: your messages arrive if they do."
+    )
+    await expect(warning.get_by_test_id("kept-messages")).to_have_text(
+        "Bob sent a message meanwhile: it shows if you choose “It’s a new device”."
+    )
+    await expect(alice.test_id("conversation-message").filter(has_text="new phone")).to_have_count(0)
+    await bob.page.screenshot(path=str(artifacts / "verification-held-conversation-1280x800.png"))
+
     await warning.get_by_test_id("link-warning-new-device").click()
     await expect(warning).to_have_count(0)
     await expect(alice.test_id("line-status")).to_have_count(0)  # the refused line went, delivered
-    await open_conversation(bob, "Alice")
-    await expect(bob.test_id("conversation-message")).to_have_text(["Alice: Is that you?"])
+    await expect(alice.test_id("conversation-message").filter(has_text="new phone")).to_have_count(1)
+    await expect(bob.test_id("conversation-message")).to_have_text(
+        ["You: Yes, a new phone", "Alice: Is that you?"]
+    )
+    await expect(bob.test_id("conversation-status")).to_have_text("")
+    await expect(bob.test_id("line-status")).to_have_count(0)  # delivered, not failed
     await expect(offer.get_by_test_id("link-warning")).to_have_count(0)
     await expect(offer.get_by_test_id("transfer-accept")).to_be_visible()
     await expect(alice.test_id("conversation-name").get_by_test_id("verified-badge")).to_have_count(0)

@@ -72,3 +72,25 @@ test('a flood of data-link offers from one person is answered only now and then 
   assert.equal(budget.take("p299", 10_000_000), true); // the newest keep their count: 2 of 4 used
   assert.equal(budget.byPeer.get("p299")?.tokens, 2);
 });
+
+test('requests do not time out while the other side holds the link (issue 19, 5)', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const requests = new Requests();
+  const { promise } = requests.create('message', 10_000, 'no answer');
+  let failed = null;
+  promise.catch((error) => { failed = error; });
+  requests.hold(true);
+  t.mock.timers.tick(60_000);
+  await Promise.resolve();
+  assert.equal(failed, null);
+  assert.equal(requests.size, 1);
+  const later = requests.create('message', 10_000, 'no answer either'); // made while held: no clock
+  later.promise.catch(() => {});
+  requests.hold(false); // they went on: each gets its whole time again
+  t.mock.timers.tick(9_999);
+  await Promise.resolve();
+  assert.equal(failed, null);
+  t.mock.timers.tick(1);
+  await Promise.resolve();
+  assert.equal(failed?.code, 'timeout');
+});
