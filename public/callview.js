@@ -145,8 +145,9 @@ export class CallView {
     const links = new Set([...(this.call ? [this.call] : []), ...this.grid.tiles.keys()]);
     const waiting = [...links].filter((link) => link.active && link.remoteHold).map((link) => link.peerName);
     chip.hidden = waiting.length === 0;
+    const who = waiting.length === 1 ? `${waiting[0]} doesn’t` : 'they don’t';
     chip.textContent = waiting.length
-      ? `Waiting for ${listNames(waiting)} to confirm your device: ${waiting.length === 1 ? `${waiting[0]} doesn’t` : 'they don’t'} see or hear you yet, and your messages arrive if they do.`
+      ? `Waiting for ${listNames(waiting)} to confirm your device: ${who} see or hear you yet, and your messages arrive if they do.`
       : '';
   }
 

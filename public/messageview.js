@@ -201,7 +201,8 @@ export class ConversationView {
       note.dataset.testid = 'kept-messages';
       this.warning.firstElementChild?.append(note);
     }
-    if (note) note.textContent = kept ? `${link?.peerName} sent ${kept === 1 ? 'a message' : `${kept} messages`} meanwhile: ${kept === 1 ? 'it shows' : 'they show'} if you choose “It’s a new device”.` : '';
+    const messages = kept === 1 ? 'a message' : `${kept} messages`;
+    if (note) note.textContent = kept ? `${link?.peerName} sent ${messages} meanwhile: ${kept === 1 ? 'it shows' : 'they show'} if you choose “It’s a new device”.` : '';
   }
 
   paintLog() {

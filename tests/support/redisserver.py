@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import trustme
+
 from .net import LOOPBACK, free_port, wait_for_port
 
 MISSING = (
@@ -17,21 +19,47 @@ MISSING = (
 
 
 class RedisServer:
-    def __init__(self, directory: Path, port: int = 0) -> None:
+    """`password`: AUTH required (`requirepass`); `tls`: TLS only, with a throwaway CA
+    (trustme) whose certificate is `ca_file`, and no plain port."""
+
+    def __init__(
+        self, directory: Path, port: int = 0, password: str | None = None, tls: bool = False
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(MISSING)
         self.binary = binary
         self.directory = directory
         self.port = port or free_port()
+        self.password = password
+        self.tls = tls
+        self.ca_file = directory / "redis-ca.pem"
         self.proc: subprocess.Popen[bytes] | None = None
+        if tls:
+            authority = trustme.CA()
+            leaf = authority.issue_cert(LOOPBACK, "localhost")
+            authority.cert_pem.write_to_path(str(self.ca_file))
+            leaf.private_key_pem.write_to_path(str(directory / "redis-key.pem"))
+            leaf.cert_chain_pems[0].write_to_path(str(directory / "redis-cert.pem"))
 
     @property
     def url(self) -> str:
-        return f"redis://{LOOPBACK}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}{LOOPBACK}:{self.port}/0?ssl_ca_certs={self.ca_file}"
+        return f"redis://{auth}{LOOPBACK}:{self.port}/0"
 
     def start(self) -> None:
-        argv = [self.binary, "--port", str(self.port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"]
+        if self.tls:
+            argv = [self.binary, "--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"]
+            argv += ["--tls-cert-file", str(self.directory / "redis-cert.pem")]
+            argv += ["--tls-key-file", str(self.directory / "redis-key.pem")]
+            argv += ["--tls-ca-cert-file", str(self.ca_file)]
+        else:
+            argv = [self.binary, "--port", str(self.port)]
+        argv += ["--bind", LOOPBACK, "--save", "", "--appendonly", "no"]
+        if self.password:
+            argv += ["--requirepass", self.password]
         argv += ["--dir", str(self.directory), "--daemonize", "no", "--loglevel", "warning"]
         log = (self.directory / "redis.log").open("ab")
         self.proc = subprocess.Popen(argv, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT)

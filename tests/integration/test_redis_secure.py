@@ -1,0 +1,50 @@
+"""Redis that needs a password, and Redis over TLS (issue 18, finding 27: anyone who
+reaches an open Redis reads every peer record and can publish frames). REDIS_URL takes
+both as redis-py spells them: `redis://:PASSWORD@host:port/0`, and
+`rediss://host:port/0?ssl_ca_certs=/path/ca.pem` (verified against that CA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from server.cluster import check_reachable
+from server.config import SettingsError
+from tests.integration.test_redis import frame, join, of_type
+from tests.support.liveserver import StartServer
+from tests.support.redisserver import RedisServer
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["password", "tls-and-password"])
+async def test_two_instances_share_a_network_through_a_redis_that_needs_a_password(
+    start_server: StartServer, http: aiohttp.ClientSession, tmp_path: Path, tls: bool
+) -> None:
+    redis = RedisServer(tmp_path, password="s3cret-pass", tls=tls)
+    redis.start()
+    try:
+        a_server, b_server = [await start_server(redis_url=redis.url) for _ in range(2)]
+        alice = await join(http, a_server, "Alice", b_server)
+        bob = await join(http, b_server, "Bob", a_server)
+        await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "over auth", "target": bob.id}})
+        assert (await frame(bob, of_type("offer")))["data"]["sdp"] == "over auth"
+    finally:
+        redis.stop()
+
+
+async def test_a_wrong_password_or_no_tls_is_one_line_without_the_password(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path, password="right-one", tls=True)
+    redis.start()
+    try:
+        wrong = redis.url.replace(":right-one@", ":wrong-one@")
+        with pytest.raises(SettingsError) as caught:
+            await check_reachable(wrong)
+        message = str(caught.value)
+        assert "wrong-one" not in message and "***" in message and "\n" not in message
+        plain = f"redis://127.0.0.1:{redis.port}/0"  # TLS only: a plain client gets nowhere
+        with pytest.raises(SettingsError):
+            await check_reachable(plain)
+        await check_reachable(redis.url)  # the right one answers
+    finally:
+        redis.stop()
