@@ -86,6 +86,22 @@ def unreachable(url: str, exc: BaseException) -> SettingsError:
     )
 
 
+def exposure_warning(url: str) -> str | None:
+    """What to say about a Redis others on the network could reach and use: one not on
+    this machine with no password (it holds every peer record, and anyone who can
+    publish there can send frames as anyone). None when it is local or protected."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    local = host in ("localhost", "") or host.startswith("127.") or host == "::1" or parts.scheme == "unix"
+    if local or parts.password:
+        return None
+    tls = "" if parts.scheme == "rediss" else " and rediss:// for TLS"
+    return (
+        f"reason='Redis at {host} takes no password: anyone who reaches it reads who is here and can "
+        f"send frames as anyone' fix='set requirepass (or an ACL user) and put it in REDIS_URL{tls}'"
+    )
+
+
 async def check_reachable(url: str) -> None:
     """Raise SettingsError (one line, exit code 2) unless Redis answers at `url`."""
     client = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
@@ -170,6 +186,8 @@ class Cluster:
     async def start(self) -> None:
         """Connect, publish this instance, read who is where; SettingsError if Redis
         cannot be reached (the entry point prints one line and exits with code 2)."""
+        if (warning := exposure_warning(self.url)) is not None:
+            log.warning("event=redis-exposed %s", warning)
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:

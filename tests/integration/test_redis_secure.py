@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from server.cluster import check_reachable
+from server.cluster import check_reachable, exposure_warning
 from server.config import SettingsError
 from tests.integration.test_redis import frame, join, of_type
 from tests.support.liveserver import StartServer
@@ -48,3 +48,13 @@ async def test_a_wrong_password_or_no_tls_is_one_line_without_the_password(tmp_p
         await check_reachable(redis.url)  # the right one answers
     finally:
         redis.stop()
+
+
+def test_a_redis_elsewhere_without_a_password_is_warned_about() -> None:
+    assert exposure_warning("redis://127.0.0.1:6379/0") is None  # this machine
+    assert exposure_warning("redis://localhost:6379/0") is None
+    # Names only: nothing here connects anywhere.
+    assert exposure_warning("redis://:secret@redis.example.net:6379/0") is None  # a password
+    warning = exposure_warning("redis://redis.example.net:6379/0") or ""
+    assert "redis.example.net" in warning and "requirepass" in warning and "rediss://" in warning
+    assert "rediss://" not in (exposure_warning("rediss://redis.example.net:6380/0") or "")
