@@ -245,6 +245,50 @@ def valid_relays(refs: st.SearchStrategy[Ref]) -> st.SearchStrategy[dict[str, An
     return relays | identify
 
 
+def group_and_data_messages(refs: st.SearchStrategy[Ref]) -> st.SearchStrategy[dict[str, Any]]:
+    """Every client message type of docs/protocol.md beyond the original protocol, built
+    from the server's own tables (protocol.RELAY_FIELDS, CALL_TYPES): relays with `call`,
+    `link` and `rejoin`, `invite`/`join`/`leave-call`, `identify` with capabilities, `ping`,
+    `leave` excluded (it ends the example)."""
+    anyj = json_values(refs)
+    call_ids = st.sampled_from(["c0ffee", "", "x" * 65]) | st.text(max_size=70) | anyj
+    extras = {
+        "call": call_ids,
+        "link": st.sampled_from(["data", "call", ""]) | anyj,
+        "rejoin": st.booleans() | anyj,
+        "reason": st.sampled_from(["declined", "busy", "full", "left", "cancelled"]) | st.text(max_size=70),
+        "sdp": st.text(max_size=60),
+        "type": st.sampled_from(["offer", "answer"]),
+        "candidate": st.none() | st.fixed_dictionaries({"candidate": st.text(max_size=40)}),
+    }
+    listed = refs.filter(lambda ref: ref.role not in ("A", "U", "R"))
+
+    def relay(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+        fields = protocol.RELAY_FIELDS[kind]
+        body = st.fixed_dictionaries({}, optional={f: extras[f] for f in fields if f in extras})
+        return st.builds(lambda b, t: {"type": kind, "data": {**b, "target": t}}, body, listed | refs)
+
+    relays = st.sampled_from(sorted(protocol.RELAY_FIELDS)).flatmap(relay)
+    invite = st.builds(
+        lambda t, c: {"type": "invite", "data": {"target": t, "call": c}}, listed | refs, call_ids
+    )
+    join = st.builds(lambda c: {"type": "join", "data": {"call": c}}, call_ids)
+    leave_call = st.builds(lambda c: {"type": "leave-call", "data": {"call": c}}, call_ids)
+    caps = st.lists(
+        st.sampled_from([protocol.GROUP, protocol.DATA, "future", ""]) | st.text(max_size=40), max_size=20
+    )
+    identify = st.builds(
+        lambda name, c: {"type": "identify", "data": {"name": name, "caps": c}},
+        st.sampled_from(["Mallory", "mallory", "Bob"]) | names(),
+        caps | anyj,
+    )
+    ping = st.builds(
+        lambda t: {"type": "ping", "data": {"t": t}}, st.integers(0, 2**53) | st.floats(allow_nan=False)
+    )
+    assert {"invite", "join", "leave-call"} == protocol.CALL_TYPES  # a new type needs a strategy here
+    return relays | invite | join | leave_call | identify | ping
+
+
 def frames(roles: tuple[str, ...], binary: bool = True) -> st.SearchStrategy[Frame]:
     refs = st.sampled_from([Ref(role) for role in roles])
     messages = message_dicts(refs) | valid_relays(refs)

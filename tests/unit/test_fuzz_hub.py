@@ -36,9 +36,11 @@ from tests.support.fuzzing import (
     GENEROUS,
     DeepFrame,
     Frame,
+    JsonFrame,
     Ref,
     check_error,
     frames,
+    group_and_data_messages,
     note,
     stamped,
     strict_loads,
@@ -78,7 +80,8 @@ class Snapshot:
 
 
 class HubWorld:
-    def __init__(self, limits: HubLimits, attacker_identified: bool) -> None:
+    def __init__(self, limits: HubLimits, attacker_identified: bool, rich: bool = False) -> None:
+        """`rich`: B and D speak group calls and data links (docs/protocol.md §8, §9)."""
         self.now = 1000.0
         self.hub = Hub(limits, "test-version", {"iceServers": []}, lambda: self.now)
         self.conns: dict[str, FakeConn] = {}
@@ -93,9 +96,10 @@ class HubWorld:
         self.names: dict[str, str] = {}
         for role in ("R", "B", "C", "D", "G", *(["A"] if attacker_identified else [])):
             self.names[role] = f"name of {role}"
-            out = self.hub.receive(
-                self.peers[role], json.dumps({"type": "identify", "data": {"name": self.names[role]}})
-            )
+            data: dict[str, Any] = {"name": self.names[role]}
+            if rich and role in ("B", "D"):
+                data["caps"] = ["group", "data"]
+            out = self.hub.receive(self.peers[role], json.dumps({"type": "identify", "data": data}))
             assert all(json.loads(t)["type"] == "peer" for _, t in out.sends) and not out.closes
         self.hub.disconnect(self.peers["R"], self.conns["R"])
         self.now += limits.resume_grace + 1
@@ -326,6 +330,32 @@ def test_rate_limited_attacker_never_misroutes(steps: list[tuple[float, int, Fra
         if world.now - last_honest >= 0.5:  # the honest peers stay within their own limit
             world.honest_round()
             last_honest = world.now
+    world.finish()
+
+
+RICH_FRAMES = 10_000  # at least this many frames over the group, data-link and call paths (issue 18, 34)
+
+
+@settings(FUZZ_SETTINGS, max_examples=RICH_FRAMES // 10)
+@given(
+    identified=st.sampled_from([True, True, True, False]),
+    attack=st.lists(
+        st.builds(
+            JsonFrame, group_and_data_messages(st.sampled_from([Ref(r) for r in UNIT_ROLES])), st.booleans()
+        )
+        | frames(UNIT_ROLES),
+        min_size=10,
+        max_size=14,
+    ),
+)
+def test_every_message_type_of_the_protocol_is_fuzzed(identified: bool, attack: list[Frame]) -> None:
+    """Group calls (invite, join, leave-call, call-scoped relays), data links (`link`),
+    rejoin offers and capabilities, against peers that speak them: refused with a
+    well-formed error and delivered nowhere, or relayed exactly to its target."""
+    world = HubWorld(GENEROUS, attacker_identified=identified, rich=True)
+    for frame in attack:
+        world.attack(frame)
+        world.honest_round()
     world.finish()
 
 
