@@ -18,6 +18,7 @@ from . import protocol
 from .appkeys import HUB, SETTINGS, SOCKETS
 from .hosts import request_host_allowed
 from .hub import Hub
+from .memory import MemoryReturn
 from .outbox import Outbox, deliver
 from .wsconn import CLOSE_SECONDS, WebSocketConnection
 from .wsreader import handle_text_when_parsed
@@ -189,6 +190,8 @@ async def expiry_task(app: web.Application) -> AsyncIterator[None]:
     every = min(1.0, heartbeat / 2)  # the sweep's period: O(sockets), so not more often
     loop = asyncio.get_running_loop()
 
+    memory = MemoryReturn()
+
     async def run() -> None:
         swept = loop.time()
         while True:
@@ -203,6 +206,7 @@ async def expiry_task(app: web.Application) -> AsyncIterator[None]:
                 swept = now
                 for conn in list(sockets):
                     conn.sweep(now, heartbeat)
+                memory.observe(len(sockets), now)  # many closed: their memory goes back
 
     task = asyncio.create_task(run())
     yield
