@@ -9,7 +9,7 @@
 import { Emitter } from './events.js';
 import { canReceive, DiskFile, HashWorker, safeName, sweepIncoming } from './filestore.js';
 import { shownMediaType } from './plaintext.js';
-import { FileReceiver, FileSender, transferIdOf } from './transfer.js';
+import { FileReceiver, FileSender, formatBytes, transferIdOf } from './transfer.js';
 
 const RETRY_MS = 2000; // between attempts to reopen a dropped link for a transfer
 const GIVE_UP_MS = 5 * 60 * 1000; // a transfer whose person stays unreachable this long fails
@@ -48,6 +48,38 @@ export class FileTransfers extends Emitter {
       const id = transferIdOf(label);
       if (id) this.incomingChannel(peerId, id, channel);
     });
+    // Which of these transfers can you still send? (docs/protocol.md §9.2, "A sender that
+    // cannot resume"): a page that reloaded has lost its files and says so.
+    dataLinks.define('file-status', isFileStatus);
+    dataLinks.subscribe('file-status', (/** @type {{ids: string[]}} */ data, /** @type {{peerId: string}} */ from) => ({
+      sending: data.ids.filter((id) => {
+        const entry = this.entries.get(id);
+        return entry?.direction === 'out' && entry.peerId === from.peerId && !entry.transfer.finished;
+      }),
+    }));
+  }
+
+  /**
+   * They are here (again): if a file from them waits to resume, ask whether they can still
+   * send it. A page that was reloaded or closed has lost the file, and the receiver would
+   * wait for minutes (issue 19, 3); it is told now, in words. An app that does not answer
+   * this leaves the transfer waiting, as before. @param {string} peerId
+   */
+  async checkSenders(peerId) {
+    const waiting = [...this.entries.values()].filter((e) => e.direction === 'in' && e.peerId === peerId && e.transfer.state === 'interrupted');
+    if (!waiting.length) return;
+    let answer;
+    try {
+      answer = await this.dataLinks.request(peerId, 'file-status', { ids: waiting.map((e) => e.id) }, { timeoutMs: 10_000 });
+    } catch {
+      return; // not reachable, or an app that cannot say: keep waiting
+    }
+    const sending = new Set(Array.isArray(answer?.sending) ? answer.sending : []);
+    for (const entry of waiting) {
+      if (sending.has(entry.id) || entry.transfer.state !== 'interrupted') continue;
+      const at = formatBytes(/** @type {FileReceiver} */ (entry.transfer).written);
+      entry.transfer.machine.fire('fail', `${entry.peerName} can no longer send the rest (their page was reloaded or closed) after ${at}: ask them to send it again.`);
+    }
   }
 
   /**
@@ -130,6 +162,7 @@ export class FileTransfers extends Emitter {
         receiver.on('state', ({ to }) => {
           if (to === 'interrupted') {
             entry.timer = setTimeout(() => receiver.machine.fire('fail', `${entry.peerName} did not come back; the file was not saved.`), WAIT_RESUME_MS);
+            if (this.people.get(peerId)) this.checkSenders(peerId); // still listed: a reload, or a blip?
           } else clearTimeout(entry.timer);
         });
         if (!canReceive()) receiver.fail('This browser cannot store received files.');
@@ -194,6 +227,7 @@ export class FileTransfers extends Emitter {
 
   /** Someone was renamed. @param {{id: string, name: string}} person */
   personChanged(person) {
+    if (!person.remove) this.checkSenders(person.id);
     for (const entry of this.entries.values()) {
       if (entry.peerId === person.id && person.name && entry.peerName !== person.name) {
         entry.peerName = person.name;
@@ -236,4 +270,10 @@ class WakeLock {
   get held() {
     return Boolean(this.sentinel && !this.sentinel.released);
   }
+}
+
+/** `file-status` request data: the transfer ids the receiver waits on. @param {unknown} data */
+function isFileStatus(data) {
+  const ids = /** @type {any} */ (data)?.ids;
+  return Array.isArray(ids) && ids.length <= 64 && ids.every((id) => typeof id === 'string' && id.length <= 64);
 }

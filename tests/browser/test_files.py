@@ -265,3 +265,22 @@ async def test_several_files_to_a_phone_fold_away_and_long_names_show_whole(
     await expect(bob.test_id("transfer-list")).to_be_visible()
     await expect(toggle).to_have_attribute("aria-expanded", "true")
     await expect(bob.test_id("transfers-count")).to_have_text("5 files · 5 waiting for you")
+
+
+async def test_a_sender_whose_page_reloads_is_not_waited_for(start_server, new_user):
+    """Issue 19 (3): the sender's reload left the receiver "resuming when Alice is back"
+    for minutes although she was back; it is told at once that she cannot send the rest."""
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    await expect(alice.person("Bob")).to_be_visible()
+    await bob.js("window.__lanCall.files.slowDiskForTests = 10")
+    await send_files(alice, "Bob", payload(6 * 1024 * 1024, "movie.mp4", "video/mp4"))
+    await accept_and_wait_moving(alice, bob, "movie.mp4")
+    await alice.page.reload()
+    await alice.wait_for("window.__lanCall?.link === 'online'")
+    status = transfer(bob, "movie.mp4").get_by_test_id("transfer-status")
+    await expect(status).to_contain_text(
+        "Alice can no longer send the rest (their page was reloaded or closed)"
+    )
+    await expect(status).to_contain_text("ask them to send it again")
