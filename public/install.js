@@ -7,7 +7,19 @@ const SHARED = 'lan-call-shared'; // the cache public/sw.js puts shared files in
 /** @param {string} version the page's asset version */
 export function registerServiceWorker(version) {
   if (!('serviceWorker' in navigator) || !window.isSecureContext) return;
-  navigator.serviceWorker.register(`/sw.js?v=${encodeURIComponent(version)}`, { scope: '/' }).catch((error) => {
+  const script = `/sw.js?v=${encodeURIComponent(version)}`;
+  navigator.serviceWorker.register(script, { scope: '/' }).then((registration) => {
+    // Ours, installed but waiting behind the old version's worker: it takes over now.
+    const ours = (/** @type {ServiceWorker | null} */ worker) => !!worker && new URL(worker.scriptURL).search === new URL(script, location.href).search;
+    const nudge = () => {
+      const waiting = registration.waiting;
+      if (ours(waiting)) /** @type {ServiceWorker} */ (waiting).postMessage('take-over');
+    };
+    const watch = (/** @type {ServiceWorker | null} */ worker) => worker?.addEventListener('statechange', nudge);
+    nudge();
+    watch(registration.installing);
+    registration.addEventListener('updatefound', () => watch(registration.installing));
+  }).catch((error) => {
     console.warn('service worker not registered', error);
   });
 }
