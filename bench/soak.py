@@ -27,11 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # for tests.support, shared with the tests
 
+from bench.attack import SERVER_NAME, connect  # noqa: E402  (the same client as the attack bench)
 from tests.support.benchproc import rss_kib, start_server, stop_server  # noqa: E402
 from tests.support.net import LOOPBACK, free_port  # noqa: E402
-from tests.support.wsclient import Client  # noqa: E402
-
-SERVER_NAME = "localhost"
 
 
 def address(index: int) -> str:
@@ -39,20 +37,7 @@ def address(index: int) -> str:
 
 
 async def one_client(port: int, context: ssl.SSLContext, index: int) -> None:
-    loop = asyncio.get_running_loop()
-    _, client = await asyncio.wait_for(
-        loop.create_connection(
-            lambda: Client(f"{SERVER_NAME}:{port}"),
-            LOOPBACK,
-            port,
-            ssl=context,
-            server_hostname=SERVER_NAME,
-            local_addr=(address(index), 0),
-        ),
-        20,
-    )
-    await asyncio.wait_for(client.ready, 20)
-    client.send_json({"type": "identify", "data": {"name": f"Soak {index}"}})
+    client = await connect(port, context, address(index), f"Soak {index}")
     await asyncio.sleep(0.2)
     client.send_json({"type": "leave", "data": {}})
     await asyncio.wait_for(asyncio.shield(client.lost), 10)
