@@ -148,7 +148,7 @@ export class PeerChannels extends Emitter {
   set held(on) {
     if (on === this.holding) return;
     this.holding = on;
-    this.send('hold', on);
+    if (this.types.types.has('hold')) this.send('hold', on); // a registry of its own may not speak it
     if (on) return;
     const kept = this.kept;
     this.kept = [];
@@ -180,7 +180,7 @@ export class PeerChannels extends Emitter {
     if (existing && existing !== dc) return existing;
     this.channels.set(dc.label, dc);
     dc.onopen = () => {
-      if (dc.label === SERVICE_CHANNEL && this.holding) this.send('hold', true); // held before it opened
+      if (dc.label === SERVICE_CHANNEL && this.holding && this.types.types.has('hold')) this.send('hold', true); // held before it opened
       this.emit('open', dc.label);
     };
     dc.onclose = () => this.emit('close', dc.label);

@@ -161,3 +161,12 @@ test('a held connection tells the other side, keeps what it sends, and hands it 
   for (let i = 0; i < 500; i += 1) service.deliver(JSON.stringify({ type: 'chat', data: `${i}` }));
   assert.equal(channels.kept.length, 64);
 });
+
+test('a registry of its own that does not speak `hold` can still be held', () => {
+  const pc = new FakePeerConnection();
+  const channels = new PeerChannels(pc, new MessageRegistry().define('chat', (d) => typeof d === 'string'));
+  pc.created[0].open();
+  channels.held = true;
+  channels.held = false;
+  assert.deepEqual(pc.created[0].sent, []);
+});
