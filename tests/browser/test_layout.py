@@ -60,6 +60,8 @@ async def object_fit(user: User) -> Any:
 
 
 async def assert_notice_fits(user: User, size: dict[str, int]) -> dict[str, float]:
+    # Measured where it comes to rest: at the bottom, its rise animation starts it lower.
+    await user.notices().last.evaluate("(el) => Promise.all(el.getAnimations().map((a) => a.finished))")
     notice = await box(user.notices().last)
     assert within(notice, size["width"], size["height"]), f"toast cut off: {notice}"
     assert await user.js("document.documentElement.scrollWidth") <= size["width"]
