@@ -58,6 +58,13 @@ export class CallController extends Emitter {
     this.leavingGroup = false;
     /** @type {{peerId: string, at: number} | null} a connected 1:1 call the other side's page left (a reload comes back) */
     this.cutByReload = null;
+    /** @type {{peerId: string, at: number} | null} the call our own reload cut: read once, at start */
+    this.pendingRejoin = null;
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(REJOIN_KEY) || 'null');
+      sessionStorage.removeItem(REJOIN_KEY);
+      if (saved && typeof saved.peerId === 'string') this.pendingRejoin = saved;
+    } catch { /* storage off, or not ours */ }
     media.on('trackchange', ({ kind, track }) => this.eachActive((link) => link.replaceTrack(kind, track)));
     media.on('change', () => this.eachActive((link) => link.mediaChanged()));
     addEventListener('online', () => this.eachActive((link) => link.networkChanged()));
@@ -201,12 +208,9 @@ export class CallController extends Emitter {
    * again; their page picks it up without a ring (docs/protocol.md §7, "Rejoin").
    */
   rejoinAfterReload(/** @type {string} */ listedId) {
-    let saved = null;
-    try {
-      saved = JSON.parse(sessionStorage.getItem(REJOIN_KEY) || 'null');
-    } catch { /* storage off, or not ours */ }
+    const saved = this.pendingRejoin;
     if (!saved || saved.peerId !== listedId) return false;
-    try { sessionStorage.removeItem(REJOIN_KEY); } catch { /* storage off */ }
+    this.pendingRejoin = null;
     if (!(Date.now() - Number(saved.at) < REJOIN_MS)) return false;
     this.call(saved.peerId, true);
     return this.active;

@@ -1267,8 +1267,12 @@ class Hub:
         for invited_to in [r for r in self._calls.values() if peer.id in r.invited]:
             invited_to.uninvite(peer.id)
             self._room_touched(invited_to)
-        for room in [r for r in self._calls.values() if peer.id in r.members]:
-            out.extend(self._depart(peer, room))  # one call, or several for a bot
+        if peer.kind == "bot":  # a bot may be in several calls (_enter)
+            rooms = [r for r in self._calls.values() if peer.id in r.members]
+        else:
+            rooms = [room] if peer.call is not None and (room := self._calls.get(peer.call)) else []
+        for room in rooms:
+            out.extend(self._depart(peer, room))
         if peer.name is not None:
             self.changes += 1
             if self.presence is not None and peer.home is None and peer.kind != "bot":

@@ -41,10 +41,6 @@ class Ringing:
             del self._offers[caller]
         return deadline is not None and deadline > now
 
-    def is_ringing(self, caller: str, callee: str, now: float) -> bool:
-        deadline = self._offers.get(caller, {}).get(callee)
-        return deadline is not None and deadline > now
-
     def withdrawn(self, caller: str, callee: str) -> None:
         """The caller hung up, or the callee declined: nothing rings any more."""
         self.answered(caller, callee, 0.0)
