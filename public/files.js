@@ -179,7 +179,11 @@ export class FileTransfers extends Emitter {
     const disk = (entry.disk = new DiskFile(id));
     const delay = this.slowDiskForTests;
     /** @type {import('./transfer.js').Sink} */
-    const sink = delay > 0 ? { write: async (bytes) => (await new Promise((r) => setTimeout(r, delay)), disk.write(bytes)), digest: () => disk.digest(), discard: () => disk.discard() } : disk;
+    // One write after another, each `delay` late: writes the receiver issues at once would
+    // otherwise all wait the same few ms together, and a test's file was done before it looked.
+    let turn = Promise.resolve();
+    const slowWrite = (/** @type {Uint8Array} */ bytes) => (turn = turn.then(() => new Promise((r) => setTimeout(r, delay))).then(() => disk.write(bytes)));
+    const sink = delay > 0 ? { write: slowWrite, digest: () => disk.digest(), discard: () => disk.discard() } : disk;
     /** @type {FileReceiver} */ (entry.transfer).accept(sink);
   }
 
