@@ -81,12 +81,19 @@ export const registry = new MessageRegistry()
     || (typeof data === 'object' && !Array.isArray(data) && (data.reason === undefined || (typeof data.reason === 'string' && data.reason.length <= 64))))
   // (ext) The sender holds this connection until its person confirms our device (docs/verification.md):
   // true while it waits, false once it goes on. Nothing else crosses a hold either way.
-  .define('hold', /** @returns {data is boolean} */ (data) => typeof data === 'boolean');
+  .define('hold', /** @returns {data is boolean} */ (data) => typeof data === 'boolean')
+  // (ext) The security code's commit-then-reveal (docs/verification.md): a commitment
+  // first, the nonce only once the other side's commitment is in. 64 lower-case hex.
+  .define('verify-commit', /** @returns {data is string} */ (data) => typeof data === 'string' && /^[0-9a-f]{64}$/.test(data))
+  .define('verify-reveal', /** @returns {data is string} */ (data) => typeof data === 'string' && /^[0-9a-f]{64}$/.test(data));
 
 /** Messages kept from a held connection, shown if its person goes on (past this: dropped). */
 export const HELD_INCOMING = 64;
-/** What crosses a verification hold: the end of the call, and the hold itself. */
-const THROUGH_A_HOLD = new Set(['disconnect', 'hold']);
+/**
+ * What crosses a verification hold: the end of the call, the hold itself, and the code's
+ * exchange (a held link is the one whose code its person needs to compare).
+ */
+const THROUGH_A_HOLD = new Set(['disconnect', 'hold', 'verify-commit', 'verify-reveal']);
 
 /**
  * Subscribe to one message type on anything that emits `message` ({type, data}) events:

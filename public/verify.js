@@ -18,7 +18,8 @@ import { daysLeft, identity, identityEvents, renewIdentity, RENEW_WARNING_DAYS }
 import { DataLink } from './datalinks.js';
 import { PeerLink } from './peerlink.js';
 import { $, showNotice } from './ui.js';
-import { fingerprintOfDer, sdpFingerprint, verificationCode } from './verifycode.js';
+import { onMessage } from './channels.js';
+import { CodeExchange, fingerprintOfDer, sdpFingerprint } from './verifycode.js';
 
 /**
  * @typedef {import('./peerlink.js').PeerLink} Link
@@ -26,8 +27,9 @@ import { fingerprintOfDer, sdpFingerprint, verificationCode } from './verifycode
  * @typedef {{
  *   remote: string, local: string, code: string, words: string[], qr: string,
  *   source: 'transport' | 'sdp', state: 'unverified' | 'verified' | 'mismatch',
- *   expected: Contact[], released: boolean,
- * }} LinkCheck what we know about one connection's identity
+ *   expected: Contact[], released: boolean, exchange: CodeExchange | null, failed: string,
+ * }} LinkCheck what we know about one connection's identity; `failed`: why this
+ *   connection has no code (their side broke the exchange's rules)
  */
 
 /** @type {WeakMap<RTCPeerConnection, LinkCheck>} per connection: a new call starts unchecked */
@@ -81,7 +83,9 @@ export async function guardRemote(link, sdp) {
   const { state, expected } = classify(remote, link.peerName, link.peerId);
   const local = sdpFingerprint(pc.localDescription?.sdp) || identity()?.fingerprint || '';
   /** @type {LinkCheck} */
-  const check = { remote, local, code: '', words: [], qr: '', source: 'sdp', state, expected, released: false };
+  const check = {
+    remote, local, code: '', words: [], qr: '', source: 'sdp', state, expected, released: false, exchange: null, failed: '',
+  };
   checks.set(pc, check);
   if (state === 'mismatch') await hold(link);
   noteSeen(link.peerId, remote); // what this id shows now: no badge left over from a verified device
@@ -92,8 +96,50 @@ export async function guardRemote(link, sdp) {
 /** @param {RTCPeerConnection} pc @param {LinkCheck} check */
 async function fillCode(pc, check) {
   if (!check.local) check.local = sdpFingerprint(pc.localDescription?.sdp) || '';
-  if (!check.local) return; // a callee before its answer: filled in when connected
-  Object.assign(check, await verificationCode(check.local, check.remote));
+  const result = check.exchange?.result;
+  // The code exists once both nonces crossed (docs/verification.md), and only for the
+  // certificate the exchange was checked against.
+  if (result && check.exchange && !check.failed) Object.assign(check, result);
+}
+
+/**
+ * The link's code exchange (docs/verification.md): our commitment when its channel
+ * opens, our nonce once theirs is in, the code once their nonce matches. A link whose
+ * other side breaks the rules gets no code (the sheet says why). For the call the link
+ * is in now (a link is reused for the next call).
+ * @param {Link} link
+ */
+export function exchangeCodes(link) {
+  /** @param {{type: string, data: string}[]} messages */
+  const send = (messages) => {
+    for (const { type, data } of messages) link.channels?.send(type, data);
+  };
+  /** @returns {[RTCPeerConnection, LinkCheck, CodeExchange] | null} */
+  const current = () => {
+    const pc = link.pc;
+    const check = pc && checks.get(pc);
+    if (!pc || !check) return null;
+    if (!check.local) check.local = sdpFingerprint(pc.localDescription?.sdp) || '';
+    if (!check.exchange && check.local) check.exchange = new CodeExchange(check.local);
+    return check.exchange ? [pc, check, check.exchange] : null;
+  };
+  link.during('channel', () => {
+    const now = current();
+    if (now) now[2].start().then(send);
+  });
+  for (const type of ['verify-commit', 'verify-reveal']) {
+    onMessage(link, type, async (/** @type {string} */ data) => {
+      const now = current();
+      if (!now) return;
+      const [pc, check, exchange] = now;
+      send(await exchange.receive(type, data, check.remote));
+      if (exchange.failed) check.failed = exchange.failed;
+      if (exchange.result || exchange.failed) {
+        await fillCode(pc, check);
+        if (pc === link.pc) verificationEvents.emit('change', link);
+      }
+    }, { signal: link.scope.signal }); // this call's: a link is reused for the next one
+  }
 }
 
 /**
@@ -186,9 +232,14 @@ export class Verification {
     /** @type {HTMLElement | null} what opened the sheet: the focus goes back there */
     this.opener = null;
     this.renewing = false;
+    /** @type {{link: Link, video: HTMLVideoElement, controller: AbortController} | null} a scan in progress */
+    this.scanning = null;
+    /** @type {{link: Link, kind: 'good' | 'bad', text: string} | null} what the last scan found */
+    this.scanNote = null;
     PeerLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
     DataLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
     calls.on('call', (/** @type {Link} */ link) => {
+      exchangeCodes(link);
       link.during('state', () => {
         if (link.is('connected')) confirm(link).catch((error) => console.warn('verification', error));
         this.render();
@@ -362,6 +413,8 @@ export class Verification {
   }
 
   closeSheet() {
+    this.stopScan();
+    this.scanNote = null;
     const sheet = /** @type {HTMLElement} */ (this.sheet);
     const hadFocus = sheet.contains(document.activeElement);
     sheet.hidden = true;
@@ -381,26 +434,54 @@ export class Verification {
     // A group call: the title says whose code this is (a 1:1 call has one person).
     const group = this.calls.inCall.length > 1;
     /** @type {HTMLElement} */ (this.sheetTitle).textContent = group ? `Security code: ${link.peerName}` : 'Security code';
+    const scanning = this.scanning?.link === link ? this.scanning : null;
+    if (scanning) {
+      // While scanning, the camera is the sheet (a phone has room for nothing else).
+      const aim = el('p', 'small', `Point the camera at the code on ${link.peerName}’s screen.`);
+      const cancel = el('button', 'button secondary', 'Stop scanning');
+      cancel.type = 'button';
+      cancel.dataset.testid = 'scan-cancel';
+      cancel.onclick = () => this.stopScan();
+      body.replaceChildren(aim, scanning.video, cancel);
+      return;
+    }
     const code = el('p', 'verify-code');
     code.dataset.testid = 'verify-code';
     code.dataset.source = check.source;
     for (const word of check.words) code.append(el('span', '', word), ' ');
-    if (!check.words.length) code.textContent = 'Connecting…';
-    const how = el('p', 'small', `Read these words to ${link.peerName}, or let them scan the code: their screen shows the same five words on a safe connection. ` +
+    if (check.failed) {
+      code.classList.add('verify-failed');
+      code.textContent = `No code for this connection: ${link.peerName}’s side did not keep to the code exchange (${check.failed}). ` +
+        'Someone may be in between: hang up and call again.';
+    } else if (!check.words.length) code.textContent = link.is('connected') ? 'Making the code…' : 'Connecting…';
+    const how = el('p', 'small', `Read these words to ${link.peerName}, or scan the code on their screen: theirs shows the same five words on a safe connection. ` +
       'If anything differs, someone is in between.');
     /** @type {HTMLElement[]} */
     const parts = [code];
+    // What the last scan found, right under the words, where the eye is.
+    if (this.scanNote && this.scanNote.link === link) {
+      const note = el('p', `scan-note ${this.scanNote.kind}`, this.scanNote.text);
+      note.setAttribute('role', this.scanNote.kind === 'bad' ? 'alert' : 'status');
+      note.dataset.testid = 'scan-result';
+      parts.push(note);
+    }
     if (check.qr) {
       const qr = /** @type {HTMLImageElement} */ (el('img', 'verify-qr'));
       qr.src = qrUrl(check.qr);
       qr.width = qr.height = 176;
       qr.alt = `QR code of the security code ${check.code}`;
       qr.dataset.testid = 'verify-qr';
-      parts.push(qr);
+      const scan = el('button', 'button secondary', 'Scan their code');
+      scan.type = 'button';
+      scan.dataset.testid = 'scan-code';
+      scan.onclick = () => this.scan(link);
+      parts.push(qr, scan);
     }
-    parts.push(how);
+    if (!check.failed) parts.push(how);
     const contact = contactFor(check.remote);
-    if (contact) {
+    if (check.failed) {
+      // Nothing to compare, nothing to mark: the call's other controls (hang up) remain.
+    } else if (contact) {
       const done = el('p', 'verify-done');
       done.append(verifiedBadge(), ` Verified as ${contact.name} on ${day(contact.verifiedAt)}.`);
       const undo = el('button', 'button secondary', 'Forget this verification');
@@ -412,17 +493,7 @@ export class Verification {
       mark.type = 'button';
       mark.dataset.testid = 'mark-verified';
       mark.disabled = !check.words.length;
-      mark.onclick = async () => {
-        const replaces = check.state === 'mismatch' ? check.expected.map((c) => c.fingerprint) : [];
-        await markVerified(link.peerName, check.remote, replaces);
-        check.state = 'verified';
-        check.expected = [];
-        noteSeen(link.peerId, check.remote);
-        if (link.held) await release(link);
-        else verificationEvents.emit('change', link); // the tiles repaint with the new state
-        showNotice(`${link.peerName} is verified on this device.`);
-        this.closeSheet();
-      };
+      mark.onclick = () => this.markAsVerified(link, check);
       parts.push(mark);
       if (check.state === 'mismatch' && !check.released) {
         const go = el('button', 'button secondary', 'Continue this call without verifying');
@@ -436,6 +507,68 @@ export class Verification {
     const foot = el('p', 'small fingerprints', `Their device: ${shortFingerprint(check.remote)}… · This device: ${shortFingerprint(mine?.fingerprint || check.local)}… · read from the ${check.source === 'transport' ? 'connected DTLS transport' : 'negotiated SDP'}`);
     parts.push(foot);
     body.replaceChildren(...parts);
+  }
+
+  /** @param {Link} link @param {LinkCheck} check */
+  async markAsVerified(link, check) {
+    const replaces = check.state === 'mismatch' ? check.expected.map((c) => c.fingerprint) : [];
+    await markVerified(link.peerName, check.remote, replaces);
+    check.state = 'verified';
+    check.expected = [];
+    noteSeen(link.peerId, check.remote);
+    if (link.held) await release(link);
+    else verificationEvents.emit('change', link); // the tiles repaint with the new state
+    showNotice(`${link.peerName} is verified on this device.`);
+    this.closeSheet();
+  }
+
+  /**
+   * Scan the QR code on their screen: the same code marks them verified, another one says
+   * someone is in between (the whole 256-bit digest is compared, not only the words).
+   * @param {Link} link
+   */
+  async scan(link) {
+    this.stopScan();
+    const video = /** @type {HTMLVideoElement} */ (el('video', 'verify-scan'));
+    video.dataset.testid = 'scan-video';
+    video.setAttribute('aria-label', `Camera: point it at the code on ${link.peerName}’s screen`);
+    const scanning = (this.scanning = { link, video, controller: new AbortController() });
+    this.scanNote = null;
+    this.render();
+    /** @type {HTMLElement | null | undefined} */ (this.sheet?.querySelector('[data-testid=scan-cancel]'))?.focus();
+    /** @type {{kind: 'good' | 'bad', text: string} | null} */
+    let note = null;
+    try {
+      const { scanQr, compareScanned } = await import('./qrscan.js');
+      const text = await scanQr(video, scanning.controller.signal);
+      const check = checkOf(link);
+      const verdict = check?.qr ? compareScanned(text, check.qr) : 'differs';
+      if (verdict === 'match' && check) {
+        this.scanning = null;
+        await this.markAsVerified(link, check);
+        return;
+      }
+      note = verdict === 'not-a-code'
+        ? { kind: 'bad', text: 'That QR code is not a security code. Scan the one under the five words on their screen.' }
+        : { kind: 'bad', text: `The codes differ: the device in this call is not the one showing that code. Someone may be in between; don’t mark ${link.peerName} as verified.` };
+    } catch (error) {
+      if (/** @type {Error} */ (error)?.name !== 'AbortError') {
+        note = { kind: 'bad', text: /** @type {Error} */ (error)?.message || 'The scan failed. Compare the five words instead.' };
+      }
+    } finally {
+      if (this.scanning === scanning) this.scanning = null;
+    }
+    this.scanNote = note && { link, ...note };
+    this.render();
+    this.sheet?.querySelector('.scan-note')?.scrollIntoView({ block: 'nearest' });
+    /** @type {HTMLElement | null | undefined} */ (this.sheet?.querySelector('[data-testid=scan-code]'))?.focus({ preventScroll: true });
+  }
+
+  stopScan() {
+    const scanning = this.scanning;
+    this.scanning = null;
+    scanning?.controller.abort();
+    if (scanning && this.sheet?.hidden === false) this.render();
   }
 
   /** The lobby's card: this device's identity and the verified contacts, each removable. */

@@ -10,6 +10,7 @@ Routes (each handler lives in the module named):
     GET /metrics           metrics.metrics     Prometheus text (loopback, or METRICS_TOKEN)
     GET /rtc               rtc.rtc_handler     the signalling WebSocket (hub.py)
     GET /assets/<v>/<path> views.versioned_asset   public/, cached forever
+    GET /vendor/<name>     views.vendor_file   a browser library from npm (the QR decoder)
     GET /<path>            views.public_file   public/, revalidated (also /sw.js and
                                                /manifest.webmanifest, at the root scope)
     POST /share            views.share_without_worker   the share target before a service worker
@@ -160,6 +161,7 @@ def create_app(
     app.router.add_get("/metrics", metrics.metrics)
     app.router.add_get("/rtc", rtc.rtc_handler)
     app.router.add_get("/assets/{version}/{path:.+}", views.versioned_asset)
+    app.router.add_get("/vendor/{name}", views.vendor_file)
     app.router.add_post("/share", views.share_without_worker)
     app.router.add_get("/{path:.+}", views.public_file)
     return app

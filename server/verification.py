@@ -3,21 +3,28 @@
 the same code in public/verifycode.js (tests/unit/test_verification.py checks both against
 the same vectors).
 
-Derivation, version 1: the two SHA-256 DTLS certificate fingerprints of the link, each
-written as upper-case hex pairs joined by ':', sorted, so both ends get the same input;
-SHA-256 over ``"LAN Call verification v1\\n" + first + "\\n" + second``; the first five
-bytes of that digest pick five words from ``WORDS`` (40 bits). The whole digest goes in the
-QR code (``qr_text``), so a scanned code compares all 256 bits.
+Derivation, version 2 (issue 18, 25): a code both sides cannot steer. Over the link's own
+data channel each side first sends a commitment, SHA-256 over
+``"LAN Call commit v2\n" + its fingerprint + "\n" + its nonce`` (32 random bytes as hex),
+and only after it has the other side's commitment sends the nonce itself. The code is
+SHA-256 over ``"LAN Call verification v2\n"`` and the two (fingerprint, nonce) pairs in
+sorted order; its first five bytes pick five words of ``WORDS`` (40 bits). Whoever sits
+in the middle has to fix its own nonce before it learns the honest side's, so each try
+matches with probability 2^-40 and no search beforehand helps. The whole digest goes in
+the QR code (``qr_text``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 
-DOMAIN = "LAN Call verification v1"
+DOMAIN = "LAN Call verification v2"
+COMMIT_DOMAIN = "LAN Call commit v2"
 CODE_WORDS = 5
-QR_PREFIX = "LANCALL-VERIFY-1"
+QR_PREFIX = "LANCALL-VERIFY-2"
+NONCE_BYTES = 32
 
 # 256 short, common, distinct English nouns: one byte each. Never reorder or edit: every
 # code ever shown depends on this list (a change is a new version of the derivation).
@@ -81,30 +88,88 @@ def sdp_fingerprint(sdp: str) -> str | None:
     return None
 
 
-def verification_digest(fingerprint_a: str, fingerprint_b: str) -> bytes:
-    first, second = sorted((normalize_fingerprint(fingerprint_a), normalize_fingerprint(fingerprint_b)))
-    return hashlib.sha256(f"{DOMAIN}\n{first}\n{second}".encode()).digest()
+def commitment(fingerprint: str, nonce: str) -> str:
+    """What a side sends first: it binds the side to its nonce (and its own certificate)."""
+    text = f"{COMMIT_DOMAIN}\n{normalize_fingerprint(fingerprint)}\n{nonce}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def verification_digest(fingerprint_a: str, nonce_a: str, fingerprint_b: str, nonce_b: str) -> bytes:
+    first, second = sorted(
+        ((normalize_fingerprint(fingerprint_a), nonce_a), (normalize_fingerprint(fingerprint_b), nonce_b))
+    )
+    text = f"{DOMAIN}\n{first[0]}\n{first[1]}\n{second[0]}\n{second[1]}"
+    return hashlib.sha256(text.encode()).digest()
 
 
 def code_words(digest: bytes) -> list[str]:
     return [WORDS[byte] for byte in digest[:CODE_WORDS]]
 
 
-def verification_code(fingerprint_a: str, fingerprint_b: str) -> str:
-    """The five words both ends of a link show, e.g. ``"otter maple comet harbor lemon"``."""
-    return " ".join(code_words(verification_digest(fingerprint_a, fingerprint_b)))
+def verification_code(fingerprint_a: str, nonce_a: str, fingerprint_b: str, nonce_b: str) -> str:
+    """The five words both ends show; the order of the two sides does not matter."""
+    return " ".join(code_words(verification_digest(fingerprint_a, nonce_a, fingerprint_b, nonce_b)))
 
 
-def qr_text(fingerprint_a: str, fingerprint_b: str) -> str:
+def qr_text(fingerprint_a: str, nonce_a: str, fingerprint_b: str, nonce_b: str) -> str:
     """What the QR code says: the words and the whole digest."""
-    digest = verification_digest(fingerprint_a, fingerprint_b)
+    digest = verification_digest(fingerprint_a, nonce_a, fingerprint_b, nonce_b)
     return f"{QR_PREFIX} {'-'.join(code_words(digest))} {digest.hex()}"
 
 
-def link_code(local_sdp: str, remote_sdp: str) -> str | None:
-    """The code of a link from its negotiated descriptions (what aiortc exposes), or None
-    when either has no SHA-256 fingerprint."""
-    local, remote = sdp_fingerprint(local_sdp), sdp_fingerprint(remote_sdp)
-    if local is None or remote is None:
-        return None
-    return verification_code(local, remote)
+# The data-channel messages of the exchange (docs/protocol.md §6).
+EXCHANGE_TYPES = frozenset({"verify-commit", "verify-reveal"})
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class CodeExchange:
+    """One link's commit-then-reveal (docs/protocol.md §6, ``verify-commit`` and
+    ``verify-reveal``): feed it the other side's messages, send what it returns. ``code``
+    is set once both nonces are known and theirs matched its commitment; ``failed`` says
+    why not (a side that reveals before committing, or a nonce its commitment does not
+    match), and nothing it sends later is taken."""
+
+    def __init__(self, local_fingerprint: str) -> None:
+        self.local = normalize_fingerprint(local_fingerprint)
+        self.nonce = secrets.token_hex(NONCE_BYTES)
+        self.remote: str | None = None
+        self.their_commitment: str | None = None
+        self.their_nonce: str | None = None
+        self.committed = False
+        self.failed: str | None = None
+        self.code: str | None = None
+        self.qr: str | None = None
+
+    def start(self) -> list[dict[str, str]]:
+        """The first message, sent as soon as the data channel is open (once)."""
+        if self.committed:
+            return []
+        self.committed = True
+        return [{"type": "verify-commit", "data": commitment(self.local, self.nonce)}]
+
+    def receive(self, kind: str, data: object, remote_fingerprint: str | None) -> list[dict[str, str]]:
+        """Take one of their exchange messages; returns ours to send, in order."""
+        if self.failed or self.code:
+            return []
+        if not isinstance(data, str) or not _HEX64.match(data):
+            self.failed = "malformed"
+            return []
+        if kind == "verify-commit":
+            if self.their_commitment is not None:
+                self.failed = "committed twice"
+                return []
+            self.their_commitment = data
+            # Our nonce goes only after our own commitment, whichever side was first.
+            return [*self.start(), {"type": "verify-reveal", "data": self.nonce}]
+        if kind == "verify-reveal":
+            if self.their_commitment is None:
+                self.failed = "revealed before committing"
+                return []
+            if remote_fingerprint is None or commitment(remote_fingerprint, data) != self.their_commitment:
+                self.failed = "does not match its commitment"
+                return []
+            self.remote = normalize_fingerprint(remote_fingerprint)
+            self.their_nonce = data
+            self.code = verification_code(self.local, self.nonce, self.remote, data)
+            self.qr = qr_text(self.local, self.nonce, self.remote, data)
+        return []

@@ -19,6 +19,7 @@ from . import __version__, metrics, minify, protocol
 from .appkeys import HUB, SETTINGS, SITE, STARTED
 from .assets import is_ignored
 from .compress import COMPRESSIBLE, compressed_response, etag_matches
+from .config import PROJECT_ROOT
 from .tls import fingerprint
 
 mimetypes.add_type("text/javascript", ".js")
@@ -234,6 +235,25 @@ async def versioned_asset(request: web.Request) -> web.StreamResponse:
     may keep it forever. Relative ES-module imports inherit the versioned prefix."""
     current = request.match_info["version"] == request.app[HUB].version
     return _file(request, request.match_info["path"], IMMUTABLE if current else REVALIDATE)
+
+
+# Browser libraries from npm (package.json; scripts/setup installs them), served by name.
+# Missing until `npm ci` ran: the page then says what does not work (e.g. the QR scanner
+# falls back to the browser's own BarcodeDetector, or says there is none).
+VENDOR_FILES = {"jsqr.js": Path("node_modules/jsqr/dist/jsQR.js")}
+
+
+async def vendor_file(request: web.Request) -> web.StreamResponse:
+    relative = VENDOR_FILES.get(request.match_info["name"])
+    path = PROJECT_ROOT / relative if relative is not None else None
+    if path is None or not path.is_file():
+        raise web.HTTPNotFound(text="not installed (scripts/setup installs it)\n")
+    stat = path.stat()
+    body, etag = _text_file(path, stat.st_mtime_ns, stat.st_size)
+    headers = {"Cache-Control": REVALIDATE, "ETag": etag}
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers={**headers, "Vary": "Accept-Encoding"})
+    return compressed_response(request, body, content_type="text/javascript", key=etag, headers=headers)
 
 
 async def public_file(request: web.Request) -> web.StreamResponse:

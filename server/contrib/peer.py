@@ -64,7 +64,7 @@ from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamEr
 from av import AudioFrame, VideoFrame
 
 from ..protocol import SPACE_ALPHABET, SPACE_MAX_LENGTH, SPACE_MIN_LENGTH, clean_space
-from ..verification import link_code
+from ..verification import EXCHANGE_TYPES, CodeExchange, sdp_fingerprint
 from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 from .datalink import DataLinkError, DataLinks
 from .filetransfer import FileReceiving, TransferFailed, send_file
@@ -207,6 +207,7 @@ class Call:
         self._send = send
         self._changed = asyncio.Condition()
         self._channel_open = asyncio.Event()
+        self.exchange: CodeExchange | None = None  # the security code's commit-then-reveal
         self._tasks: set[asyncio.Task[None]] = set()
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
@@ -244,10 +245,30 @@ class Call:
             return
         channel = self.pc.createDataChannel(CHAT_LABEL, negotiated=True, id=CHAT_CHANNEL_ID)
         self.channel = channel
-        channel.on("open", self._channel_open.set)
+        channel.on("open", self._on_channel_open)
         channel.on("message", self._on_message)
         if channel.readyState == "open":
-            self._channel_open.set()
+            self._on_channel_open()
+
+    def _on_channel_open(self) -> None:
+        self._channel_open.set()
+        exchange = self._code_exchange()
+        if exchange is not None:
+            self._send_now(exchange.start())
+
+    def _code_exchange(self) -> CodeExchange | None:
+        """This connection's commit-then-reveal (docs/verification.md), made once our own
+        description (our fingerprint) is set."""
+        if self.exchange is None and self.pc.localDescription is not None:
+            local = sdp_fingerprint(self.pc.localDescription.sdp)
+            if local is not None:
+                self.exchange = CodeExchange(local)
+        return self.exchange
+
+    def _send_now(self, messages: list[dict[str, str]]) -> None:
+        if self.channel is not None and self.channel.readyState == "open":
+            for message in messages:
+                self.channel.send(json.dumps(message))
 
     # -- events -------------------------------------------------------------------
 
@@ -271,11 +292,20 @@ class Call:
     @property
     def code(self) -> str | None:
         """The link's verification code (docs/verification.md), the five words the other
-        side's screen shows; None until both descriptions are set."""
-        local, remote = self.pc.localDescription, self.pc.remoteDescription
-        if local is None or remote is None:
-            return None
-        return link_code(local.sdp, remote.sdp)
+        side's screen shows; None until both sides' nonces have crossed the data channel."""
+        return self.exchange.code if self.exchange is not None else None
+
+    async def wait_for_code(self) -> str:
+        """The code, once the exchange is done (raises if the other side broke its rules)."""
+
+        def settled() -> bool:
+            return self.exchange is not None and bool(self.exchange.code or self.exchange.failed)
+
+        await self.wait_until(settled)
+        assert self.exchange is not None
+        if self.exchange.code is None:
+            raise RuntimeError(f"no security code: the other side's answer {self.exchange.failed}")
+        return self.exchange.code
 
     async def _on_state(self) -> None:
         if self.pc.connectionState == "failed":
@@ -289,7 +319,12 @@ class Call:
         if not isinstance(data, dict):
             return
         self.received.append(data)
-        if data.get("type") == "chat" and isinstance(data.get("data"), str):
+        kind = data.get("type")
+        if kind in EXCHANGE_TYPES and (exchange := self._code_exchange()) is not None:
+            remote = self.pc.remoteDescription
+            their = sdp_fingerprint(remote.sdp) if remote is not None else None
+            self._send_now(exchange.receive(str(kind), data.get("data"), their))
+        elif data.get("type") == "chat" and isinstance(data.get("data"), str):
             self.chat.append(data["data"])
         elif data.get("type") == "disconnect":
             task = asyncio.create_task(self.close("disconnect"))
@@ -1140,7 +1175,7 @@ async def run(args: argparse.Namespace) -> int:
         except CallRejected as exc:
             print(exc)
             return 1
-        print(f"in a call with {args.call!r}; security code: {call.code}")
+        print(f"in a call with {args.call!r}; security code: {await call.wait_for_code()}")
         if args.chat:
             await call.send_chat(args.chat)
         if args.invite:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from urllib.parse import quote
 
 from playwright.async_api import expect
 
+import server.contrib.peer as peer_module
+from server.contrib.peer import PythonPeer
+from server.verification import CodeExchange
 from tests.support.browseruser import User, connect_call
 from tests.support.mitm import SignallingMitm
 
@@ -62,7 +66,9 @@ async def test_both_sides_show_the_same_code_and_a_verified_contact_keeps_its_ba
     for user in (alice, bob):
         await expect(user.test_id("verify-chip")).to_contain_text("Verified")
         await expect(user.test_id("call-name").get_by_test_id("verified-badge")).to_be_visible()
-    assert await code_of(alice) == first
+    # A fresh code on every connection (each side's nonce is in it), the same on both sides.
+    second = await code_of(alice)
+    assert second != first and second == await code_of(bob)
     await alice.wait_media_flowing()
     await bob.test_id("hang-up").click()
     await asyncio.gather(alice.wait_idle(), bob.wait_idle())
@@ -191,3 +197,107 @@ async def test_a_server_in_the_middle_is_caught_on_both_sides(start_server, new_
         await asyncio.gather(alice.wait_idle(), bob.wait_idle(timeout=20))
     finally:
         await mitm.close()
+
+
+class LyingExchange(CodeExchange):
+    """A peer that reveals another nonce than the one it committed to (one that would let
+    it steer the code, if the other side took it)."""
+
+    def receive(self, kind: str, data: object, remote_fingerprint: str | None) -> list[dict[str, str]]:
+        sent = super().receive(kind, data, remote_fingerprint)
+        return [{**m, "data": "5a" * 32} if m["type"] == "verify-reveal" else m for m in sent]
+
+
+async def test_a_peer_that_breaks_the_code_exchange_gets_no_code(
+    start_server, new_user, artifacts, client_ssl, monkeypatch
+):
+    monkeypatch.setattr(peer_module, "CodeExchange", LyingExchange)
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    async with PythonPeer(live.url, "Mallory", ssl_context=client_ssl, video=False) as mallory:
+        await mallory.wait_for_peer("Alice")
+        call_task = asyncio.create_task(mallory.call(await alice.id))
+        await alice.accept()
+        await alice.wait_connected()
+        await call_task
+        await alice.test_id("verify-chip").click()
+        code = alice.test_id("verify-code")
+        await expect(code).to_contain_text(
+            "No code for this connection: Mallory’s side did not keep to the code exchange"
+        )
+        await expect(code).to_contain_text("does not match its commitment")
+        await expect(alice.test_id("mark-verified")).to_have_count(0)
+        await expect(alice.test_id("verify-qr")).to_have_count(0)
+        await shoot(alice, artifacts, "exchange-broken")
+
+
+FAKE_CAMERA_JS = """async (src) => {
+  const canvas = document.createElement('canvas');
+  canvas.width = 480;
+  canvas.height = 360;
+  const context = canvas.getContext('2d');
+  const show = async (url) => {
+    if (!url) {
+      window.__scanImage = null;  // nothing in front of the camera
+      return;
+    }
+    const image = new Image();
+    image.src = url;
+    await image.decode();
+    window.__scanImage = image;
+  };
+  window.__showToCamera = show;
+  await show(src);
+  const draw = () => {
+    context.fillStyle = '#fff';
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    if (window.__scanImage) context.drawImage(window.__scanImage, 110, 50, 260, 260);
+  };
+  draw();
+  setInterval(draw, 50);
+  navigator.mediaDevices.getUserMedia = async () => canvas.captureStream(15);
+}"""
+
+
+async def test_scanning_the_code_on_the_other_screen_verifies_and_a_different_one_warns(
+    start_server, new_user, artifacts
+):
+    """The QR fallback (issue 18, 25): Bob points his camera at Alice's screen. A QR that is
+    no code, then another link's code, are refused with words; hers verifies him."""
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+    bob = await new_user(live, "Bob")
+    await connect_call(alice, bob)
+    alice_code, bob_code = await asyncio.gather(code_of(alice), code_of(bob))
+    assert alice_code == bob_code
+    alice_qr = await alice.test_id("verify-qr").get_attribute("src")
+    assert alice_qr
+
+    # The camera sees nothing yet: the scan goes on, and can be stopped.
+    await bob.js(FAKE_CAMERA_JS, None)
+    await bob.page.set_viewport_size({"width": 360, "height": 740})
+    await bob.test_id("scan-code").click()
+    await bob.wait_for("document.querySelector('[data-testid=scan-video]')?.videoWidth > 0")
+    await bob.page.screenshot(path=str(artifacts / "verification-scanning-360x740.png"))
+    await bob.test_id("scan-cancel").click()
+    await expect(bob.test_id("scan-video")).to_have_count(0)
+    await expect(bob.test_id("verify-qr")).to_be_visible()
+    await expect(bob.test_id("scan-result")).to_have_count(0)
+    # Then the server's address QR, then a code of some other connection.
+    await bob.js("(url) => window.__showToCamera(url)", "/qr.svg")
+    await bob.test_id("scan-code").click()
+    await expect(bob.test_id("scan-result")).to_contain_text("That QR code is not a security code")
+    other = "LANCALL-VERIFY-2 acorn-actor-agent-alarm-album " + "ab" * 32
+    await bob.js("(url) => window.__showToCamera(url)", f"/qr/text.svg?text={quote(other)}")
+    await bob.test_id("scan-code").click()
+    await expect(bob.test_id("scan-result")).to_contain_text("The codes differ")
+    await expect(bob.test_id("verify-chip")).to_have_text("Verify")
+    await bob.page.screenshot(path=str(artifacts / "verification-scan-differs-360x740.png"))
+    # The camera is let go once a scan ends.
+    assert await bob.js("() => document.querySelector('[data-testid=scan-video]') === null")
+
+    await bob.js("(url) => window.__showToCamera(url)", alice_qr)
+    await bob.test_id("scan-code").click()
+    await expect(bob.test_id("verify-chip")).to_contain_text("Verified")
+    await expect(bob.test_id("verify-sheet")).to_be_hidden()
+    await expect(bob.test_id("contact")).to_contain_text("Alice")

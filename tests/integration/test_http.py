@@ -181,3 +181,22 @@ async def test_scripts_and_styles_are_served_minified_with_etag(
     plain = await start_server(minify=False)
     async with http.get(f"{plain.url}signalling.js") as resp:
         assert await resp.text() == source
+
+
+async def test_the_qr_decoder_is_served_from_npm_and_nothing_else_is(
+    start_server: StartServer, http: aiohttp.ClientSession
+) -> None:
+    """/vendor/jsqr.js is npm's jsQR (scripts/setup installs it), for browsers without a
+    BarcodeDetector; any other name under /vendor is not found, and nothing is listed."""
+    live = await start_server()
+    async with http.get(f"{live.url}vendor/jsqr.js") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/javascript")
+        body = await response.text()
+        assert "jsQR" in body and len(body) > 50_000
+        etag = response.headers["ETag"]
+    async with http.get(f"{live.url}vendor/jsqr.js", headers={"If-None-Match": etag}) as response:
+        assert response.status == 304
+    for name in ("jsQR.js", "..%2Fpackage.json", "index.d.ts", ""):
+        async with http.get(f"{live.url}vendor/{name}") as response:
+            assert response.status == 404, name

@@ -22,9 +22,11 @@ async def test_two_python_peers_show_the_same_code(
         outgoing = await ann.call(await ann.wait_for_peer("Bob"))
         incoming = await bob.wait_for_call(ann.id)
         await outgoing.wait_for_video_frames(3)
-        assert outgoing.code is not None
-        assert outgoing.code == incoming.code
-        words = outgoing.code.split()
+        code = await outgoing.wait_for_code()
+        assert code == await incoming.wait_for_code()
+        assert outgoing.exchange is not None and incoming.exchange is not None
+        assert outgoing.exchange.their_nonce == incoming.exchange.nonce  # each side's nonce is in it
+        words = code.split()
         assert len(words) == 5 and all(word in WORDS for word in words)
         # Each end's fingerprint differs, so the code is about this pair of devices.
         local = outgoing.pc.localDescription
@@ -38,8 +40,8 @@ async def test_echo_tells_its_code_when_asked(start_server: StartServer, client_
     async with PythonPeer(live.url, "Ann", ssl_context=client_ssl) as ann:
         call = await ann.call(await ann.wait_for_peer(ECHO_NAME))
         await call.wait_for_video_frames(3)
+        code = await call.wait_for_code()
         await call.send_chat("hello")
         assert await call.wait_for_chat(0) == f"{ECHO_PREFIX}hello"
         await call.send_chat("Code")
-        assert await call.wait_for_chat(1) == f"{CODE_PREFIX}{call.code}"
-        assert call.code is not None
+        assert await call.wait_for_chat(1) == f"{CODE_PREFIX}{code}"

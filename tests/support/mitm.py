@@ -9,6 +9,10 @@ attacker's certificate, so every `a=fingerprint` the victims receive is rewritte
 attacker's. Media that arrives on one side is relayed to the other, as a real eavesdropper
 would. Candidates the victims trickle go to the attacker's peers; other relays (ringing,
 hangup) pass as they are.
+
+The security code (docs/verification.md): on each leg the attacker runs the exchange with
+its best strategy, the same nonce on both legs; each victim's code is then fixed by that
+victim's own nonce, so the two codes differ.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from playwright.async_api import Page, WebSocketRoute
 
-from server.verification import sdp_fingerprint
+from server.verification import EXCHANGE_TYPES, CodeExchange, sdp_fingerprint
 from server.webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 
 Json = dict[str, Any]
@@ -41,6 +45,7 @@ class SignallingMitm:
         self.tasks: set[asyncio.Task[None]] = set()
         self.fingerprints: list[str] = []  # the attacker's, as the victims receive them
         self.errors: list[str] = []
+        self.nonce = CodeExchange(":".join(["00"] * 32)).nonce  # the one she uses on both legs
 
     async def attach(self, page: Page) -> None:
         """Route this page's signalling socket through the attacker (use as `before_load`)."""
@@ -129,8 +134,12 @@ class SignallingMitm:
         # Whatever either victim sends, the other gets: a listening relay.
         to_caller.on("track", lambda track: outgoing[track.kind].replaceTrack(self.relay.subscribe(track)))
         to_callee.on("track", lambda track: incoming[track.kind].replaceTrack(self.relay.subscribe(track)))
-        for pc in (to_caller, to_callee):
+        channels = [
             pc.createDataChannel(CHAT_LABEL, negotiated=True, id=CHAT_CHANNEL_ID)
+            for pc in (to_caller, to_callee)
+        ]
+        for pc, channel in zip((to_caller, to_callee), channels, strict=True):
+            self._speak_codes(pc, channel)
         await to_caller.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
         await self.candidates[caller].flush()
         offer = await to_callee.createOffer()
@@ -141,6 +150,36 @@ class SignallingMitm:
             callee,
             {"type": "offer", "data": {"type": "offer", "sdp": sdp, "source": caller, "target": callee}},
         )
+
+    def _speak_codes(self, pc: RTCPeerConnection, channel: Any) -> None:
+        """The code exchange on one leg (see the module's note)."""
+        state: dict[str, CodeExchange] = {}
+
+        def exchange() -> CodeExchange | None:
+            if "it" not in state and pc.localDescription is not None:
+                local = sdp_fingerprint(pc.localDescription.sdp)
+                if local is not None:
+                    state["it"] = CodeExchange(local)
+                    state["it"].nonce = self.nonce  # one nonce for both legs: her best try
+            return state.get("it")
+
+        def send(messages: list[dict[str, str]]) -> None:
+            for message in messages:
+                channel.send(json.dumps(message))
+
+        def on_open() -> None:
+            if (it := exchange()) is not None:
+                send(it.start())
+
+        def on_message(message: str | bytes) -> None:
+            data = json.loads(message) if isinstance(message, str) else None
+            if not isinstance(data, dict) or data.get("type") not in EXCHANGE_TYPES:
+                return
+            if (it := exchange()) is not None and pc.remoteDescription is not None:
+                send(it.receive(data["type"], data.get("data"), sdp_fingerprint(pc.remoteDescription.sdp)))
+
+        channel.on("open", on_open)
+        channel.on("message", on_message)
 
     async def _callee_answer(self, data: Json) -> None:
         assert self.target is not None and self.to_caller is not None and self.to_callee is not None

@@ -1,0 +1,17 @@
+// Decodes QR codes off the main thread for public/qrscan.js, with jsQR (npm, served at
+// /vendor/jsqr.js) where the browser has no BarcodeDetector. A classic worker: jsQR is a
+// UMD script that sets self.jsQR. Each message is an ImageData; the answer is the text
+// of the QR code in it, or null.
+/* global jsQR */
+let ready = true;
+try {
+  importScripts('/vendor/jsqr.js');
+} catch {
+  ready = false;
+}
+postMessage({ ready });
+onmessage = (event) => {
+  const image = event.data;
+  const found = ready ? jsQR(image.data, image.width, image.height, { inversionAttempts: 'dontInvert' }) : null;
+  postMessage({ text: found ? found.data : null });
+};
