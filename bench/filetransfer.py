@@ -17,7 +17,12 @@ so each side's processes can be measured apart), both with the app open. Then:
     browser (renderers, GPU, network and storage services), with a persistent profile
     (an incognito context would keep the origin private file system in memory).
 
-Usage: .venv/bin/python bench/filetransfer.py [--size-mb 200] [--small-mb 50] [--json]
+Each size runs in rounds (bare, app, and with --before DIR the app served from another
+checkout, in the same browsers), and medians are reported, with the CPU seconds both
+browsers spent per 100 MiB by process, and where the app's time goes.
+
+Usage: .venv/bin/python bench/filetransfer.py [--size-mb 200] [--small-mb 64] [--rounds 3]
+       [--before DIR] [--json]
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -113,6 +119,11 @@ APP_ARM_JS = """
     if (entry.direction !== 'in') return;
     window.__bench.acceptedAt = performance.timeOrigin + performance.now();
     files.accept(entry.id);
+    entry.transfer.on('progress', ({ bytes, size }) => {
+      const now = performance.timeOrigin + performance.now();
+      if (bytes > 0 && !window.__bench.firstAt) window.__bench.firstAt = now;
+      if (bytes >= size && !window.__bench.allAt) window.__bench.allAt = now;
+    });
     entry.transfer.on('state', ({ to }) => {
       window.__bench.state = to;
       const now = performance.timeOrigin + performance.now();
@@ -185,6 +196,33 @@ def rss_by_type(pids: list[int]) -> dict[str, float]:
     return sizes
 
 
+def process_kind(pid: int) -> str:
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+    kind = next((a[7:].decode() for a in args if a.startswith(b"--type=")), "browser")
+    sub = next((a.split(b"=")[1].decode() for a in args if a.startswith(b"--utility-sub-type=")), "")
+    return f"{kind}:{sub.rsplit('.', 1)[-1]}" if sub else kind
+
+
+def cpu_by_kind(roots: list[int]) -> dict[str, float]:
+    """CPU seconds used so far (user + system, all threads) per side and process type,
+    e.g. "sender renderer", over every process below each browser in `roots`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for side, root in zip(("sender", "receiver"), roots, strict=True):
+        for pid in descendants(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                key = f"{side} {process_kind(pid)}"
+            except OSError:
+                continue
+            used[key] = used.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before.get(k, 0.0) for k in after if after[k] - before.get(k, 0.0) > 0.005}
+
+
 def rss_mib(pids: list[int], renderers_only: bool) -> float:
     total = 0
     for pid in pids:
@@ -248,12 +286,19 @@ async def app_run(alice: Page, bob: Page, size: int, bob_pids: int) -> dict[str,
     if bench.get("state") != "done":
         raise SystemExit(f"the app transfer failed: {bench.get('reason')}")
     seconds = (bench["doneAt"] - bench["acceptedAt"]) / 1000
+    # Where the time goes: accept -> first byte written, -> every byte written, -> verified.
+    phases = [
+        (bench.get("firstAt", bench["doneAt"]) - bench["acceptedAt"]) / 1000,
+        (bench.get("allAt", bench["doneAt"]) - bench.get("firstAt", bench["acceptedAt"])) / 1000,
+        (bench["doneAt"] - bench.get("allAt", bench["doneAt"])) / 1000,
+    ]
     # Leave nothing behind in OPFS for the next run.
     for page in (alice, bob):
         await page.evaluate(DISMISS_ALL_JS)
     await cdp.detach()
     return {
         "mb_s": size / MiB / seconds,
+        "phases_s": [round(x, 3) for x in phases],
         "heap_before": heap0,
         "heap_peak": peak["heap"],
         "rss_before": rss0,
@@ -265,17 +310,24 @@ async def app_run(alice: Page, bob: Page, size: int, bob_pids: int) -> dict[str,
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    size, small = args.size_mb * MiB, args.small_mb * MiB
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        server = start_server(port, Path(tmp) / "certs", Path(tmp) / "server.log", LOG_LEVEL="WARNING")
-        url = f"https://localhost:{port}/"
+        servers, urls = [], {}
+        for label, server_dir in (("now", ROOT), ("before", args.before)):
+            if server_dir is None:
+                continue
+            port = free_port()
+            certs = Path(tmp) / f"certs-{label}"
+            log = Path(tmp) / f"server-{label}.log"
+            servers.append(start_server(port, certs, log, server_dir=Path(server_dir), LOG_LEVEL="WARNING"))
+            urls[label] = f"https://localhost:{port}/"
+            await wait_healthy(urls[label], certs / "ca.pem", within=20)
         try:
-            await wait_healthy(url, Path(tmp) / "certs" / "ca.pem", within=20)
             async with async_playwright() as p:
                 # Persistent profiles: an incognito-like context (Playwright's default) keeps the
                 # origin private file system in the browser process's memory, not on disk.
                 browsers = []
+                marker = os.getpid()
                 for role in ("sender", "receiver"):
                     browsers.append(
                         await p.chromium.launch_persistent_context(
@@ -283,49 +335,107 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                             executable_path=chromium.executable(),
                             headless=True,
                             ignore_https_errors=True,
-                            args=[*chromium.ARGS, chromium.ALLOW_MEDIA, f"--bench-role={role}-{port}"],
+                            args=[*chromium.ARGS, chromium.ALLOW_MEDIA, f"--bench-role={role}-{marker}"],
                         )
                     )
-                bob_browser = browser_pid(f"--bench-role=receiver-{port}")
-                alice = await open_app(browsers[0], url, "Alice")
-                bob = await open_app(browsers[1], url, "Bob")
-                await alice.wait_for_function(
-                    "() => [...document.querySelectorAll('[data-testid=person]')]"
-                    ".some((p) => p.textContent.includes('Bob'))"
-                )
-                bare = await bare_run(alice, bob, size)
-                app_small = await app_run(alice, bob, small, bob_browser)
-                app = await app_run(alice, bob, size, bob_browser)
-                bare_again = await bare_run(alice, bob, size)  # the machine's load may drift
+                bob_browser = browser_pid(f"--bench-role=receiver-{marker}")
+                roots = [browser_pid(f"--bench-role=sender-{marker}"), bob_browser]
+                pages = {}
+                for label, url in urls.items():
+                    alice = await open_app(browsers[0], url, "Alice")
+                    bob = await open_app(browsers[1], url, "Bob")
+                    await alice.wait_for_function(
+                        "() => [...document.querySelectorAll('[data-testid=person]')]"
+                        ".some((p) => p.textContent.includes('Bob'))"
+                    )
+                    pages[label] = (alice, bob)
+                # Rounds of: the bare channel, the app now, the app before (if asked), per
+                # size; the machine's load drifts, so each figure is the median of its rounds,
+                # with the CPU seconds each cost both browsers.
+                runs: dict[int, dict[str, Any]] = {}
+                for mb in (args.small_mb, args.size_mb):
+                    run: dict[str, Any] = {"bare": [], "app": [], "before": [], "cpu": {}}
+                    for _ in range(args.rounds):
+                        for label in ("bare", "app", "before"):
+                            if label == "before" and "before" not in pages:
+                                continue
+                            alice, bob = pages["before" if label == "before" else "now"]
+                            cpu0 = cpu_by_kind(roots)
+                            if label == "bare":
+                                run["bare"].append(await bare_run(alice, bob, mb * MiB))
+                            else:
+                                run[label].append(await app_run(alice, bob, mb * MiB, bob_browser))
+                            spent = cpu_spent(cpu0, cpu_by_kind(roots))
+                            for kind, seconds in spent.items():
+                                run["cpu"].setdefault(label, {}).setdefault(kind, []).append(seconds)
+                    runs[mb] = run
                 for browser in browsers:
                     await browser.close()
         finally:
-            stop_server(server)
-    baseline = (bare + bare_again) / 2
+            for server in servers:
+                stop_server(server)
+
+    def summary(mb: int, run: dict[str, Any]) -> dict[str, Any]:
+        bare = statistics.median(run["bare"])
+        out: dict[str, Any] = {"bare_mb_s": [round(x, 1) for x in run["bare"]]}
+        for label in ("app", "before"):
+            if run[label]:
+                speeds = [r["mb_s"] for r in run[label]]
+                out[f"{label}_mb_s"] = [round(x, 1) for x in speeds]
+                out[f"{label}_ratio"] = round(statistics.median(speeds) / bare, 2)
+        out["phases_s"] = [
+            round(statistics.median(r["phases_s"][k] for r in run["app"]), 2) for k in range(3)
+        ]
+        out["cpu_s_per_100mib"] = {
+            label: {k: round(statistics.median(v) * 100 / mb, 2) for k, v in sorted(kinds.items())}
+            for label, kinds in run["cpu"].items()
+        }
+        return out
+
     return {
-        "size_mb": args.size_mb,
-        "small_mb": args.small_mb,
-        "bare_mb_s": [round(bare, 1), round(bare_again, 1)],
-        "app_mb_s": round(app["mb_s"], 1),
-        "ratio": round(app["mb_s"] / baseline, 2),
-        "memory": {args.small_mb: app_small, args.size_mb: app},
+        "sizes": {mb: summary(mb, run) for mb, run in runs.items()},
+        "memory": {mb: run["app"][-1] for mb, run in runs.items()},
+        "rounds": args.rounds,
+        "before": str(args.before) if args.before else None,
         "cpus": os.cpu_count(),
-        "load": os.getloadavg()[0],
+        "load": load,
     }
 
 
 def report(result: dict[str, Any]) -> None:
-    size = result["size_mb"]
-    bare, again = result["bare_mb_s"]
     print(
-        f"File transfer, {size} MiB, two headless Chromium tabs on loopback "
-        f"({result['cpus']} CPUs, load {result['load']:.1f})"
+        "File transfer, two headless Chromium tabs on loopback, from the accept to the verified "
+        f"file; median of {result['rounds']} rounds ({result['cpus']} CPUs, load {result['load']:.1f} before)"
     )
-    print(f"  bare RTCDataChannel script  {bare:7.1f} MiB/s  (again after: {again:.1f})")
-    app, ratio = result["app_mb_s"], result["ratio"]
-    print(f"  LAN Call file transfer      {app:7.1f} MiB/s  = {ratio:.2f} x the bare mean")
+    for mb, run in result["sizes"].items():
+        line = f"  {mb:>4} MiB  bare channel {statistics.median(run['bare_mb_s']):5.1f} MiB/s"
+        line += f"   LAN Call {statistics.median(run['app_mb_s']):5.1f} MiB/s = {run['app_ratio']:.2f} x"
+        if "before_mb_s" in run:
+            line += (
+                f"   before {statistics.median(run['before_mb_s']):5.1f} MiB/s = {run['before_ratio']:.2f} x"
+            )
+        print(line)
+        rounds = f"bare {run['bare_mb_s']}, now {run['app_mb_s']}"
+        if "before_mb_s" in run:
+            rounds += f", before {run['before_mb_s']}"
+        print(f"            rounds: {rounds}")
+        first, middle, last = run["phases_s"]
+        print(
+            f"            accept -> first byte written {first:.2f} s, -> every byte written "
+            f"{middle:.2f} s, -> verified {last:.2f} s"
+        )
     print()
-    print("  receiver (Bob) memory during the app transfer, MiB: before -> peak")
+    print("  CPU seconds per 100 MiB, both browsers (median), by side and process")
+    for mb, run in result["sizes"].items():
+        cpu = run["cpu_s_per_100mib"]
+        totals = ", ".join(f"{label} {sum(kinds.values()):.1f}" for label, kinds in cpu.items())
+        print(f"  {mb:>5} MiB: {totals}")
+        kinds = sorted(set(cpu.get("app", {})), key=lambda k: -cpu["app"].get(k, 0))[:4]
+        for kind in kinds:
+            parts = ", ".join(f"{label} {cpu[label].get(kind, 0):.1f}" for label in cpu)
+            print(f"             {kind}: {parts}")
+    print()
+    print("  receiver (Bob) memory during the last app transfer, MiB: before -> peak")
     print(f"  {'file':>8}  {'JS heap':>16}  {'renderer RSS':>18}  {'browser tree RSS':>20}  {'MiB/s':>6}")
     for mb, m in result["memory"].items():
         print(
@@ -333,15 +443,16 @@ def report(result: dict[str, Any]) -> None:
             f"  {m['rss_before']:7.1f} -> {m['rss_peak']:7.1f}"
             f"  {m['tree_before']:8.1f} -> {m['tree_peak']:8.1f}  {m['mb_s']:6.1f}"
         )
-    for mb, m in result["memory"].items():
-        parts = ", ".join(f"{k} {a:.0f}->{b:.0f}" for k, (a, b) in m["by_type"].items())
-        print(f"  {mb:>5} MB  by process: {parts}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=200)
-    parser.add_argument("--small-mb", type=int, default=50)
+    parser.add_argument("--small-mb", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per size (medians are shown)")
+    parser.add_argument(
+        "--before", type=Path, help="another checkout (e.g. a git worktree) to measure in the same run"
+    )
     parser.add_argument("--json", action="store_true")
     arguments = parser.parse_args()
     outcome = asyncio.run(main(arguments))

@@ -42,6 +42,9 @@ export class FileTransfers extends Emitter {
     /** Milliseconds added to every disk write of files accepted from now on: lets a browser
      * test press Cancel or drop the link while a file is still moving. 0 in use. */
     this.slowDiskForTests = 0;
+    /** @type {Promise<void> | null} while set, disk writes of files accepted from now on wait
+     * for it (a test holds the disk, so the sender is held by its window, then lets go) */
+    this.diskHeldForTests = null;
     this.wake = new WakeLock();
     sweepIncoming(); // files a closed page never finished or saved, from earlier days
     dataLinks.on('channel', ({ peerId, label, channel }) => {
@@ -178,12 +181,13 @@ export class FileTransfers extends Emitter {
     if (!entry || entry.direction !== 'in' || entry.disk || entry.transfer.state !== 'offered') return;
     const disk = (entry.disk = new DiskFile(id));
     const delay = this.slowDiskForTests;
+    const held = this.diskHeldForTests;
     /** @type {import('./transfer.js').Sink} */
     // One write after another, each `delay` late: writes the receiver issues at once would
     // otherwise all wait the same few ms together, and a test's file was done before it looked.
     let turn = Promise.resolve();
-    const slowWrite = (/** @type {Uint8Array} */ bytes) => (turn = turn.then(() => new Promise((r) => setTimeout(r, delay))).then(() => disk.write(bytes)));
-    const sink = delay > 0 ? { write: slowWrite, digest: () => disk.digest(), discard: () => disk.discard() } : disk;
+    const slowWrite = (/** @type {Uint8Array} */ bytes) => (turn = turn.then(() => held).then(() => new Promise((r) => setTimeout(r, delay))).then(() => disk.write(bytes)));
+    const sink = delay > 0 || held ? { write: slowWrite, digest: () => disk.digest(), discard: () => disk.discard() } : disk;
     /** @type {FileReceiver} */ (entry.transfer).accept(sink);
   }
 

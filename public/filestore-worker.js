@@ -2,7 +2,7 @@
 // synchronous access handle (workers only; the fastest way to write there) and hashes
 // it as it goes, so a large file never sits in memory and the page's thread stays free.
 //
-// Messages in: {op: 'open', name} | {op: 'write', bytes} | {op: 'digest'} | {op: 'discard'},
+// Messages in: {op: 'open', name} | {op: 'write', bytes} or {op: 'write', parts: [bytes…]} | {op: 'digest'} | {op: 'discard'},
 // each with a `seq`; every one is answered {seq, ok: true, value?} or {seq, ok: false, error}.
 
 import { Sha256 } from './sha256.js';
@@ -30,11 +30,13 @@ const operations = {
     hash = new Sha256();
   },
   write(message) {
-    const bytes = new Uint8Array(message.bytes);
-    const written = /** @type {FileSystemSyncAccessHandle} */ (handle).write(bytes, { at });
-    if (written !== bytes.length) throw new Error('The device ran out of space.');
-    at += written;
-    hash.update(bytes);
+    for (const buffer of message.parts ?? [message.bytes]) {
+      const bytes = new Uint8Array(buffer);
+      const written = /** @type {FileSystemSyncAccessHandle} */ (handle).write(bytes, { at });
+      if (written !== bytes.length) throw new Error('The device ran out of space.');
+      at += written;
+      hash.update(bytes);
+    }
   },
   digest() {
     handle?.flush();

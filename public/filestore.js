@@ -55,6 +55,13 @@ export class DiskFile {
     await this.call({ op: 'write', bytes: buffer }, [buffer]);
   }
 
+  /** Several chunks in one message to the worker, in order. @param {Uint8Array[]} parts */
+  async writeMany(parts) {
+    await this.opened;
+    const buffers = parts.map((bytes) => (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer));
+    await this.call({ op: 'write', parts: buffers }, buffers);
+  }
+
   async digest() {
     await this.opened;
     const hex = await this.call({ op: 'digest' });

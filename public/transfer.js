@@ -487,8 +487,9 @@ export class FileSender extends Transfer {
  * Where the receiver's bytes go: a file in the origin private file system in the
  * browser, memory in the tests. `write` appends; `digest` flushes and returns the
  * SHA-256 hex of everything written; `discard` deletes it (nothing saved as good).
+ * `writeMany` (optional) writes several chunks at once, in order.
  * @typedef {{write: (bytes: Uint8Array) => Promise<void> | void, digest: () => Promise<string> | string,
- *   discard: () => Promise<void> | void}} Sink
+ *   discard: () => Promise<void> | void, writeMany?: (parts: Uint8Array[]) => Promise<void> | void}} Sink
  */
 
 /** The receiving side of one transfer. */
@@ -509,6 +510,9 @@ export class FileReceiver extends Transfer {
     this.acked = 0;
     /** Writes happen one after another, in arrival order. */
     this.writes = Promise.resolve();
+    /** @type {Uint8Array[]} chunks that arrived while a write was on its way */
+    this.queued = [];
+    this.writing = false;
     /** The announced hash from `file-end`, once it came. */
     this.expected = '';
   }
@@ -623,21 +627,44 @@ export class FileReceiver extends Transfer {
     if (this.received + bytes.length > this.offer.size) {
       return void this.fail(`The sender sent more than the ${this.offer.size} bytes it announced.`);
     }
-    const length = bytes.length; // a sink may take the buffer (a worker's transfer detaches it)
-    this.received += length;
+    this.received += bytes.length;
+    this.queued.push(bytes);
+    if (!this.writing) {
+      this.writing = true;
+      this.writes = this.writes.then(() => this.writeQueued());
+    }
+  }
+
+  /**
+   * Write what arrived, in order: everything that came while the last write was on its
+   * way goes in one write (one message to the disk worker instead of one per chunk).
+   */
+  async writeQueued() {
     const sink = /** @type {Sink} */ (this.sink);
-    this.writes = this.writes.then(async () => {
-      if (this.finished) return;
-      try {
-        await sink.write(bytes);
-      } catch (error) {
-        this.fail(`The file could not be written on this device: ${describe(error)}`);
-        return;
+    try {
+      while (this.queued.length && !this.finished) {
+        // A sink without writeMany takes one chunk at a time, each counted as it lands.
+        const batches = sink.writeMany ? [this.queued] : this.queued.map((part) => [part]);
+        this.queued = [];
+        for (const parts of batches) {
+          if (this.finished) return;
+          const length = parts.reduce((n, part) => n + part.length, 0); // before a worker takes the buffers
+          try {
+            if (sink.writeMany) await sink.writeMany(parts);
+            else await sink.write(parts[0]);
+          } catch (error) {
+            this.fail(`The file could not be written on this device: ${describe(error)}`);
+            return;
+          }
+          this.written += length;
+          this.progress(this.written);
+          if (this.written - this.acked >= this.ackEvery && this.post('file-ack', { offset: this.written })) this.acked = this.written;
+        }
       }
-      this.written += length;
-      this.progress(this.written);
-      if (this.written - this.acked >= this.ackEvery && this.post('file-ack', { offset: this.written })) this.acked = this.written;
-    });
+    } finally {
+      this.queued = [];
+      this.writing = false;
+    }
   }
 
   async verify() {

@@ -475,3 +475,33 @@ test('a sink that takes the buffer (a worker transfer detaches it): progress and
   assert.ok(acks.some((n) => n > 0 && n < 40_000), `acks ${acks}`);
   assert.equal(hex(sink.bytes()), hex(bytes));
 });
+
+test('chunks that arrive while a write is on its way go to the sink together, in order', async () => {
+  const bytes = new Uint8Array(randomBytes(60_000));
+  const world = connect(bytes);
+  await settle();
+  const sink = new MemorySink();
+  /** @type {number[]} chunks per call */
+  const batches = [];
+  let release = () => {};
+  sink.writeMany = async (parts) => {
+    batches.push(parts.length);
+    // The first write is slow (a busy disk): what arrives meanwhile queues behind it.
+    if (batches.length === 1) await new Promise((resolve) => (release = resolve));
+    for (const part of parts) {
+      sink.write(part);
+      structuredClone(part.buffer, { transfer: [part.buffer] }); // the worker takes the buffers
+    }
+  };
+  world.receiver.accept(sink);
+  await settle(100);
+  assert.deepEqual(batches, [1]);
+  assert.ok(world.receiver.received > 1024, 'more arrived while the first write waited');
+  release();
+  await settle(400);
+  assert.equal(world.receiver.state, 'done', world.receiver.reason);
+  assert.ok(batches.length < Math.ceil(60_000 / 1024), `batches ${batches}`);
+  assert.ok(batches[1] > 1, `the second write carried what queued: ${batches}`);
+  assert.equal(world.receiver.written, 60_000);
+  assert.equal(hex(sink.bytes()), hex(bytes));
+});
