@@ -16,10 +16,14 @@ const GIVE_UP_MS = 5 * 60 * 1000; // a transfer whose person stays unreachable t
 const WAIT_RESUME_MS = 10 * 60 * 1000; // a receiver waits this long for the sender to come back
 
 /**
+ * @typedef {{disk: DiskFile, receiver: FileReceiver}} KeptPart the start of a file whose
+ *   sender could not resume it (on `disk`, `receiver.written` bytes once `receiver.writes`
+ *   settled), kept so that the same file sent again continues
  * @typedef {{
  *   id: string, peerId: string, peerName: string, direction: 'out' | 'in',
  *   transfer: FileSender | FileReceiver, disk?: DiskFile, saved?: boolean,
- * }} Entry
+ *   kept?: KeptPart, continues?: KeptPart, accepting?: boolean,
+ * }} Entry `kept`: a failed receive's part (see KeptPart); `continues`: the part an offer goes on from
  */
 
 /**
@@ -81,8 +85,31 @@ export class FileTransfers extends Emitter {
     for (const entry of waiting) {
       if (sending.has(entry.id) || entry.transfer.state !== 'interrupted') continue;
       const at = formatBytes(/** @type {FileReceiver} */ (entry.transfer).written);
-      entry.transfer.machine.fire('fail', `${entry.peerName} can no longer send the rest (their page was reloaded or closed) after ${at}: ask them to send it again.`);
+      this.keepPart(entry);
+      entry.transfer.machine.fire('fail', `${entry.peerName} can no longer send the rest (their page was reloaded or closed) after ${at}: ask them to send it again, and it continues from there.`);
     }
+  }
+
+  /**
+   * A receive that failed because its sender cannot resume keeps what arrived, so the same
+   * file sent again goes on from there as one transfer (issue 19, 3). @param {Entry} entry
+   */
+  keepPart(entry) {
+    const receiver = /** @type {FileReceiver} */ (entry.transfer);
+    if (entry.disk && receiver.received > 0) entry.kept = { disk: entry.disk, receiver };
+  }
+
+  /**
+   * The kept part an offer from this person continues: the same name, size and type, from a
+   * sender that can go on from a part (the sender checks the part's SHA-256 before it does).
+   * @param {string} peerId @param {import('./transfer.js').Offer} offer @returns {Entry | undefined}
+   */
+  keptFor(peerId, offer) {
+    const name = this.nameOf(peerId);
+    if (!offer.partial) return undefined;
+    return [...this.entries.values()].find((e) => e.kept && e.direction === 'in' && e.transfer.state === 'failed' &&
+      (e.peerId === peerId || e.peerName === name) && e.transfer.offer.name === offer.name &&
+      e.transfer.offer.size === offer.size && e.transfer.offer.type === offer.type);
   }
 
   /**
@@ -160,13 +187,25 @@ export class FileTransfers extends Emitter {
         offer.name = safeName(offer.name);
         offer.type = shownMediaType(offer.type);
         const receiver = new FileReceiver(offer);
-        const entry = this.add({ id, peerId, peerName: this.nameOf(peerId), direction: 'in', transfer: receiver });
+        // The same file again, after its sender could not resume it: one transfer, whose
+        // card replaces the failed one and which goes on from the part kept.
+        const earlier = this.keptFor(peerId, offer);
+        if (earlier) {
+          this.entries.delete(earlier.id);
+          this.emit('removed', earlier);
+        }
+        const entry = this.add({ id, peerId, peerName: this.nameOf(peerId), direction: 'in', transfer: receiver, continues: earlier?.kept });
         receiver.attach(channel);
         receiver.on('state', ({ to }) => {
           if (to === 'interrupted') {
-            entry.timer = setTimeout(() => receiver.machine.fire('fail', `${entry.peerName} did not come back; the file was not saved.`), WAIT_RESUME_MS);
+            entry.timer = setTimeout(() => {
+              this.keepPart(entry);
+              receiver.machine.fire('fail', `${entry.peerName} did not come back; the file was not saved. If they send it again, it continues from there.`);
+            }, WAIT_RESUME_MS);
             if (this.people.get(peerId)) this.checkSenders(peerId); // still listed: a reload, or a blip?
           } else clearTimeout(entry.timer);
+          // Declined (or ended) before it took the kept part over: that part goes.
+          if (receiver.finished && entry.continues && !entry.disk) entry.continues.disk.discard();
         });
         if (!canReceive()) receiver.fail('This browser cannot store received files.');
       },
@@ -175,11 +214,29 @@ export class FileTransfers extends Emitter {
   }
 
   /** Our user accepts an incoming file. @param {string} id */
-  accept(id) {
+  async accept(id) {
     const entry = this.entries.get(id);
     // Once: a second DiskFile on the same OPFS file could not open it (one access handle per file).
-    if (!entry || entry.direction !== 'in' || entry.disk || entry.transfer.state !== 'offered') return;
-    const disk = (entry.disk = new DiskFile(id));
+    if (!entry || entry.direction !== 'in' || entry.disk || entry.accepting || entry.transfer.state !== 'offered') return;
+    const receiver = /** @type {FileReceiver} */ (entry.transfer);
+    const part = entry.continues;
+    if (part) {
+      entry.accepting = true;
+      await part.receiver.writes; // what arrived before is all on disk
+      const sha256 = await part.disk.peek().catch(() => null);
+      entry.accepting = false;
+      entry.disk = part.disk;
+      if (sha256 && receiver.acceptFrom(this.sinkFor(part.disk), part.receiver.written, sha256)) return;
+      part.disk.discard(); // unreadable, or gone meanwhile: from the start, on a new file
+      entry.disk = undefined;
+      entry.continues = undefined;
+      if (receiver.state !== 'offered') return;
+    }
+    receiver.accept(this.sinkFor((entry.disk = new DiskFile(id))));
+  }
+
+  /** The disk as a transfer's sink (slowed or held in browser tests). @param {DiskFile} disk */
+  sinkFor(disk) {
     const delay = this.slowDiskForTests;
     const held = this.diskHeldForTests;
     /** @type {import('./transfer.js').Sink} */
@@ -187,8 +244,7 @@ export class FileTransfers extends Emitter {
     // otherwise all wait the same few ms together, and a test's file was done before it looked.
     let turn = Promise.resolve();
     const slowWrite = (/** @type {Uint8Array} */ bytes) => (turn = turn.then(() => held).then(() => new Promise((r) => setTimeout(r, delay))).then(() => disk.write(bytes)));
-    const sink = delay > 0 || held ? { write: slowWrite, digest: () => disk.digest(), discard: () => disk.discard() } : disk;
-    /** @type {FileReceiver} */ (entry.transfer).accept(sink);
+    return delay > 0 || held ? { write: slowWrite, digest: () => disk.digest(), discard: () => disk.discard() } : disk;
   }
 
   /** @param {string} id */
@@ -207,7 +263,9 @@ export class FileTransfers extends Emitter {
     const entry = this.entries.get(id);
     if (!entry || !entry.transfer.finished) return;
     this.entries.delete(id);
-    entry.disk?.remove();
+    // A saved (or unwanted) file goes from disk; a part kept for a retry goes with its worker.
+    if (entry.transfer.state === 'done') entry.disk?.remove();
+    else entry.disk?.discard();
     this.emit('removed', entry);
   }
 

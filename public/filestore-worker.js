@@ -2,7 +2,7 @@
 // synchronous access handle (workers only; the fastest way to write there) and hashes
 // it as it goes, so a large file never sits in memory and the page's thread stays free.
 //
-// Messages in: {op: 'open', name} | {op: 'write', bytes} or {op: 'write', parts: [bytes…]} | {op: 'digest'} | {op: 'discard'},
+// Messages in: {op: 'open', name} | {op: 'write', bytes} or {op: 'write', parts: [bytes…]} | {op: 'peek'} | {op: 'digest'} | {op: 'discard'},
 // each with a `seq`; every one is answered {seq, ok: true, value?} or {seq, ok: false, error}.
 
 import { Sha256 } from './sha256.js';
@@ -37,6 +37,9 @@ const operations = {
       at += written;
       hash.update(bytes);
     }
+  },
+  peek() {
+    return hash.peek();
   },
   digest() {
     handle?.flush();

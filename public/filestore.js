@@ -35,6 +35,7 @@ export class DiskFile {
       this.waiting.clear();
     };
     this.opened = this.call({ op: 'open', name: id });
+    this.stopped = false;
   }
 
   /** @param {object} message @param {Transferable[]} [transfer] @returns {Promise<any>} */
@@ -62,14 +63,23 @@ export class DiskFile {
     await this.call({ op: 'write', parts: buffers }, buffers);
   }
 
+  /** The SHA-256 of what was written so far (a transfer continued from it checks it). */
+  async peek() {
+    await this.opened;
+    return /** @type {Promise<string>} */ (this.call({ op: 'peek' }));
+  }
+
   async digest() {
     await this.opened;
     const hex = await this.call({ op: 'digest' });
+    this.stopped = true;
     this.worker.terminate();
     return hex;
   }
 
   async discard() {
+    if (this.stopped) return; // discarded already, or finished (then `remove`)
+    this.stopped = true;
     await this.opened.catch(() => {});
     await this.call({ op: 'discard' }).catch(() => {});
     this.worker.terminate();
@@ -105,13 +115,20 @@ export class HashWorker {
 
   /** @returns {Promise<string>} */
   hex() {
+    return this.ask('hex').finally(() => this.worker.terminate());
+  }
+
+  /** The digest of what was hashed so far; hashing goes on. @returns {Promise<string>} */
+  peek() {
+    return this.ask('peek');
+  }
+
+  /** @param {'hex' | 'peek'} op @returns {Promise<string>} */
+  ask(op) {
     return new Promise((resolve, reject) => {
-      this.worker.onmessage = (/** @type {MessageEvent} */ event) => {
-        this.worker.terminate();
-        resolve(event.data.hex);
-      };
+      this.worker.onmessage = (/** @type {MessageEvent} */ event) => resolve(event.data.hex);
       this.worker.onerror = () => reject(new Error('The file could not be hashed.'));
-      this.worker.postMessage({ op: 'hex' });
+      this.worker.postMessage({ op });
     });
   }
 

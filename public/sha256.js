@@ -81,6 +81,16 @@ export class Sha256 {
     return toHex(this.digest());
   }
 
+  /** The hex digest of what was hashed so far; this hash goes on. */
+  peek() {
+    const copy = new Sha256();
+    copy.h.set(this.h);
+    copy.pending.set(this.pending);
+    copy.pendingLength = this.pendingLength;
+    copy.length = this.length;
+    return copy.hex();
+  }
+
   /**
    * §6.2.2 on every 64-byte block of bytes[start, end). Plain 32-bit integer arithmetic
    * (`| 0`) keeps V8 on its fast integer path. The 64 rounds run eight at a time with the

@@ -123,7 +123,11 @@ export function newTransferId() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** @typedef {{id: string, name: string, size: number, type: string, chunkSize: number, sha256?: string}} Offer */
+/**
+ * `partial` (ext): the sender can continue from the start of this file that the receiver
+ * already has from an earlier transfer (docs/protocol.md §9.2, "Sent again").
+ * @typedef {{id: string, name: string, size: number, type: string, chunkSize: number, sha256?: string, partial?: boolean}} Offer
+ */
 
 const isOffset = (/** @type {unknown} */ v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0;
 const isText = (/** @type {unknown} */ v, /** @type {number} */ max) => typeof v === 'string' && v.length <= max;
@@ -133,8 +137,9 @@ const CHECKS = {
   'file-offer': (d) =>
     isText(d.name, MAX_NAME_CHARS) && d.name.length > 0 && isOffset(d.size) && isText(d.type, 255) &&
     Number.isSafeInteger(d.chunkSize) && d.chunkSize > 0 && d.chunkSize <= MAX_CHUNK_SIZE &&
-    (d.sha256 === undefined || (typeof d.sha256 === 'string' && HASH_PATTERN.test(d.sha256))),
-  'file-accept': (d) => isOffset(d.offset),
+    (d.sha256 === undefined || (typeof d.sha256 === 'string' && HASH_PATTERN.test(d.sha256))) &&
+    (d.partial === undefined || typeof d.partial === 'boolean'),
+  'file-accept': (d) => isOffset(d.offset) && (d.sha256 === undefined || (typeof d.sha256 === 'string' && HASH_PATTERN.test(d.sha256))),
   'file-decline': () => true,
   'file-ack': (d) => isOffset(d.offset),
   'file-end': (d) => typeof d.sha256 === 'string' && HASH_PATTERN.test(d.sha256),
@@ -329,7 +334,10 @@ class Transfer extends Emitter {
  * Where the sender's bytes come from: a File in the browser, a buffer in the tests.
  * @typedef {{read: (offset: number, length: number) => Promise<Uint8Array>}} Source
  */
-/** @typedef {{update: (bytes: Uint8Array) => unknown, hex: () => string | Promise<string>}} Hasher */
+/**
+ * `peek`: the digest of what was hashed so far, the hash going on.
+ * @typedef {{update: (bytes: Uint8Array) => unknown, hex: () => string | Promise<string>, peek: () => string | Promise<string>}} Hasher
+ */
 
 /** The sending side of one transfer. */
 export class FileSender extends Transfer {
@@ -342,7 +350,7 @@ export class FileSender extends Transfer {
   constructor(file, source, options = {}) {
     const chunkSize = options.chunkSize ?? CHUNK_SIZE;
     /** @type {Offer} */
-    const offer = { id: file.id ?? newTransferId(), name: file.name, size: file.size, type: file.type || '', chunkSize };
+    const offer = { id: file.id ?? newTransferId(), name: file.name, size: file.size, type: file.type || '', chunkSize, partial: true };
     if (options.sha256) offer.sha256 = options.sha256;
     super(offer, new TransferState(SENDER, /** @type {SenderStateName} */ ('offering')), options.clock ?? Date.now);
     this.source = source;
@@ -364,6 +372,10 @@ export class FileSender extends Transfer {
     this.sha256 = undefined;
     /** @type {(() => void) | null} */
     this.wake = null;
+    /** Hashing the part the receiver already has, before going on from there. */
+    this.continuing = false;
+    /** @type {number | null} an accept that came on a new channel while hashing */
+    this.deferredAccept = null;
   }
 
   /** The label for the next channel; call `attach` with the channel opened under it. */
@@ -404,16 +416,12 @@ export class FileSender extends Transfer {
     if (message.error !== undefined) return void this.fail(message.error);
     if (this.common(message)) return;
     const { type, data } = message;
-    if (type === 'file-accept' && this.machine.is('offering')) {
-      if (data.offset > this.offer.size || data.offset > this.hashed) {
-        return void this.fail('The receiver asked to resume past the data sent.');
-      }
-      this.offset = data.offset;
-      if (this.attempt > 1) this.resumedFrom = data.offset;
-      this.speed.reset();
-      this.progress(data.offset);
-      this.machine.fire('accept');
-      this.pump();
+    if (type === 'file-accept' && this.machine.is('offering') && this.continuing) {
+      this.deferredAccept = data.offset; // a resume on a new channel while we hash: after that
+    } else if (type === 'file-accept' && this.machine.is('offering') && this.attempt === 1 && data.offset > 0 && data.sha256) {
+      this.continueFrom(data.offset, data.sha256);
+    } else if (type === 'file-accept' && this.machine.is('offering')) {
+      this.sendFrom(data.offset);
     } else if (type === 'file-decline' && this.machine.is('offering')) {
       this.machine.fire('decline', 'Declined.');
     } else if (type === 'file-ack' && this.machine.is('sending', 'verifying')) {
@@ -426,6 +434,56 @@ export class FileSender extends Transfer {
     } else {
       this.fail(`The receiver sent ${type} at the wrong time.`);
     }
+  }
+
+  /** The receiver accepted from `offset` (0, or what it has written before a drop). @param {number} offset */
+  sendFrom(offset) {
+    if (offset > this.offer.size || offset > this.hashed) return void this.fail('The receiver asked to resume past the data sent.');
+    this.offset = offset;
+    if (this.attempt > 1 || offset > 0) this.resumedFrom = offset;
+    this.speed.reset();
+    this.progress(offset);
+    this.machine.fire('accept');
+    this.pump();
+  }
+
+  /**
+   * The receiver has the first `offset` bytes of this file from an earlier transfer (ours
+   * before a reload, or anyone's): hash our own first `offset` bytes, and go on from there
+   * if they are the same, else say that it is another file (the receiver then drops what
+   * it had, and the next attempt starts from the beginning).
+   * @param {number} offset @param {string} expected the SHA-256 of their first `offset` bytes
+   */
+  async continueFrom(offset, expected) {
+    if (offset > this.offer.size) return void this.fail('The receiver asked to continue past the end of the file.');
+    this.continuing = true;
+    this.deferredAccept = null;
+    const attempt = this.attempt;
+    try {
+      for (let at = 0; at < offset; at += this.readSize) {
+        const block = await this.source.read(at, Math.min(this.readSize, offset - at));
+        if (block.length === 0) return void this.fail('The file could not be read any more.');
+        this.hasher.update(block);
+      }
+      this.hashed = offset;
+      const prefix = await this.hasher.peek();
+      if (prefix !== expected) {
+        return void this.fail('The part received earlier is from another file: send it again to start from the beginning.');
+      }
+    } catch (error) {
+      return void this.fail(`The file could not be read: ${error instanceof Error ? error.message : error}`);
+    } finally {
+      this.continuing = false;
+    }
+    if (!this.machine.is('offering')) return;
+    // Dropped meanwhile: the next channel's accept (kept while we hashed) says where.
+    if (this.attempt !== attempt) {
+      const deferred = this.deferredAccept;
+      this.deferredAccept = null;
+      if (deferred !== null) this.sendFrom(deferred);
+      return;
+    }
+    this.sendFrom(offset);
   }
 
   /** Wake the send loop (buffer drained, ack arrived, state changed). */
@@ -515,6 +573,8 @@ export class FileReceiver extends Transfer {
     this.writing = false;
     /** The announced hash from `file-end`, once it came. */
     this.expected = '';
+    /** @type {number | null} bytes this transfer started with, kept from an earlier one */
+    this.continuedFrom = null;
   }
 
   /**
@@ -533,6 +593,24 @@ export class FileReceiver extends Transfer {
     this.sink = sink;
     this.machine.fire('accept');
     if (this.channel?.readyState === 'open') this.post('file-accept', { offset: 0 });
+    else this.machine.fire('drop');
+    return true;
+  }
+
+  /**
+   * Our user accepts, and `sink` already holds the first `offset` bytes of this file from
+   * an earlier transfer (its sender could not resume it): the sender checks `sha256`, the
+   * SHA-256 of those bytes, and sends the rest (only a sender whose offer says `partial`).
+   * @param {Sink} sink @param {number} offset @param {string} sha256
+   */
+  acceptFrom(sink, offset, sha256) {
+    if (!this.machine.is('offered') || !this.offer.partial || offset > this.offer.size) return false;
+    this.sink = sink;
+    this.received = this.written = this.acked = offset;
+    this.continuedFrom = offset;
+    this.progress(offset); // before the state change, which repaints at once
+    this.machine.fire('accept');
+    if (this.channel?.readyState === 'open') this.post('file-accept', { offset, sha256 });
     else this.machine.fire('drop');
     return true;
   }
@@ -740,6 +818,10 @@ export class MemorySink {
 
   digest() {
     return this.hash.hex();
+  }
+
+  peek() {
+    return this.hash.peek();
   }
 
   discard() {

@@ -213,7 +213,8 @@ export class TransfersView {
     else if (!slot.firstChild) slot.replaceChildren(linkWarning(held, { compact: true, notThem: () => this.stopAll(entry.peerId) }));
     const bar = /** @type {HTMLProgressElement} */ (item.querySelector('progress'));
     bar.max = Math.max(1, offer.size);
-    bar.value = transfer.state === 'done' ? bar.max : transfer.bytes;
+    const kept = transfer.state === 'offered' && entry.continues ? entry.continues.receiver.written : 0;
+    bar.value = transfer.state === 'done' ? bar.max : Math.max(transfer.bytes, kept);
     /** @type {HTMLElement} */ (item.querySelector('.transfer-status')).textContent = this.status(entry);
     const show = (/** @type {string} */ action, /** @type {boolean} */ on) => {
       /** @type {HTMLElement} */ (item.querySelector(`[data-action="${action}"]`)).hidden = !on;
@@ -260,7 +261,9 @@ export class TransfersView {
       case 'offering':
         return `Waiting for ${entry.peerName} to accept…`;
       case 'offered':
-        return 'Wants to send you this file.';
+        return entry.continues
+          ? `Sent again: it continues from the ${formatBytes(entry.continues.receiver.written)} already received.`
+          : 'Wants to send you this file.';
       case 'verifying':
         if (!mine) return 'Checking the file…';
         if (transfer.bytes >= size) return `Sent; ${entry.peerName} is checking it…`;
@@ -269,6 +272,8 @@ export class TransfersView {
       case 'receiving': {
         const { rate } = transfer.speed;
         const parts = [`${formatBytes(transfer.bytes)} of ${formatBytes(size)}`];
+        const from = mine ? /** @type {any} */ (transfer).resumedFrom : /** @type {any} */ (transfer).continuedFrom;
+        if (from && transfer.bytes < size) parts.push(`continued from ${formatBytes(from)}`);
         if (rate > 0) parts.push(`${formatBytes(rate)}/s`, formatEta(transfer.speed.eta(size - transfer.bytes)));
         return parts.filter(Boolean).join(' · ');
       }

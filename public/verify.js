@@ -137,6 +137,9 @@ export function exchangeCodes(link) {
       if (exchange.result || exchange.failed) {
         await fillCode(pc, check);
         if (pc === link.pc) verificationEvents.emit('change', link);
+        // Their nonce came through the DTLS session: its certificate can be read now, if
+        // the link's "connected" came before the handshake's end (ICE first).
+        if (check.source !== 'transport') await confirm(link);
       }
     }, { signal: link.scope.signal }); // this call's: a link is reused for the next one
   }

@@ -123,7 +123,7 @@ async def hold_disk(user: User) -> None:
 
 
 async def release_disk(user: User) -> None:
-    await user.js("() => window.__lanCall.files.releaseDisk()")
+    await user.js("() => { const f = window.__lanCall.files; f.diskHeldForTests = null; f.releaseDisk(); }")
 
 
 async def accept_and_wait_arriving(bob: User, name: str) -> None:
@@ -296,15 +296,19 @@ async def test_several_files_to_a_phone_fold_away_and_long_names_show_whole(
     await expect(bob.test_id("transfers-count")).to_have_text("5 files · 5 waiting for you")
 
 
-async def test_a_sender_whose_page_reloads_is_not_waited_for(start_server, new_user):
+async def test_a_sender_whose_page_reloads_is_not_waited_for_and_sending_again_continues(
+    start_server, new_user, artifacts, tmp_path
+):
     """Issue 19 (3): the sender's reload left the receiver "resuming when Alice is back"
-    for minutes although she was back; it is told at once that she cannot send the rest."""
+    for minutes although she was back; it is told at once that she cannot send the rest.
+    Sending the same file again continues from what arrived, as one transfer."""
     live = await start_server()
     alice = await new_user(live, "Alice")
-    bob = await new_user(live, "Bob")
+    bob = await new_user(live, "Bob", viewport={"width": 360, "height": 740})
     await expect(alice.person("Bob")).to_be_visible()
     await hold_disk(bob)
-    await send_files(alice, "Bob", payload(BEYOND_THE_WINDOW, "movie.mp4", "video/mp4"))
+    movie = payload(BEYOND_THE_WINDOW, "movie.mp4", "video/mp4")
+    await send_files(alice, "Bob", movie)
     await accept_and_wait_arriving(bob, "movie.mp4")
     await alice.page.reload()  # she cannot have sent it all: Bob's disk holds her window
     await release_disk(bob)
@@ -313,4 +317,23 @@ async def test_a_sender_whose_page_reloads_is_not_waited_for(start_server, new_u
     await expect(status).to_contain_text(
         "Alice can no longer send the rest (their page was reloaded or closed)"
     )
-    await expect(status).to_contain_text("ask them to send it again")
+    await expect(status).to_contain_text("ask them to send it again, and it continues from there")
+    kept = await bob.js(
+        "[...window.__lanCall.files.entries.values()].find((e) => e.direction === 'in').transfer.written"
+    )
+    assert 0 < kept < len(movie["buffer"])
+
+    # The same file again: one card, which says it continues, and only the rest crosses.
+    await expect(alice.person("Bob")).to_be_visible()
+    await send_files(alice, "Bob", movie)
+    await expect(transfer(bob, "movie.mp4")).to_have_count(1)
+    await expect(status).to_contain_text("Sent again: it continues from the")
+    await bob.page.screenshot(path=str(artifacts / "files-sent-again-360x740.png"))
+    await transfer(bob, "movie.mp4").get_by_role("button", name="Accept").click()
+    await expect(status).to_have_text("Received and checked. Save it to keep it.", timeout=60_000)
+    resumed_from = await alice.js(
+        "[...window.__lanCall.files.entries.values()].find((e) => e.direction === 'out').transfer.resumedFrom"
+    )
+    assert resumed_from == kept
+    saved = await save(bob, "movie.mp4", tmp_path)
+    assert hashlib.sha256(saved).hexdigest() == hashlib.sha256(movie["buffer"]).hexdigest()

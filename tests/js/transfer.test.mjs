@@ -505,3 +505,62 @@ test('chunks that arrive while a write is on its way go to the sink together, in
   assert.equal(world.receiver.written, 60_000);
   assert.equal(hex(sink.bytes()), hex(bytes));
 });
+
+/** A first transfer that its sender abandons midway (a reload): the receiver's part. */
+async function abandonedPart(bytes) {
+  const first = connect(bytes, { source: slowSource(bytes) });
+  await settle();
+  const sink = new MemorySink();
+  first.receiver.accept(sink);
+  await settle(40);
+  first.ends[0].close();
+  await settle(20);
+  const written = first.receiver.written;
+  assert.ok(written > 0 && written < bytes.length, `written ${written}`);
+  return { sink, written };
+}
+
+test('the same file sent again continues from the part kept, checked by its SHA-256, as one file', async () => {
+  const bytes = new Uint8Array(randomBytes(150_000));
+  const { sink, written } = await abandonedPart(bytes);
+  const again = connect(bytes); // a new sender (the reloaded page), a new transfer id
+  await settle();
+  assert.equal(again.receiver.offer.partial, true);
+  assert.ok(again.receiver.acceptFrom(sink, written, sink.peek()));
+  assert.equal(again.receiver.bytes, written);
+  await settle(800);
+  assert.equal(again.receiver.state, 'done', again.receiver.reason);
+  assert.equal(again.sender.state, 'done', again.sender.reason);
+  assert.equal(again.sender.resumedFrom, written);
+  assert.equal(again.receiver.continuedFrom, written);
+  assert.equal(hex(sink.bytes()), hex(bytes));
+  const sent = again.ends[0].sent.filter((s) => typeof s === 'number').reduce((n, s) => n + s, 0);
+  assert.equal(sent, bytes.length - written, 'only the rest crossed');
+});
+
+test('another file under the same name and size is not continued: the sender says so, the part goes', async () => {
+  const bytes = new Uint8Array(randomBytes(150_000));
+  const { sink, written } = await abandonedPart(bytes);
+  const other = new Uint8Array(randomBytes(150_000));
+  const again = connect(other);
+  await settle();
+  assert.ok(again.receiver.acceptFrom(sink, written, sink.peek()));
+  await settle(200);
+  assert.equal(again.sender.state, 'failed');
+  assert.match(again.sender.reason, /another file: send it again to start from the beginning/);
+  assert.equal(again.receiver.state, 'failed');
+  assert.match(again.receiver.reason, /another file/);
+  assert.ok(sink.discarded, 'the part was dropped, so the next try starts from zero');
+});
+
+test('a part is continued only from a sender that says it can, and never past the end', async () => {
+  const bytes = new Uint8Array(randomBytes(20_000));
+  const old = connect(bytes);
+  await settle();
+  delete old.receiver.offer.partial; // as an offer from an app without the extension
+  assert.equal(old.receiver.acceptFrom(new MemorySink(), 1000, 'ab'.repeat(32)), false);
+  const world = connect(bytes);
+  await settle();
+  assert.equal(world.receiver.acceptFrom(new MemorySink(), 20_001, 'ab'.repeat(32)), false);
+  assert.equal(world.receiver.state, 'offered');
+});
