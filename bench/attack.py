@@ -777,6 +777,115 @@ def run_probes(server_dir: Path) -> list[tuple[str, bool, str]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+RACE_LIMIT = 6  # MAX_CALL_SIZE of the two race servers
+RACE_ROUNDS = 10
+RACE_GUESTS = 4  # per instance: eight invitations for four places
+
+
+async def cluster_race(ports: list[int], ca: str) -> tuple[bool, str]:
+    """Issue 18, finding 26: two instances on one Redis; each round a call of two (Alice on
+    A, Bob on B), then four invitations from each instance at once, and every guest joins
+    right after, at once. Held if in no round anyone was told of a call past the limit and
+    every member's last `call` frame lists the same people."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls_context(ca))) as session:
+        urls = [f"wss://{LOOPBACK}:{port}/rtc" for port in ports]
+        alice = await ProbeClient.join(session, urls[0], "Alice")
+        bob = await ProbeClient.join(session, urls[1], "Bob")
+        guests = [await ProbeClient.join(session, urls[i % 2], f"Guest {i}") for i in range(2 * RACE_GUESTS)]
+        everyone = [alice, bob, *guests]
+        await asyncio.gather(*(c.hear(1.0) for c in everyone))  # listed on both instances
+        overfull = disagreed = stuck = 0
+        largest = 0
+        for _ in range(RACE_ROUNDS):
+            await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "v=0", "target": bob.id}})
+            await bob.wait_for("offer")
+            await bob.send({"type": "accept", "data": {"type": "answer", "sdp": "v=0", "target": alice.id}})
+            call = await alice.wait_for("call")
+            if call is None:  # the last round left someone in a call the server lost track of
+                stuck += 1
+                continue
+            call_id = call["data"]["id"]
+            await asyncio.gather(
+                *(
+                    (alice if i % 2 == 0 else bob).send(
+                        {"type": "invite", "data": {"target": g.id, "call": call_id}}
+                    )
+                    for i, g in enumerate(guests)
+                )
+            )
+            # Each guest joins as soon as its instance has its invitation (the attacker runs
+            # them all, so it need not wait to hear it).
+            await asyncio.gather(*(g.send({"type": "join", "data": {"call": call_id}}) for g in guests))
+            await asyncio.gather(*(c.hear(1.5) for c in everyone))
+            last: dict[str, list[str]] = {}
+            for client in everyone:
+                told = [
+                    f["data"]["members"]
+                    for f in client.frames
+                    if f["type"] == "call" and f["data"]["id"] == call_id
+                ]
+                largest = max([largest, *(len(m) for m in told)])
+                if told and told[-1]:
+                    last[client.id] = told[-1]
+            members = {tuple(m) for who, m in last.items() if who in m}
+            overfull += any(len(m) > RACE_LIMIT for m in members)
+            disagreed += len(members) > 1
+            for client in everyone:
+                await client.send({"type": "leave-call", "data": {"call": call_id}})
+            await asyncio.gather(*(c.hear(0.5) for c in everyone))
+            for client in everyone:
+                client.frames.clear()
+        what = (
+            f"{RACE_ROUNDS} rounds: instances disagreed in {disagreed}, a call past {RACE_LIMIT} in "
+            f"{overfull}, no new call possible in {stuck}; largest call anyone was told of: {largest}"
+        )
+        return overfull == 0 and disagreed == 0 and stuck == 0, what
+
+
+def aiohttp_errors() -> type[Exception]:
+    import aiohttp
+
+    return aiohttp.ClientError
+
+
+def run_cluster_race(server_dir: Path) -> tuple[bool, str] | None:
+    """None where redis-server is missing (the probe needs a real one)."""
+    from tests.support.redisserver import RedisServer
+
+    if shutil.which("redis-server") is None:
+        return None
+    tmp = Path(tempfile.mkdtemp(prefix="lan-call-race-"))
+    redis = RedisServer(tmp)
+    redis.start()
+    servers = []
+    try:
+        ports = [free_port(), free_port()]
+        for i, port in enumerate(ports):
+            certs = tmp / "certs"  # one CA for both, so one client context trusts both
+            servers.append(
+                start_server(
+                    port,
+                    certs,
+                    tmp / f"server{i}.log",
+                    server_dir,
+                    REDIS_URL=redis.url,
+                    MAX_CALL_SIZE=str(RACE_LIMIT),
+                    RING_TIMEOUT="30",
+                )
+            )
+        try:
+            return asyncio.run(cluster_race(ports, str(tmp / "certs" / "ca.pem")))
+        except (OSError, aiohttp_errors()) as exc:  # a server that closed a socket on us
+            return False, f"the probe's clients were cut off: {exc!r}"[:200]
+    finally:
+        for server in servers:
+            stop_server(server)
+        redis.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
@@ -885,6 +994,12 @@ def main(argv: list[str] | None = None) -> int:
         for attack, held, what in run_probes(server_dir):
             failed += not held
             print(f"  {'held ' if held else 'BROKE'}  {attack:<44} {what}", flush=True)
+        race = run_cluster_race(server_dir)
+        if race is None:
+            print("  skipped  membership race across instances   (redis-server is not installed)")
+        else:
+            failed += not race[0]
+            print(f"  {'held ' if race[0] else 'BROKE'}  {'membership race across instances':<44} {race[1]}")
     if args.probes:
         return 1 if failed else 0
     bystanders = args.bystanders if args.bystanders is not None else (50 if args.quick else 200)

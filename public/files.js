@@ -43,12 +43,14 @@ export class FileTransfers extends Emitter {
     this.options = options;
     /** @type {Map<string, Entry>} */
     this.entries = new Map();
-    /** Milliseconds added to every disk write of files accepted from now on: lets a browser
-     * test press Cancel or drop the link while a file is still moving. 0 in use. */
-    this.slowDiskForTests = 0;
     /** @type {Promise<void> | null} while set, disk writes of files accepted from now on wait
-     * for it (a test holds the disk, so the sender is held by its window, then lets go) */
+     * for it: a browser test holds the disk (the sender is then held by its window) to press
+     * Cancel or drop the link while a file is still moving, then lets go. null in use. */
     this.diskHeldForTests = null;
+    /** @type {number | null} bytes a file sent from now on may have beyond the last ack
+     * (public/transfer.js WINDOW): a browser test shrinks it, so a small file cannot be
+     * sent whole while the receiver's disk is held. null in use. */
+    this.sendWindowForTests = null;
     this.wake = new WakeLock();
     sweepIncoming(); // files a closed page never finished or saved, from earlier days
     dataLinks.on('channel', ({ peerId, label, channel }) => {
@@ -120,7 +122,7 @@ export class FileTransfers extends Emitter {
     for (const file of files) {
       const source = { read: async (/** @type {number} */ offset, /** @type {number} */ length) => new Uint8Array(await file.slice(offset, offset + length).arrayBuffer()) };
       const hasher = typeof Worker === 'function' ? new HashWorker() : undefined;
-      const sender = new FileSender({ name: file.name || 'file', size: file.size, type: file.type }, source, { chunkSize: this.options.chunkSize, hasher });
+      const sender = new FileSender({ name: file.name || 'file', size: file.size, type: file.type }, source, { chunkSize: this.options.chunkSize, hasher, window: this.sendWindowForTests ?? undefined });
       sender.on('state', () => sender.finished && sender.state !== 'done' && hasher?.stop());
       const entry = this.add({ id: sender.id, peerId, peerName: this.nameOf(peerId), direction: 'out', transfer: sender });
       sender.on('state', ({ to }) => to === 'interrupted' && this.reconnect(entry));
@@ -235,16 +237,16 @@ export class FileTransfers extends Emitter {
     receiver.accept(this.sinkFor((entry.disk = new DiskFile(id))));
   }
 
-  /** The disk as a transfer's sink (slowed or held in browser tests). @param {DiskFile} disk */
+  /** The disk as a transfer's sink (held in browser tests). @param {DiskFile} disk */
   sinkFor(disk) {
-    const delay = this.slowDiskForTests;
     const held = this.diskHeldForTests;
-    /** @type {import('./transfer.js').Sink} */
-    // One write after another, each `delay` late: writes the receiver issues at once would
-    // otherwise all wait the same few ms together, and a test's file was done before it looked.
-    let turn = Promise.resolve();
-    const slowWrite = (/** @type {Uint8Array} */ bytes) => (turn = turn.then(() => held).then(() => new Promise((r) => setTimeout(r, delay))).then(() => disk.write(bytes)));
-    return delay > 0 || held ? { write: slowWrite, digest: () => disk.digest(), discard: () => disk.discard() } : disk;
+    if (!held) return disk;
+    return {
+      writeMany: (/** @type {Uint8Array[]} */ parts) => held.then(() => disk.writeMany(parts)),
+      write: (/** @type {Uint8Array} */ bytes) => held.then(() => disk.write(bytes)),
+      digest: () => disk.digest(),
+      discard: () => disk.discard(),
+    };
   }
 
   /** @param {string} id */

@@ -265,7 +265,8 @@ export class TransfersView {
           ? `Sent again: it continues from the ${formatBytes(entry.continues.receiver.written)} already received.`
           : 'Wants to send you this file.';
       case 'verifying':
-        if (!mine) return 'Checking the file…';
+        // Every byte is here; a slow disk may still be writing them: that is progress too.
+        if (!mine && transfer.bytes >= size) return 'Checking the file…';
         if (transfer.bytes >= size) return `Sent; ${entry.peerName} is checking it…`;
       // falls through: still being written on their side
       case 'sending':

@@ -122,6 +122,7 @@ class Cluster:
         self.url = url
         self.resume_grace = resume_grace
         self.me = instance or uuid.uuid4().hex[:12]
+        hub.instance = self.me
         self.redis = aioredis.Redis.from_url(
             url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=5
         )
@@ -173,13 +174,19 @@ class Cluster:
         if ended:
             self._push(False, "hdel", ROOMS, room.id)
         else:
-            self._push(False, "hset", ROOMS, room.id, json.dumps(replica.room_record(room, False)))
+            self._push(False, "hset", ROOMS, room.id, json.dumps(replica.room_record(room, False, self.me)))
         self._push(False, "publish", PRESENCE, replica.room_event(self.me, room, ended))
 
     # --- replica.Bus ---------------------------------------------------------------------
 
     def forward(self, home: str, peer_id: str, text: str) -> None:
         self._push(True, "publish", inbox(home), replica.frame_message(peer_id, text))
+
+    def request(self, owner: str, peer_id: str, text: str) -> None:
+        self._push(True, "publish", inbox(owner), replica.request_message(peer_id, text))
+
+    def others(self) -> list[str]:
+        return list(self._homes)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -291,14 +298,19 @@ class Cluster:
         parsed = replica.split_frame(args[1]) if len(args) == 2 else None
         if parsed is None:
             return
-        target, text = parsed
+        target, text, request = parsed
         try:
             message = json.loads(text)
             kind, data = message["type"], message["data"]
-            sender = data["id"] if kind == "icecandidate" else data["source"]
+            # A request for a call's owner is its peer's own invite, join or leave.
+            sender = target if request else data["id"] if kind == "icecandidate" else data["source"]
         except (ValueError, KeyError, TypeError):
             return
-        if (kind not in protocol.RELAY_TYPES and kind != "invite") or not isinstance(sender, str):
+        if request and kind not in ("invite", "join", "leave-call"):
+            return  # a departure or an ended invitation: the owner hears `gone` or times out
+        if (
+            kind not in protocol.RELAY_TYPES and kind not in ("invite", "join", "leave-call")
+        ) or not isinstance(sender, str):
             return  # a `call` update or the like: nobody sent it
         peer = self.hub.peer(sender)
         if peer is None or peer.home is not None:
@@ -355,7 +367,9 @@ class Cluster:
         if channel != PRESENCE.encode():
             frame = replica.split_frame(data)
             if frame is not None:
-                deliver(self.hub.forwarded(*frame), self.hub)
+                peer_id, text, request = frame
+                out = self.hub.on_behalf(peer_id, text) if request else self.hub.forwarded(peer_id, text)
+                deliver(out, self.hub)
             return
         event = replica.parse(data, self.me)
         if event is None:
@@ -382,24 +396,20 @@ class Cluster:
         """Write everything this instance holds (after a Redis restart nothing is there),
         and with `announce` tell the others again (they may have taken it for dead)."""
         held = self.hub.held_here()
-        rooms = [r for r in self.hub.calls if any(self._held(m) for m in r.members)]
+        rooms = [r for r in self.hub.calls if r.owner in (None, self.me)]  # only the owner publishes a call
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
         pipe.delete(peers_key(self.me))
         if held:
             pipe.hset(peers_key(self.me), mapping={p.id: json.dumps(replica.peer_record(p)) for p in held})
         for room in rooms:
-            pipe.hset(ROOMS, room.id, json.dumps(replica.room_record(room, False)))
+            pipe.hset(ROOMS, room.id, json.dumps(replica.room_record(room, False, self.me)))
         if announce:
             for peer in held:
                 pipe.publish(PRESENCE, replica.up_event(self.me, peer))
             for room in rooms:
                 pipe.publish(PRESENCE, replica.room_event(self.me, room, False))
         await pipe.execute()
-
-    def _held(self, peer_id: str) -> bool:
-        peer = self.hub.peer(peer_id)
-        return peer is not None and peer.home is None
 
     async def _reconcile_later(self) -> None:
         await asyncio.sleep(ALIVE_TTL_MS / 1000)  # every live instance has re-published by now
@@ -480,7 +490,7 @@ class Cluster:
 
     def _lost(self, home: str) -> None:
         self._homes.pop(home, None)
-        count = self.hub.orphan(home)
+        count = self.hub.orphan(home, self.others())
         log.warning("event=instance-lost instance=%s peers=%d", home, count)
         # Its records stay readable through its peers' grace period, then go.
         self._push(False, "pexpire", peers_key(home), max(1, int(self.resume_grace * 1000)))

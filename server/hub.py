@@ -33,7 +33,7 @@ import logging
 import secrets
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +42,11 @@ from .outbox import Connection, Outbox
 from .protocol import Identify, Invite, Join, Leave, LeaveCall, Ping, ProtocolError, Relay
 from .ratelimit import TokenBucket, Verdict
 from .ringing import Ringing
+
+# Between instances only (`Hub.on_behalf`), never from a client: a member seen leaving a
+# call on another instance, and an invitation ended there, told to the call's owner.
+ROOM_DEPART = "room-depart"
+ROOM_UNINVITE = "room-uninvite"
 
 log = logging.getLogger("server.hub")
 
@@ -137,6 +142,9 @@ class Room:
     members: dict[str, None] = field(default_factory=dict)  # peer ids, in joining order
     invited: dict[str, str] = field(default_factory=dict)  # invitee id -> inviter id
     invited_until: dict[str, float] = field(default_factory=dict)  # invitee id -> when it stops ringing
+    # The instance that decides who is in this call and publishes it (issue 18, finding
+    # 26); None: this one. Others forward their peers' invites, joins and departures to it.
+    owner: str | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -171,6 +179,11 @@ class Presence(Protocol):
 
     def room_changed(self, room: Room, ended: bool) -> None:
         """A call's membership or invitations changed here, or it ended."""
+
+    def request(self, owner: str, peer_id: str, text: str) -> None:
+        """Ask instance `owner`, which decides a call's membership, to handle `text` (an
+        invite, join or leave, or a departure or withdrawn invitation seen here) as if
+        `peer_id` had sent it there."""
 
 
 @dataclass(slots=True, eq=False)
@@ -226,6 +239,7 @@ class Hub:
         self.relayed = 0  # relay messages accepted (metrics.py)
         self.errors: Counter[str] = Counter()  # refusals by error code (metrics.py)
         self.presence: Presence | None = None  # set by replica.py with REDIS_URL; None: one instance
+        self.instance: str | None = None  # this instance's id among several (cluster.py)
         self._mirror_bucket = TokenBucket(1.0, 1, 0.0)  # mirrors never send here; one shared bucket
         total = limits.new_space_total
         self._new_spaces = TokenBucket(total / 60, max(1, int(total)), clock()) if total > 0 else None
@@ -456,6 +470,8 @@ class Hub:
                 return self._leave(peer, conn)
             if peer.name is None:
                 raise ProtocolError(protocol.NOT_IDENTIFIED, "send 'identify' first", _kind(message))
+            if not self._bot_here(message) and self._ask_owner(self._calls.get(message.call), peer, text):
+                return Outbox()  # decided where the call is owned; its answer comes from there
             if isinstance(message, Invite):
                 return self._invite(peer, message)
             if isinstance(message, Join):
@@ -589,8 +605,7 @@ class Hub:
         invitations (nobody there can reach it now), its old space hears it leave, and it
         hears its old space go; the caller then lists the new space to it."""
         for room in [r for r in self._calls.values() if peer.id in r.invited]:
-            room.uninvite(peer.id)
-            self._room_touched(room)
+            self._uninvite(room, peer.id, peer)
         if peer.call is not None and (call := self._calls.get(peer.call)) is not None:
             out.extend(self._depart(peer, call))
         self._announce_gone(out, peer)
@@ -730,8 +745,7 @@ class Hub:
             self._room_touched(room)
         if room is not None and room.invited.get(sender.id) == target.id:
             if message.type == "reject":
-                room.uninvite(sender.id)  # an invitation declined
-                self._room_touched(room)
+                self._uninvite(room, sender.id, sender)  # an invitation declined
                 return Outbox()
             if message.type == "ringing":  # the invitee's device rings
                 return Outbox()
@@ -741,8 +755,7 @@ class Hub:
             and room.invited.get(target.id) == sender.id
             and target.id not in room.members
         ):
-            room.uninvite(target.id)  # the inviter withdraws its invitation; the invitee hears it
-            self._room_touched(room)
+            self._uninvite(room, target.id, sender)  # withdrawn by the inviter; the invitee hears it
             return Outbox()
         if room is None or sender.id not in room.members or target.id not in room.members:
             raise ProtocolError(
@@ -860,7 +873,18 @@ class Hub:
         return room
 
     def _depart(self, peer: Peer, room: Room) -> Outbox:
-        """`peer` leaves `room`; the others carry on, or the call ends with one left."""
+        """`peer` leaves `room`; the others carry on, or the call ends with one left. A
+        call owned by another instance hears it from there (`_ask_owner`): here it is only
+        dropped from this instance's copy."""
+        if (owner := self._remote_owner(room)) is not None:
+            room.members.pop(peer.id, None)
+            if peer.call == room.id:
+                peer.call = None
+            request = json.dumps({"type": ROOM_DEPART, "data": {"call": room.id}})
+            assert self.presence is not None
+            self.presence.request(owner, peer.id, request)
+            out = Outbox()
+            return self._announce(out, peer) if peer.name is not None and peer.id in self._peers else out
         room.members.pop(peer.id, None)
         peer.call = None
         log.info("event=call-leave call=%s peer=%s members=%d", room.id, peer.id, len(room.members))
@@ -990,16 +1014,21 @@ class Hub:
         if left and self.limits.rejoin_window > 0:  # a reload may land on this instance
             self._departed[peer.token_hash] = Departed(peer.id, peer.kind, self.clock())
         for room in self._calls.values():
+            if self._remote_owner(room) is None:
+                continue  # decided here: `_remove` departs it properly, and publishes
             room.uninvite(peer.id)
             room.members.pop(peer.id, None)
-        peer.call = None
+            if peer.call == room.id:
+                peer.call = None
         return self._remove(peer)
 
-    def mirror_room(self, call_id: str, members: list[str], invited: dict[str, str]) -> Outbox:
-        """Another instance changed a call (or ended it: fewer than two members). Its
-        members were told there; here only the "in a call" marks are announced, and a bot
-        of this instance in the call hears the change (bots are not shared, so the other
-        instance could not tell it)."""
+    def mirror_room(
+        self, call_id: str, members: list[str], invited: dict[str, str], owner: str | None = None
+    ) -> Outbox:
+        """Its owner changed a call (or ended it: fewer than two members). Its members
+        were told there; here only the "in a call" marks are announced, and a bot of this
+        instance in the call hears the change (bots are not shared, so the other instance
+        could not tell it)."""
         room = self._calls.get(call_id)
         before = set(room.members) if room is not None else set()
         if len(members) < 2:
@@ -1008,6 +1037,7 @@ class Hub:
         else:
             if room is None:
                 room = self._calls[call_id] = Room(id=call_id)
+            room.owner = None if owner is None or owner == self.instance else owner
             room.members = dict.fromkeys(members)
             until = self.clock() + self._ringing.lifetime  # an invitation new here rings from now
             room.invited = dict(invited)
@@ -1028,14 +1058,23 @@ class Hub:
                 out.send(peer_id, protocol.call(call_id, members, ended=not members))
         return out
 
-    def orphan(self, home: str) -> int:
+    def orphan(self, home: str, others: Iterable[str] = ()) -> int:
         """Instance `home` is gone without a word (killed): its peers start their grace
-        period here, as if their sockets had dropped, and can resume on any instance."""
+        period here, as if their sockets had dropped, and can resume on any instance. The
+        calls it owned go to the first of the instances left (`others` and this one, by
+        id): every instance picks the same one."""
         now, count = self.clock(), 0
         for peer in self._peers.values():
             if peer.home == home:
                 peer.home, peer.conn, peer.gone_since = None, None, now
                 count += 1
+        left = sorted({*others, *([self.instance] if self.instance else [])} - {home})
+        for room in self._calls.values():
+            if room.owner == home:
+                room.owner = left[0] if left else None
+                if self._remote_owner(room) is None:
+                    room.owner = None
+                    self._room_touched(room)
         return count
 
     def forwarded(self, peer_id: str, text: str) -> Outbox:
@@ -1247,8 +1286,80 @@ class Hub:
             self.presence.peer_up(peer)
 
     def _room_touched(self, room: Room, ended: bool = False) -> None:
-        if self.presence is not None:
+        # Only the owner publishes a call: two instances writing it was last-writer-wins
+        # (issue 18, finding 26).
+        if self.presence is not None and self._remote_owner(room) is None:
             self.presence.room_changed(room, ended)
+
+    def _remote_owner(self, room: Room) -> str | None:
+        """The other instance that decides this call's membership, or None (this one)."""
+        if self.presence is None or room.owner is None or room.owner == self.instance:
+            return None
+        return room.owner
+
+    def _bot_here(self, message: Invite | Join | LeaveCall) -> bool:
+        """An invite of this instance's bot: bots are not shared, so only this instance
+        can ask it (it stays out of a call with members elsewhere, and says so)."""
+        target = self._peers.get(message.target) if isinstance(message, Invite) else None
+        return target is not None and target.kind == "bot" and target.home is None
+
+    def _ask_owner(self, room: Room | None, peer: Peer, text: str) -> bool:
+        """An invite, join or leave of a call owned elsewhere: sent there, to be decided
+        with what it knows (its members, invitations and limits)."""
+        owner = self._remote_owner(room) if room is not None else None
+        if owner is None or peer.home is not None:
+            return False
+        assert self.presence is not None
+        self.presence.request(owner, peer.id, text)
+        return True
+
+    def _uninvite(self, room: Room, invitee: str, by: Peer) -> None:
+        """An invitation ends (declined, withdrawn, or its invitee went elsewhere); the
+        owner of a call owned elsewhere is told, on behalf of `by`."""
+        if not room.uninvite(invitee):
+            return
+        if (owner := self._remote_owner(room)) is not None:
+            assert self.presence is not None
+            text = json.dumps({"type": ROOM_UNINVITE, "data": {"call": room.id, "invitee": invitee}})
+            self.presence.request(owner, by.id, text)
+        else:
+            self._room_touched(room)
+
+    def on_behalf(self, peer_id: str, text: str) -> Outbox:
+        """Another instance asks this one, the owner of a call, to handle `text` as if
+        `peer_id` (a peer mirrored here) had sent it: an invite, join or leave-call, or a
+        departure or ended invitation seen there. Answers reach the peer through the bus."""
+        peer = self._peers.get(peer_id)
+        if peer is None or peer.name is None:
+            return Outbox()  # gone meanwhile: its `gone` event did what was needed
+        try:
+            request = json.loads(text)
+            kind, data = request["type"], request["data"]
+            call_id = data["call"]
+        except (ValueError, KeyError, TypeError):
+            return Outbox()
+        room = self._calls.get(call_id) if isinstance(call_id, str) else None
+        if kind == ROOM_DEPART:
+            if room is not None and self._remote_owner(room) is None and peer.id in room.members:
+                return self._depart(peer, room)
+            return Outbox()
+        if kind == ROOM_UNINVITE:
+            invitee = data.get("invitee")
+            if room is not None and self._remote_owner(room) is None and isinstance(invitee, str):
+                self._uninvite(room, invitee, peer)
+            return Outbox()
+        try:
+            message = protocol.parse(text)
+            if isinstance(message, Invite):
+                return self._invite(peer, message)
+            if isinstance(message, Join):
+                return self._join(peer, message)
+            if isinstance(message, LeaveCall):
+                return self._leave_call(peer, message.call)
+        except ProtocolError as exc:
+            self.errors[exc.code] += 1
+            return Outbox().send(peer.id, protocol.error(exc.code, exc.message, exc.ref, exc.target))
+        return Outbox()
 
     def _remove(self, peer: Peer, left: bool = False) -> Outbox:
         self._peers.pop(peer.id, None)
@@ -1265,7 +1376,7 @@ class Hub:
         out = Outbox()
         self._ringing.forget(peer.id)
         for invited_to in [r for r in self._calls.values() if peer.id in r.invited]:
-            invited_to.uninvite(peer.id)
+            invited_to.uninvite(peer.id)  # the owner of a call owned elsewhere hears `gone`
             self._room_touched(invited_to)
         if peer.kind == "bot":  # a bot may be in several calls (_enter)
             rooms = [r for r in self._calls.values() if peer.id in r.members]

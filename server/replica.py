@@ -31,6 +31,10 @@ class Bus(Protocol):
 
     def forward(self, home: str, peer_id: str, text: str) -> None: ...
 
+    def others(self) -> list[str]:
+        """The other instances this one knows to be up."""
+        ...
+
 
 class BusConnection:
     """The hub `Connection` of a mirror: frames go to the peer's home instance."""
@@ -73,13 +77,14 @@ def gone_event(home: str, peer: Peer, left: bool) -> str:
     return json.dumps({"t": GONE, "home": home, "id": peer.id, "left": left})
 
 
-def room_record(room: Room, ended: bool) -> dict[str, Any]:
+def room_record(room: Room, ended: bool, owner: str) -> dict[str, Any]:
+    """A call as its owner publishes it (only the owner does)."""
     members = [] if ended else room.ids
-    return {"id": room.id, "members": members, "invited": {} if ended else dict(room.invited)}
+    return {"id": room.id, "members": members, "invited": {} if ended else dict(room.invited), "owner": owner}
 
 
 def room_event(home: str, room: Room, ended: bool) -> str:
-    return json.dumps({"t": ROOM, "home": home, "room": room_record(room, ended)})
+    return json.dumps({"t": ROOM, "home": home, "room": room_record(room, ended, home)})
 
 
 def down_event(home: str) -> str:
@@ -112,16 +117,19 @@ def mirror_record(item: Any) -> MirrorRecord | None:
     )
 
 
-def apply_room(hub: Hub, item: Any) -> Outbox:
+def apply_room(hub: Hub, item: Any, home: str | None = None) -> Outbox:
+    """A call record (an event's, from `home`, or a snapshot's): its owner is the instance
+    that published it."""
     if not isinstance(item, dict) or not isinstance(item.get("id"), str):
         return Outbox()
-    members, invited = item.get("members"), item.get("invited")
-    if not isinstance(members, list) or not isinstance(invited, dict):
+    members, invited, owner = item.get("members"), item.get("invited"), item.get("owner", home)
+    if not isinstance(members, list) or not isinstance(invited, dict) or not isinstance(owner, str | None):
         return Outbox()
     return hub.mirror_room(
         item["id"],
         [m for m in members if isinstance(m, str)],
         {k: v for k, v in invited.items() if isinstance(k, str) and isinstance(v, str)},
+        owner,
     )
 
 
@@ -148,9 +156,9 @@ def apply(hub: Hub, event: dict[str, Any], bus: Bus) -> Outbox:
     if kind == GONE and isinstance(event.get("id"), str):
         return hub.mirror_gone(event["id"], home, bool(event.get("left")))
     if kind == ROOM:
-        return apply_room(hub, event.get("room"))
+        return apply_room(hub, event.get("room"), home)
     if kind == DOWN:
-        hub.orphan(home)
+        hub.orphan(home, bus.others())
     return Outbox()
 
 
@@ -159,7 +167,19 @@ def frame_message(peer_id: str, text: str) -> str:
     return f"{peer_id}\n{text}"
 
 
-def split_frame(raw: str | bytes) -> tuple[str, str] | None:
+# A request for the owner of a call (`Hub.on_behalf`), on the owner's channel: marked so
+# it is never taken for a frame (a peer id has no "?").
+REQUEST_MARK = "?"
+
+
+def request_message(peer_id: str, text: str) -> str:
+    return f"{REQUEST_MARK}{peer_id}\n{text}"
+
+
+def split_frame(raw: str | bytes) -> tuple[str, str, bool] | None:
+    """(peer id, text, whether it is a request for the call's owner), or None."""
     text = raw.decode() if isinstance(raw, bytes) else raw
     peer_id, sep, frame = text.partition("\n")
-    return (peer_id, frame) if sep and peer_id else None
+    request = peer_id.startswith(REQUEST_MARK)
+    peer_id = peer_id.removeprefix(REQUEST_MARK)
+    return (peer_id, frame, request) if sep and peer_id else None

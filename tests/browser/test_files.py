@@ -16,11 +16,6 @@ from server.contrib.filetransfer import FileReceiving, send_file
 from server.contrib.peer import PythonPeer
 from tests.support.browseruser import User, connect_call
 
-SENDER_BYTES_JS = """
-  Math.max(0, ...[...window.__lanCall.files.entries.values()]
-    .filter((e) => e.direction === 'out').map((e) => e.transfer.bytes))
-"""
-
 
 def payload(size: int, name: str = "holiday photo.jpg", mime: str = "image/jpeg") -> dict[str, Any]:
     return {"name": name, "mimeType": mime, "buffer": os.urandom(size)}
@@ -108,10 +103,14 @@ async def test_decline(start_server, new_user):
     await expect(transfer(bob, "secret.pdf").get_by_test_id("transfer-save")).to_be_hidden()
 
 
-# More than the sender may have in flight beyond the receiver's last acknowledgement
-# (public/transfer.js: WINDOW 16 MiB, plus the channel's 4 MiB buffer): while the
-# receiver's disk is held, the sender cannot finish.
-BEYOND_THE_WINDOW = 24 * 1024 * 1024
+# With the sender's window shrunk to SMALL_WINDOW (public/files.js sendWindowForTests)
+# and the receiver's disk held, a file of BEYOND_THE_WINDOW cannot be sent whole.
+SMALL_WINDOW = 2 * 1024 * 1024  # at least ACK_EVERY (1 MiB), or nothing would ever be acknowledged
+BEYOND_THE_WINDOW = 3 * 1024 * 1024
+
+
+async def small_window(user: User) -> None:
+    await user.js(f"() => {{ window.__lanCall.files.sendWindowForTests = {SMALL_WINDOW}; }}")
 
 
 async def hold_disk(user: User) -> None:
@@ -135,9 +134,9 @@ async def accept_and_wait_arriving(bob: User, name: str) -> None:
     )
 
 
-async def accept_and_wait_moving(alice: User, bob: User, name: str) -> None:
-    await transfer(bob, name).get_by_role("button", name="Accept").click()
-    await alice.wait_for(f"() => ({SENDER_BYTES_JS}) > 0")
+async def accept_and_wait_moving(bob: User, name: str) -> None:
+    """Accept with the disk held: bytes arrive, none is written, and the card says so."""
+    await accept_and_wait_arriving(bob, name)
     await expect(transfer(bob, name).get_by_test_id("transfer-status")).to_contain_text(" of ")
 
 
@@ -146,10 +145,10 @@ async def test_cancel_from_either_side(start_server, new_user):
     alice = await new_user(live, "Alice")
     bob = await new_user(live, "Bob")
     await expect(alice.person("Bob")).to_be_visible()
-    # Slow the receiver's disk so the file is still moving when Cancel is pressed.
-    await bob.js("window.__lanCall.files.slowDiskForTests = 20")
-    await send_files(alice, "Bob", payload(8 * 1024 * 1024, "big.bin", "application/octet-stream"))
-    await accept_and_wait_moving(alice, bob, "big.bin")
+    # Hold the receiver's disk so the file is still moving when Cancel is pressed.
+    await hold_disk(bob)
+    await send_files(alice, "Bob", payload(4 * 1024 * 1024, "big.bin", "application/octet-stream"))
+    await accept_and_wait_moving(bob, "big.bin")
     await transfer(bob, "big.bin").get_by_test_id("transfer-cancel").click()
     await expect(transfer(alice, "big.bin").get_by_test_id("transfer-status")).to_have_text(
         "The other side cancelled."
@@ -157,13 +156,14 @@ async def test_cancel_from_either_side(start_server, new_user):
     await expect(transfer(bob, "big.bin").get_by_test_id("transfer-status")).to_have_text("Cancelled.")
     await expect(transfer(bob, "big.bin").get_by_test_id("transfer-save")).to_be_hidden()
 
-    await send_files(alice, "Bob", payload(8 * 1024 * 1024, "big2.bin", "application/octet-stream"))
-    await accept_and_wait_moving(alice, bob, "big2.bin")
+    await send_files(alice, "Bob", payload(4 * 1024 * 1024, "big2.bin", "application/octet-stream"))
+    await accept_and_wait_moving(bob, "big2.bin")
     await transfer(alice, "big2.bin").get_by_test_id("transfer-cancel").click()
     await expect(transfer(bob, "big2.bin").get_by_test_id("transfer-status")).to_have_text(
         "The other side cancelled."
     )
     await expect(transfer(bob, "big2.bin").get_by_test_id("transfer-save")).to_be_hidden()
+    await release_disk(bob)
 
 
 async def test_resume_after_a_forced_disconnect(start_server, new_user, tmp_path):
@@ -173,6 +173,7 @@ async def test_resume_after_a_forced_disconnect(start_server, new_user, tmp_path
     await expect(alice.person("Bob")).to_be_visible()
     bob_id = await bob.id
     await hold_disk(bob)
+    await small_window(alice)
     movie = payload(BEYOND_THE_WINDOW, "movie.mp4", "video/mp4")
     await send_files(alice, "Bob", movie)
     await accept_and_wait_arriving(bob, "movie.mp4")
@@ -247,11 +248,12 @@ async def test_send_files_from_the_call_chat(start_server, new_user, artifacts):
     await (await chooser_info.value).set_files([payload(4 * 1024 * 1024, "slides.pdf", "application/pdf")])
     offered = transfer(bob, "slides.pdf")
     await expect(offered).to_be_visible()
-    await bob.js("window.__lanCall.files.slowDiskForTests = 15")
+    await hold_disk(bob)  # so it is still moving when the screenshots are taken
     await offered.get_by_role("button", name="Accept").click()
     await expect(offered.get_by_test_id("transfer-status")).to_contain_text(" of ")
     await alice.page.screenshot(path=str(artifacts / "files-in-call-phone.png"))
     await bob.page.screenshot(path=str(artifacts / "files-in-call-desktop.png"))
+    await release_disk(bob)
     await expect(offered.get_by_test_id("transfer-status")).to_have_text(
         "Received and checked. Save it to keep it.", timeout=30_000
     )
@@ -307,6 +309,7 @@ async def test_a_sender_whose_page_reloads_is_not_waited_for_and_sending_again_c
     bob = await new_user(live, "Bob", viewport={"width": 360, "height": 740})
     await expect(alice.person("Bob")).to_be_visible()
     await hold_disk(bob)
+    await small_window(alice)
     movie = payload(BEYOND_THE_WINDOW, "movie.mp4", "video/mp4")
     await send_files(alice, "Bob", movie)
     await accept_and_wait_arriving(bob, "movie.mp4")

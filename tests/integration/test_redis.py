@@ -330,3 +330,63 @@ async def test_spaces_hold_across_instances(pair: list[LiveServer], http: aiohtt
     await ann.send({"type": "identify", "data": {"id": ann.id, "name": "Ann"}})
     await frame(bob, about(ann.id, remove=True))
     await frame(olga, about(ann.id, name="Ann"))
+
+
+async def test_invites_and_joins_on_both_instances_at_once_never_pass_the_limit(
+    start_server: StartServer, redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """Issue 18, finding 26 (8 of 10 rounds disagreed, up to 9 told they joined a call of
+    6): every round, both instances invite and then join at once; the call's owner
+    decides, so both agree and the call never passes MAX_CALL_SIZE."""
+    a_server, b_server = [
+        await start_server(redis_url=redis_server.url, resume_grace=GRACE, max_call_size=4) for _ in range(2)
+    ]
+    caps = ["group"]
+    alice = await join(http, a_server, "Alice", b_server, caps=caps)
+    bob = await join(http, b_server, "Bob", a_server, caps=caps)
+    guests = [
+        await join(http, server, name, other, caps=caps)
+        for server, other, name in (
+            (a_server, b_server, "Carol"),
+            (a_server, b_server, "Dave"),
+            (b_server, a_server, "Erin"),
+            (b_server, a_server, "Frank"),
+        )
+    ]
+    for _ in range(3):
+        await alice.send({"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
+        await frame(bob, of_type("offer"))
+        await bob.send({"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
+        call_id = (await frame(alice, of_type("call")))["data"]["id"]
+        await eventually(lambda c=call_id: a_server.hub.room(c) is not None, 3)
+        # Alice (on A) invites A's two, Bob (on B) invites B's two: two places for four.
+        await asyncio.gather(
+            *(alice.send({"type": "invite", "data": {"target": g.id, "call": call_id}}) for g in guests[:2]),
+            *(bob.send({"type": "invite", "data": {"target": g.id, "call": call_id}}) for g in guests[2:]),
+        )
+
+        def invitations(c: str = call_id) -> list[list[str]]:
+            rooms = [s.hub.room(c) for s in (a_server, b_server)]
+            return [sorted(r.invited) if r is not None else [] for r in rooms]
+
+        await eventually(lambda: [len(i) for i in invitations()] == [2, 2], 5, what="two invitations")
+        await eventually(lambda: invitations()[0] == invitations()[1], 5, what="the same two on both")
+        invited = [g for g in guests if g.id in invitations()[0]]
+        for guest in invited:
+            await frame(guest, of_type("invite", call=call_id))
+        # Everyone tries to join at once, invited or not.
+        await asyncio.gather(*(g.send({"type": "join", "data": {"call": call_id}}) for g in guests))
+
+        def settled(c: str = call_id) -> bool:
+            rooms = [s.hub.room(c) for s in (a_server, b_server)]
+            return all(r is not None and len(r.members) == 4 for r in rooms) and rooms[0].ids == rooms[1].ids  # type: ignore[union-attr]
+
+        await eventually(settled, 5, what="both instances agree on a call of four")
+        room = a_server.hub.room(call_id)
+        assert room is not None and set(room.ids) == {alice.id, bob.id, *(g.id for g in invited)}
+        # Everyone leaves; the next round starts from a fresh call.
+        for client in (alice, bob, *invited):
+            await client.send({"type": "leave-call", "data": {"call": call_id}})
+        await eventually(lambda c=call_id: a_server.hub.room(c) is None and b_server.hub.room(c) is None, 5)
+        for client in (alice, bob, *guests):
+            await frames_for(client, 0.2)  # what the round left unread

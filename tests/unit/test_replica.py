@@ -22,32 +22,41 @@ class Net:
 
     def __init__(self) -> None:
         self.hubs: dict[str, Hub] = {}
-        self.in_flight: deque[tuple[str | None, str, str]] = deque()  # (to instance or None: all, a, b)
+        # (to instance or None: all, a, b, whether a request for a call's owner)
+        self.in_flight: deque[tuple[str | None, str, str, bool]] = deque()
 
     def add(self, name: str, hub: Hub) -> Hub:
         hub.presence = MemoryPresence(self, name)
+        hub.instance = name
         self.hubs[name] = hub
         return hub
 
     def flush(self) -> None:
         while self.in_flight:
-            to, first, second = self.in_flight.popleft()
-            if to is None:  # a presence event, for every other instance
-                for name, hub in self.hubs.items():
-                    event = replica.parse(first, name)
-                    if event is not None:
-                        deliver(replica.apply(hub, event, Bus(self)), hub)
-            else:
-                hub = self.hubs[to]
-                deliver(hub.forwarded(first, second), hub)
+            self.step()
+
+    def step(self) -> None:
+        """Deliver the oldest event or frame in flight."""
+        to, first, second, request = self.in_flight.popleft()
+        if to is None:  # a presence event, for every other instance
+            for name, hub in self.hubs.items():
+                event = replica.parse(first, name)
+                if event is not None:
+                    deliver(replica.apply(hub, event, Bus(self, name)), hub)
+        elif to in self.hubs:
+            hub = self.hubs[to]
+            deliver(hub.on_behalf(first, second) if request else hub.forwarded(first, second), hub)
 
 
 class Bus:
-    def __init__(self, net: Net) -> None:
-        self.net = net
+    def __init__(self, net: Net, me: str) -> None:
+        self.net, self.me = net, me
 
     def forward(self, home: str, peer_id: str, text: str) -> None:
-        self.net.in_flight.append((home, peer_id, text))
+        self.net.in_flight.append((home, peer_id, text, False))
+
+    def others(self) -> list[str]:
+        return [name for name in self.net.hubs if name != self.me]
 
 
 class MemoryPresence:
@@ -55,13 +64,16 @@ class MemoryPresence:
         self.net, self.me = net, me
 
     def peer_up(self, peer: Peer) -> None:
-        self.net.in_flight.append((None, replica.up_event(self.me, peer), ""))
+        self.net.in_flight.append((None, replica.up_event(self.me, peer), "", False))
 
     def peer_gone(self, peer: Peer, left: bool) -> None:
-        self.net.in_flight.append((None, replica.gone_event(self.me, peer, left), ""))
+        self.net.in_flight.append((None, replica.gone_event(self.me, peer, left), "", False))
 
     def room_changed(self, room: Room, ended: bool) -> None:
-        self.net.in_flight.append((None, replica.room_event(self.me, room, ended), ""))
+        self.net.in_flight.append((None, replica.room_event(self.me, room, ended), "", False))
+
+    def request(self, owner: str, peer_id: str, text: str) -> None:
+        self.net.in_flight.append((owner, peer_id, text, True))
 
 
 def apply(out: Outbox, hub: Hub) -> None:
@@ -219,7 +231,8 @@ def test_events_from_this_instance_and_malformed_ones_are_ignored() -> None:
         replica.mirror_record({"id": "x", "name": "N", "kind": "browser", "token_hash": "h", "caps": 3})
         is None
     )
-    assert replica.split_frame(b"peer\n{}") == ("peer", "{}")
+    assert replica.split_frame(b"peer\n{}") == ("peer", "{}", False)
+    assert replica.split_frame(replica.request_message("peer", "{}")) == ("peer", "{}", True)
     assert replica.split_frame(b"no-newline") is None
 
 
@@ -266,3 +279,95 @@ def test_an_accept_across_instances_needs_an_offer_from_its_target() -> None:
     relay(net, a, mallory, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": victim.id}})
     assert [m["type"] for m in victim_conn.take() if m["type"] != "peer"] == ["accept", "call"]
     assert len(a.calls) == 1 and len(b.calls) == 1
+
+
+def in_call(hub: Hub, call_id: str) -> tuple[list[str], list[str]]:
+    room = hub.room(call_id)
+    return (room.ids, sorted(room.invited)) if room is not None else ([], [])
+
+
+def test_one_owner_decides_a_calls_membership_when_both_instances_invite_at_once() -> None:
+    """Issue 18, finding 26: invites and joins on both instances at once left them
+    disagreeing, with more people told they joined than MAX_CALL_SIZE. The instance that
+    owns the call (where it was accepted) decides; the other forwards its peers' requests."""
+    net, a, b, _ = two_instances(max_call_size=4)
+    group = ["group"]
+    alice, alice_conn = join_on(net, a, "alice", "Alice", group)
+    bob, bob_conn = join_on(net, b, "bob", "Bob", group)
+    carol, carol_conn = join_on(net, a, "carol", "Carol", group)
+    dave, _ = join_on(net, a, "dave", "Dave", group)
+    erin, erin_conn = join_on(net, b, "erin", "Erin", group)
+    frank, frank_conn = join_on(net, b, "frank", "Frank", group)
+    relay(net, a, alice, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
+    relay(net, b, bob, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
+    call_id = next(m for m in bob_conn.take() if m["type"] == "call")["data"]["id"]
+    assert b.room(call_id).owner is None and a.room(call_id).owner == "B"  # type: ignore[union-attr]
+    alice_conn.take()
+
+    # Two free places; four invitations at once, two from each instance, before any
+    # event crosses.
+    for target in (carol, dave):
+        send(a, alice, {"type": "invite", "data": {"target": target.id, "call": call_id}})
+    for target in (erin, frank):
+        send(b, bob, {"type": "invite", "data": {"target": target.id, "call": call_id}})
+    net.flush()
+    errors = [m["data"]["code"] for m in alice_conn.take() if m["type"] == "error"]
+    assert errors == ["call-full", "call-full"]  # decided at B, told to Alice on A
+    assert not [m for m in carol_conn.take() if m["type"] == "invite"]
+    assert [m["type"] for m in erin_conn.take() if m["type"] == "invite"] == ["invite"]
+    assert in_call(a, call_id) == in_call(b, call_id) == ([alice.id, bob.id], sorted([erin.id, frank.id]))
+
+    # Joins from both instances: only the invited get in, and never past the limit.
+    send(a, carol, {"type": "join", "data": {"call": call_id}})
+    send(b, erin, {"type": "join", "data": {"call": call_id}})
+    send(b, frank, {"type": "join", "data": {"call": call_id}})
+    net.flush()
+    assert [m["data"]["code"] for m in carol_conn.take() if m["type"] == "error"] == ["not-invited"]
+    assert in_call(a, call_id) == in_call(b, call_id) == ([alice.id, bob.id, erin.id, frank.id], [])
+    told = [m["data"]["members"] for m in frank_conn.take() if m["type"] == "call"]
+    assert told[-1] == [alice.id, bob.id, erin.id, frank.id]
+    assert all(len(members) <= 4 for members in told)
+
+
+def test_leaving_on_the_other_instance_reaches_the_owner_and_everyone_agrees() -> None:
+    net, a, b, _ = two_instances()
+    group = ["group"]
+    alice, alice_conn = join_on(net, a, "alice", "Alice", group)
+    bob, bob_conn = join_on(net, b, "bob", "Bob", group)
+    carol, _ = join_on(net, a, "carol", "Carol", group)
+    relay(net, a, alice, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
+    relay(net, b, bob, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
+    call_id = next(m for m in bob_conn.take() if m["type"] == "call")["data"]["id"]
+    relay(net, a, alice, {"type": "invite", "data": {"target": carol.id, "call": call_id}})
+    relay(net, a, carol, {"type": "join", "data": {"call": call_id}})
+    assert in_call(a, call_id)[0] == in_call(b, call_id)[0] == [alice.id, bob.id, carol.id]
+    alice_conn.take()
+    # Carol's page closes on A (not the owner): B hears it and publishes the call.
+    relay(net, a, carol, {"type": "leave", "data": {}})
+    assert in_call(a, call_id) == in_call(b, call_id) == ([alice.id, bob.id], [])
+    assert [m["data"]["members"] for m in alice_conn.take() if m["type"] == "call"] == [[alice.id, bob.id]]
+    # Alice leaves on A: decided at B, where a call of one ends, on both instances.
+    relay(net, a, alice, {"type": "leave-call", "data": {"call": call_id}})
+    assert a.room(call_id) is None and b.room(call_id) is None
+    assert all(p.call is None for hub in (a, b) for p in hub.listed())
+
+
+def test_the_calls_of_a_lost_owner_go_to_the_same_instance_everywhere() -> None:
+    net = Net()
+    hubs = []
+    for name in ("A", "B", "C"):
+        hub, _ = make_hub()
+        hubs.append(net.add(name, hub))
+    a, b, c = hubs
+    group = ["group"]
+    alice, _ = join_on(net, a, "alice", "Alice", group)
+    bob, bob_conn = join_on(net, b, "bob", "Bob", group)
+    relay(net, a, alice, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
+    relay(net, b, bob, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
+    call_id = next(m for m in bob_conn.take() if m["type"] == "call")["data"]["id"]
+    assert a.room(call_id).owner == c.room(call_id).owner == "B"  # type: ignore[union-attr]
+    del net.hubs["B"]  # killed
+    a.orphan("B", ["C"])
+    c.orphan("B", ["A"])
+    assert a.room(call_id).owner is None  # type: ignore[union-attr]  # A decides now ...
+    assert c.room(call_id).owner == "A"  # type: ignore[union-attr]  # ... and C agrees
