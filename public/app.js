@@ -83,6 +83,7 @@ signalling.on('state', (state) => lobby.setStatus(state));
 const inviteLink = /** @type {HTMLAnchorElement | null} */ (document.querySelector('[data-testid="invite-url"] a'));
 const spaces = new SpacesPanel(signalling, inviteLink ? new URL(inviteLink.href).origin : location.origin, {
   notice: (text) => lobby.notice(text),
+  roster,
   changed: (code, required) => {
     lobby.emptyText = required
       ? 'This server lists people by space: create a space, or join one with the code someone gave you.'
@@ -127,7 +128,7 @@ roster.on('removed', (person) => {
   personChanged(person);
 });
 
-signalling.on('signal', ({ type, data }) => calls.handle(type, data));
+signalling.on('signal', ({ type, data }) => (type === 'space-move' ? spaces.followMove(data) : calls.handle(type, data)));
 calls.on('data-link', ({ type, data }) => dataLinks.handle(type, data));
 
 signalling.on('error', (error) => {

@@ -2,6 +2,8 @@
 // The code is remembered on this device and sent on every identify (reconnects too); a
 // link `https://HOST:PORT/?space=CODE`, or its QR code, brings another device into it.
 
+import { shownText } from './plaintext.js';
+
 export const SPACE_KEY = 'lanCall.space';
 /** No 0/O, 1/I/L: a code read aloud or off a screen is typed right. The server checks the same. */
 export const SPACE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
@@ -68,10 +70,12 @@ export class SpacesPanel {
   /**
    * @param {import('./signalling.js').Signalling} signalling
    * @param {string} origin where links point (the LAN address others can open)
-   * @param {{notice: (text: string) => void, changed: (code: string | null, required: boolean) => void}} hooks
-   * `changed` after every render: the space now, and whether one must be chosen first
+   * @param {{notice: (text: string) => void, changed: (code: string | null, required: boolean) => void,
+   *   roster: import('./roster.js').Roster}} hooks
+   * `changed` after every render: the space now, and whether one must be chosen first;
+   * `roster` who is listed (in a space, everyone in it), to see and remove them
    */
-  constructor(signalling, origin, { notice, changed }) {
+  constructor(signalling, origin, { notice, changed, roster }) {
     this.signalling = signalling;
     this.notice = notice;
     this.changed = changed;
@@ -95,6 +99,25 @@ export class SpacesPanel {
       needed: $('space-needed'),
       title: $('people-title'),
     };
+    this.roster = roster;
+    /** @type {Map<string, number>} when this page first listed each person of this space */
+    this.since = new Map();
+    /** @type {string | null} who "Remove" was tapped for, waiting for the confirmation */
+    this.removing = null;
+    this.members = $('space-member-list');
+    this.confirm = $('space-remove-confirm');
+    /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-yes"]')).onclick = () => this.remove();
+    /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-no"]')).onclick = () => this.askRemove(null);
+    roster.on('added', (/** @type {{id: string}} */ person) => {
+      this.since.set(person.id, Date.now());
+      this.renderMembers();
+    });
+    roster.on('changed', () => this.renderMembers());
+    roster.on('removed', (/** @type {{id: string}} */ person) => {
+      this.since.delete(person.id);
+      if (this.removing === person.id) this.removing = null;
+      this.renderMembers();
+    });
     $('space-create').onclick = () => this.move(newSpaceCode());
     this.el.leave.onclick = () => this.move(null);
     /** @type {HTMLFormElement} */ ($('space-form')).onsubmit = (event) => {
@@ -122,8 +145,11 @@ export class SpacesPanel {
     this.move(code);
   }
 
-  /** Go to space `code` (null: the open network), remembered on this device. @param {string | null} code */
-  move(code) {
+  /**
+   * Go to space `code` (null: the open network), remembered on this device.
+   * @param {string | null} code @param {string} [told] what to say instead of the usual notice
+   */
+  move(code, told) {
     this.hint.textContent = '';
     if (code === this.signalling.space) return this.render();
     this.previous = this.signalling.space;
@@ -132,7 +158,7 @@ export class SpacesPanel {
     remember(code);
     this.signalling.setSpace(code);
     this.render();
-    this.notice(code ? `You are in space ${code}. Only people in it see you.` : 'You are on the open network.');
+    this.notice(told || (code ? `You are in space ${code}. Only people in it see you.` : 'You are on the open network.'));
   }
 
   /**
@@ -166,6 +192,89 @@ export class SpacesPanel {
     return true;
   }
 
+  /** The people of this space, each with "Remove" (bots are in every space: not them). */
+  renderMembers() {
+    const code = this.signalling.space;
+    const people = code ? [...this.roster.people.values()].filter((p) => p.kind !== 'bot') : [];
+    const items = people.map((person) => {
+      const item = document.createElement('li');
+      item.className = 'space-member';
+      item.dataset.testid = 'space-member';
+      const who = document.createElement('span');
+      who.className = 'who';
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = shownText(person.name);
+      const since = document.createElement('span');
+      since.className = 'small';
+      const at = this.since.get(person.id);
+      since.textContent = at ? ` here since ${new Date(at).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}` : '';
+      who.append(name, since);
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.className = 'button secondary';
+      remove.textContent = 'Remove';
+      remove.dataset.testid = 'space-remove';
+      remove.setAttribute('aria-label', `Remove ${shownText(person.name)} from this space`);
+      remove.onclick = () => this.askRemove(person.id);
+      item.append(who, remove);
+      return item;
+    });
+    if (!items.length) {
+      const empty = document.createElement('li');
+      empty.className = 'small';
+      empty.textContent = 'Nobody else yet.';
+      items.push(empty);
+    }
+    this.members.replaceChildren(...items);
+    const target = this.removing ? this.roster.get(this.removing) : null;
+    this.confirm.hidden = !target;
+    if (target) {
+      /** @type {HTMLElement} */ (this.confirm.querySelector('#space-remove-text')).textContent =
+        `Remove ${shownText(target.name)}? Everyone else here moves with you to a new code; ${shownText(target.name)} keeps the old one and sees nobody.`;
+    }
+  }
+
+  /** @param {string | null} peerId who to remove (null: cancel) */
+  askRemove(peerId) {
+    this.removing = peerId;
+    this.renderMembers();
+    if (peerId) /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-no"]')).focus();
+  }
+
+  /**
+   * Remove the person asked about (issue 18, finding 28): a new code for everyone else,
+   * told to each of them (`space-move`, relayed by the server within the space only),
+   * then this device goes there too. Someone away right now is not told: they come back
+   * to the old code (and the person removed), and need the new one from someone.
+   */
+  remove() {
+    const target = this.removing ? this.roster.get(this.removing) : null;
+    this.removing = null;
+    if (!target || !this.signalling.space) return this.renderMembers();
+    const code = newSpaceCode();
+    for (const person of this.roster.people.values()) {
+      if (person.id === target.id || person.kind === 'bot') continue;
+      this.signalling.send('space-move', { target: person.id, code, removed: target.id });
+    }
+    this.move(code, `You removed ${shownText(target.name)}: you and everyone else here moved to space ${code}.`);
+  }
+
+  /**
+   * Someone in this space removed a person and sent the new code: this device follows
+   * (the server relays it only from someone in the same space), and says who did what.
+   * @param {{code?: unknown, source?: unknown, removed?: unknown}} data
+   */
+  followMove(data) {
+    const code = cleanSpaceCode(data.code);
+    const from = typeof data.source === 'string' ? this.roster.get(data.source) : undefined;
+    if (!code || !from || !this.signalling.space) return;
+    const removed = typeof data.removed === 'string' ? this.roster.get(data.removed) : undefined;
+    const who = shownText(from.name);
+    const what = removed ? `${who} removed ${shownText(removed.name)} from this space` : `${who} moved this space`;
+    this.move(code, `${what}: you moved with them to space ${code}.`);
+  }
+
   render() {
     const code = this.signalling.space;
     const { el } = this;
@@ -177,6 +286,7 @@ export class SpacesPanel {
     el.create.textContent = code ? 'Create a new space' : 'Create a space';
     this.changed(code, this.required && !code);
     paintInvite(code);
+    this.renderMembers();
     if (!code) return;
     const link = spaceLink(this.origin, code);
     el.code.textContent = code;

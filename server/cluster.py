@@ -19,11 +19,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import secrets
 import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from itertools import islice
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -117,12 +120,17 @@ class Cluster:
     """This instance's link to the others: implements `hub.Presence` (what to publish)
     and `replica.Bus` (frames for mirrors), and applies what the others publish."""
 
-    def __init__(self, hub: Hub, url: str, resume_grace: float, instance: str | None = None) -> None:
+    def __init__(
+        self, hub: Hub, url: str, resume_grace: float, secret: bytes, instance: str | None = None
+    ) -> None:
         self.hub = hub
         self.url = url
         self.resume_grace = resume_grace
+        self.secret = secret  # CLUSTER_SECRET: every message and record is signed with it
         self.me = instance or uuid.uuid4().hex[:12]
         hub.instance = self.me
+        hub.space_key = lambda code: replica.space_tag(secret, code)
+        self.bad_signatures = 0
         self.redis = aioredis.Redis.from_url(
             url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=5
         )
@@ -230,7 +238,7 @@ class Cluster:
                 pipe.delete(alive_key(self.me))
                 pipe.hdel(STATS, self.me)
                 pipe.pexpire(peers_key(self.me), max(1, int(self.resume_grace * 1000)))
-                pipe.publish(PRESENCE, replica.down_event(self.me))
+                pipe.publish(PRESENCE, replica.sign(self.secret, PRESENCE, replica.down_event(self.me)))
                 await pipe.execute()
         self.hub.presence = None
         await self.redis.aclose()
@@ -244,6 +252,41 @@ class Cluster:
         self._queue.append((time.monotonic(), frame, method, args))
         self._drained.clear()
         self._wake.set()
+
+    def _signed(self, method: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """What is published, and every record stored, carries this cluster's signature."""
+        if method == "publish":
+            channel, text = args
+            return channel, replica.sign(self.secret, channel, text)
+        if method == "hset":
+            key, field, value = args
+            return key, field, replica.sign(self.secret, f"{key}/{field}", value)
+        return args
+
+    def _read_signed(self, where: str, raw: str | bytes) -> str | None:
+        """The text of a message or record if this cluster's key signed it; else None,
+        counted, and said (now and then): an instance with another key, or a forgery."""
+        text = replica.verified(self.secret, where, raw)
+        if text is None:
+            self.bad_signatures += 1
+            if self.bad_signatures in (1, 10, 100) or self.bad_signatures % 1000 == 0:
+                log.warning(
+                    "event=bad-signature where=%s count=%d hint=%s",
+                    where,
+                    self.bad_signatures,
+                    "a message in Redis not signed with this instance's CLUSTER_SECRET: set the same on "
+                    "every instance; if they match, something else writes to this Redis",
+                )
+        return text
+
+    def _signed_records(self, key: str, stored: dict[Any, Any]) -> dict[str, str]:
+        """A hash's fields whose values this cluster's key signed (the others: dropped)."""
+        records = {}
+        for raw_field, value in stored.items():
+            field = raw_field.decode(errors="replace") if isinstance(raw_field, bytes) else str(raw_field)
+            if (text := self._read_signed(f"{key}/{field}", value)) is not None:
+                records[field] = text
+        return records
 
     async def _write(self) -> None:
         """One writer, in order: an event and the frames after it reach every other
@@ -265,7 +308,7 @@ class Cluster:
                 continue
             pipe = self.redis.pipeline(transaction=False)
             for _, _, method, args in batch:
-                getattr(pipe, method)(*args)
+                getattr(pipe, method)(*self._signed(method, args))
             try:
                 await pipe.execute()
             except (RedisError, OSError) as exc:
@@ -363,7 +406,10 @@ class Cluster:
                 await asyncio.sleep(RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)])
                 attempt += 1
 
-    def _handle(self, channel: bytes, data: bytes) -> None:
+    def _handle(self, channel: bytes, raw: bytes) -> None:
+        data = self._read_signed(channel.decode(errors="replace"), raw)
+        if data is None:
+            return  # not from an instance with this cluster's key: never acted on
         if channel != PRESENCE.encode():
             frame = replica.split_frame(data)
             if frame is not None:
@@ -400,15 +446,17 @@ class Cluster:
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
         pipe.delete(peers_key(self.me))
-        if held:
-            pipe.hset(peers_key(self.me), mapping={p.id: json.dumps(replica.peer_record(p)) for p in held})
-        for room in rooms:
-            pipe.hset(ROOMS, room.id, json.dumps(replica.room_record(room, False, self.me)))
+        records = {p.id: json.dumps(replica.peer_record(p)) for p in held}
+        calls = {r.id: json.dumps(replica.room_record(r, False, self.me)) for r in rooms}
+        commands: list[tuple[str, tuple[str, ...]]] = [
+            ("hset", (peers_key(self.me), i, t)) for i, t in records.items()
+        ]
+        commands += [("hset", (ROOMS, i, t)) for i, t in calls.items()]
         if announce:
-            for peer in held:
-                pipe.publish(PRESENCE, replica.up_event(self.me, peer))
-            for room in rooms:
-                pipe.publish(PRESENCE, replica.room_event(self.me, room, False))
+            commands += [("publish", (PRESENCE, replica.up_event(self.me, p))) for p in held]
+            commands += [("publish", (PRESENCE, replica.room_event(self.me, r, False))) for r in rooms]
+        for method, args in commands:
+            getattr(pipe, method)(*self._signed(method, args))
         await pipe.execute()
 
     async def _reconcile_later(self) -> None:
@@ -424,8 +472,8 @@ class Cluster:
         alive = {key.decode().rsplit(":", 1)[1] async for key in keys} - {self.me}
         records: dict[str, dict[Any, Any]] = {}
         for home in alive:
-            records[home] = await self.redis.hgetall(peers_key(home))
-        rooms = await self.redis.hgetall(ROOMS)
+            records[home] = self._signed_records(peers_key(home), await self.redis.hgetall(peers_key(home)))
+        rooms = self._signed_records(ROOMS, await self.redis.hgetall(ROOMS))
         now = time.monotonic()
         recent = self._recently_gone.items()
         self._recently_gone = {k: t for k, t in recent if now - t < RECENTLY_GONE_SECONDS}
@@ -499,11 +547,33 @@ class Cluster:
 CLUSTER = web.AppKey("cluster", Cluster)
 
 
+SECRET_FILE = "cluster-secret"
+
+
+def cluster_secret(configured: str | None, certs_dir: Path) -> bytes:
+    """CLUSTER_SECRET, or the one kept in the certs directory, made once by whichever
+    instance of this machine comes first (written aside, then linked in: the others read
+    it whole or make it themselves, never half of it)."""
+    if configured:
+        return configured.encode()
+    path = certs_dir / SECRET_FILE
+    if not path.exists():
+        certs_dir.mkdir(parents=True, exist_ok=True)
+        aside = certs_dir / f".{SECRET_FILE}.{os.getpid()}"
+        aside.write_text(secrets.token_urlsafe(32) + "\n")
+        aside.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+        aside.unlink()
+    return path.read_text().strip().encode()
+
+
 async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: join the other instances before the port opens; leave on shutdown."""
     settings = app[SETTINGS]
     assert settings.redis_url is not None
-    cluster = app[CLUSTER] = Cluster(app[HUB], settings.redis_url, settings.resume_grace)
+    secret = cluster_secret(settings.cluster_secret, settings.certs_dir)
+    cluster = app[CLUSTER] = Cluster(app[HUB], settings.redis_url, settings.resume_grace, secret)
     name = metrics.server_name(settings.worker, cluster.me)
     cluster.stats = lambda: metrics.own_figures(app[HUB], app[STARTED], name)
     await cluster.start()

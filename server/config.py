@@ -178,6 +178,19 @@ def _redis_url(env: Env, s: Setting) -> str | None:
     return raw
 
 
+CLUSTER_SECRET_MIN = 16
+
+
+def _cluster_secret(env: Env, s: Setting) -> str | None:
+    raw = env.get(s.env, "").strip()
+    if raw and len(raw) < CLUSTER_SECRET_MIN:
+        raise SettingsError(
+            f"CLUSTER_SECRET is {len(raw)} characters; set at least {CLUSTER_SECRET_MIN} (the same on every "
+            "instance), or unset it to use the one kept in the certs directory"
+        )
+    return raw or None
+
+
 def _log_level(env: Env, s: Setting) -> str:
     level = env.get(s.env, "").strip().upper() or str(s.default)
     if not isinstance(logging.getLevelName(level), int):
@@ -450,6 +463,15 @@ SETTINGS: tuple[Setting, ...] = (
         "'.[redis]'`), e.g. `redis://127.0.0.1:6379/0`; `STATE_FILE` is not used then",
         "none: one instance",
     ),
+    Setting(
+        "CLUSTER_SECRET",
+        "cluster_secret",
+        None,
+        _cluster_secret,
+        "with `REDIS_URL`: the key instances sign what they send each other with and hash space codes "
+        "kept in Redis with (at least 16 characters, the same on every instance)",
+        "a random one kept in `certs/cluster-secret` (shared by the instances of one machine)",
+    ),
     _whole_setting(
         "WORKERS",
         "workers",
@@ -514,6 +536,7 @@ class Settings:
     idle_timeout: float = _DEFAULTS["idle_timeout"]
     metrics_token: str | None = _DEFAULTS["metrics_token"]
     redis_url: str | None = _DEFAULTS["redis_url"]
+    cluster_secret: str | None = _DEFAULTS["cluster_secret"]
     workers: int = _DEFAULTS["workers"]
     open_space: bool = _DEFAULTS["open_space"]
     public_dir: Path = PROJECT_ROOT / "public"

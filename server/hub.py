@@ -240,6 +240,9 @@ class Hub:
         self.errors: Counter[str] = Counter()  # refusals by error code (metrics.py)
         self.presence: Presence | None = None  # set by replica.py with REDIS_URL; None: one instance
         self.instance: str | None = None  # this instance's id among several (cluster.py)
+        # What a space code is kept as: itself, or among instances a keyed tag (replica.py),
+        # so Redis never holds a code.
+        self.space_key: Callable[[str], str] = lambda code: code
         self._mirror_bucket = TokenBucket(1.0, 1, 0.0)  # mirrors never send here; one shared bucket
         total = limits.new_space_total
         self._new_spaces = TokenBucket(total / 60, max(1, int(total)), clock()) if total > 0 else None
@@ -535,7 +538,8 @@ class Hub:
 
     def _identify(self, peer: Peer, message: Identify, admitted: bool = False) -> Outbox:
         name = protocol.clean_name(message.name, self.limits.max_name_length)
-        space = None if peer.kind == "bot" else message.space  # bots are in every space
+        # Bots are in every space; a code is kept as its key (a tag among instances).
+        space = None if peer.kind == "bot" or message.space is None else self.space_key(message.space)
         if peer.kind == "bot":
             self.reserve_name(name)
         elif protocol.name_key(name) in self._reserved:
@@ -696,6 +700,16 @@ class Hub:
     # --- group calls (docs/protocol.md §8) -----------------------------------------------
 
     def _scope(self, sender: Peer, target: Peer, message: Relay) -> Outbox:
+        """`space-move` only between two people of one space (the open network has no code
+        to move); every other relay is about calls and links (`_call_scope`)."""
+        if message.type != "space-move":
+            return self._call_scope(sender, target, message)
+        if sender.space is None or sender.space != target.space:
+            text = "space-move is for someone in your own space"
+            raise ProtocolError(protocol.BAD_MESSAGE, text, message.type, target.id)
+        return Outbox()
+
+    def _call_scope(self, sender: Peer, target: Peer, message: Relay) -> Outbox:
         """Check a relay against call membership and what is ringing, and keep membership
         up to date with the 1:1 calls it sees. Returns what membership changes announce."""
         if message.data.get("link") == protocol.DATA_LINK:  # a data-only link: never a call

@@ -61,6 +61,9 @@ RELAY_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "icecandidate": ("candidate", "call", "link"),
     "hangup": ("reason", "call", "link"),
     "ringing": ("call",),
+    # (ext) Someone in a space removed a person: the others move with them to a new code
+    # (§11); between two people of one space only.
+    "space-move": ("code", "removed"),
 }
 RELAY_TYPES: Final = frozenset(RELAY_FIELDS)
 CALL_TYPES: Final = frozenset({"invite", "join", "leave-call"})
@@ -297,6 +300,21 @@ def _icecandidate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _space_move(data: dict[str, Any]) -> dict[str, Any]:
+    code = clean_space(data.get("code"))
+    if code is None:
+        raise ProtocolError(
+            BAD_MESSAGE,
+            f"data.code must be a space code of {SPACE_MIN_LENGTH}-{SPACE_MAX_LENGTH} characters "
+            f"from {SPACE_ALPHABET}",
+            "space-move",
+        )
+    removed = data.get("removed")
+    if removed is not None and not (isinstance(removed, str) and 0 < len(removed) <= MAX_ID_LENGTH):
+        raise ProtocolError(BAD_MESSAGE, "data.removed must be the id of the person removed", "space-move")
+    return {**data, "code": code}
+
+
 _RELAY_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "offer": _sdp("offer", "offer"),
     "accept": _sdp("accept", "answer"),
@@ -304,6 +322,7 @@ _RELAY_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "hangup": _with_reason("hangup"),
     "icecandidate": _icecandidate,
     "ringing": lambda data: data,
+    "space-move": lambda data: _space_move(data),
 }
 
 

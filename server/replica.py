@@ -13,6 +13,9 @@ Events are JSON objects with `t` (the kind) and `home` (the instance that sent i
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from typing import Any, Protocol
 
@@ -101,8 +104,8 @@ def mirror_record(item: Any) -> MirrorRecord | None:
         return None
     if not isinstance(caps, list) or not isinstance(call, str | None):
         return None
-    space = protocol.clean_space(item.get("space"))
-    if space is None and item.get("space") is not None:
+    space = item.get("space")  # a tag (`space_tag`), never a code
+    if space is not None and not (isinstance(space, str) and space.isalnum() and len(space) <= 64):
         return None
     assert isinstance(peer_id, str) and isinstance(name, str) and isinstance(kind, str)
     assert isinstance(token_hash, str)
@@ -160,6 +163,42 @@ def apply(hub: Hub, event: dict[str, Any], bus: Bus) -> Outbox:
     if kind == DOWN:
         hub.orphan(home, bus.others())
     return Outbox()
+
+
+# --- between instances: signed, and no space code in the clear (issue 18, finding 27) ---
+#
+# Anyone who can reach Redis could read every peer record (space codes) and publish a
+# frame "from Bob" to any instance. Every message and stored record is signed with the
+# instances' shared key (CLUSTER_SECRET): an HMAC-SHA256 over where it goes and what it
+# says, 128 bits, base64url, before the text. Space codes travel and rest as keyed tags.
+
+SIGNATURE_CHARS = 22  # 16 bytes, base64url without padding
+
+
+def sign(secret: bytes, where: str, text: str) -> str:
+    mac = hmac.new(secret, f"{where}\n{text}".encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=") + " " + text
+
+
+def verified(secret: bytes, where: str, raw: str | bytes) -> str | None:
+    """The text of a signed message, or None if its signature is not the key's."""
+    signed = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    mac, sep, text = signed.partition(" ")
+    if not sep or len(mac) != SIGNATURE_CHARS:
+        return None
+    return text if hmac.compare_digest(sign(secret, where, text)[:SIGNATURE_CHARS], mac) else None
+
+
+def unsigned(raw: str | bytes) -> str:
+    """A message this instance signed itself, without its signature."""
+    signed = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    return signed.partition(" ")[2]
+
+
+def space_tag(secret: bytes, code: str) -> str:
+    """What stands for a space code everywhere among instances: equal for equal codes,
+    and no code can be read back from it without the key."""
+    return hmac.new(secret, f"space\n{code}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def frame_message(peer_id: str, text: str) -> str:

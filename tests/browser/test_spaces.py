@@ -106,3 +106,52 @@ async def test_without_an_open_network_the_page_asks_for_a_space(start_server, n
     await expect(eli.person("Dana")).to_have_count(1)
     await expect(dana.person("Eli")).to_have_count(1)
     await expect(dana.test_id("space-needed")).to_be_hidden()
+
+
+async def test_who_is_in_a_space_can_be_seen_and_one_removed_while_the_others_move_on(
+    start_server, new_user, artifacts
+):
+    """Issue 18, finding 28: see and remove who joined. Removing someone moves everyone
+    else to a new code (each told by the remover, through the server, within the space);
+    the person removed keeps the old code, alone."""
+    live = await start_server()
+    alice = await new_user(live, "Alice", viewport=PHONE)
+    bob = await new_user(live, "Bob")
+    mallory = await new_user(live, "Mallory")
+    await expect(alice.person("Mallory")).to_have_count(1)
+    await alice.page.get_by_text("Space: open network").click()
+    await alice.page.get_by_role("button", name="Create a space").click()
+    code = (await alice.test_id("space-code").text_content() or "").strip()
+    for user in (bob, mallory):
+        await user.page.goto(f"{live.url.rstrip('/')}/?space={code}")
+        await user.wait_for("window.__lanCall?.link === 'online'")
+    await expect(alice.person("Mallory")).to_have_count(1)
+    await expect(alice.person("Bob")).to_have_count(1)
+
+    members = alice.test_id("space-member")
+    await expect(members).to_have_count(2)
+    await expect(members.filter(has_text="Mallory")).to_contain_text("here since")
+    await (
+        members.filter(has_text="Mallory")
+        .get_by_role("button", name="Remove Mallory from this space")
+        .click()
+    )
+    confirm = alice.test_id("space-remove-confirm")
+    await expect(confirm).to_contain_text("Remove Mallory? Everyone else here moves with you to a new code")
+    await alice.test_id("spaces").screenshot(path=str(artifacts / "space-remove-confirm-360.png"))
+    await alice.test_id("space-remove-yes").click()
+
+    moved = (await alice.test_id("space-code").text_content() or "").strip()
+    assert moved != code and re.fullmatch(r"[2-9A-HJKMNP-Z]{8}", moved)
+    await expect(alice.test_id("space-summary")).to_have_text(f"Space {moved}")
+    await expect(bob.test_id("space-summary")).to_have_text(f"Space {moved}")
+    await expect(
+        bob.page.get_by_text(f"Alice removed Mallory from this space: you moved with them to space {moved}.")
+    ).to_be_visible()
+    await expect(alice.person("Bob")).to_have_count(1)
+    await expect(bob.person("Alice")).to_have_count(1)
+    await expect(alice.person("Mallory")).to_have_count(0)
+    await expect(mallory.test_id("space-summary")).to_have_text(f"Space {code}")  # the old code, alone
+    await expect(mallory.page.get_by_test_id("person")).to_have_count(0)
+    await expect(alice.test_id("space-member")).to_have_count(1)
+    await alice.page.screenshot(path=str(artifacts / "space-after-remove-360.png"))

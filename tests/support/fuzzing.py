@@ -226,6 +226,9 @@ def valid_relays(refs: st.SearchStrategy[Ref]) -> st.SearchStrategy[dict[str, An
         "hangup": reason,
         "icecandidate": st.fixed_dictionaries({"candidate": candidate}),
         "ringing": st.fixed_dictionaries({}),
+        "space-move": st.fixed_dictionaries(
+            {"code": st.sampled_from(["K7M2QXPA", "k7m2qxpa", "K7M2Q0", "", "AB"]) | st.text(max_size=20)}
+        ),
     }
 
     def build(

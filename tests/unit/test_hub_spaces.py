@@ -221,3 +221,24 @@ def test_guessing_space_codes_has_a_budget_per_address_and_in_all() -> None:
     spread = [arrive(hub, f"S{i}", f"10.1.0.{i}", f"BBBB{'ABCDEFGHJKMNPQRSTUV'[i]}") for i in range(16)]
     assert [refused(conn) for _, conn in spread] == [False] * 15 + [True]
     assert owner.space == "K7QPXM2A"
+
+
+def test_space_move_goes_only_between_two_people_of_one_space() -> None:
+    """Issue 18, finding 28: a way to remove who joined. Whoever removes someone sends the
+    others a new code (`space-move`); the server relays it within the space only."""
+    hub, _ = make_hub()
+    ann, a = enter(hub, "a", "Ann", "K7M2QX")
+    bob, b = enter(hub, "b", "Bob", "K7M2QX")
+    olga, o = enter(hub, "o", "Olga")
+    oscar, x = enter(hub, "x", "Oscar")
+    for conn in (a, b, o, x):
+        conn.take()
+    send(hub, ann, {"type": "space-move", "data": {"target": bob.id, "code": "p4ck9wz2", "junk": 1}})
+    (move,) = b.take()
+    assert move == {"type": "space-move", "data": {"code": "P4CK9WZ2", "source": ann.id, "target": bob.id}}
+    send(hub, ann, {"type": "space-move", "data": {"target": bob.id, "code": "P4CK9W0"}})  # 0: not a code
+    assert errors(a.take()) == ["bad-message"] and b.take() == []
+    send(hub, ann, {"type": "space-move", "data": {"target": olga.id, "code": "P4CK9WZ2"}})
+    assert errors(a.take()) == ["unknown-peer"] and o.take() == []  # another space: not even listed
+    send(hub, olga, {"type": "space-move", "data": {"target": oscar.id, "code": "P4CK9WZ2"}})
+    assert errors(o.take()) == ["bad-message"] and x.take() == []  # the open network has no code

@@ -371,3 +371,29 @@ def test_the_calls_of_a_lost_owner_go_to_the_same_instance_everywhere() -> None:
     c.orphan("B", ["A"])
     assert a.room(call_id).owner is None  # type: ignore[union-attr]  # A decides now ...
     assert c.room(call_id).owner == "A"  # type: ignore[union-attr]  # ... and C agrees
+
+
+def test_messages_between_instances_are_signed_and_anything_else_is_refused() -> None:
+    key = b"k" * 32
+    signed = replica.sign(key, "lancall:to:A", "peer\n{}")
+    assert replica.verified(key, "lancall:to:A", signed) == "peer\n{}"
+    assert replica.verified(key, "lancall:to:A", signed.encode()) == "peer\n{}"
+    assert replica.unsigned(signed) == "peer\n{}"
+    assert replica.verified(b"x" * 32, "lancall:to:A", signed) is None  # another key
+    assert replica.verified(key, "lancall:to:B", signed) is None  # replayed to another channel
+    assert replica.verified(key, "lancall:to:A", signed[:-1] + "]") is None  # changed on the way
+    assert replica.verified(key, "lancall:to:A", "peer\n{}") is None  # never signed
+    assert replica.verified(key, "lancall:to:A", "x" * 22 + " peer") is None
+
+
+def test_a_space_code_is_a_keyed_tag_among_instances() -> None:
+    key, other = b"k" * 32, b"o" * 32
+    assert replica.space_tag(key, "GARDEN42") == replica.space_tag(key, "GARDEN42")
+    assert replica.space_tag(key, "GARDEN42") != replica.space_tag(key, "GARDEN43")
+    assert replica.space_tag(key, "GARDEN42") != replica.space_tag(other, "GARDEN42")
+    assert "GARDEN" not in replica.space_tag(key, "GARDEN42").upper()
+    # Mirror records carry tags; a code-shaped or odd value is refused like any bad input.
+    record = {"id": "x", "name": "N", "kind": "browser", "token_hash": "h"}
+    assert replica.mirror_record({**record, "space": replica.space_tag(key, "GARDEN42")}) is not None
+    assert replica.mirror_record({**record, "space": "../../etc"}) is None
+    assert replica.mirror_record({**record, "space": "a" * 65}) is None
