@@ -42,7 +42,7 @@ from aiortc.contrib.media import MediaRelay
 from .appkeys import HUB, SETTINGS
 from .hub import Hub, Peer
 from .outbox import deliver
-from .verification import EXCHANGE_TYPES, CodeExchange, sdp_fingerprint
+from .verification import EXCHANGE_TYPES, ChannelCodes
 from .webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, count_media_sections, rtc_configuration
 
 log = logging.getLogger("server.echo")
@@ -111,7 +111,7 @@ class EchoCall:
         self.pc = RTCPeerConnection(rtc_configuration([]))
         self.candidates = RemoteCandidates(self.pc)
         self.channel: RTCDataChannel | None = None
-        self.exchange: CodeExchange | None = None  # the security code's commit-then-reveal
+        self.codes = ChannelCodes(self.pc, lambda: self.channel)  # the security code's exchange
         self.proxies: list[MediaStreamTrack] = []
         self.inbox: asyncio.Queue[tuple[str, Json]] = asyncio.Queue()
         self.started_at: float | None = None  # when the first offer was accepted
@@ -255,30 +255,13 @@ class EchoCall:
     def code(self) -> str | None:
         """This call's verification code, as the caller's screen shows it (once both
         nonces have crossed the data channel, docs/verification.md)."""
-        return self.exchange.code if self.exchange is not None else None
+        return self.codes.code
 
     def _open_channel(self) -> None:
         channel = self.pc.createDataChannel(CHAT_LABEL, negotiated=True, id=CHAT_CHANNEL_ID)
         self.channel = channel
-        channel.on("open", self._on_channel_open)
+        channel.on("open", self.codes.opened)
         channel.on("message", self._on_message)
-
-    def _on_channel_open(self) -> None:
-        exchange = self._code_exchange()
-        if exchange is not None:
-            self._send(exchange.start())
-
-    def _code_exchange(self) -> CodeExchange | None:
-        if self.exchange is None and self.pc.localDescription is not None:
-            local = sdp_fingerprint(self.pc.localDescription.sdp)
-            if local is not None:
-                self.exchange = CodeExchange(local)
-        return self.exchange
-
-    def _send(self, messages: list[dict[str, str]]) -> None:
-        if self.channel is not None and self.channel.readyState == "open":
-            for message in messages:
-                self.channel.send(json.dumps(message))
 
     def _on_message(self, message: str | bytes) -> None:
         try:
@@ -295,10 +278,8 @@ class EchoCall:
                 else:
                     reply = ECHO_PREFIX + data["data"][:MAX_ECHO_CHARS]
                 self.channel.send(json.dumps({"type": "chat", "data": reply}))
-            elif kind in EXCHANGE_TYPES and (exchange := self._code_exchange()) is not None:
-                remote = self.pc.remoteDescription
-                their = sdp_fingerprint(remote.sdp) if remote is not None else None
-                self._send(exchange.receive(kind, data.get("data"), their))
+            elif kind in EXCHANGE_TYPES:
+                self.codes.receive(kind, data.get("data"))
             elif kind == "disconnect":
                 self.echo.spawn(self.end("disconnect", notify=False))
             # typing and unknown types: ignored (docs/protocol.md §6)

@@ -475,11 +475,7 @@ class Hub:
                 raise ProtocolError(protocol.NOT_IDENTIFIED, "send 'identify' first", _kind(message))
             if not self._bot_here(message) and self._ask_owner(self._calls.get(message.call), peer, text):
                 return Outbox()  # decided where the call is owned; its answer comes from there
-            if isinstance(message, Invite):
-                return self._invite(peer, message)
-            if isinstance(message, Join):
-                return self._join(peer, message)
-            return self._leave_call(peer, message.call)
+            return self._membership(peer, message)
         except ProtocolError as exc:
             log.info("event=error peer=%s code=%s ref=%s", peer.id, exc.code, exc.ref or "-")
             self.errors[exc.code] += 1
@@ -816,6 +812,13 @@ class Hub:
         room.members[peer.id] = None
         if peer.kind != "bot":
             peer.call = room.id
+
+    def _membership(self, peer: Peer, message: Invite | Join | LeaveCall) -> Outbox:
+        if isinstance(message, Invite):
+            return self._invite(peer, message)
+        if isinstance(message, Join):
+            return self._join(peer, message)
+        return self._leave_call(peer, message.call)
 
     def _invite(self, sender: Peer, message: Invite) -> Outbox:
         room = self._member_room(sender, message.call, "invite")
@@ -1364,12 +1367,8 @@ class Hub:
             return Outbox()
         try:
             message = protocol.parse(text)
-            if isinstance(message, Invite):
-                return self._invite(peer, message)
-            if isinstance(message, Join):
-                return self._join(peer, message)
-            if isinstance(message, LeaveCall):
-                return self._leave_call(peer, message.call)
+            if isinstance(message, Invite | Join | LeaveCall):
+                return self._membership(peer, message)
         except ProtocolError as exc:
             self.errors[exc.code] += 1
             return Outbox().send(peer.id, protocol.error(exc.code, exc.message, exc.ref, exc.target))

@@ -17,8 +17,11 @@ the QR code (``qr_text``).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 DOMAIN = "LAN Call verification v2"
 COMMIT_DOMAIN = "LAN Call commit v2"
@@ -173,3 +176,45 @@ class CodeExchange:
             self.code = verification_code(self.local, self.nonce, self.remote, data)
             self.qr = qr_text(self.local, self.nonce, self.remote, data)
         return []
+
+
+class ChannelCodes:
+    """The exchange on one aiortc connection's chat channel, for the echo and the Python
+    peer: `opened()` when the channel opens, `receive(kind, data)` for each exchange
+    message. `pc` is the RTCPeerConnection (its descriptions carry the fingerprints),
+    `channel()` the chat channel now (None before it is made); nothing is sent unless it
+    is open."""
+
+    def __init__(self, pc: Any, channel: Callable[[], Any]) -> None:
+        self.pc = pc
+        self.channel = channel
+        self.exchange: CodeExchange | None = None
+
+    @property
+    def code(self) -> str | None:
+        return self.exchange.code if self.exchange is not None else None
+
+    def current(self) -> CodeExchange | None:
+        """This connection's exchange, made once our own description (fingerprint) is set."""
+        local = self.pc.localDescription
+        if self.exchange is None and local is not None:
+            fingerprint = sdp_fingerprint(local.sdp)
+            if fingerprint is not None:
+                self.exchange = CodeExchange(fingerprint)
+        return self.exchange
+
+    def opened(self) -> None:
+        if (exchange := self.current()) is not None:
+            self._send(exchange.start())
+
+    def receive(self, kind: str, data: object) -> None:
+        if (exchange := self.current()) is not None:
+            remote = self.pc.remoteDescription
+            their = sdp_fingerprint(remote.sdp) if remote is not None else None
+            self._send(exchange.receive(kind, data, their))
+
+    def _send(self, messages: list[dict[str, str]]) -> None:
+        channel = self.channel()
+        if channel is not None and channel.readyState == "open":
+            for message in messages:
+                channel.send(json.dumps(message))

@@ -64,7 +64,7 @@ from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamEr
 from av import AudioFrame, VideoFrame
 
 from ..protocol import SPACE_ALPHABET, SPACE_MAX_LENGTH, SPACE_MIN_LENGTH, clean_space
-from ..verification import EXCHANGE_TYPES, CodeExchange, sdp_fingerprint
+from ..verification import EXCHANGE_TYPES, ChannelCodes, CodeExchange
 from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 from .datalink import DataLinkError, DataLinks
 from .filetransfer import FileReceiving, TransferFailed, send_file
@@ -207,7 +207,7 @@ class Call:
         self._send = send
         self._changed = asyncio.Condition()
         self._channel_open = asyncio.Event()
-        self.exchange: CodeExchange | None = None  # the security code's commit-then-reveal
+        self.codes = ChannelCodes(self.pc, lambda: self.channel)  # the security code's exchange
         self._tasks: set[asyncio.Task[None]] = set()
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
@@ -252,23 +252,12 @@ class Call:
 
     def _on_channel_open(self) -> None:
         self._channel_open.set()
-        exchange = self._code_exchange()
-        if exchange is not None:
-            self._send_now(exchange.start())
+        self.codes.opened()
 
-    def _code_exchange(self) -> CodeExchange | None:
-        """This connection's commit-then-reveal (docs/verification.md), made once our own
-        description (our fingerprint) is set."""
-        if self.exchange is None and self.pc.localDescription is not None:
-            local = sdp_fingerprint(self.pc.localDescription.sdp)
-            if local is not None:
-                self.exchange = CodeExchange(local)
-        return self.exchange
-
-    def _send_now(self, messages: list[dict[str, str]]) -> None:
-        if self.channel is not None and self.channel.readyState == "open":
-            for message in messages:
-                self.channel.send(json.dumps(message))
+    @property
+    def exchange(self) -> CodeExchange | None:
+        """This connection's commit-then-reveal (docs/verification.md), once begun."""
+        return self.codes.exchange
 
     # -- events -------------------------------------------------------------------
 
@@ -293,7 +282,7 @@ class Call:
     def code(self) -> str | None:
         """The link's verification code (docs/verification.md), the five words the other
         side's screen shows; None until both sides' nonces have crossed the data channel."""
-        return self.exchange.code if self.exchange is not None else None
+        return self.codes.code
 
     async def wait_for_code(self) -> str:
         """The code, once the exchange is done (raises if the other side broke its rules)."""
@@ -320,10 +309,8 @@ class Call:
             return
         self.received.append(data)
         kind = data.get("type")
-        if kind in EXCHANGE_TYPES and (exchange := self._code_exchange()) is not None:
-            remote = self.pc.remoteDescription
-            their = sdp_fingerprint(remote.sdp) if remote is not None else None
-            self._send_now(exchange.receive(str(kind), data.get("data"), their))
+        if kind in EXCHANGE_TYPES:
+            self.codes.receive(str(kind), data.get("data"))
         elif data.get("type") == "chat" and isinstance(data.get("data"), str):
             self.chat.append(data["data"])
         elif data.get("type") == "disconnect":

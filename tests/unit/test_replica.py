@@ -281,6 +281,13 @@ def test_an_accept_across_instances_needs_an_offer_from_its_target() -> None:
     assert len(a.calls) == 1 and len(b.calls) == 1
 
 
+def accepted_call(net: Net, a: Hub, alice: Peer, b: Hub, bob: Peer, bob_conn: FakeConn) -> str:
+    """Alice (on `a`) calls Bob (on `b`), who accepts there: B owns the call. Its id."""
+    relay(net, a, alice, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
+    relay(net, b, bob, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
+    return str(next(m for m in bob_conn.take() if m["type"] == "call")["data"]["id"])
+
+
 def in_call(hub: Hub, call_id: str) -> tuple[list[str], list[str]]:
     room = hub.room(call_id)
     return (room.ids, sorted(room.invited)) if room is not None else ([], [])
@@ -298,9 +305,7 @@ def test_one_owner_decides_a_calls_membership_when_both_instances_invite_at_once
     dave, _ = join_on(net, a, "dave", "Dave", group)
     erin, erin_conn = join_on(net, b, "erin", "Erin", group)
     frank, frank_conn = join_on(net, b, "frank", "Frank", group)
-    relay(net, a, alice, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
-    relay(net, b, bob, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
-    call_id = next(m for m in bob_conn.take() if m["type"] == "call")["data"]["id"]
+    call_id = accepted_call(net, a, alice, b, bob, bob_conn)
     assert b.room(call_id).owner is None and a.room(call_id).owner == "B"  # type: ignore[union-attr]
     alice_conn.take()
 
@@ -335,9 +340,7 @@ def test_leaving_on_the_other_instance_reaches_the_owner_and_everyone_agrees() -
     alice, alice_conn = join_on(net, a, "alice", "Alice", group)
     bob, bob_conn = join_on(net, b, "bob", "Bob", group)
     carol, _ = join_on(net, a, "carol", "Carol", group)
-    relay(net, a, alice, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
-    relay(net, b, bob, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
-    call_id = next(m for m in bob_conn.take() if m["type"] == "call")["data"]["id"]
+    call_id = accepted_call(net, a, alice, b, bob, bob_conn)
     relay(net, a, alice, {"type": "invite", "data": {"target": carol.id, "call": call_id}})
     relay(net, a, carol, {"type": "join", "data": {"call": call_id}})
     assert in_call(a, call_id)[0] == in_call(b, call_id)[0] == [alice.id, bob.id, carol.id]
@@ -362,9 +365,7 @@ def test_the_calls_of_a_lost_owner_go_to_the_same_instance_everywhere() -> None:
     group = ["group"]
     alice, _ = join_on(net, a, "alice", "Alice", group)
     bob, bob_conn = join_on(net, b, "bob", "Bob", group)
-    relay(net, a, alice, {"type": "offer", "data": {"type": "offer", "sdp": "o", "target": bob.id}})
-    relay(net, b, bob, {"type": "accept", "data": {"type": "answer", "sdp": "a", "target": alice.id}})
-    call_id = next(m for m in bob_conn.take() if m["type"] == "call")["data"]["id"]
+    call_id = accepted_call(net, a, alice, b, bob, bob_conn)
     assert a.room(call_id).owner == c.room(call_id).owner == "B"  # type: ignore[union-attr]
     del net.hubs["B"]  # killed
     a.orphan("B", ["C"])
