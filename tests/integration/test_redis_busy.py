@@ -12,6 +12,7 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
+from server import replica
 from server.cluster import CLUSTER, PRESENCE, alive_key
 from tests.support.liveserver import StartServer
 from tests.support.polling import eventually
@@ -60,7 +61,7 @@ async def test_a_burst_of_remote_events_does_not_hold_the_event_loop(
         await publisher.set(alive_key("elsewhere"), "1", px=60_000)  # alive throughout
         pipe = publisher.pipeline(transaction=False)
         for i in range(BURST):
-            pipe.publish(PRESENCE, up_event(i))
+            pipe.publish(PRESENCE, replica.sign(cluster.secret, PRESENCE, up_event(i)))
         await pipe.execute()
         await eventually(lambda: len(live.hub.mirrors()) == BURST, 10, what="every remote peer mirrored")
     finally:

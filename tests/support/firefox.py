@@ -90,6 +90,10 @@ class FirefoxUser:
     async def screenshot(self, path: Path) -> None:
         await self._ask("screenshot", path=str(path))
 
+    async def page_errors(self) -> list[str]:
+        """Uncaught errors and rejections on the page so far, each with where it came from."""
+        return list(await self.js("() => window.__pageErrors || []"))
+
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._ask("close", timeout=20)

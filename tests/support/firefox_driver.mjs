@@ -35,16 +35,32 @@ const ops = {
   async open({ url, name, width, height }) {
     page = await browser.newPage();
     await page.setViewport({ width: width || 1280, height: height || 800 });
-    await page.evaluateOnNewDocument((n) => localStorage.setItem('lanCall.name', n), name);
+    // Only on the app's pages: about:blank (every new tab's first document) has no storage.
+    await page.evaluateOnNewDocument((n) => location.protocol === 'https:' && localStorage.setItem('lanCall.name', n), name);
+    // Uncaught errors with where they came from (BiDi's own report carries no stack).
+    await page.evaluateOnNewDocument(() => {
+      const seen = (window.__pageErrors = []);
+      const keep = (error, where) => seen.push(`${error?.name || 'Error'}: ${error?.message || error} ${where} ${String(error?.stack || '').split('\n').slice(0, 3).join(' < ')}`);
+      window.addEventListener('error', (event) => keep(event.error || event.message, `${event.filename}:${event.lineno}:${event.colno}`));
+      window.addEventListener('unhandledrejection', (event) => keep(event.reason, '(a promise)'));
+    });
     await page.goto(url);
     return null;
   },
   async evaluate({ source, arg }) {
     return page.evaluate(functionOf(source), arg ?? null);
   },
+  // Polled here, not with waitForFunction: a predicate may be async, and a pending
+  // promise would count as truthy there.
   async waitFor({ source, arg, timeoutMs }) {
-    const handle = await page.waitForFunction(functionOf(source), { timeout: timeoutMs, polling: 50 }, arg ?? null);
-    return handle.jsonValue();
+    const fn = functionOf(source);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await page.evaluate(fn, arg ?? null);
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${source.slice(0, 200)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   },
   async click({ selector }) {
     await page.locator(selector).click();
