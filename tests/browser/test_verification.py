@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from playwright.async_api import expect
 
-import server.contrib.peer as peer_module
+from server import verification
 from server.contrib.peer import PythonPeer
 from server.verification import CodeExchange
 from tests.support.browseruser import User, connect_call
@@ -211,7 +211,7 @@ class LyingExchange(CodeExchange):
 async def test_a_peer_that_breaks_the_code_exchange_gets_no_code(
     start_server, new_user, artifacts, client_ssl, monkeypatch
 ):
-    monkeypatch.setattr(peer_module, "CodeExchange", LyingExchange)
+    monkeypatch.setattr(verification, "CodeExchange", LyingExchange)  # what ChannelCodes makes
     live = await start_server()
     alice = await new_user(live, "Alice")
     async with PythonPeer(live.url, "Mallory", ssl_context=client_ssl, video=False) as mallory:
