@@ -844,14 +844,10 @@ async def cluster_race(ports: list[int], ca: str) -> tuple[bool, str]:
         return overfull == 0 and disagreed == 0 and stuck == 0, what
 
 
-def aiohttp_errors() -> type[Exception]:
-    import aiohttp
-
-    return aiohttp.ClientError
-
-
 def run_cluster_race(server_dir: Path) -> tuple[bool, str] | None:
     """None where redis-server is missing (the probe needs a real one)."""
+    import aiohttp
+
     from tests.support.redisserver import RedisServer
 
     if shutil.which("redis-server") is None:
@@ -877,7 +873,7 @@ def run_cluster_race(server_dir: Path) -> tuple[bool, str] | None:
             )
         try:
             return asyncio.run(cluster_race(ports, str(tmp / "certs" / "ca.pem")))
-        except (OSError, aiohttp_errors()) as exc:  # a server that closed a socket on us
+        except (OSError, aiohttp.ClientError) as exc:  # a server that closed a socket on us
             return False, f"the probe's clients were cut off: {exc!r}"[:200]
     finally:
         for server in servers:

@@ -175,9 +175,13 @@ def apply(hub: Hub, event: dict[str, Any], bus: Bus) -> Outbox:
 SIGNATURE_CHARS = 22  # 16 bytes, base64url without padding
 
 
-def sign(secret: bytes, where: str, text: str) -> str:
+def _signature(secret: bytes, where: str, text: str) -> str:
     mac = hmac.new(secret, f"{where}\n{text}".encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=") + " " + text
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def sign(secret: bytes, where: str, text: str) -> str:
+    return _signature(secret, where, text) + " " + text
 
 
 def verified(secret: bytes, where: str, raw: str | bytes) -> str | None:
@@ -186,13 +190,7 @@ def verified(secret: bytes, where: str, raw: str | bytes) -> str | None:
     mac, sep, text = signed.partition(" ")
     if not sep or len(mac) != SIGNATURE_CHARS:
         return None
-    return text if hmac.compare_digest(sign(secret, where, text)[:SIGNATURE_CHARS], mac) else None
-
-
-def unsigned(raw: str | bytes) -> str:
-    """A message this instance signed itself, without its signature."""
-    signed = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-    return signed.partition(" ")[2]
+    return text if hmac.compare_digest(_signature(secret, where, text), mac) else None
 
 
 def space_tag(secret: bytes, code: str) -> str:
