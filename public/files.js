@@ -7,7 +7,7 @@
 // public/transfersui.js.
 
 import { Emitter } from './events.js';
-import { canReceive, DiskFile, HashWorker, safeName, sweepIncoming } from './filestore.js';
+import { DiskFile, HashWorker, safeName, storeProblem, sweepIncoming } from './filestore.js';
 import { shownMediaType } from './plaintext.js';
 import { FileReceiver, FileSender, formatBytes, transferIdOf } from './transfer.js';
 
@@ -53,6 +53,7 @@ export class FileTransfers extends Emitter {
     this.sendWindowForTests = null;
     this.wake = new WakeLock();
     sweepIncoming(); // files a closed page never finished or saved, from earlier days
+    storeProblem();
     dataLinks.on('channel', ({ peerId, label, channel }) => {
       const id = transferIdOf(label);
       if (id) this.incomingChannel(peerId, id, channel);
@@ -209,7 +210,8 @@ export class FileTransfers extends Emitter {
           // Declined (or ended) before it took the kept part over: that part goes.
           if (receiver.finished && entry.continues && !entry.disk) entry.continues.disk.discard();
         });
-        if (!canReceive()) receiver.fail('This browser cannot store received files.');
+        // Known long before any offer (checked at start), so no Accept shows first.
+        storeProblem().then((problem) => problem && receiver.fail(problem));
       },
       { once: true },
     );

@@ -11,6 +11,32 @@ export function canReceive() {
   return typeof navigator.storage?.getDirectory === 'function' && typeof Worker === 'function' && window.isSecureContext;
 }
 
+/** @type {Promise<string> | null} */
+let storeChecked = null;
+
+/**
+ * Why this browser cannot keep received files, in words for the person ('' when it can).
+ * Checked once: Firefox's private windows have the API but refuse it (SecurityError).
+ * @returns {Promise<string>}
+ */
+export function storeProblem() {
+  storeChecked ??= (async () => {
+    const elsewhere = 'Open this page in another browser, or in a normal window, to receive files.';
+    if (!canReceive()) return `This browser cannot store received files. ${elsewhere}`;
+    try {
+      await navigator.storage.getDirectory();
+      return '';
+    } catch (error) {
+      const privately = /** @type {any} */ (error)?.name === 'SecurityError';
+      if (!privately) return `This browser refused storage for received files. ${elsewhere}`;
+      // Read by both sides (the sender gets it as the receiver's words): neither "you" nor "they".
+      return 'A private window cannot receive files: the browser gives it no storage for them. '
+        + 'They can be received in a normal window.';
+    }
+  })();
+  return storeChecked;
+}
+
 /**
  * A transfer's file on disk, as the receiver's sink (public/transfer.js `Sink`).
  */

@@ -31,6 +31,11 @@ def missing() -> str | None:
     return None
 
 
+def role(name: str, kind: str = "button") -> str:
+    """A selector for what a person sees: the element of this ARIA role and accessible name."""
+    return f'::-p-aria([name="{name}"][role="{kind}"])'
+
+
 class FirefoxUser:
     """One Firefox, one page of the app, as `name`."""
 
@@ -42,13 +47,16 @@ class FirefoxUser:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, url: str, name: str, width: int = 1280, height: int = 800) -> FirefoxUser:
+    async def open(
+        cls, url: str, name: str, width: int = 1280, height: int = 800, *, private: bool = False
+    ) -> FirefoxUser:
+        """Firefox with the app open at `url` as `name`, online; `private`: in a private window."""
         firefox = os.environ.get("FIREFOX") or shutil.which("firefox-esr") or shutil.which("firefox") or ""
         proc = await asyncio.create_subprocess_exec(
             "node",
             str(DRIVER),
             cwd=PROJECT_ROOT,
-            env={**os.environ, "FIREFOX": firefox},
+            env={**os.environ, "FIREFOX": firefox, "FIREFOX_PRIVATE": "1" if private else "0"},
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=16 * 1024 * 1024,
@@ -84,11 +92,31 @@ class FirefoxUser:
     async def id(self) -> str:
         return str(await self.js("() => window.__lanCall.id"))
 
-    async def click(self, selector: str) -> None:
-        await self._ask("click", selector=selector)
+    async def click(self, selector: str, *, within: str | None = None, text: str = "") -> None:
+        """Press what `selector` finds (CSS, or `role()`), optionally inside the first
+        visible `within` (CSS) whose text includes `text`."""
+        await self._ask("click", selector=selector, container=within, text=text)
 
-    async def screenshot(self, path: Path) -> None:
-        await self._ask("screenshot", path=str(path))
+    async def choose_files(
+        self, selector: str, paths: list[Path], *, within: str | None = None, text: str = ""
+    ) -> None:
+        """Press a button that opens the file chooser, and choose `paths` there."""
+        await self._ask(
+            "chooseFiles", selector=selector, container=within, text=text, paths=[str(p) for p in paths]
+        )
+
+    async def fill(self, selector: str, value: str, press: str | None = None) -> None:
+        await self._ask("fill", selector=selector, value=value, press=press)
+
+    async def reload(self) -> None:
+        await self._ask("reload")
+        await self.wait_for("() => window.__lanCall?.link === 'online'", timeout=30)
+
+    async def viewport(self, width: int, height: int) -> None:
+        await self._ask("viewport", width=width, height=height)
+
+    async def screenshot(self, path: Path, *, full_page: bool = False) -> None:
+        await self._ask("screenshot", path=str(path), fullPage=full_page)
 
     async def page_errors(self) -> list[str]:
         """Uncaught errors and rejections on the page so far, each with where it came from."""

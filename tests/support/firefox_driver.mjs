@@ -2,7 +2,10 @@
 // with puppeteer-core: JSON lines on stdin ({id, op, ...}), one answer per line on stdout
 // ({id, ok, value} or {id, ok: false, error}). Ops: open (a page at a URL, as a name),
 // evaluate (a function's source and an argument), waitFor (a predicate's source, a
-// timeoutMs), click (a CSS selector), screenshot (a path), close. Firefox gets a fake
+// timeoutMs), click (a selector: CSS or puppeteer's ::-p-aria(...), optionally within the
+// first `container` whose text includes `text`), chooseFiles (click that way, then give
+// the file chooser `paths`), fill (a field, then optionally press a key), reload,
+// viewport, screenshot (a path, optionally the whole page), close. Firefox gets a fake
 // camera and microphone through its media prefs.
 import { createInterface } from 'node:readline';
 
@@ -18,6 +21,8 @@ const browser = await puppeteer.launch({
     'media.navigator.streams.fake': true,
     'media.navigator.permission.disabled': true,
     'media.autoplay.default': 0,
+    // A private window, as some people browse (FIREFOX_PRIVATE=1).
+    'browser.privatebrowsing.autostart': process.env.FIREFOX_PRIVATE === '1',
   },
 });
 /**
@@ -30,6 +35,25 @@ function functionOf(source) {
 
 /** @type {import('puppeteer-core').Page | null} */
 let page = null;
+
+/**
+ * The element a person would press: `selector` in the page, or within the first visible
+ * `container` whose text includes `text`; waited for (up to 10 s) as a locator would.
+ * @param {{selector: string, container?: string, text?: string}} request
+ */
+async function target({ selector, container, text }) {
+  if (!container) return page.locator(selector).setTimeout(10000).waitHandle();
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    for (const scope of await page.$$(container)) {
+      const matches = await scope.evaluate((el, t) => el.textContent.includes(t) && el.getClientRects().length > 0, text || '');
+      const found = matches ? await scope.$(selector) : null;
+      if (found) return found;
+    }
+    if (Date.now() > deadline) throw new Error(`no ${selector} within a ${container} with "${text}"`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 const ops = {
   async open({ url, name, width, height }) {
@@ -62,12 +86,31 @@ const ops = {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   },
-  async click({ selector }) {
-    await page.locator(selector).click();
+  async click(request) {
+    await (await target(request)).click();
     return null;
   },
-  async screenshot({ path }) {
-    await page.screenshot({ path });
+  async chooseFiles({ paths, ...request }) {
+    const button = await target(request);
+    const [chooser] = await Promise.all([page.waitForFileChooser({ timeout: 10000 }), button.click()]);
+    await chooser.accept(paths);
+    return null;
+  },
+  async fill({ selector, value, press }) {
+    await page.locator(selector).setTimeout(10000).fill(value);
+    if (press) await page.keyboard.press(press);
+    return null;
+  },
+  async reload() {
+    await page.reload();
+    return null;
+  },
+  async viewport({ width, height }) {
+    await page.setViewport({ width, height });
+    return null;
+  },
+  async screenshot({ path, fullPage }) {
+    await page.screenshot({ path, fullPage: Boolean(fullPage) });
     return null;
   },
   async close() {
