@@ -20,33 +20,41 @@ Who hears what is decided in one place, `audience()`: the listed peers of the sa
 space (docs/protocol.md §11; `None` is the open network). `_sees` is the same rule for
 lists and relays; bots are in every space.
 
-Group calls (docs/protocol.md §8): a `Room` is a call's membership. A 1:1 call becomes a
-room when its `accept` is relayed; members `invite`, invitees `join`, members
-`leave-call`; relays that name a call pass only between its members.
+Calls (docs/protocol.md §8) are `rooms.py`'s: the hub hands it relays, invitations and
+its peers' comings and goings. Peers and limits are data in `peers.py`; saving and
+restoring them across a restart is `state.py`'s; mirrors of other instances' peers
+(`replica.py`) are kept here because they are listed peers like any other.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from . import protocol
 from .outbox import Connection, Outbox
+from .peers import (
+    IN_PROCESS,
+    PENDING_LIMIT,
+    AddressBudget,
+    Departed,
+    HubLimits,
+    MirrorRecord,
+    Peer,
+    Presence,
+    sees,
+    token_key,
+)
 from .protocol import Identify, Invite, Join, Leave, LeaveCall, Ping, ProtocolError, Relay
 from .ratelimit import TokenBucket, Verdict
-from .ringing import Ringing
+from .rooms import Room, Rooms
 
-# Between instances only (`Hub.on_behalf`), never from a client: a member seen leaving a
-# call on another instance, and an invitation ended there, told to the call's owner.
-ROOM_DEPART = "room-depart"
-ROOM_UNINVITE = "room-uninvite"
+__all__ = ["IN_PROCESS", "PENDING_LIMIT", "Hub", "HubLimits", "MirrorRecord", "Peer", "Room"]
 
 log = logging.getLogger("server.hub")
 
@@ -56,160 +64,9 @@ CLOSE_POLICY = 1008  # sustained abuse of the rate limit, or no identify in time
 CLOSE_REPLACED = 4001  # the same peer resumed on a newer socket
 CLOSE_TRY_AGAIN = 1013  # shed at MAX_CLIENTS for someone else (its address holds too many)
 
-PENDING_LIMIT = 64  # frames held for a peer in its grace period, delivered on resume
-# An offer or invitation rings for `ring_timeout`, and the callee's page gives it 5 s more
-# before it gives up; an answer later than this answers nothing.
-RING_SLACK = 10.0
-IN_PROCESS = "in-process"  # the address of peers that live inside the server (bots)
-
 
 def _kind(message: Invite | Join | LeaveCall) -> str:
     return {Invite: "invite", Join: "join", LeaveCall: "leave-call"}[type(message)]
-
-
-def _sees(one: Peer, other: Peer) -> bool:
-    """Whether two peers see each other: the same space (docs/protocol.md §11). The
-    server's bots are in every space."""
-    return one.space == other.space or one.kind == "bot" or other.kind == "bot"
-
-
-def _token_key(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(slots=True)
-class HubLimits:
-    max_name_length: int = 64
-    rate_limit: float = 50.0  # messages per second per socket
-    rate_burst: int = 200
-    address_rate_limit: float = 200.0  # messages per second per client address; 0: off
-    rename_rate: float = 1.0  # renames per second per client address; 0: off
-    rename_burst: int = 5
-    join_rate: float = 5.0  # joins (first identify) per second per client address; 0: off
-    join_burst: int = 20
-    new_space_rate: float = 6.0  # empty spaces entered per minute per client address; 0: off
-    new_space_total: float = 120.0  # the same for all addresses together; 0: off
-    resume_grace: float = 20.0
-    identify_timeout: float = 10.0
-    rejoin_window: float = 10.0  # after `leave`, the token still returns the same id
-    max_call_size: int = 6  # members of one call, counting invitations
-    ring_timeout: float = 30.0  # an unanswered offer or invitation rings this long (+ RING_SLACK)
-    open_space: bool = True  # the open network (no space code) exists
-    pending_frames: int = PENDING_LIMIT
-    pending_bytes: int = 256 * 1024  # held for one away peer
-    pending_total_bytes: int = 32 * 1024 * 1024  # held for all away peers together
-
-
-@dataclass(slots=True, eq=False)
-class AddressBudget:
-    """Limits shared by every socket from one client address, so opening more sockets
-    (or reconnecting after a 1008) does not multiply them."""
-
-    messages: TokenBucket | None
-    renames: TokenBucket | None
-    joins: TokenBucket | None  # a join reaches everyone too (and so does its leave)
-    new_spaces: TokenBucket | None = None  # entering a space nobody is in: a guess, or a new one
-    sockets: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Departed:
-    """A peer that left on purpose, remembered briefly by its token hash."""
-
-    id: str
-    kind: str
-    left_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class MirrorRecord:
-    """What other instances know of a peer held elsewhere (`replica.py` carries it)."""
-
-    id: str
-    name: str
-    kind: str
-    caps: frozenset[str]
-    token_hash: str
-    call: str | None = None
-    space: str | None = None
-
-
-@dataclass(slots=True, eq=False)
-class Room:
-    """One call's membership (docs/protocol.md §8)."""
-
-    id: str
-    members: dict[str, None] = field(default_factory=dict)  # peer ids, in joining order
-    invited: dict[str, str] = field(default_factory=dict)  # invitee id -> inviter id
-    invited_until: dict[str, float] = field(default_factory=dict)  # invitee id -> when it stops ringing
-    # The instance that decides who is in this call and publishes it (issue 18, finding
-    # 26); None: this one. Others forward their peers' invites, joins and departures to it.
-    owner: str | None = None
-
-    @property
-    def ids(self) -> list[str]:
-        return list(self.members)
-
-    def invite(self, invitee: str, inviter: str, until: float) -> None:
-        self.invited[invitee] = inviter
-        self.invited_until[invitee] = until
-
-    def uninvite(self, invitee: str) -> bool:
-        self.invited_until.pop(invitee, None)
-        return self.invited.pop(invitee, None) is not None
-
-    def expire_invitations(self, now: float) -> bool:
-        """Drop invitations that no longer ring (an invitation lives as long as it rings,
-        issue 18 finding 24). Returns whether any went."""
-        stale = [i for i in self.invited if self.invited_until.get(i, now + 1) <= now]
-        for invitee in stale:
-            self.uninvite(invitee)
-        return bool(stale)
-
-
-class Presence(Protocol):
-    """Where the hub reports changes to what other instances mirror (`replica.py`, only
-    with REDIS_URL): its own peers' records and the calls. Never called for bots."""
-
-    def peer_up(self, peer: Peer) -> None:
-        """`peer` (held here) joined, renamed, changed capabilities or resumed here."""
-
-    def peer_gone(self, peer: Peer, left: bool) -> None:
-        """`peer` (held here) was removed: it left on purpose (`left`), or its grace ended."""
-
-    def room_changed(self, room: Room, ended: bool) -> None:
-        """A call's membership or invitations changed here, or it ended."""
-
-    def request(self, owner: str, peer_id: str, text: str) -> None:
-        """Ask instance `owner`, which decides a call's membership, to handle `text` (an
-        invite, join or leave, or a departure or withdrawn invitation seen here) as if
-        `peer_id` had sent it there."""
-
-
-@dataclass(slots=True, eq=False)
-class Peer:
-    id: str
-    token: str
-    kind: str
-    bucket: TokenBucket
-    conn: Connection | None
-    address: str = IN_PROCESS
-    token_hash: str = ""  # key of `Hub._tokens`; survives a restart, the token does not
-    name: str | None = None  # None until the first identify: not listed
-    connected_at: float = 0.0
-    gone_since: float | None = None  # set while the socket is gone (grace period)
-    listed_on_socket: bool = False  # the current socket has received the peer list
-    pending: deque[str] = field(default_factory=deque)  # held while away, for the resume
-    pending_bytes: int = 0
-    deferred: Identify | None = None  # a join waiting for its address's join budget
-    caps: frozenset[str] = frozenset()  # from identify: e.g. {"group"}
-    call: str | None = None  # the id of the call (Room) it is a member of
-    home: str | None = None  # a mirror of a peer another instance holds (its id); None: held here
-    space: str | None = None  # its space code; None: the open network (docs/protocol.md §11)
-
-    @property
-    def identified(self) -> bool:
-        return self.name is not None
 
 
 class Hub:
@@ -230,8 +87,6 @@ class Hub:
         self._unidentified: dict[str, Peer] = {}  # live, not yet identified, oldest first
         self._deferred: dict[str, Peer] = {}  # joins waiting for their address's budget
         self._addresses: dict[str, AddressBudget] = {}
-        self._calls: dict[str, Room] = {}  # call id -> membership
-        self._ringing = Ringing(limits.ring_timeout + RING_SLACK)  # 1:1 offers not yet answered
         self._departed: dict[str, Departed] = {}  # token hash -> who left on purpose, oldest first
         self._reserved: set[str] = set()  # name keys of the bots' names
         self._pending_total = 0
@@ -246,6 +101,7 @@ class Hub:
         self._mirror_bucket = TokenBucket(1.0, 1, 0.0)  # mirrors never send here; one shared bucket
         total = limits.new_space_total
         self._new_spaces = TokenBucket(total / 60, max(1, int(total)), clock()) if total > 0 else None
+        self.rooms = Rooms(self)  # the calls (rooms.py)
 
     # --- queries ----------------------------------------------------------------------
 
@@ -263,11 +119,11 @@ class Hub:
         return self._peers.get(peer_id)
 
     def room(self, call_id: str) -> Room | None:
-        return self._calls.get(call_id)
+        return self.rooms.get(call_id)
 
     @property
     def calls(self) -> list[Room]:
-        return list(self._calls.values())
+        return self.rooms.all
 
     def connection(self, peer_id: str) -> Connection | None:
         """The live connection holding `peer_id` here (`outbox.Directory`)."""
@@ -282,7 +138,7 @@ class Hub:
         """Who hears an announcement about `about` (join, rename, leave): every other
         listed peer with a live socket in the same space. The one place that decides it."""
         for other in self._by_conn.values():
-            if other is not about and other.name is not None and _sees(other, about):
+            if other is not about and other.name is not None and sees(other, about):
                 yield other.id
 
     # --- lifecycle --------------------------------------------------------------------
@@ -330,7 +186,7 @@ class Hub:
             peer.pending.extendleft(reversed(unsent))
         peer.connected_at = now
         peer.token = secrets.token_urlsafe(24)  # 192 bits; a resume consumes the old one
-        peer.token_hash = _token_key(peer.token)
+        peer.token_hash = token_key(peer.token)
         self._tokens[peer.token_hash] = peer.id
         self._by_conn[id(conn)] = peer
         self._budget(address).sockets += 1
@@ -339,7 +195,7 @@ class Hub:
         out.send(peer.id, self._ready(peer))
         while peer.pending:  # what was relayed to it while its socket was gone
             out.send(peer.id, peer.pending.popleft())
-        room = self._calls.get(peer.call) if peer.call else None
+        room = self.rooms.get(peer.call)
         if resumed and room is not None and protocol.GROUP in peer.caps:
             out.send(peer.id, protocol.call(room.id, room.ids))  # e.g. after a server restart
         self._pending_total -= peer.pending_bytes
@@ -426,10 +282,7 @@ class Hub:
             del self._departed[token_hash]
         for address in [a for a, b in self._addresses.items() if b.sockets == 0 and self._rested(b, now)]:
             del self._addresses[address]  # a full bucket is the same as a new one
-        self._ringing.sweep(now)
-        for room in self._calls.values():
-            if room.expire_invitations(now):
-                self._room_touched(room)
+        self.rooms.sweep(now)
         return out
 
     def next_expiry(self) -> float | None:
@@ -473,9 +326,9 @@ class Hub:
                 return self._leave(peer, conn)
             if peer.name is None:
                 raise ProtocolError(protocol.NOT_IDENTIFIED, "send 'identify' first", _kind(message))
-            if not self._bot_here(message) and self._ask_owner(self._calls.get(message.call), peer, text):
+            if self.rooms.forwarded_to_owner(peer, message, text):
                 return Outbox()  # decided where the call is owned; its answer comes from there
-            return self._membership(peer, message)
+            return self.rooms.membership(peer, message)
         except ProtocolError as exc:
             log.info("event=error peer=%s code=%s ref=%s", peer.id, exc.code, exc.ref or "-")
             self.errors[exc.code] += 1
@@ -588,7 +441,7 @@ class Hub:
             # who is here before anyone learns about it.
             peer.listed_on_socket = True
             for other in self._peers.values():
-                if other is not peer and other.name is not None and _sees(peer, other):
+                if other is not peer and other.name is not None and sees(peer, other):
                     out.send(peer.id, self._peer_frame(other, protocol.GROUP in peer.caps))
         if name == peer.name and not moved:
             if peer.caps != caps:
@@ -598,20 +451,17 @@ class Hub:
         self._unidentified.pop(peer.id, None)
         self.changes += 1
         self._publish_up(peer)
-        return self._announce(out, peer, everyone=True)
+        return self.announce(out, peer, everyone=True)
 
     def _leave_space(self, peer: Peer, out: Outbox) -> None:
         """`peer` moves to another space (docs/protocol.md §11): it leaves its call and
         invitations (nobody there can reach it now), its old space hears it leave, and it
         hears its old space go; the caller then lists the new space to it."""
-        for room in [r for r in self._calls.values() if peer.id in r.invited]:
-            self._uninvite(room, peer.id, peer)
-        if peer.call is not None and (call := self._calls.get(peer.call)) is not None:
-            out.extend(self._depart(peer, call))
+        out.extend(self.rooms.leave_everything(peer))
         self._announce_gone(out, peer)
         if peer.conn is not None:
             for other in self._peers.values():
-                if other is not peer and other.name and other.kind != "bot" and _sees(peer, other):
+                if other is not peer and other.name and other.kind != "bot" and sees(peer, other):
                     out.send(peer.id, protocol.peer(other.id, other.name, other.kind, remove=True))
         peer.listed_on_socket = False
 
@@ -679,7 +529,7 @@ class Hub:
                 protocol.NOT_IDENTIFIED, "send 'identify' before relaying messages", message.type
             )
         target = self._peers.get(message.target)
-        if target is None or target.name is None or target is sender or not _sees(sender, target):
+        if target is None or target.name is None or target is sender or not sees(sender, target):
             raise ProtocolError(
                 protocol.UNKNOWN_PEER,
                 f"no peer {message.target[:40]!r} is connected",
@@ -691,255 +541,23 @@ class Hub:
         self.relayed += 1
         if target.conn is not None:  # a socket here, or a mirror's bus (replica.py)
             return Outbox().send(target.id, text).extend(out)
-        return self._hold(sender.id, target, message.type, text).extend(out)
-
-    # --- group calls (docs/protocol.md §8) -----------------------------------------------
+        return self.hold(sender.id, target, message.type, text).extend(out)
 
     def _scope(self, sender: Peer, target: Peer, message: Relay) -> Outbox:
         """`space-move` only between two people of one space (the open network has no code
-        to move); every other relay is about calls and links (`_call_scope`)."""
+        to move); every other relay is about calls and links (`Rooms.check_relay`)."""
         if message.type != "space-move":
-            return self._call_scope(sender, target, message)
+            return self.rooms.check_relay(sender, target, message)
         if sender.space is None or sender.space != target.space:
             text = "space-move is for someone in your own space"
             raise ProtocolError(protocol.BAD_MESSAGE, text, message.type, target.id)
         return Outbox()
 
-    def _call_scope(self, sender: Peer, target: Peer, message: Relay) -> Outbox:
-        """Check a relay against call membership and what is ringing, and keep membership
-        up to date with the 1:1 calls it sees. Returns what membership changes announce."""
-        if message.data.get("link") == protocol.DATA_LINK:  # a data-only link: never a call
-            if protocol.DATA not in target.caps:
-                raise ProtocolError(
-                    protocol.UNSUPPORTED,
-                    f"{target.name} uses an app that cannot receive messages or files",
-                    message.type,
-                    target.id,
-                )
-            return Outbox()
-        call_id = message.data.get("call")
-        if call_id is not None:
-            return self._call_scoped(sender, target, message, call_id)
-        now = self.clock()
-        shared = self._shared_room(sender, target)
-        if message.type == "offer":
-            if shared is None:  # a new call rings; in a call it is a renegotiation
-                self._ringing.offered(sender.id, target.id, now)
-            return Outbox()
-        if message.type == "accept":
-            if shared is not None:
-                return Outbox()  # the answer to a renegotiation
-            if not self._ringing.answered(target.id, sender.id, now):
-                # Only an offer the callee accepts makes a call: an answer to nothing would
-                # put an idle person into a call they never saw (issue 18, finding 22).
-                raise ProtocolError(
-                    protocol.NOT_INVITED,
-                    f"{target.name} is not calling you (the call may be over)",
-                    message.type,
-                    target.id,
-                )
-            return self._start_call(target, sender)
-        if message.type == "reject":
-            self._ringing.withdrawn(target.id, sender.id)
-        elif message.type == "hangup":
-            self._ringing.withdrawn(sender.id, target.id)
-            if shared is not None and len(shared.members) == 2:
-                return self._depart(sender, shared)  # hanging up a call of two ends it
-        return Outbox()
-
-    def _call_scoped(self, sender: Peer, target: Peer, message: Relay, call_id: str) -> Outbox:
-        """A relay that names a call: between its members, or between an invitee and
-        its inviter while the invitation rings."""
-        room = self._calls.get(call_id)
-        if room is not None and room.expire_invitations(self.clock()):
-            self._room_touched(room)
-        if room is not None and room.invited.get(sender.id) == target.id:
-            if message.type == "reject":
-                self._uninvite(room, sender.id, sender)  # an invitation declined
-                return Outbox()
-            if message.type == "ringing":  # the invitee's device rings
-                return Outbox()
-        if (
-            room is not None
-            and message.type == "hangup"
-            and room.invited.get(target.id) == sender.id
-            and target.id not in room.members
-        ):
-            self._uninvite(room, target.id, sender)  # withdrawn by the inviter; the invitee hears it
-            return Outbox()
-        if room is None or sender.id not in room.members or target.id not in room.members:
-            raise ProtocolError(
-                protocol.NOT_IN_CALL,
-                "the sender or the target is not a member of that call",
-                message.type,
-                target.id,
-            )
-        if message.type == "hangup" and len(room.members) == 2:
-            return self._depart(sender, room)  # hanging up a call of two ends it
-        return Outbox()
-
-    def _start_call(self, caller: Peer, callee: Peer) -> Outbox:
-        """`callee` accepted `caller`'s offer: a call of two. A membership either still
-        had is over (a lost hang-up): they are in this call now, and the server must
-        track the call they are really in (issue 18, finding 23)."""
-        out = Outbox()
-        for peer in (caller, callee):
-            old = self._calls.get(peer.call) if peer.call is not None else None
-            if old is not None:
-                out.extend(self._depart(peer, old))
-        room = Room(id=uuid.uuid4().hex[:16])
-        self._calls[room.id] = room
-        self._enter(caller, room)
-        self._enter(callee, room)
-        log.info("event=call-start call=%s members=2", room.id)
-        self._room_touched(room)
-        out.extend(self._call_changed(room))
-        return self._announce(self._announce(out, caller), callee)
-
-    def _shared_room(self, one: Peer, other: Peer) -> Room | None:
-        """The call both are members of, if any (a bot may be in several)."""
-        for peer, partner in ((one, other), (other, one)):
-            room = self._calls.get(peer.call) if peer.call is not None else None
-            if room is not None and partner.id in room.members:
-                return room
-        return None
-
-    @staticmethod
-    def _enter(peer: Peer, room: Room) -> None:
-        """`peer` becomes a member of `room`. A bot serves each caller on its own and may
-        be in any number of calls at once, so it is never "in a call" itself (issue 18,
-        finding 29: one call with the echo made it busy for everyone)."""
-        room.members[peer.id] = None
-        if peer.kind != "bot":
-            peer.call = room.id
-
-    def _membership(self, peer: Peer, message: Invite | Join | LeaveCall) -> Outbox:
-        if isinstance(message, Invite):
-            return self._invite(peer, message)
-        if isinstance(message, Join):
-            return self._join(peer, message)
-        return self._leave_call(peer, message.call)
-
-    def _invite(self, sender: Peer, message: Invite) -> Outbox:
-        room = self._member_room(sender, message.call, "invite")
-        target = self._peers.get(message.target)
-        to = message.target[:40]
-        if target is None or target.name is None or target is sender or not _sees(sender, target):
-            raise ProtocolError(protocol.UNKNOWN_PEER, f"no peer {to!r} is connected", "invite", to)
-        if protocol.GROUP not in target.caps:
-            raise ProtocolError(
-                protocol.UNSUPPORTED, f"{target.name} uses an app that cannot join group calls", "invite", to
-            )
-        old = [p.name for m in room.members if (p := self._peers.get(m)) and protocol.GROUP not in p.caps]
-        if old:  # the joiner's offer would ring there as a new call
-            raise ProtocolError(
-                protocol.UNSUPPORTED, f"{old[0]} uses an app that cannot be in a group call", "invite", to
-            )
-        if target.id in room.members:
-            raise ProtocolError(protocol.BAD_MESSAGE, f"{target.name} is already in this call", "invite", to)
-        now = self.clock()
-        room.expire_invitations(now)
-        if (
-            target.id not in room.invited
-            and len(room.members) + len(room.invited) >= self.limits.max_call_size
-        ):
-            self._room_touched(room)
-            raise ProtocolError(protocol.CALL_FULL, "This call is full", "invite", to)
-        room.invite(target.id, sender.id, now + self._ringing.lifetime)
-        self._room_touched(room)
-        text = protocol.invite(sender.id, target.id, room.id, room.ids)
-        if target.conn is not None:
-            return Outbox().send(target.id, text)
-        return self._hold(sender.id, target, "invite", text)
-
-    def _join(self, peer: Peer, message: Join) -> Outbox:
-        room = self._calls.get(message.call)
-        if room is not None and room.expire_invitations(self.clock()):
-            self._room_touched(room)
-        if room is None or peer.id not in room.invited:
-            raise ProtocolError(
-                protocol.NOT_INVITED, "nobody in that call invited you, or the invitation is over", "join"
-            )
-        if len(room.members) >= self.limits.max_call_size:
-            room.uninvite(peer.id)
-            self._room_touched(room)
-            raise ProtocolError(protocol.CALL_FULL, "This call is full", "join")
-        out = Outbox()
-        if peer.call is not None:  # taken from another call to this one
-            old = self._calls.get(peer.call)
-            if old is not None:
-                out.extend(self._depart(peer, old))
-        room.uninvite(peer.id)
-        self._enter(peer, room)
-        log.info("event=call-join call=%s peer=%s members=%d", room.id, peer.id, len(room.members))
-        self._room_touched(room)
-        out.extend(self._call_changed(room))
-        return self._announce(out, peer)
-
-    def _leave_call(self, peer: Peer, call_id: str) -> Outbox:
-        room = self._member_room(peer, call_id, "leave-call")
-        out = self._depart(peer, room)
-        if room.id in self._calls and protocol.GROUP in peer.caps:  # the others carry on
-            out.send(peer.id, protocol.call(room.id, [], ended=True))
-        return out
-
-    def _member_room(self, peer: Peer, call_id: str, kind: str) -> Room:
-        room = self._calls.get(call_id)
-        if room is None or peer.id not in room.members:
-            raise ProtocolError(protocol.NOT_IN_CALL, "you are not a member of that call", kind)
-        return room
-
-    def _depart(self, peer: Peer, room: Room) -> Outbox:
-        """`peer` leaves `room`; the others carry on, or the call ends with one left. A
-        call owned by another instance hears it from there (`_ask_owner`): here it is only
-        dropped from this instance's copy."""
-        if (owner := self._remote_owner(room)) is not None:
-            room.members.pop(peer.id, None)
-            if peer.call == room.id:
-                peer.call = None
-            request = json.dumps({"type": ROOM_DEPART, "data": {"call": room.id}})
-            assert self.presence is not None
-            self.presence.request(owner, peer.id, request)
-            out = Outbox()
-            return self._announce(out, peer) if peer.name is not None and peer.id in self._peers else out
-        room.members.pop(peer.id, None)
-        peer.call = None
-        log.info("event=call-leave call=%s peer=%s members=%d", room.id, peer.id, len(room.members))
-        out = Outbox()
-        if peer.name is not None and peer.id in self._peers:
-            self._announce(out, peer)
-        if len(room.members) >= 2:
-            self._room_touched(room)
-            return out.extend(self._call_changed(room))
-        del self._calls[room.id]
-        log.info("event=call-end call=%s", room.id)
-        self._room_touched(room, ended=True)
-        for member_id in [peer.id, *room.ids, *room.invited]:
-            member = self._peers.get(member_id)
-            if member is None:
-                continue
-            if member_id in room.members:
-                member.call = None
-                self._announce(out, member)
-            if protocol.GROUP in member.caps:
-                out.send(member_id, protocol.call(room.id, [], ended=True))
-        return out
-
-    def _call_changed(self, room: Room) -> Outbox:
-        """Every member that speaks group calls gets the full, current member list."""
-        text = protocol.call(room.id, room.ids)
-        out = Outbox()
-        for member_id in room.members:
-            member = self._peers.get(member_id)
-            if member is not None and protocol.GROUP in member.caps:
-                out.send(member_id, text)
-        return out
-
     def _peer_frame(self, peer: Peer, with_call: bool) -> str:
         assert peer.name is not None
         return protocol.peer(peer.id, peer.name, peer.kind, in_call=with_call and peer.call is not None)
 
-    def _announce(self, out: Outbox, peer: Peer, everyone: bool = False) -> Outbox:
+    def announce(self, out: Outbox, peer: Peer, everyone: bool = False) -> Outbox:
         """Tell the audience who `peer` is now: a join or rename reaches `everyone`; a
         change of "in a call" only those who speak group calls (an original-protocol
         client sees exactly the frames it always did)."""
@@ -953,7 +571,7 @@ class Hub:
                 out.send(other_id, rich if group else plain)
         return out
 
-    def _hold(self, sender_id: str, target: Peer, kind: str, text: str) -> Outbox:
+    def hold(self, sender_id: str, target: Peer, kind: str, text: str) -> Outbox:
         """`target` is in its grace period: keep the frame for its resume, within bounds,
         and tell the sender either way."""
         limits = self.limits
@@ -1007,7 +625,7 @@ class Hub:
         peer.token_hash = record.token_hash
         self._tokens[record.token_hash] = peer.id
         peer.caps = record.caps
-        if record.call is not None and (room := self._calls.get(record.call)) is not None:
+        if (room := self.rooms.get(record.call)) is not None:
             room.members.setdefault(peer.id, None)
             peer.call = room.id
         moved = peer.name is not None and record.space != peer.space
@@ -1017,7 +635,7 @@ class Hub:
         if record.name != peer.name or moved:
             peer.name = record.name
             self.changes += 1
-            self._announce(out, peer, everyone=True)
+            self.announce(out, peer, everyone=True)
         for text in held:
             out.send(peer.id, text)  # through the bus to its new home
         return out
@@ -1030,50 +648,14 @@ class Hub:
             return Outbox()  # unknown here, or held elsewhere by now
         if left and self.limits.rejoin_window > 0:  # a reload may land on this instance
             self._departed[peer.token_hash] = Departed(peer.id, peer.kind, self.clock())
-        for room in self._calls.values():
-            if self._remote_owner(room) is None:
-                continue  # decided here: `_remove` departs it properly, and publishes
-            room.uninvite(peer.id)
-            room.members.pop(peer.id, None)
-            if peer.call == room.id:
-                peer.call = None
+        self.rooms.drop_mirror(peer)
         return self._remove(peer)
 
     def mirror_room(
         self, call_id: str, members: list[str], invited: dict[str, str], owner: str | None = None
     ) -> Outbox:
-        """Its owner changed a call (or ended it: fewer than two members). Its members
-        were told there; here only the "in a call" marks are announced, and a bot of this
-        instance in the call hears the change (bots are not shared, so the other instance
-        could not tell it)."""
-        room = self._calls.get(call_id)
-        before = set(room.members) if room is not None else set()
-        if len(members) < 2:
-            self._calls.pop(call_id, None)
-            members = []
-        else:
-            if room is None:
-                room = self._calls[call_id] = Room(id=call_id)
-            room.owner = None if owner is None or owner == self.instance else owner
-            room.members = dict.fromkeys(members)
-            until = self.clock() + self._ringing.lifetime  # an invitation new here rings from now
-            room.invited = dict(invited)
-            room.invited_until = {i: room.invited_until.get(i, until) for i in invited}
-        out = Outbox()
-        now_in = set(members)
-        for peer_id in before | now_in:
-            peer = self._peers.get(peer_id)
-            if peer is None:
-                continue
-            call = call_id if peer_id in now_in else (None if peer.call == call_id else peer.call)
-            if peer.kind == "bot":
-                call = None  # a bot may be in several calls, and is never "in a call" (_enter)
-            if peer.call != call:
-                peer.call = call
-                self._announce(out, peer)
-            if peer.kind == "bot" and peer.home is None and protocol.GROUP in peer.caps:
-                out.send(peer_id, protocol.call(call_id, members, ended=not members))
-        return out
+        """Its owner (another instance) changed a call, or ended it (`Rooms.mirrored`)."""
+        return self.rooms.mirrored(call_id, members, invited, owner)
 
     def orphan(self, home: str, others: Iterable[str] = ()) -> int:
         """Instance `home` is gone without a word (killed): its peers start their grace
@@ -1085,13 +667,7 @@ class Hub:
             if peer.home == home:
                 peer.home, peer.conn, peer.gone_since = None, None, now
                 count += 1
-        left = sorted({*others, *([self.instance] if self.instance else [])} - {home})
-        for room in self._calls.values():
-            if room.owner == home:
-                room.owner = left[0] if left else None
-                if self._remote_owner(room) is None:
-                    room.owner = None
-                    self._room_touched(room)
+        self.rooms.orphaned(home, others)
         return count
 
     def forwarded(self, peer_id: str, text: str) -> Outbox:
@@ -1102,7 +678,7 @@ class Hub:
         if peer is None or peer.home is not None or peer.name is None:
             return Outbox()  # gone, or taken over elsewhere meanwhile: dropped
         if text.startswith('{"type":"offer"'):
-            self._ring_from_elsewhere(peer, text)
+            self.rooms.ring_from_elsewhere(peer, text)
         if peer.conn is not None:
             return Outbox().send(peer_id, text)
         try:
@@ -1112,20 +688,19 @@ class Hub:
         except (ValueError, KeyError, TypeError):
             return Outbox()
         if (kind in protocol.RELAY_TYPES or kind == "invite") and isinstance(sender, str):
-            return self._hold(sender, peer, kind, text)
+            return self.hold(sender, peer, kind, text)
         return Outbox()  # a `call` update for an away peer: it hears the call on resume
 
-    def _ring_from_elsewhere(self, callee: Peer, text: str) -> None:
-        """A caller on another instance offered `callee` a call: its accept is handled
-        here, so the offer rings here too (`_scope`)."""
-        try:
-            data = json.loads(text)["data"]
-            caller, call, link = data["source"], data.get("call"), data.get("link")
-        except (ValueError, KeyError, TypeError):
-            return
-        other = self._peers.get(caller) if isinstance(caller, str) else None
-        if other is not None and call is None and link is None and self._shared_room(callee, other) is None:
-            self._ringing.offered(other.id, callee.id, self.clock())
+    def restorable(self, peer_id: str, token_hash: str, name: str) -> bool:
+        """Whether a peer saved before a restart can come back (`state.import_state`):
+        its id and token are free, and its name is not a bot's."""
+        free = peer_id not in self._peers and token_hash not in self._tokens
+        return free and protocol.name_key(name) not in self._reserved
+
+    def restore(self, peer: Peer) -> None:
+        """A peer saved before a restart, back in its grace period."""
+        self._peers[peer.id] = peer
+        self._tokens[peer.token_hash] = peer.id
 
     def held_here(self) -> list[Peer]:
         """Listed peers this instance holds (what it publishes after a Redis restart)."""
@@ -1153,98 +728,6 @@ class Hub:
 
     # --- surviving a restart ------------------------------------------------------------
 
-    def export_state(self, wall_now: float) -> dict[str, Any]:
-        """Listed peers and their token hashes (never tokens), for `import_state` in the
-        next process: a restarted server then looks like a short network blip."""
-        now = self.clock()
-        peers = []
-        for peer in self._peers.values():
-            if peer.name is None or peer.kind != "browser" or peer.home is not None:
-                continue  # bots rejoin by themselves; another instance keeps its own peers
-            gone_for = 0.0 if peer.gone_since is None else now - peer.gone_since
-            peers.append(
-                {
-                    "id": peer.id,
-                    "name": peer.name,
-                    "kind": peer.kind,
-                    "token_hash": peer.token_hash,
-                    "gone_for": round(gone_for, 3),
-                    "caps": sorted(peer.caps),
-                    **({"space": peer.space} if peer.space is not None else {}),
-                }
-            )
-        saved = {p["id"] for p in peers}
-        calls = [
-            {"id": room.id, "members": [m for m in room.members if m in saved]}
-            for room in self._calls.values()
-            if sum(m in saved for m in room.members) >= 2
-        ]
-        return {"saved_at": wall_now, "peers": peers, "calls": calls}
-
-    def import_state(self, state: dict[str, Any], wall_now: float, grace_cap: float | None = None) -> int:
-        """Restore peers saved by `export_state` (validated by `state.valid_peers`) into
-        their grace period, of at most `grace_cap` seconds from now: open tabs reconnect
-        at once, and tabs closed while the server was down must not linger. Returns how
-        many are still within it. Malformed state is ignored, never fatal."""
-        now = self.clock()
-        restored = 0
-        try:
-            downtime = max(0.0, wall_now - float(state["saved_at"]))
-            for item in state["peers"]:
-                gone_for = downtime + float(item["gone_for"])
-                if gone_for >= self.limits.resume_grace or item["id"] in self._peers:
-                    continue
-                if item["token_hash"] in self._tokens or protocol.name_key(item["name"]) in self._reserved:
-                    continue
-                if grace_cap is not None:  # time left: min(what was left, grace_cap)
-                    gone_for = max(gone_for, self.limits.resume_grace - grace_cap)
-                peer = Peer(
-                    id=str(item["id"]),
-                    token="",
-                    kind=str(item["kind"]),
-                    bucket=TokenBucket(self.limits.rate_limit, self.limits.rate_burst, now),
-                    conn=None,
-                    token_hash=str(item["token_hash"]),
-                    name=str(item["name"]),
-                    gone_since=now - gone_for,
-                )
-                peer.space = protocol.clean_space(item.get("space"))
-                caps = item.get("caps", [])
-                if isinstance(caps, list):
-                    peer.caps = frozenset(
-                        c for c in caps[: protocol.MAX_CAPS] if isinstance(c, str) and len(c) <= 32
-                    )
-                self._peers[peer.id] = peer
-                self._tokens[peer.token_hash] = peer.id
-                restored += 1
-            self._import_calls(state.get("calls", []))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            log.warning("event=state-ignored reason=malformed")
-        return restored
-
-    def _import_calls(self, calls: Any) -> None:
-        """Calls whose members came back: a restart keeps who is in which call."""
-        if not isinstance(calls, list):
-            return
-        for item in calls:
-            if (
-                not isinstance(item, dict)
-                or not isinstance(item.get("id"), str)
-                or not isinstance(item.get("members"), list)
-            ):
-                continue
-            call_id = item["id"][: protocol.MAX_CALL_ID_LENGTH]
-            members = [
-                peer
-                for m in item["members"]
-                if isinstance(m, str) and (peer := self._peers.get(m)) is not None and peer.call is None
-            ]
-            if len(members) < 2 or call_id in self._calls or len(members) > self.limits.max_call_size:
-                continue
-            room = self._calls[call_id] = Room(id=call_id, members={p.id: None for p in members})
-            for peer in members:
-                peer.call = room.id
-
     # --- internals --------------------------------------------------------------------
 
     def _ready(self, peer: Peer) -> str:
@@ -1253,14 +736,14 @@ class Hub:
     def _resumable(self, token: str | None) -> Peer | None:
         if not token:
             return None
-        peer_id = self._tokens.get(_token_key(token))
+        peer_id = self._tokens.get(token_key(token))
         return self._peers.get(peer_id) if peer_id else None
 
     def _rejoining(self, token: str | None) -> Departed | None:
         """The peer this token belonged to, if it left on purpose moments ago (a reload)."""
         if not token:
             return None
-        departed = self._departed.pop(_token_key(token), None)
+        departed = self._departed.pop(token_key(token), None)
         if departed is None or departed.id in self._peers:
             return None
         if self.clock() - departed.left_at > self.limits.rejoin_window:
@@ -1302,77 +785,9 @@ class Hub:
         if self.presence is not None and peer.home is None and peer.kind != "bot" and peer.name is not None:
             self.presence.peer_up(peer)
 
-    def _room_touched(self, room: Room, ended: bool = False) -> None:
-        # Only the owner publishes a call: two instances writing it was last-writer-wins
-        # (issue 18, finding 26).
-        if self.presence is not None and self._remote_owner(room) is None:
-            self.presence.room_changed(room, ended)
-
-    def _remote_owner(self, room: Room) -> str | None:
-        """The other instance that decides this call's membership, or None (this one)."""
-        if self.presence is None or room.owner is None or room.owner == self.instance:
-            return None
-        return room.owner
-
-    def _bot_here(self, message: Invite | Join | LeaveCall) -> bool:
-        """An invite of this instance's bot: bots are not shared, so only this instance
-        can ask it (it stays out of a call with members elsewhere, and says so)."""
-        target = self._peers.get(message.target) if isinstance(message, Invite) else None
-        return target is not None and target.kind == "bot" and target.home is None
-
-    def _ask_owner(self, room: Room | None, peer: Peer, text: str) -> bool:
-        """An invite, join or leave of a call owned elsewhere: sent there, to be decided
-        with what it knows (its members, invitations and limits)."""
-        owner = self._remote_owner(room) if room is not None else None
-        if owner is None or peer.home is not None:
-            return False
-        assert self.presence is not None
-        self.presence.request(owner, peer.id, text)
-        return True
-
-    def _uninvite(self, room: Room, invitee: str, by: Peer) -> None:
-        """An invitation ends (declined, withdrawn, or its invitee went elsewhere); the
-        owner of a call owned elsewhere is told, on behalf of `by`."""
-        if not room.uninvite(invitee):
-            return
-        if (owner := self._remote_owner(room)) is not None:
-            assert self.presence is not None
-            text = json.dumps({"type": ROOM_UNINVITE, "data": {"call": room.id, "invitee": invitee}})
-            self.presence.request(owner, by.id, text)
-        else:
-            self._room_touched(room)
-
     def on_behalf(self, peer_id: str, text: str) -> Outbox:
-        """Another instance asks this one, the owner of a call, to handle `text` as if
-        `peer_id` (a peer mirrored here) had sent it: an invite, join or leave-call, or a
-        departure or ended invitation seen there. Answers reach the peer through the bus."""
-        peer = self._peers.get(peer_id)
-        if peer is None or peer.name is None:
-            return Outbox()  # gone meanwhile: its `gone` event did what was needed
-        try:
-            request = json.loads(text)
-            kind, data = request["type"], request["data"]
-            call_id = data["call"]
-        except (ValueError, KeyError, TypeError):
-            return Outbox()
-        room = self._calls.get(call_id) if isinstance(call_id, str) else None
-        if kind == ROOM_DEPART:
-            if room is not None and self._remote_owner(room) is None and peer.id in room.members:
-                return self._depart(peer, room)
-            return Outbox()
-        if kind == ROOM_UNINVITE:
-            invitee = data.get("invitee")
-            if room is not None and self._remote_owner(room) is None and isinstance(invitee, str):
-                self._uninvite(room, invitee, peer)
-            return Outbox()
-        try:
-            message = protocol.parse(text)
-            if isinstance(message, Invite | Join | LeaveCall):
-                return self._membership(peer, message)
-        except ProtocolError as exc:
-            self.errors[exc.code] += 1
-            return Outbox().send(peer.id, protocol.error(exc.code, exc.message, exc.ref, exc.target))
-        return Outbox()
+        """Another instance asks this one, a call's owner, to act for its peer (`Rooms.on_behalf`)."""
+        return self.rooms.on_behalf(peer_id, text)
 
     def _remove(self, peer: Peer, left: bool = False) -> Outbox:
         self._peers.pop(peer.id, None)
@@ -1386,17 +801,7 @@ class Hub:
             if self._by_conn.pop(id(peer.conn), None) is not None:
                 self._release_address(peer.address)
             peer.conn = None
-        out = Outbox()
-        self._ringing.forget(peer.id)
-        for invited_to in [r for r in self._calls.values() if peer.id in r.invited]:
-            invited_to.uninvite(peer.id)  # the owner of a call owned elsewhere hears `gone`
-            self._room_touched(invited_to)
-        if peer.kind == "bot":  # a bot may be in several calls (_enter)
-            rooms = [r for r in self._calls.values() if peer.id in r.members]
-        else:
-            rooms = [room] if peer.call is not None and (room := self._calls.get(peer.call)) else []
-        for room in rooms:
-            out.extend(self._depart(peer, room))
+        out = self.rooms.forget(peer)
         if peer.name is not None:
             self.changes += 1
             if self.presence is not None and peer.home is None and peer.kind != "bot":

@@ -32,6 +32,9 @@ from aiohttp import web
 from . import protocol
 from .appkeys import HUB, SETTINGS
 from .files import write_private
+from .hub import Hub
+from .peers import Peer
+from .ratelimit import TokenBucket
 
 log = logging.getLogger("server.state")
 
@@ -46,7 +49,7 @@ _TOKEN_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 class StateError(ValueError):
-    """The file as a whole is unusable (not the shape `Hub.export_state` writes)."""
+    """The file as a whole is unusable (not the shape `export_state` writes)."""
 
 
 def valid_peers(
@@ -152,10 +155,79 @@ def restore(app: web.Application) -> int:
         return 0
     # Calls are checked by the hub against the peers that came back.
     calls = parsed.get("calls", [])
-    restored = hub.import_state(
-        {"saved_at": parsed["saved_at"], "peers": peers, "calls": calls}, wall_now, grace_cap=RESTART_GRACE
+    restored = import_state(
+        hub,
+        {"saved_at": parsed["saved_at"], "peers": peers, "calls": calls},
+        wall_now,
+        grace_cap=RESTART_GRACE,
     )
     log.info("event=state-restored peers=%d skipped=%d", restored, skipped)
+    return restored
+
+
+def export_state(hub: Hub, wall_now: float) -> dict[str, Any]:
+    """Listed peers and their token hashes (never tokens), for `import_state` in the
+    next process: a restarted server then looks like a short network blip."""
+    now = hub.clock()
+    peers = []
+    for peer in hub.held_here():
+        if peer.kind != "browser":
+            continue  # bots rejoin by themselves; another instance keeps its own peers
+        gone_for = 0.0 if peer.gone_since is None else now - peer.gone_since
+        peers.append(
+            {
+                "id": peer.id,
+                "name": peer.name,
+                "kind": peer.kind,
+                "token_hash": peer.token_hash,
+                "gone_for": round(gone_for, 3),
+                "caps": sorted(peer.caps),
+                **({"space": peer.space} if peer.space is not None else {}),
+            }
+        )
+    saved = {str(p["id"]) for p in peers}
+    calls = hub.rooms.export(saved)
+    return {"saved_at": wall_now, "peers": peers, "calls": calls}
+
+
+def import_state(hub: Hub, state: dict[str, Any], wall_now: float, grace_cap: float | None = None) -> int:
+    """Restore peers saved by `export_state` (validated by `state.valid_peers`) into
+    their grace period, of at most `grace_cap` seconds from now: open tabs reconnect
+    at once, and tabs closed while the server was down must not linger. Returns how
+    many are still within it. Malformed state is ignored, never fatal."""
+    now = hub.clock()
+    restored = 0
+    try:
+        downtime = max(0.0, wall_now - float(state["saved_at"]))
+        for item in state["peers"]:
+            gone_for = downtime + float(item["gone_for"])
+            if gone_for >= hub.limits.resume_grace or not hub.restorable(
+                item["id"], item["token_hash"], item["name"]
+            ):
+                continue
+            if grace_cap is not None:  # time left: min(what was left, grace_cap)
+                gone_for = max(gone_for, hub.limits.resume_grace - grace_cap)
+            peer = Peer(
+                id=str(item["id"]),
+                token="",
+                kind=str(item["kind"]),
+                bucket=TokenBucket(hub.limits.rate_limit, hub.limits.rate_burst, now),
+                conn=None,
+                token_hash=str(item["token_hash"]),
+                name=str(item["name"]),
+                gone_since=now - gone_for,
+            )
+            peer.space = protocol.clean_space(item.get("space"))
+            caps = item.get("caps", [])
+            if isinstance(caps, list):
+                peer.caps = frozenset(
+                    c for c in caps[: protocol.MAX_CAPS] if isinstance(c, str) and len(c) <= 32
+                )
+            hub.restore(peer)
+            restored += 1
+        hub.rooms.restore(state.get("calls", []))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        log.warning("event=state-ignored reason=malformed")
     return restored
 
 
@@ -172,7 +244,7 @@ def save_now(app: web.Application) -> bool:
     path = app[SETTINGS].state_file
     if path is None:
         return True
-    state = app[HUB].export_state(time.time())
+    state = export_state(app[HUB], time.time())
     return _write(path, state)
 
 
@@ -203,11 +275,11 @@ async def saver_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
 
     async def loop() -> None:
-        saved = _fingerprint(hub.export_state(time.time()))
+        saved = _fingerprint(export_state(hub, time.time()))
         last_write = float("-inf")
         while True:
             await asyncio.sleep(SAVE_CHECK)
-            state = hub.export_state(time.time())
+            state = export_state(hub, time.time())
             current = _fingerprint(state)
             if current == saved or time.monotonic() - last_write < SAVE_INTERVAL:
                 continue

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from server.hub import CLOSE_POLICY, CLOSE_REPLACED
+from server.state import export_state, import_state
 from tests.support.hubtools import FakeConn, apply, join, make_hub, send
 
 OFFER = {"type": "offer", "sdp": "v=0\r\n"}
@@ -358,11 +359,11 @@ def test_state_survives_a_restart() -> None:
     apply(hub.disconnect(alice, a), hub)
     apply(hub.disconnect(bob, b), hub)
     clock.advance(5)  # bob and alice gone for 5 s at save time
-    state = hub.export_state(wall_now=50_000.0)
+    state = export_state(hub, wall_now=50_000.0)
     assert alice.token not in json.dumps(state)  # only hashes leave the process
 
     fresh, fresh_clock = make_hub(resume_grace=20)
-    assert fresh.import_state(state, wall_now=50_010.0) == 2  # 10 s of downtime
+    assert import_state(fresh, state, wall_now=50_010.0) == 2  # 10 s of downtime
     assert [p.name for p in fresh.listed()] == ["Alice", "Bob"]
     conn = FakeConn("a2")
     peer, _out, resumed = fresh.connect(conn, alice.token)
@@ -375,9 +376,9 @@ def test_state_survives_a_restart() -> None:
 def test_stale_or_malformed_state_is_ignored() -> None:
     hub, _ = make_hub(resume_grace=20)
     _alice, _a = join(hub, "a", "Alice")
-    state = hub.export_state(wall_now=1000.0)
+    state = export_state(hub, wall_now=1000.0)
     fresh, _ = make_hub(resume_grace=20)
-    assert fresh.import_state(state, wall_now=1030.0) == 0
-    assert fresh.import_state({"saved_at": "x"}, wall_now=1.0) == 0
-    assert fresh.import_state({"peers": [{"id": 1}]}, wall_now=1.0) == 0
+    assert import_state(fresh, state, wall_now=1030.0) == 0
+    assert import_state(fresh, {"saved_at": "x"}, wall_now=1.0) == 0
+    assert import_state(fresh, {"peers": [{"id": 1}]}, wall_now=1.0) == 0
     assert fresh.listed() == []

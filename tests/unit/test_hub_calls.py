@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from server.hub import Hub, Peer
+from server.state import export_state, import_state
 from tests.support.hubtools import FakeConn, apply, make_hub, send
 
 GROUP = ["group"]
@@ -257,9 +258,9 @@ def test_a_data_link_is_never_a_call_and_needs_the_data_capability() -> None:
 def test_a_restart_keeps_who_is_in_which_call() -> None:
     hub, _ = make_hub(resume_grace=20)
     call_id, [(ann, _), (bob, _), (cat, _)] = three_in_a_call(hub)
-    state = json.loads(json.dumps(hub.export_state(wall_now=5000.0)))  # through the file's JSON
+    state = json.loads(json.dumps(export_state(hub, wall_now=5000.0)))  # through the file's JSON
     fresh, _ = make_hub(resume_grace=20)
-    assert fresh.import_state(state, wall_now=5001.0) == 3
+    assert import_state(fresh, state, wall_now=5001.0) == 3
     room = fresh.room(call_id)
     assert room is not None and room.ids == [ann.id, bob.id, cat.id]
     # The tab resumes, and hears its call again (with everyone in it) right after `ready`.
@@ -274,7 +275,7 @@ def test_a_restart_keeps_who_is_in_which_call() -> None:
 def test_restored_calls_are_checked() -> None:
     hub, _ = make_hub(resume_grace=20, max_call_size=3)
     peers = [member(hub, n)[0] for n in ("Ann", "Bob", "Cat", "Dan")]
-    state = hub.export_state(wall_now=5000.0)
+    state = export_state(hub, wall_now=5000.0)
     state["calls"] = [
         {"id": "c1", "members": [p.id for p in peers]},  # more than MAX_CALL_SIZE
         {"id": "c2", "members": [peers[0].id, "nobody"]},  # one real member
@@ -282,7 +283,7 @@ def test_restored_calls_are_checked() -> None:
         "junk",
     ]
     fresh, _ = make_hub(resume_grace=20, max_call_size=3)
-    assert fresh.import_state(state, wall_now=5001.0) == 4
+    assert import_state(fresh, state, wall_now=5001.0) == 4
     assert fresh.calls == [] and all(p.call is None for p in (fresh.peer(x.id) for x in peers) if p)
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from server.hub import RING_SLACK, Hub, Peer
+from server.hub import Hub, Peer
+from server.rooms import RING_SLACK
 from tests.support.hubtools import FakeConn, apply, make_hub, send
 from tests.unit.test_hub_calls import drain, member, of_type, start_call
 
@@ -106,10 +107,10 @@ def test_ringing_offers_are_bounded_and_swept() -> None:
     others = [member(hub, f"P{i}")[0] for i in range(40)]
     for other in others:
         offer(hub, ann, other)
-    assert len(hub._ringing) == 16  # the newest few ring; the oldest were dropped
+    assert len(hub.rooms.ringing) == 16  # the newest few ring; the oldest were dropped
     clock.advance(RING + RING_SLACK + 1)
     apply(hub.expire(), hub)
-    assert len(hub._ringing) == 0
+    assert len(hub.rooms.ringing) == 0
 
 
 def test_accepting_a_new_call_ends_a_stale_membership() -> None:

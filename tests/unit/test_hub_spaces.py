@@ -9,6 +9,7 @@ import pytest
 
 from server import protocol
 from server.hub import Hub, Peer
+from server.state import export_state, import_state
 from tests.support.hubtools import FakeConn, apply, make_hub, send
 from tests.unit.test_replica import join_on, relay, two_instances
 
@@ -152,10 +153,10 @@ def test_without_the_open_space_an_identify_needs_a_code() -> None:
 def test_the_space_survives_a_restart() -> None:
     hub, _ = make_hub()
     enter(hub, "a", "Ann", "K7M2QX")
-    state = hub.export_state(wall_now=5000.0)
+    state = export_state(hub, wall_now=5000.0)
     assert state["peers"][0]["space"] == "K7M2QX"
     again, _ = make_hub()
-    assert again.import_state(state, wall_now=5001.0) == 1
+    assert import_state(again, state, wall_now=5001.0) == 1
     assert again.listed()[0].space == "K7M2QX"
 
 

@@ -15,7 +15,7 @@ from server import state
 from server.app import create_app
 from server.appkeys import HUB
 from server.config import ReloadMode, Settings
-from server.state import RESTART_GRACE, StateError, valid_peers
+from server.state import RESTART_GRACE, StateError, export_state, import_state, valid_peers
 from tests.support.hubtools import apply, join, make_hub
 
 NOW = 1_700_000_000.0
@@ -140,9 +140,9 @@ def test_restore_skips_bad_entries_and_a_saved_echo_test(tmp_path: Path) -> None
 def test_restored_peers_get_a_short_grace_after_a_restart() -> None:
     hub, _ = make_hub(resume_grace=20)
     join(hub, "a", "Alice")
-    saved = hub.export_state(wall_now=NOW)
+    saved = export_state(hub, wall_now=NOW)
     fresh, clock = make_hub(resume_grace=20)
-    assert fresh.import_state(saved, wall_now=NOW + 1, grace_cap=RESTART_GRACE) == 1
+    assert import_state(fresh, saved, wall_now=NOW + 1, grace_cap=RESTART_GRACE) == 1
     due = fresh.next_expiry()
     assert due is not None and due - clock.now <= RESTART_GRACE
     clock.advance(RESTART_GRACE + 0.01)
@@ -153,9 +153,9 @@ def test_restored_peers_get_a_short_grace_after_a_restart() -> None:
 def test_a_restored_peer_near_the_end_of_its_grace_keeps_only_what_was_left() -> None:
     hub, _ = make_hub(resume_grace=20)
     join(hub, "a", "Alice")
-    saved = hub.export_state(wall_now=NOW)
+    saved = export_state(hub, wall_now=NOW)
     fresh, clock = make_hub(resume_grace=20)
-    fresh.import_state(saved, wall_now=NOW + 18, grace_cap=RESTART_GRACE)  # 2 s of grace left
+    import_state(fresh, saved, wall_now=NOW + 18, grace_cap=RESTART_GRACE)  # 2 s of grace left
     due = fresh.next_expiry()
     assert due is not None and 1.9 <= due - clock.now <= 2.1
 
