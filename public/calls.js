@@ -320,7 +320,9 @@ export class CallController extends Emitter {
   /** A `call` message: the members of our call now (or that it is over for us). @param {any} data */
   callChanged(data) {
     const id = typeof data.id === 'string' ? data.id : '';
-    const members = Array.isArray(data.members) ? data.members.filter((m) => typeof m === 'string') : [];
+    const members = Array.isArray(data.members)
+      ? /** @type {unknown[]} */ (data.members).filter((m) => typeof m === 'string')
+      : [];
     const me = this.signalling.id || '';
     if (!id) return;
     if (data.ended || !members.includes(me)) {
@@ -427,7 +429,9 @@ export class CallController extends Emitter {
     const from = data.source;
     const callId = data.call;
     if (typeof from !== 'string' || typeof callId !== 'string') return;
-    const members = Array.isArray(data.members) ? data.members.filter((m) => typeof m === 'string') : [];
+    const members = Array.isArray(data.members)
+      ? /** @type {unknown[]} */ (data.members).filter((m) => typeof m === 'string')
+      : [];
     const calling = this.links.get(from);
     if (calling?.is('calling') && !calling.callId && this.inCall.length === 1) {
       // We were calling them and they chose "Add to this call": our own attempt ends
@@ -567,7 +571,10 @@ export class CallController extends Emitter {
     this.emit('ended', { call: link, reason: ending.reason, notice, last });
   }
 
-  /** Sender fields are filled in for old clients; the server overwrites them anyway. */
+  /**
+   * Sender fields are filled in for old clients; the server overwrites them anyway.
+   * @param {string} type @param {object} data
+   */
   send(type, data) {
     const me = this.signalling.id;
     this.signalling.send(type, { ...data, [type === 'icecandidate' ? 'id' : 'source']: me });
@@ -661,6 +668,7 @@ export function describeEnd(call, { reason, by, from }) {
     if (by === 'local') return reason === 'timeout' ? `Missed call from ${who}` : `You declined ${who}’s call`;
     return reason === 'left' ? `${who} left before you answered` : `Missed call from ${who}`;
   }
+  /** @type {Record<string, string | undefined>} */
   const local = {
     timeout: `No answer from ${who}`,
     cancelled: 'Call cancelled',
@@ -670,6 +678,7 @@ export function describeEnd(call, { reason, by, from }) {
     failed: `Lost the connection to ${who}`,
     error: `The call with ${who} could not be set up`,
   };
+  /** @type {Record<string, string | undefined>} */
   const remote = {
     declined: `${who} declined the call`,
     busy: `${who} is in another call`,

@@ -307,7 +307,7 @@ export class CallView {
     const connected = call.is('connected');
     const status = $('call-status');
     const stage = call.is('calling') && call.alerting ? 'alerting' : call.state;
-    status.textContent = (STATUS[stage] || '').replace('NAME', call.peerName);
+    status.textContent = (STATUS[/** @type {keyof STATUS} */ (stage)] || '').replace('NAME', call.peerName);
     status.className = connected ? 'visually-hidden' : '';
     paintName($('call-name'), call.peerName, call.peerId);
     this.root.dataset.state = call.state;

@@ -77,8 +77,13 @@ export const registry = new MessageRegistry()
       typeof (/** @type {any} */ (data).video) === 'boolean',
   )
   // `reason` (ext): why, e.g. `left` for a page closed or reloaded; older peers send none.
-  .define('disconnect', /** @returns {data is undefined | {reason?: string}} */ (data) => data === undefined || data === null
-    || (typeof data === 'object' && !Array.isArray(data) && (data.reason === undefined || (typeof data.reason === 'string' && data.reason.length <= 64))))
+  .define(
+    'disconnect',
+    /** @returns {data is undefined | null | {reason?: string}} */
+    (/** @type {any} */ data) =>
+      data === undefined || data === null || (typeof data === 'object' && !Array.isArray(data) &&
+        (data.reason === undefined || (typeof data.reason === 'string' && data.reason.length <= 64))),
+  )
   // (ext) The sender holds this connection until its person confirms our device (docs/verification.md):
   // true while it waits, false once it goes on. Nothing else crosses a hold either way.
   .define('hold', /** @returns {data is boolean} */ (data) => typeof data === 'boolean')
@@ -139,11 +144,6 @@ export class PeerChannels extends Emitter {
   }
 
   /**
-   * Send a registered message on its channel. Returns false when that channel is not
-   * open (the message is dropped: data-channel messages are for the live link only).
-   * @param {string} type @param {unknown} [data]
-   */
-  /**
    * Verification hold (public/verify.js): nothing of ours but `disconnect` goes out, what
    * they send is kept (not acted on) until the hold is lifted, and they are told either
    * way (`hold`), so their screen can say why nothing arrives (issue 19, 5).
@@ -162,6 +162,11 @@ export class PeerChannels extends Emitter {
     for (const message of kept) this.emit('message', message);
   }
 
+  /**
+   * Send a registered message on its channel. Returns false when that channel is not
+   * open (the message is dropped: data-channel messages are for the live link only).
+   * @param {string} type @param {unknown} [data]
+   */
   send(type, data) {
     const { channel, text } = this.types.encode(type, data);
     if (this.holding && !THROUGH_A_HOLD.has(type)) return false;

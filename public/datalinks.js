@@ -589,6 +589,7 @@ export class DataLinks extends Emitter {
     this.links = new Map();
     /** Offers answered without a click, per person (a flood builds no connections). */
     this.offerBudget = new OfferBudget();
+    /** @type {Subscriptions} */
     this.everyone = new Subscriptions();
     // Built in: `ping` answers with what it was sent (a round trip, for tools and tests).
     this.subscribe('ping', (data) => data);

@@ -22,7 +22,8 @@ const WAIT_RESUME_MS = 10 * 60 * 1000; // a receiver waits this long for the sen
  * @typedef {{
  *   id: string, peerId: string, peerName: string, direction: 'out' | 'in',
  *   transfer: FileSender | FileReceiver, disk?: DiskFile, saved?: boolean,
- *   kept?: KeptPart, continues?: KeptPart, accepting?: boolean,
+ *   kept?: KeptPart, continues?: KeptPart, accepting?: boolean, reconnecting?: boolean,
+ *   timer?: ReturnType<typeof setTimeout>,
  * }} Entry `kept`: a failed receive's part (see KeptPart); `continues`: the part an offer goes on from
  */
 
@@ -282,7 +283,9 @@ export class FileTransfers extends Emitter {
   add(entry) {
     this.entries.set(entry.id, entry);
     entry.transfer.on('state', () => {
-      this.wake.want(this.active.some((e) => !e.transfer.machine.is('offered', 'offering')));
+      this.wake.want(
+        this.active.some((e) => e.transfer.state !== 'offered' && e.transfer.state !== 'offering'),
+      );
       this.emit('changed', entry);
     });
     entry.transfer.on('progress', () => this.emit('changed', entry));
@@ -295,7 +298,7 @@ export class FileTransfers extends Emitter {
     return this.people.get(peerId)?.name || 'Someone';
   }
 
-  /** Someone was renamed. @param {{id: string, name: string}} person */
+  /** Someone was renamed or left. @param {import('./roster.js').Person} person */
   personChanged(person) {
     if (!person.remove) this.checkSenders(person.id);
     for (const entry of this.entries.values()) {

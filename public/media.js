@@ -130,7 +130,10 @@ export class Media extends Emitter {
     this.emit('change');
   }
 
-  /** Camera on/off as a real track toggle: no renegotiation, the camera light stays on. */
+  /**
+   * Camera on/off as a real track toggle: no renegotiation, the camera light stays on.
+   * @param {boolean} on
+   */
   setCamera(on) {
     this.cameraOn = on;
     for (const track of this.stream.getVideoTracks()) track.enabled = on;

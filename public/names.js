@@ -3,17 +3,20 @@
 const STORAGE_KEY = 'lanCall.name';
 
 /** Chromium brands worth naming, most specific first (every Chromium also says "Chromium"). */
+/** @type {[string, string][]} */
 const BRANDS = [
   ['Microsoft Edge', 'Edge'], ['Opera', 'Opera'], ['Samsung Internet', 'Samsung Internet'],
   ['Brave', 'Brave'], ['Vivaldi', 'Vivaldi'], ['Google Chrome', 'Chrome'], ['Chromium', 'Chromium'],
 ];
 
 /** User-agent patterns, most specific first: Edge and Opera also say "Chrome". */
+/** @type {[RegExp, string][]} */
 const BROWSERS = [
   [/EdgA?\/|EdgiOS\//, 'Edge'], [/OPR\/|OPiOS\//, 'Opera'], [/SamsungBrowser\//, 'Samsung Internet'],
   [/Firefox\/|FxiOS\//, 'Firefox'], [/CriOS\/|Chrome\//, 'Chrome'], [/Safari\//, 'Safari'],
 ];
 
+/** @type {[RegExp, string][]} */
 const SYSTEMS = [
   [/Android/, 'Android'], [/iPhone|iPod/, 'iPhone'], [/iPad/, 'iPad'], [/CrOS/, 'ChromeOS'],
   [/Windows/, 'Windows'], [/Macintosh|Mac OS X/, 'Mac'], [/Linux/, 'Linux'],
@@ -68,7 +71,7 @@ export function initials(name) {
 /** A stable hue for a peer's avatar. @param {string} key */
 export function hue(key) {
   let h = 0;
-  for (const ch of key) h = (h * 31 + ch.codePointAt(0)) % 360;
+  for (const ch of key) h = (h * 31 + /** @type {number} */ (ch.codePointAt(0))) % 360;
   return h;
 }
 
@@ -84,6 +87,6 @@ export function nameKey(name) {
  */
 export function peerTag(id) {
   let h = 2166136261;
-  for (const ch of id) h = Math.imul(h ^ ch.codePointAt(0), 16777619) >>> 0;
+  for (const ch of id) h = Math.imul(h ^ /** @type {number} */ (ch.codePointAt(0)), 16777619) >>> 0;
   return h.toString(36).toUpperCase().padStart(4, '0').slice(-4);
 }

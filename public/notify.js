@@ -62,7 +62,12 @@ export class CallNotifier {
     if (!document.hidden || !this.supported || Notification.permission !== 'granted') return;
     this.close();
     try {
-      const note = new Notification(title, { body, tag: TAG, renotify: true, requireInteraction: ringing, icon: document.querySelector('link[rel="icon"]')?.getAttribute('href') || undefined });
+      const icon = document.querySelector('link[rel="icon"]')?.getAttribute('href') || undefined;
+      // `renotify` (Chromium: ring again for the same tag) is not in TypeScript's NotificationOptions.
+      const options = /** @type {NotificationOptions} */ ({
+        body, tag: TAG, renotify: true, requireInteraction: ringing, icon,
+      });
+      const note = new Notification(title, options);
       note.onclick = () => {
         focus();
         note.close();

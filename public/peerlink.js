@@ -396,7 +396,10 @@ export class PeerLink extends Emitter {
     await sender.setParameters(params).catch(() => {});
   }
 
-  /** Device switch or screen share: swap the outgoing track in place. @param {Kind} kind */
+  /**
+   * Device switch or screen share: swap the outgoing track in place.
+   * @param {Kind} kind @param {MediaStreamTrack | null} track
+   */
   async replaceTrack(kind, track) {
     this.localTracks[kind] = track;
     await this.transceivers[kind]?.sender.replaceTrack(this.held ? null : track);

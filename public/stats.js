@@ -79,7 +79,7 @@ export class StatsOverlay {
     if (!g) return;
     g.clearRect(0, 0, width, height);
     const peak = Math.max(1, ...this.history.map((p) => Math.max(p.in, p.out)));
-    const line = (/** @type {'in' | 'out'} */ key, colour) => {
+    const line = (/** @type {'in' | 'out'} */ key, /** @type {string} */ colour) => {
       g.beginPath();
       this.history.forEach((point, i) => {
         const x = width - (this.history.length - 1 - i) * (width / (HISTORY - 1));
@@ -106,7 +106,7 @@ export function summarize(report, previous) {
   let bytesOut = 0;
   let time = 0;
   let pair = null;
-  let video = null;
+  let video = /** @type {RTCInboundRtpStreamStats | null} */ (null);
   report.forEach((stat) => {
     byId[stat.id] = stat;
     time = Math.max(time, stat.timestamp);

@@ -7,37 +7,40 @@
 // (/assets/VERSION/...) never change, so they are served from the cache first; the page
 // itself (it embeds the version) always comes from the network when it can.
 
-const VERSION = new URL(self.location.href).searchParams.get('v') || 'dev';
+// `self`, typed as this worker's own scope (TypeScript's WebWorker lib types it as any
+// worker's; `npx tsc -p public/tsconfig.workers.json` checks this file).
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+const VERSION = new URL(sw.location.href).searchParams.get('v') || 'dev';
 const SHELL = `lan-call-shell-${VERSION}`;
 const SHARED = 'lan-call-shared'; // files shared into the app, until a page takes them
 
-self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(SHELL).then(() => self.skipWaiting()));
+sw.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(SHELL).then(() => sw.skipWaiting()));
 });
 
 // The page asks a worker of its own version that is still waiting to take over: Chromium
 // sometimes leaves the new version waiting after a live reload although install called
 // skipWaiting (seen 2 times in 10 in test_installable), and the page would then keep the
 // old worker and its cache.
-self.addEventListener('message', (event) => {
-  if (event.data === 'take-over') self.skipWaiting();
+sw.addEventListener('message', (event) => {
+  if (event.data === 'take-over') sw.skipWaiting();
 });
 
-self.addEventListener('activate', (event) => {
+sw.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       for (const name of await caches.keys()) {
         if (name.startsWith('lan-call-shell-') && name !== SHELL) await caches.delete(name);
       }
-      await self.clients.claim();
+      await sw.clients.claim();
     })(),
   );
 });
 
-self.addEventListener('fetch', (event) => {
+sw.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
-  if (url.origin !== self.location.origin) return;
+  if (url.origin !== sw.location.origin) return;
   if (request.method === 'POST' && url.pathname === '/share') {
     event.respondWith(receiveShare(request));
     return;

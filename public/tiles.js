@@ -146,7 +146,8 @@ export class TileGrid {
     const connected = link.is('connected');
     const showing = connected && link.remoteMedia.video && video(tile).videoWidth > 0;
     /** @type {HTMLElement} */ (tile.querySelector('.tile-cover')).hidden = showing;
-    tile.querySelector('.tile-state').textContent = STATE_WORDS[/** @type {keyof STATE_WORDS} */ (link.state)] || '';
+    const words = STATE_WORDS[/** @type {keyof STATE_WORDS} */ (link.state)] || '';
+    /** @type {HTMLElement} */ (tile.querySelector('.tile-state')).textContent = words;
     /** @type {HTMLElement} */ (tile.querySelector('[data-testid="tile-mic-off"]')).hidden = !connected || link.remoteMedia.audio;
     /** @type {HTMLElement} */ (tile.querySelector('[data-testid="tile-camera-off"]')).hidden = !connected || link.remoteMedia.video;
     tile.dataset.state = link.state;

@@ -44,8 +44,16 @@ export const FINISHED = Object.freeze(new Set(['done', 'declined', 'cancelled', 
 
 /** @typedef {'offering' | 'sending' | 'verifying' | 'interrupted' | 'done' | 'declined' | 'cancelled' | 'failed'} SenderStateName */
 /** @typedef {'offered' | 'receiving' | 'verifying' | 'interrupted' | 'done' | 'declined' | 'cancelled' | 'failed'} ReceiverStateName */
+/**
+ * @typedef {'accept' | 'decline' | 'done' | 'drop' | 'cancel' | 'fail' | 'sent' | 'resume' | 'end'
+ *   | 'verified'} TransferEvent what a SENDER or RECEIVER table moves on
+ */
+/**
+ * @template {string} S
+ * @typedef {Readonly<Record<S, Readonly<Partial<Record<TransferEvent, S>>>>>} Table
+ */
 
-/** @type {Readonly<Record<SenderStateName, Readonly<Record<string, SenderStateName>>>>} */
+/** @type {Table<SenderStateName>} */
 export const SENDER = Object.freeze({
   // done: a resumed offer the receiver had already finished verifying.
   offering: { accept: 'sending', decline: 'declined', done: 'done', drop: 'interrupted', cancel: 'cancelled', fail: 'failed' },
@@ -58,7 +66,7 @@ export const SENDER = Object.freeze({
   failed: {},
 });
 
-/** @type {Readonly<Record<ReceiverStateName, Readonly<Record<string, ReceiverStateName>>>>} */
+/** @type {Table<ReceiverStateName>} */
 export const RECEIVER = Object.freeze({
   offered: { accept: 'receiving', decline: 'declined', cancel: 'cancelled', fail: 'failed' },
   receiving: { end: 'verifying', drop: 'interrupted', cancel: 'cancelled', fail: 'failed' },
@@ -75,7 +83,7 @@ export const RECEIVER = Object.freeze({
  * @template {string} S
  */
 export class TransferState extends Emitter {
-  /** @param {Readonly<Record<S, Readonly<Record<string, S>>>>} table @param {S} initial */
+  /** @param {Table<S>} table @param {S} initial */
   constructor(table, initial) {
     super();
     this.table = table;
@@ -84,7 +92,7 @@ export class TransferState extends Emitter {
     this.reason = '';
   }
 
-  /** @param {string} event @param {string} [reason] */
+  /** @param {TransferEvent} event @param {string} [reason] */
   fire(event, reason = '') {
     const from = this.state;
     const to = this.table[from][event];
@@ -215,7 +223,7 @@ export class Speed {
  * The parts of an RTCDataChannel a transfer uses (a fake in the tests).
  * @typedef {{
  *   label: string, readyState: string, bufferedAmount: number, bufferedAmountLowThreshold: number,
- *   binaryType: string, send: (data: string | ArrayBufferView | ArrayBuffer) => void, close: () => void,
+ *   binaryType: string, send(data: string | ArrayBufferView | ArrayBuffer): void, close: () => void,
  *   addEventListener: (type: string, listener: (event: any) => void, options?: AddEventListenerOptions) => void,
  * }} Channel
  */
@@ -339,7 +347,10 @@ class Transfer extends Emitter {
  * @typedef {{update: (bytes: Uint8Array) => unknown, hex: () => string | Promise<string>, peek: () => string | Promise<string>}} Hasher
  */
 
-/** The sending side of one transfer. */
+/**
+ * The sending side of one transfer.
+ * @extends {Transfer<SenderStateName>}
+ */
 export class FileSender extends Transfer {
   /**
    * @param {{id?: string, name: string, size: number, type?: string}} file
@@ -550,7 +561,10 @@ export class FileSender extends Transfer {
  *   discard: () => Promise<void> | void, writeMany?: (parts: Uint8Array[]) => Promise<void> | void}} Sink
  */
 
-/** The receiving side of one transfer. */
+/**
+ * The receiving side of one transfer.
+ * @extends {Transfer<ReceiverStateName>}
+ */
 export class FileReceiver extends Transfer {
   /**
    * @param {Offer} offer validated by parseMessage

@@ -68,7 +68,10 @@ export function clearNotices() {
   $('notices').replaceChildren();
 }
 
-/** Initials on a colour that stays the same for a person. @param {HTMLElement} el */
+/**
+ * Initials on a colour that stays the same for a person.
+ * @param {HTMLElement} el @param {string} name @param {string} key
+ */
 export function paintAvatar(el, name, key) {
   el.textContent = initials(name);
   el.style.setProperty('--hue', String(hue(key)));

@@ -176,6 +176,7 @@ export async function confirm(link) {
 async function hold(link) {
   link.held = true;
   if (link.channels) link.channels.held = true;
+  /** @type {RTCRtpSender[]} */
   const senders = link.pc?.getSenders() || [];
   await Promise.all(senders.filter((s) => s.track).map((s) => s.replaceTrack(null).catch(() => {})));
 }
@@ -202,7 +203,11 @@ function qrUrl(text) {
   return `/qr/text.svg?text=${encodeURIComponent(text)}`;
 }
 
-/** @param {string} tag @param {string} [className] @param {string} [text] */
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {string} [className] @param {string} [text]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function el(tag, className = '', text = '') {
   const node = document.createElement(tag);
   if (className) node.className = className;
