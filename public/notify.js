@@ -61,12 +61,12 @@ export class CallNotifier {
   show(title, body, ringing) {
     if (!document.hidden || !this.supported || Notification.permission !== 'granted') return;
     this.close();
+    const icon = document.querySelector('link[rel="icon"]')?.getAttribute('href') || undefined;
+    // `renotify` (Chromium: ring again for the same tag) is not in TypeScript's NotificationOptions.
+    const options = /** @type {NotificationOptions} */ ({
+      body, tag: TAG, renotify: true, requireInteraction: ringing, icon,
+    });
     try {
-      const icon = document.querySelector('link[rel="icon"]')?.getAttribute('href') || undefined;
-      // `renotify` (Chromium: ring again for the same tag) is not in TypeScript's NotificationOptions.
-      const options = /** @type {NotificationOptions} */ ({
-        body, tag: TAG, renotify: true, requireInteraction: ringing, icon,
-      });
       const note = new Notification(title, options);
       note.onclick = () => {
         focus();
@@ -74,13 +74,24 @@ export class CallNotifier {
       };
       this.shown = note;
     } catch {
-      // Android Chrome allows notifications only from a service worker: the ring still sounds.
+      // Android's Chrome and iPhone apps on the Home Screen show notifications only from
+      // the service worker (its notificationclick brings this tab forward).
+      this.worker().then((registration) => registration?.showNotification(title, options)).catch(() => {});
     }
   }
 
   close() {
     this.shown?.close();
     this.shown = null;
+    this.worker()
+      .then((registration) => registration?.getNotifications({ tag: TAG }))
+      .then((notes) => notes?.forEach((note) => note.close()))
+      .catch(() => {});
+  }
+
+  /** The page's service worker registration, where there is one. */
+  async worker() {
+    return (await navigator.serviceWorker?.getRegistration()) ?? null;
   }
 }
 

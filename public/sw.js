@@ -37,6 +37,20 @@ sw.addEventListener('activate', (event) => {
   );
 });
 
+// A call's notification shown from here (where the page cannot show its own): a tap
+// brings the app's tab forward, or opens it.
+sw.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil(
+    (async () => {
+      const tabs = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
+      const tab = tabs.find((client) => new URL(client.url).origin === sw.location.origin);
+      if (tab) await tab.focus();
+      else await sw.clients.openWindow('/');
+    })(),
+  );
+});
+
 sw.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);

@@ -35,6 +35,20 @@ async def browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
     await browser.close()
 
 
+@pytest.fixture
+async def trusting_browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
+    """Chromium that trusts the test server's certificate as a real install would (a
+    service worker is refused over a certificate the browser does not trust, even with
+    the context's ignore_https_errors)."""
+    browser = await playwright_driver.chromium.launch(
+        executable_path=chromium.executable(),
+        headless=True,
+        args=[*chromium.ARGS, chromium.ALLOW_MEDIA, "--ignore-certificate-errors"],
+    )
+    yield browser
+    await browser.close()
+
+
 @pytest.fixture(scope="session")
 async def denied_browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
     """A browser in which the user refused camera and microphone access."""

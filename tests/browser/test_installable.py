@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from playwright.async_api import Browser, Playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+from playwright.async_api import expect
 
 from server.config import ReloadMode
 from tests.browser.test_files import transfer
-from tests.support import chromium
 
 SHARE_JS = """
 async () => {
@@ -26,20 +23,6 @@ async () => {
   return response.url;
 }
 """
-
-
-@pytest.fixture
-async def trusting_browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
-    """Chromium that trusts the test server's certificate as a real install would (a
-    service worker is refused over a certificate the browser does not trust, even with
-    the context's ignore_https_errors)."""
-    browser = await playwright_driver.chromium.launch(
-        executable_path=chromium.executable(),
-        headless=True,
-        args=[*chromium.ARGS, chromium.ALLOW_MEDIA, "--ignore-certificate-errors"],
-    )
-    yield browser
-    await browser.close()
 
 
 async def test_installable_and_files_shared_in_ask_whom_to_send_to(

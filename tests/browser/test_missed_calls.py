@@ -11,6 +11,7 @@ import re
 from playwright.async_api import Page, expect
 
 from tests.support.browseruser import connect_call
+from tests.support.polling import eventually
 
 # Headless Chromium shows no system notifications and its tabs are never hidden, so the
 # page gets a recording Notification and a switch for document.hidden.
@@ -137,6 +138,56 @@ async def test_background_tab_gets_a_notification_and_permission_waits_for_a_cal
     await asyncio.sleep(0.3)
     assert await bob.js("window.__notes.length") == count
     assert await bob.js("window.__permissionAsks") == 1
+
+
+# Android's Chrome (and an iPhone app on the Home Screen): `new Notification` throws, only
+# the service worker may show one. Its registration's notifications are recorded.
+WORKER_ONLY_NOTIFICATIONS = """
+(() => {
+  window.__workerNotes = [];
+  const Recording = window.Notification;
+  window.Notification = class extends Recording {
+    constructor() { throw new TypeError("Failed to construct 'Notification': Illegal constructor."); }
+  };
+  // permission and requestPermission: the recording class's, inherited.
+  const proto = ServiceWorkerRegistration.prototype;
+  proto.showNotification = function (title, options) {
+    window.__workerNotes.push({ title, options, closed: false });
+    return Promise.resolve();
+  };
+  proto.getNotifications = function ({ tag } = {}) {
+    return Promise.resolve(window.__workerNotes
+      .filter((n) => !n.closed && (!tag || n.options.tag === tag))
+      .map((n) => ({ close: () => { n.closed = true; } })));
+  };
+})();
+"""
+
+
+async def test_where_only_the_service_worker_may_notify_it_does(start_server, new_user, trusting_browser):
+    """Android's Chrome refuses `new Notification`: the ring's notification comes from the
+    service worker instead, and the missed call replaces it there."""
+    live = await start_server()
+    alice = await new_user(live, "Alice")
+
+    async def worker_only(page: Page) -> None:
+        await fake_notifications(page)
+        await page.add_init_script(WORKER_ONLY_NOTIFICATIONS)
+
+    bob = await new_user(live, "Bob", before_load=worker_only, browser=trusting_browser)
+    registered = "async () => !!(await navigator.serviceWorker.getRegistration())"
+    await eventually(lambda: bob.js(registered), within=10, what="Bob's service worker registered")
+    await bob.test_id("notify-enable").click()
+    await bob.js("window.__hidden = true")
+    await alice.call(bob)
+    note = await bob.wait_for("window.__workerNotes.find((n) => !n.closed)?.title")
+    assert note == "Alice is calling"
+    assert await bob.js("window.__notes.length") == 0
+    await alice.test_id("hang-up").click()
+    await bob.wait_idle()
+    await bob.wait_for("window.__workerNotes.at(-1).title === 'Missed call from Alice'")
+    # One at a time: the ring's was closed for it.
+    assert await bob.js("window.__workerNotes.filter((n) => !n.closed).length") == 1
 
 
 async def test_notify_me_control_asks_for_permission(start_server, new_user):
