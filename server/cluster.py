@@ -9,6 +9,8 @@ Redis holds, under `lancall:`:
                        peers that instance holds; what a new or reconnected instance reads
     rooms              hash: call id -> members and invitations
     stats              hash: instance -> its own figures for /metrics, rewritten each second
+    seen               hash: instance -> when it last refreshed its heartbeat (a dead one's
+                       peers may resume anywhere for a grace period after that)
 and two kinds of pub/sub channel: `presence` (events, `replica.py`) and `to:<instance>`
 (frames for the peers that instance holds).
 """
@@ -46,6 +48,7 @@ PREFIX = "lancall:"
 PRESENCE = PREFIX + "presence"
 ROOMS = PREFIX + "rooms"
 STATS = PREFIX + "stats"  # hash: instance -> its own figures for /metrics (metrics.py), each second
+SEEN = PREFIX + "seen"  # hash: instance -> when it last said it was alive (wall clock)
 HEARTBEAT_SECONDS = 1.0
 ALIVE_TTL_MS = 3000  # an instance silent this long is taken for dead (kill -9, power cut)
 # Frames queued longer (Redis down) are dropped, and their senders told `undelivered`: a
@@ -445,6 +448,7 @@ class Cluster:
         rooms = [r for r in self.hub.calls if r.owner in (None, self.me)]  # only the owner publishes a call
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
+        pipe.hset(SEEN, self.me, str(time.time()))
         pipe.delete(peers_key(self.me))
         records = {p.id: json.dumps(replica.peer_record(p)) for p in held}
         calls = {r.id: json.dumps(replica.room_record(r, False, self.me)) for r in rooms}
@@ -470,8 +474,9 @@ class Cluster:
         let those whose home is not alive start their grace period."""
         keys = self.redis.scan_iter(match=alive_key("*"), count=1000)
         alive = {key.decode().rsplit(":", 1)[1] async for key in keys} - {self.me}
+        dead = await self._recently_dead(alive)
         records: dict[str, dict[Any, Any]] = {}
-        for home in alive:
+        for home in alive | dead:
             records[home] = self._signed_records(peers_key(home), await self.redis.hgetall(peers_key(home)))
         rooms = self._signed_records(ROOMS, await self.redis.hgetall(ROOMS))
         now = time.monotonic()
@@ -514,6 +519,33 @@ class Cluster:
                 if isinstance(item, dict) and hub.room(str(item.get("id"))) is None:
                     out.extend(replica.apply_room(hub, item))
         deliver(out, hub)
+        for home in dead:
+            self._lost(home)  # its peers start their grace period here: they may resume here
+
+    async def _recently_dead(self, alive: set[str]) -> set[str]:
+        """Instances gone without a word less than a grace period ago, whose peers may
+        still resume anywhere: a worker restarted after a kill -9 must know them too, or
+        a tab that reconnects to it loses its id. Known by when each last refreshed its
+        heartbeat (SEEN); older entries are dropped here."""
+        seen = await self.redis.hgetall(SEEN)
+        dead: set[str] = set()
+        stale: list[str] = []
+        now = time.time()
+        for raw_home, raw_at in seen.items():
+            home = raw_home.decode(errors="replace") if isinstance(raw_home, bytes) else str(raw_home)
+            if home in alive or home == self.me:
+                continue
+            try:
+                at = float(raw_at)
+            except ValueError:
+                at = 0.0
+            if now - at < self.resume_grace:
+                dead.add(home)
+            else:
+                stale.append(home)
+        if stale:
+            await self.redis.hdel(SEEN, *stale)
+        return dead
 
     async def _heartbeat(self) -> None:
         while True:
@@ -523,6 +555,7 @@ class Cluster:
             try:
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
+                pipe.hset(SEEN, self.me, str(time.time()))
                 if self.stats is not None:  # what this instance alone knows, for any instance's scrape
                     pipe.hset(STATS, self.me, json.dumps({**self.stats(), "at": time.time()}))
                 await pipe.execute()

@@ -176,8 +176,9 @@ class Hub:
                 if self._by_conn.pop(id(peer.conn), None) is not None:  # not a mirror's
                     self._release_address(peer.address)
             peer.conn = conn
-            if peer.home is not None:  # a mirror resumed here is now held here: its own budget,
-                # not the mirrors' shared 1 message/s one (a call's signalling would be dropped)
+            if peer.bucket is self._mirror_bucket:  # a mirror (or one orphaned here when its
+                # instance died) resumed here is held here now: its own budget, not the mirrors'
+                # shared 1 message/s one (a call's signalling would be dropped)
                 peer.bucket = TokenBucket(self.limits.rate_limit, self.limits.rate_burst, now)
             peer.home = None
             peer.address = address

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 
 from server.cluster import CLUSTER
 from tests.support.benchproc import start_server as start_process
@@ -284,6 +285,55 @@ async def test_kill_9_of_an_instance_its_clients_resume_on_the_other(
             await bob.send({"type": "offer", "data": {"type": "offer", "sdp": "s", "target": alice.id}})
             assert (await frame(again, of_type("offer")))["data"]["source"] == bob.id
     finally:
+        for proc in procs:
+            stop_process(proc)
+
+
+async def test_an_instance_started_after_a_kill_9_lets_its_clients_resume(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A worker restarted after a kill -9 comes up when the dead instance's heartbeat has
+    expired: a tab reconnecting to it (not to the survivor) must still get its id back
+    within the grace period (a browser failover test once saw "Alice came back under a
+    new id")."""
+    ports = [free_port(), free_port(), free_port()]
+    common = {"REDIS_URL": redis_server.url, "RESUME_GRACE": "6"}
+    procs = [
+        await asyncio.to_thread(start_process, port, tmp_path / "certs", tmp_path / f"s{i}.log", **common)
+        for i, port in enumerate(ports[:2])
+    ]
+    redis = aioredis.from_url(redis_server.url)
+    try:
+        ca = tmp_path / "certs" / "ca.pem"
+        context = ssl.create_default_context(cafile=str(ca))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+            urls = [f"wss://localhost:{port}/rtc" for port in ports]
+            alice = await RtcClient.connect(session, urls[0], "Alice")
+            bob = await RtcClient.connect(session, urls[1], "Bob")
+            await frame(alice, about(bob.id))
+            procs[0].send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            procs[0].wait(5)
+
+            async def one_alive() -> bool:
+                return len([key async for key in redis.scan_iter(match="lancall:alive:*")]) == 1
+
+            await eventually(one_alive, 10, what="the killed instance's heartbeat expired")
+            procs.append(
+                await asyncio.to_thread(
+                    start_process, ports[2], tmp_path / "certs", tmp_path / "s2.log", **common
+                )
+            )
+            again = await RtcClient.connect(session, f"{urls[2]}?resume={alice.token}")
+            assert again.id == alice.id, "Alice came back under a new id"
+            await again.send({"type": "identify", "data": {"id": again.id, "name": "Alice"}})
+            await again.send({"type": "offer", "data": {"type": "offer", "sdp": "s", "target": bob.id}})
+            assert (await frame(bob, of_type("offer")))["data"]["source"] == alice.id
+            # Past the grace period after the kill, nobody saw her leave.
+            seen = await frames_for(bob, killed_at + 7.0 - time.monotonic())
+            assert not any(about(alice.id, remove=True)(m) for m in seen)
+    finally:
+        await redis.aclose()
         for proc in procs:
             stop_process(proc)
 

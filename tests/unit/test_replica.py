@@ -263,6 +263,25 @@ def test_a_peer_resumed_from_another_instance_has_its_own_message_budget() -> No
     assert [m for m in again.take() if m["type"] == "error"] == []
 
 
+def test_a_peer_resumed_after_its_instance_was_taken_for_dead_has_its_own_budget() -> None:
+    """The same when the resume comes after the other instance was declared lost: the
+    peer, orphaned here into its grace period, still had the mirrors' shared bucket, and
+    a reconnecting phone's ICE restart was dropped ("rate-limited")."""
+    net, a, b, _ = two_instances()
+    alice, _ = join_on(net, a, "alice", "Alice")
+    bob, bob_conn = join_on(net, b, "bob", "Bob")
+    assert b.orphan("A") == 1  # A was killed; B's heartbeat check noticed first
+    again = FakeConn("alice-again")
+    peer, out, resumed = b.connect(again, alice.token)
+    apply(out, b)
+    assert resumed and peer.id == alice.id
+    candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}
+    for _ in range(20):
+        relay(net, b, peer, {"type": "icecandidate", "data": {"target": bob.id, "candidate": candidate}})
+    assert [m["type"] for m in bob_conn.take() if m["type"] != "peer"] == ["icecandidate"] * 20
+    assert [m for m in again.take() if m["type"] == "error"] == []
+
+
 def test_an_accept_across_instances_needs_an_offer_from_its_target() -> None:
     """The callee's instance decides whether an `accept` makes a call: the caller's offer,
     relayed from the other instance, rings there (issue 18, finding 22)."""
