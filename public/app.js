@@ -27,6 +27,8 @@ import { StatsOverlay } from './stats.js';
 import { identityReady } from './identity.js';
 import { Verification } from './verify.js';
 import { $, Lobby, NameField } from './ui.js';
+import { ERROR, errorRoles, relayRole } from './protocol.js';
+/** @typedef {import('./protocol.js').Role} Role */
 
 const pageVersion = document.body.dataset.version;
 /** @type {import('./signalling.js').ServerConfig} */
@@ -128,14 +130,31 @@ roster.on('removed', (person) => {
   personChanged(person);
 });
 
-signalling.on('signal', ({ type, data }) => (type === 'space-move' ? spaces.followMove(data) : calls.handle(type, data)));
-calls.on('data-link', ({ type, data }) => dataLinks.handle(type, data));
+// Every frame the server sends goes to one role (public/protocol.js decides which).
+const relayHandlers = {
+  call: (/** @type {string} */ type, /** @type {any} */ data) => calls.handle(type, data),
+  data: (/** @type {string} */ type, /** @type {any} */ data) => dataLinks.handle(type, data),
+  space: (/** @type {string} */ _type, /** @type {any} */ data) => spaces.followMove(data),
+  name: () => {},
+};
+signalling.on('signal', ({ type, data }) => relayHandlers[relayRole(type, data)](type, data));
 
+/** @type {Record<Role, (error: {code: string, message?: string, ref?: string, target?: string}) => boolean>} */
+const errorHandlers = {
+  data: (error) => dataLinks.serverError(error),
+  call: (error) => calls.serverError(error),
+  space: (error) => spaces.refused(error),
+  name: (error) => nameField.refused(error),
+};
 signalling.on('error', (error) => {
-  const aboutDataLink = dataLinks.serverError(error); // a peer away is away for a call too
-  if (calls.serverError(error) || aboutDataLink) return;
-  if (spaces.refused(error) || nameField.refused(error)) return;
-  if (error.code !== 'rate-limited') lobby.notice(`The server refused a message (${error.code}).`);
+  let handled = false;
+  for (const role of errorRoles(error)) {
+    if (!errorHandlers[role](error)) continue;
+    handled = true;
+    if (role !== 'data') break; // see errorRoles: calls hear a refused relay too
+  }
+  if (handled) return;
+  if (error.code !== ERROR.RATE_LIMITED) lobby.notice(`The server refused a message (${error.code}).`);
   console.warn('server error', error);
 });
 

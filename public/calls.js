@@ -7,6 +7,7 @@ import { Emitter } from './events.js';
 import { listNames, mayAdoptCall, videoBudget } from './grouplogic.js';
 import { PeerLink } from './peerlink.js';
 import { endOnDisconnect, followRemoteHold, followRemoteMedia } from './peermessages.js';
+import { ERROR } from './protocol.js';
 
 /**
  * @typedef {{id: string, name: string, kind: string, remove?: boolean, inCall?: boolean}} Person
@@ -179,8 +180,6 @@ export class CallController extends Emitter {
 
   /** A relayed message from the server. @param {string} type @param {any} data */
   handle(type, data) {
-    // A data link (docs/protocol.md §9) is never a call: it goes to its own owner, unrung.
-    if (data.link === 'data') return this.emit('data-link', { type, data });
     if (type === 'call') return this.callChanged(data);
     if (type === 'invite') return this.invitedBy(data);
     const from = type === 'icecandidate' ? data.id : data.source;
@@ -605,25 +604,25 @@ export class CallController extends Emitter {
   serverError({ code, ref, target }) {
     if (ref === 'invite') return this.inviteRefused(code, target);
     if (ref === 'join') {
-      this.joinFailed(code === 'call-full' ? 'This call is full' : 'That call is over.');
+      this.joinFailed(code === ERROR.CALL_FULL ? 'This call is full' : 'That call is over.');
       return true;
     }
-    if (ref === 'leave-call' || code === 'not-in-call') return true; // left already, or they did
-    if (ref === 'accept' && code === 'not-invited') {
+    if (ref === 'leave-call' || code === ERROR.NOT_IN_CALL) return true; // left already, or they did
+    if (ref === 'accept' && code === ERROR.NOT_INVITED) {
       // Our answer came after their offer stopped ringing (or they hung up meanwhile).
       const link = target === undefined ? this.current : this.links.get(target);
       if (link?.is('connecting') && link.direction === 'incoming') link.end('expired', 'local');
       return true;
     }
     const link = target === undefined ? this.current : this.links.get(target);
-    if (code === 'peer-away' || code === 'undelivered') {
+    if (code === ERROR.PEER_AWAY || code === ERROR.UNDELIVERED) {
       // Their socket is gone: say so now rather than ring into the void. The hang-up is
       // held with the offer, so if they come back they see a missed call, not a ring.
       // (A member of our group call gets the offer on their resume: no ring to cut short.)
       if (ref === 'offer' && link?.is('calling') && !link.callId) link.hangup('cancelled', 'unreachable');
       return true;
     }
-    if (code !== 'unknown-peer') return false;
+    if (code !== ERROR.UNKNOWN_PEER) return false;
     const call = target === undefined ? this.current : link; // the server may not name the target of an unknown peer
     if ((ref === 'offer' && call?.is('calling')) || (ref === 'accept' && call?.is('connecting'))) {
       call.end('unavailable', 'local');
@@ -639,13 +638,13 @@ export class CallController extends Emitter {
     this.forgetInvite(id);
     /** @type {Record<string, string>} */
     const words = {
-      'call-full': 'This call is full',
-      unsupported: `${name}’s app can’t join group calls`,
-      'unknown-peer': `${name} is no longer here`,
-      'peer-away': `${name} isn’t reachable right now`,
-      undelivered: `${name} isn’t reachable right now`,
-      'not-in-call': 'You are no longer in this call',
-      'bad-message': `${name} is already in this call`,
+      [ERROR.CALL_FULL]: 'This call is full',
+      [ERROR.UNSUPPORTED]: `${name}’s app can’t join group calls`,
+      [ERROR.UNKNOWN_PEER]: `${name} is no longer here`,
+      [ERROR.PEER_AWAY]: `${name} isn’t reachable right now`,
+      [ERROR.UNDELIVERED]: `${name} isn’t reachable right now`,
+      [ERROR.NOT_IN_CALL]: 'You are no longer in this call',
+      [ERROR.BAD_MESSAGE]: `${name} is already in this call`,
     };
     if (wasInvited || words[code]) this.emit('notice', words[code] || `Couldn’t add ${name} (${code})`);
     return true;

@@ -27,6 +27,10 @@ import { DataLinkError, isLine, isRequest, isResponse, OfferBudget, Requests, yi
 import { Emitter } from './events.js';
 import { rtcConfiguration } from './identity.js';
 import { LinkState } from './linkstate.js';
+import { DATA_LINK, ERROR } from './protocol.js';
+
+/** Server refusals that end a data link being opened. @type {ReadonlySet<string>} */
+const LINK_REFUSALS = new Set([ERROR.PEER_AWAY, ERROR.UNDELIVERED, ERROR.UNKNOWN_PEER, ERROR.UNSUPPORTED]);
 
 export { DataLinkError } from './datalogic.js';
 
@@ -36,7 +40,6 @@ export const REQUEST_TIMEOUT_MS = 10000;
 const LOST_GIVE_UP_MS = 15000; // ICE disconnected this long: the link is over (the next use reopens)
 const MAX_QUEUED = 256; // sends waiting for the link to open
 const MAX_QUEUED_CANDIDATES = 256;
-const DATA = 'data'; // the relay `link` value of data links
 
 /**
  * @typedef {{peerId: string, peerName: string, link: DataLink}} From who a message came from
@@ -299,7 +302,7 @@ export class DataLink extends Emitter {
 
   /** @param {string} type @param {object} data */
   signal(type, data) {
-    this.signalRaw(type, { ...data, link: DATA });
+    this.signalRaw(type, { ...data, link: DATA_LINK });
   }
 
   /** Open the link if it is idle (we offer). */
@@ -543,10 +546,10 @@ export class DataLink extends Emitter {
     /** @type {Record<string, [string, string]>} */
     const words = {
       unreachable: ['unreachable', `${who} isn’t reachable right now.`],
-      'peer-away': ['unreachable', `${who} isn’t reachable right now.`],
+      [ERROR.PEER_AWAY]: ['unreachable', `${who} isn’t reachable right now.`],
       undelivered: ['unreachable', `${who} isn’t reachable right now.`],
-      unsupported: ['unsupported', `${who}’s app can’t receive messages.`],
-      'unknown-peer': ['gone', `${who} is no longer here.`],
+      [ERROR.UNSUPPORTED]: ['unsupported', `${who}’s app can’t receive messages.`],
+      [ERROR.UNKNOWN_PEER]: ['gone', `${who} is no longer here.`],
       gone: ['gone', `${who} is no longer here.`],
       failed: ['closed', `Lost the connection to ${who}.`],
       error: ['closed', `The connection to ${who} failed.`],
@@ -683,13 +686,13 @@ export class DataLinks extends Emitter {
    * @param {{code: string, ref?: string, target?: string}} error
    */
   serverError({ code, ref, target }) {
-    if (!['peer-away', 'undelivered', 'unknown-peer', 'unsupported'].includes(code)) return false;
+    if (!LINK_REFUSALS.has(code)) return false;
     if (!['offer', 'accept', 'icecandidate'].includes(ref || '')) return false;
     const opening = [...this.links.values()].filter((link) => link.linkState.is('connecting') && !link.open);
     // `unsupported` names no target: the oldest link being opened is the one refused.
     const link = target ? opening.find((l) => l.peerId === target) : opening[0];
     if (!link) return false;
-    if (ref === 'offer' || code !== 'peer-away') {
+    if (ref === 'offer' || code !== ERROR.PEER_AWAY) {
       link.signal('hangup', { target: link.peerId, reason: 'cancelled' }); // held with the offer
       link.end(code, 'local');
     }

@@ -2,6 +2,7 @@
 // leaving on purpose, and a liveness check that notices a frozen server.
 
 import { Emitter } from './events.js';
+import { CAPS } from './protocol.js';
 
 /**
  * @typedef {{iceServers: RTCIceServer[], maxMessageBytes: number, maxNameLength: number,
@@ -22,8 +23,6 @@ const PONG_WAIT_MS = 3000; // ...and a ping sent this long ago went unanswered
 const CONNECT_TIMEOUT_MS = 5000; // a server that accepts TCP but never says `ready`
 const LIVENESS_TICK_MS = 1000;
 const RELOAD_KEY_MS = 5000; // a reload key counts as 'coming back' for this long
-/** What this client can take part in: group calls (docs/protocol.md §8), data links (§9). */
-const CAPS = ['group', 'data'];
 const GOING_AWAY = 1001; // the server is restarting: come back at once
 const REPLACED = 4001; // our id went to a newer socket, with our token
 
@@ -218,7 +217,7 @@ export class Signalling extends Emitter {
 
   /** Every identify states who we are, what we can do and our space. */
   identity() {
-    return { id: this.id, name: this.name, caps: CAPS, ...(this.space ? { space: this.space } : {}) };
+    return { id: this.id, name: this.name, caps: [CAPS.GROUP, CAPS.DATA], ...(this.space ? { space: this.space } : {}) };
   }
 
   /**

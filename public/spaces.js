@@ -3,10 +3,11 @@
 // link `https://HOST:PORT/?space=CODE`, or its QR code, brings another device into it.
 
 import { shownText } from './plaintext.js';
+import { ERROR, SPACE } from './protocol.js';
 
 export const SPACE_KEY = 'lanCall.space';
 /** No 0/O, 1/I/L: a code read aloud or off a screen is typed right. The server checks the same. */
-export const SPACE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
+export const SPACE_ALPHABET = SPACE.ALPHABET;
 export const SPACE_CODE_LENGTH = 8; // 31^8: far past guessing at NEW_SPACE_TOTAL a minute (docs/protocol.md §11)
 const MIN_LENGTH = 4;
 const MAX_LENGTH = 16;
@@ -168,21 +169,21 @@ export class SpacesPanel {
    */
   refused({ code, message, ref }) {
     if (ref !== 'identify') return false;
-    if (code === 'space-required') {
+    if (code === ERROR.SPACE_REQUIRED) {
       this.required = true;
       this.root.open = true;
       this.render();
       return true;
     }
     const recent = Date.now() - this.movedAt < REFUSAL_WINDOW_MS;
-    const aboutSpace = code === 'bad-message' || (code === 'rate-limited' && String(message).includes('space'));
+    const aboutSpace = code === ERROR.BAD_MESSAGE || (code === ERROR.RATE_LIMITED && String(message).includes('space'));
     if (!recent || !aboutSpace) return false;
     const back = this.previous;
     this.signalling.space = back; // the server kept it: nothing to send
     remember(back);
     this.movedAt = 0;
     const guessing = String(message).includes('new spaces');
-    this.hint.textContent = code !== 'rate-limited'
+    this.hint.textContent = code !== ERROR.RATE_LIMITED
       ? `The server refused that space code: ${String(message || '').replace(/\.$/, '')}.`
       : guessing
         ? 'Too many new spaces tried from this device: check the code, and try again in a minute.'

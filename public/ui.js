@@ -3,6 +3,7 @@
 
 import { isVerified, verifiedBadge } from './contacts.js';
 import { cleanName, defaultName, hue, initials, nameKey, peerTag, saveName } from './names.js';
+import { ERROR } from './protocol.js';
 
 /**
  * @typedef {import('./media.js').Media} Media
@@ -354,7 +355,7 @@ export class NameField {
    * @param {{code: string, message?: string, ref?: string}} error
    */
   refused({ code, message, ref }) {
-    if (code !== 'bad-name' && !(code === 'rate-limited' && ref === 'identify')) return false;
+    if (code !== ERROR.BAD_NAME && !(code === ERROR.RATE_LIMITED && ref === 'identify')) return false;
     const { signalling } = this;
     const rejected = signalling.name;
     let back = this.previous;
@@ -372,7 +373,7 @@ export class NameField {
     saveName(back);
     this.lobby.setSelf(back);
     if (this.input.value === rejected || !this.input.value) this.input.value = back;
-    const why = code === 'bad-name'
+    const why = code === ERROR.BAD_NAME
       ? `“${rejected}” can’t be used: ${String(message || 'the server refused it').replace(/\.$/, '')}.`
       : 'Too many renames in a row: wait a moment, then try again.';
     this.hint.textContent = `${why} You are still “${back}”.`;
