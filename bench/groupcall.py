@@ -1,6 +1,6 @@
 """Group-call benchmark (issue 11): a mesh of N = 3..6 members, of which one or two are
 Chromium tabs (the browser client, fake camera and microphone) and the rest Python peers
-(server/contrib/peer.py, small synthetic video), all on this machine.
+(lancall_peer/peer.py, small synthetic video), all on this machine.
 
 For each N it builds the call the way people do: the first Python peer calls the first
 tab (a 1:1 call the tab accepts), then invites the others one at a time (each tab
@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))  # for tests.support and server, shared with the t
 
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright  # noqa: E402
 
-from server.contrib.peer import PythonPeer  # noqa: E402
+from lancall_peer.peer import PythonPeer  # noqa: E402
 from tests.support import chromium  # noqa: E402
 from tests.support.benchproc import cpu_seconds_of, machine_busy_seconds, start_server, stop_server  # noqa: E402
 from tests.support.net import free_port  # noqa: E402

@@ -1,5 +1,5 @@
 """The verification code of a WebRTC link (docs/verification.md), shared by the echo peer
-(server/echo.py) and the Python test peer (server/contrib/peer.py); the browser computes
+(server/echo.py) and the Python test peer (lancall_peer/peer.py); the browser computes
 the same code in public/verifycode.js (tests/unit/test_verification.py checks both against
 the same vectors).
 

@@ -1,5 +1,5 @@
 """The aiortc pieces the server's echo peer (server/echo.py) and the Python test peer
-(server/contrib/peer.py) share: the ICE configuration, trickled candidates, the chat data
+(lancall_peer/peer.py) share: the ICE configuration, trickled candidates, the chat data
 channel's fixed id and label, and SDP limits. The server owns this module; the test peer
 imports it, never the other way round."""
 

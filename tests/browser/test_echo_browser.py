@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from playwright.async_api import expect
 
-from server.contrib.peer import PythonPeer
+from lancall_peer.peer import PythonPeer
 from server.echo import ECHO, ECHO_NAME, ECHO_PREFIX, EchoPeer
 from tests.support.browseruser import User
 from tests.support.liveserver import LiveServer, StartServer

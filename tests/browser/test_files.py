@@ -12,8 +12,8 @@ from typing import Any
 
 from playwright.async_api import Locator, expect
 
-from server.contrib.filetransfer import FileReceiving, send_file
-from server.contrib.peer import PythonPeer
+from lancall_peer.filetransfer import FileReceiving, send_file
+from lancall_peer.peer import PythonPeer
 from tests.support.browseruser import User, connect_call
 
 

@@ -8,7 +8,7 @@ import asyncio
 
 from playwright.async_api import Locator, expect
 
-from server.contrib.peer import PythonPeer
+from lancall_peer.peer import PythonPeer
 from tests.support.browseruser import User, connect_call
 
 

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 from playwright.async_api import expect
 
+from lancall_peer.peer import PythonPeer
 from server import verification
-from server.contrib.peer import PythonPeer
 from server.verification import CodeExchange
 from tests.support.browseruser import User, connect_call
 from tests.support.mitm import SignallingMitm

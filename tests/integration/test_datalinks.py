@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from server.contrib.datalink import DataLink, DataLinkError
-from server.contrib.peer import PythonPeer, parse_args, run
+from lancall_peer.datalink import DataLink, DataLinkError
+from lancall_peer.peer import PythonPeer, parse_args, run
 from server.tls import CertFiles
 from tests.support.liveserver import StartServer
 from tests.support.polling import eventually

@@ -1,4 +1,4 @@
-"""The "Echo test" peer (server/echo.py) and the Python peer (server/contrib/peer.py), end to end:
+"""The "Echo test" peer (server/echo.py) and the Python peer (lancall_peer/peer.py), end to end:
 a real HTTPS server, real TLS WebSockets, real aiortc media over the LAN interface.
 
 aiortc never uses loopback addresses, so media flows over this machine's LAN address;
@@ -22,7 +22,7 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.sdp import candidate_to_sdp
 
-from server.contrib.peer import Call, CallRejected, PythonPeer, rtc_url
+from lancall_peer.peer import Call, CallRejected, PythonPeer, rtc_url
 from server.echo import ECHO, ECHO_NAME, ECHO_PREFIX, EchoPeer
 from server.webrtc import MAX_REMOTE_CANDIDATES, RemoteCandidates, parse_candidate
 from tests.support.liveserver import LiveServer, StartServer

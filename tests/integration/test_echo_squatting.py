@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection
 
+from lancall_peer.peer import PythonPeer
 from server import echo as echo_module
-from server.contrib.peer import PythonPeer
 from server.echo import ECHO, ECHO_NAME, EchoPeer
 from tests.support.liveserver import LiveServer, StartServer
 from tests.support.polling import eventually

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.contrib.peer import PythonPeer, parse_args, run
+from lancall_peer.peer import PythonPeer, parse_args, run
 from server.echo import ECHO
 from server.tls import CertFiles
 from tests.support.liveserver import LiveServer, StartServer

@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 
-from server.contrib.peer import PythonPeer, parse_args, run, space_code
+from lancall_peer.peer import PythonPeer, parse_args, run, space_code
 from server.tls import CertFiles
 from tests.support.liveserver import StartServer
 from tests.support.polling import eventually

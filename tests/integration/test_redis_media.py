@@ -1,5 +1,5 @@
 """A running call survives `kill -9` of one instance (issue 14, item 2): two `python -m
-server` processes on one real redis-server, two aiortc peers (server/contrib/peer.py) with
+server` processes on one real redis-server, two aiortc peers (lancall_peer/peer.py) with
 real media over the LAN interface, each signalling through its own instance.
 
 The media flows between the peers, never through the server, so killing Ann's instance
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.contrib.peer import Call, PythonPeer
+from lancall_peer.peer import Call, PythonPeer
 from tests.support.benchproc import start_server as start_process
 from tests.support.benchproc import stop_server as stop_process
 from tests.support.net import free_port

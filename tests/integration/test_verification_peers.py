@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 
-from server.contrib.peer import PythonPeer
+from lancall_peer.peer import PythonPeer
 from server.echo import CODE_PREFIX, ECHO_NAME, ECHO_PREFIX
 from server.verification import WORDS, sdp_fingerprint
 from tests.support.liveserver import StartServer

@@ -1,4 +1,4 @@
-"""The Python peer's file receiver (server/contrib/filetransfer.py) against bad input,
+"""The Python peer's file receiver (lancall_peer/filetransfer.py) against bad input,
 with a fake channel: each case fails that transfer with a sentence, tells the sender,
 and leaves nothing saved."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from server.contrib.filetransfer import DAMAGED, UNREADABLE, FileReceiving, parse, safe_name, transfer_id_of
+from lancall_peer.filetransfer import DAMAGED, UNREADABLE, FileReceiving, parse, safe_name, transfer_id_of
 
 
 class FakeChannel:

@@ -1,6 +1,7 @@
-"""What the running server imports (issue 10, item 5): never the Python test peer or anything
-under server/contrib, and no import circle through the entry point (`__main__ -> app ->
-livereload -> __main__` was one; the RELOAD=server supervisor now gets its entry point by name).
+"""What the running server imports (issue 10, item 5): never the Python peer (the
+`lancall_peer` package, outside the server's), and no import circle through the entry
+point (`__main__ -> app -> livereload -> __main__` was one; the RELOAD=server supervisor
+now gets its entry point by name).
 
 Two views: the modules a fresh interpreter has loaded after importing the server (a subprocess,
 so this test run's own imports do not count), and the import statements in the source,
@@ -17,7 +18,8 @@ from pathlib import Path
 from server.config import PROJECT_ROOT
 
 SERVER = PROJECT_ROOT / "server"
-TEST_ONLY = ("server.contrib", "server.contrib.peer")
+PEER = PROJECT_ROOT / "lancall_peer"
+TEST_ONLY = ("lancall_peer",)
 
 
 def loaded_after_importing(*modules: str) -> set[str]:
@@ -35,9 +37,9 @@ def module_name(path: Path) -> str:
 
 
 def static_imports() -> dict[str, set[str]]:
-    """server module -> the server modules it imports anywhere in its source."""
+    """server or peer module -> the server and peer modules it imports anywhere in its source."""
     graph: dict[str, set[str]] = {}
-    for path in SERVER.rglob("*.py"):
+    for path in [*SERVER.rglob("*.py"), *PEER.rglob("*.py")]:
         name = module_name(path)
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         targets: set[str] = set()
@@ -52,7 +54,7 @@ def static_imports() -> dict[str, set[str]]:
                 targets.add(module)
                 # `from . import x` / `from .pkg import mod`: the names may be modules too.
                 targets.update(f"{module}.{alias.name}" for alias in node.names)
-        graph[name] = {t for t in targets if t.startswith("server")}
+        graph[name] = {t for t in targets if t.startswith(("server", "lancall_peer"))}
     return {name: {t for t in targets if t in graph} for name, targets in graph.items()}
 
 
@@ -71,11 +73,11 @@ def test_the_running_server_never_loads_the_test_peer() -> None:
     assert not {m for m in loaded if m.startswith(TEST_ONLY)}
 
 
-def test_no_server_module_imports_contrib_even_lazily() -> None:
+def test_no_server_module_imports_the_peer_even_lazily() -> None:
     graph = static_imports()
-    assert "server.webrtc" in graph["server.contrib.peer"]  # the peer does use the server's helpers
-    importers = {name for name, targets in graph.items() if targets & set(TEST_ONLY)}
-    assert {name for name in importers if not name.startswith("server.contrib")} == set()
+    assert "server.webrtc" in graph["lancall_peer.peer"]  # the peer does use the server's helpers
+    importers = {name for name, targets in graph.items() if any(t.startswith(TEST_ONLY) for t in targets)}
+    assert importers and {name for name in importers if not name.startswith(TEST_ONLY)} == set()
 
 
 def test_no_import_circle_through_the_entry_point() -> None:

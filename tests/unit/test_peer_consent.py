@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server.contrib.peer import PythonPeer
+from lancall_peer.peer import PythonPeer
 
 
 class Link:

@@ -34,9 +34,9 @@ from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
+from server.webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 
-log = logging.getLogger("server.contrib.datalink")
+log = logging.getLogger("lancall_peer.datalink")
 
 Json = dict[str, Any]
 Send = Callable[[Json], Awaitable[None]]

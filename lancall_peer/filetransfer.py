@@ -32,7 +32,7 @@ from aiortc import RTCDataChannel
 
 from .datalink import DataLink, DataLinkError, DataLinks
 
-log = logging.getLogger("server.contrib.filetransfer")
+log = logging.getLogger("lancall_peer.filetransfer")
 
 Json = dict[str, Any]
 

@@ -12,12 +12,12 @@ their media flows between the peers, not through the server.
 
 Example (the CA file is the server's `certs/ca.pem`, also served at `/ca.pem`)::
 
-    python -m server.contrib.peer https://192.168.1.10:3000/ --ca certs/ca.pem \\
+    python -m lancall_peer https://192.168.1.10:3000/ --ca certs/ca.pem \\
         --call "Echo test" --chat "hello" --seconds 5
-    python -m server.contrib.peer https://localhost:3000/ --ca certs/ca.pem --name Robot --answer
-    python -m server.contrib.peer https://host1:3000/ https://host2:3000/ --ca certs/ca.pem \\
+    python -m lancall_peer https://localhost:3000/ --ca certs/ca.pem --name Robot --answer
+    python -m lancall_peer https://host1:3000/ https://host2:3000/ --ca certs/ca.pem \\
         --name Robot --answer --space K7M2QX      # two instances on one Redis, in a space
-    python -m server.contrib.peer https://localhost:3000/ --ca certs/ca.pem --call Robot \\
+    python -m lancall_peer https://localhost:3000/ --ca certs/ca.pem --call Robot \\
         --invite Ann --invite Bob --seconds 30     # a group call of four
 
 In code::
@@ -63,13 +63,14 @@ from aiortc import (
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
 from av import AudioFrame, VideoFrame
 
-from ..protocol import SPACE_ALPHABET, SPACE_MAX_LENGTH, SPACE_MIN_LENGTH, clean_space
-from ..verification import EXCHANGE_TYPES, ChannelCodes, CodeExchange
-from ..webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
+from server.protocol import SPACE_ALPHABET, SPACE_MAX_LENGTH, SPACE_MIN_LENGTH, clean_space
+from server.verification import EXCHANGE_TYPES, ChannelCodes, CodeExchange
+from server.webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
+
 from .datalink import DataLinkError, DataLinks
 from .filetransfer import FileReceiving, TransferFailed, send_file
 
-log = logging.getLogger("server.contrib.peer")
+log = logging.getLogger("lancall_peer.peer")
 
 Json = dict[str, Any]
 Send = Callable[[Json], Awaitable[None]]
@@ -1228,27 +1229,27 @@ EPILOG = """group calls (docs/protocol.md §8):
   members who join later, and keeps one connection per member.
 
   # a script that waits, joins any call it is invited to, and sends small video:
-  python -m server.contrib.peer URL --ca certs/ca.pem --name Bot1 --join-when-invited \\
+  python -m lancall_peer URL --ca certs/ca.pem --name Bot1 --join-when-invited \\
       --video-size 160x120 --fps 10
   # call Ann, then add Bot1 and Bot2 to the call; stay 30 s:
-  python -m server.contrib.peer URL --ca certs/ca.pem --call Ann --invite Bot1 --invite Bot2 --seconds 30
+  python -m lancall_peer URL --ca certs/ca.pem --call Ann --invite Bot1 --invite Bot2 --seconds 30
 
 messages outside calls (docs/protocol.md §9):
   # send Ann two lines over a data link (no call), then stay 10 s printing her replies:
-  python -m server.contrib.peer URL --ca certs/ca.pem --to Ann --message "hello" \
+  python -m lancall_peer URL --ca certs/ca.pem --to Ann --message "hello" \
       --message "the build is green" \
       --seconds 10
   Without --to the peer still answers data-link requests (ping, message) and prints lines it gets.
 
 files (docs/protocol.md §9.2):
   # send Ann two files (she accepts or declines each in her browser):
-  python -m server.contrib.peer URL --ca certs/ca.pem --to Ann --send photo.jpg --send notes.pdf
+  python -m lancall_peer URL --ca certs/ca.pem --to Ann --send photo.jpg --send notes.pdf
   # accept every file anyone sends, into ./incoming (checked by SHA-256 before it is kept):
-  python -m server.contrib.peer URL --ca certs/ca.pem --name Inbox --receive incoming
+  python -m lancall_peer URL --ca certs/ca.pem --name Inbox --receive incoming
 
 spaces and several instances (docs/protocol.md §11; REDIS_URL):
   # a bot that only the people of space K7M2QX see, on either of two instances:
-  python -m server.contrib.peer https://host1:3000/ https://host2:3000/ --ca certs/ca.pem \\
+  python -m lancall_peer https://host1:3000/ https://host2:3000/ --ca certs/ca.pem \\
       --name Bot --answer --space K7M2QX
   If its instance goes away the peer resumes its id on the other one, and its calls
   carry on (their media never passes through the server).
@@ -1257,7 +1258,7 @@ spaces and several instances (docs/protocol.md §11; REDIS_URL):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m server.contrib.peer",
+        prog="python -m lancall_peer",
         description=__doc__.split("\n\n")[0],
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
