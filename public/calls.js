@@ -3,6 +3,7 @@
 // membership (docs/protocol.md §8: `call`, `invite`, `join`, `leave-call`), ring
 // timeouts, and the words people see when a call ends.
 
+import { callMessages } from './channels.js';
 import { Emitter } from './events.js';
 import { listNames, mayAdoptCall, videoBudget } from './grouplogic.js';
 import { PeerLink } from './peerlink.js';
@@ -42,6 +43,8 @@ export class CallController extends Emitter {
     this.signalling = signalling;
     this.media = media;
     this.people = people;
+    /** What calls' data channels speak (docs/protocol.md §6), one registry for all their links. */
+    this.messageTypes = callMessages();
     /** @type {Map<string, PeerLink>} one link per remote person, by peer id; idle between calls */
     this.links = new Map();
     /** @type {GroupCall | null} */
@@ -529,7 +532,9 @@ export class CallController extends Emitter {
       known.peerName = peerName;
       return known;
     }
-    const link = new PeerLink({ peerId, peerName, signal: (type, data) => this.send(type, data) });
+    const link = new PeerLink({
+      peerId, peerName, messageTypes: this.messageTypes, signal: (type, data) => this.send(type, data),
+    });
     this.links.set(peerId, link);
     followRemoteMedia(link);
     followRemoteHold(link);

@@ -1,9 +1,10 @@
-// Peer-to-peer messages over RTCDataChannels: one registry of message types, and the
-// named channels of one link that carry them (docs/protocol.md §6).
+// Peer-to-peer messages over RTCDataChannels: registries of message types, one per kind
+// of connection (a call's, a data link's, each made by the role that owns it and passed
+// in), and the named channels of one link that carry them (docs/protocol.md §6).
 //
-// A message type is declared once, with the channel it travels on and a check of its
-// `data`; features (chat, typing, the media state, later files and verification)
-// subscribe to types and never touch a channel. The default channel is the negotiated
+// A message type is declared once in its kind's registry, with the channel it travels on
+// and a check of its `data`; features (chat, typing, the media state, files,
+// verification) subscribe to types on a link (`link.subscribe`) and never touch a channel. The default channel is the negotiated
 // `chat` channel with id 0 that every call has (so old peers keep working); further
 // channels are opened by name, on demand, with their own options (e.g. one ordered
 // reliable channel per file transfer), and the other side picks them up by label.
@@ -65,8 +66,12 @@ export class MessageRegistry {
   }
 }
 
-/** The types every call speaks (docs/protocol.md §6). */
-export const registry = new MessageRegistry()
+/**
+ * The types every call speaks (docs/protocol.md §6): a fresh registry for the role that
+ * owns calls' connections (a data link's adds its own, public/datalinks.js).
+ */
+export function callMessages() {
+  return new MessageRegistry()
   .define('chat', /** @returns {data is string} */ (data) => typeof data === 'string')
   .define('typing', /** @returns {data is boolean} */ (data) => typeof data === 'boolean')
   .define(
@@ -91,6 +96,7 @@ export const registry = new MessageRegistry()
   // first, the nonce only once the other side's commitment is in. 64 lower-case hex.
   .define('verify-commit', /** @returns {data is string} */ (data) => typeof data === 'string' && /^[0-9a-f]{64}$/.test(data))
   .define('verify-reveal', /** @returns {data is string} */ (data) => typeof data === 'string' && /^[0-9a-f]{64}$/.test(data));
+}
 
 /** Messages kept from a held connection, shown if its person goes on (past this: dropped). */
 export const HELD_INCOMING = 64;
@@ -101,13 +107,21 @@ export const HELD_INCOMING = 64;
 const THROUGH_A_HOLD = new Set(['disconnect', 'hold', 'verify-commit', 'verify-reveal']);
 
 /**
- * Subscribe to one message type on anything that emits `message` ({type, data}) events:
- * a `PeerChannels`, or a peer link that re-emits its channels' messages.
+ * Subscribe to one message type on anything that emits `message` ({type, data}) events
+ * (a `PeerChannels`, a call's link), until the returned function is called or
+ * `options.signal` aborts. Links offer it as `link.subscribe(type, handler)`.
  * @param {{on: (type: string, listener: (detail: any) => void, options?: AddEventListenerOptions) => void}} source
  * @param {string} type @param {(data: any) => void} handler @param {AddEventListenerOptions} [options]
+ * @returns {() => void}
  */
 export function onMessage(source, type, handler, options) {
-  source.on('message', (/** @type {{type: string, data: unknown}} */ message) => message.type === type && handler(message.data), options);
+  let listening = true;
+  source.on('message', (/** @type {{type: string, data: unknown}} */ message) => {
+    if (listening && message.type === type) handler(message.data);
+  }, options);
+  return () => {
+    listening = false;
+  };
 }
 
 /**
@@ -119,9 +133,9 @@ export function onMessage(source, type, handler, options) {
 export class PeerChannels extends Emitter {
   /**
    * @param {Pick<RTCPeerConnection, 'createDataChannel'> & {ondatachannel: any}} pc
-   * @param {MessageRegistry} [types]
+   * @param {MessageRegistry} types what its connection's kind speaks
    */
-  constructor(pc, types = registry) {
+  constructor(pc, types) {
     super();
     this.pc = pc;
     this.types = types;

@@ -2,7 +2,6 @@
 // subscribes to the `chat` and `typing` messages of every link in the call and sends
 // through each of them: in a group call a line goes to everyone, with the sender's name.
 
-import { onMessage } from './channels.js';
 import { typingText } from './grouplogic.js';
 import { shownText } from './plaintext.js';
 import { $, setLabel } from './ui.js';
@@ -106,8 +105,8 @@ export class ChatPanel {
     if (this.following.get(link) === link.scope.signal) return;
     this.following.set(link, link.scope.signal);
     const thisCall = { signal: link.scope.signal }; // the next call with them starts clean
-    onMessage(link, 'chat', (/** @type {string} */ text) => this.add(text, false, link), thisCall);
-    onMessage(link, 'typing', (/** @type {boolean} */ on) => this.showTyping(on, link), thisCall);
+    link.subscribe('chat', (/** @type {string} */ text) => this.add(text, false, link), thisCall);
+    link.subscribe('typing', (/** @type {boolean} */ on) => this.showTyping(on, link), thisCall);
     link.during('channel', () => this.setReady());
   }
 

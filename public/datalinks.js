@@ -22,7 +22,7 @@
 // whose data fails the type's check `bad-request`. Malformed messages are counted
 // (`malformed`) and ignored: the link stays up.
 
-import { PeerChannels, registry, SERVICE_CHANNEL } from './channels.js';
+import { callMessages, PeerChannels, SERVICE_CHANNEL } from './channels.js';
 import { DataLinkError, isLine, isRequest, isResponse, OfferBudget, Requests, yields } from './datalogic.js';
 import { Emitter } from './events.js';
 import { rtcConfiguration } from './identity.js';
@@ -47,16 +47,22 @@ const MAX_QUEUED_CANDIDATES = 256;
  * @typedef {{get(id: string): {id: string, name: string} | undefined}} People who is listed now
  */
 
-// The data-link messages (docs/protocol.md §9), on the service channel beside §6's.
-registry
-  .define('request', isRequest)
-  .define('response', isResponse)
-  .define('message', isLine)
-  .define(
-    'ping',
-    /** @returns {data is {t: number}} */
-    (data) => typeof data === 'object' && data !== null && typeof (/** @type {any} */ (data).t) === 'number',
-  );
+/**
+ * What a data link's service channel speaks: a call's types (§6: chat, typing, the hold,
+ * the code's exchange) and the data-link messages (§9); features add theirs
+ * (`DataLinks.define`). A fresh registry for each `DataLinks`.
+ */
+export function dataMessages() {
+  return callMessages()
+    .define('request', isRequest)
+    .define('response', isResponse)
+    .define('message', isLine)
+    .define(
+      'ping',
+      /** @returns {data is {t: number}} */
+      (data) => typeof data === 'object' && data !== null && typeof (/** @type {any} */ (data).t) === 'number',
+    );
+}
 
 /** Handlers by message type, for one person or for everyone. */
 class Subscriptions {
@@ -93,7 +99,7 @@ export class DataLink extends Emitter {
    * @param {{
    *   peerId: string, peerName: string, me: () => string,
    *   signal: (type: string, data: object) => void, iceServers: () => RTCIceServer[],
-   *   everyone: Subscriptions, types?: import('./channels.js').MessageRegistry,
+   *   everyone: Subscriptions, types: import('./channels.js').MessageRegistry,
    *   idleMs?: number, openTimeoutMs?: number,
    * }} o
    */
@@ -105,7 +111,7 @@ export class DataLink extends Emitter {
     this.signalRaw = o.signal;
     this.iceServers = o.iceServers;
     this.everyone = o.everyone;
-    this.types = o.types || registry;
+    this.types = o.types;
     this.idleMs = o.idleMs ?? IDLE_CLOSE_MS;
     this.openTimeoutMs = o.openTimeoutMs ?? OPEN_TIMEOUT_MS;
     this.linkState = new LinkState();
@@ -581,7 +587,7 @@ export class DataLink extends Emitter {
 export class DataLinks extends Emitter {
   /**
    * @param {import('./signalling.js').Signalling} signalling @param {People} people
-   * @param {{idleMs?: number, openTimeoutMs?: number}} [options]
+   * @param {{idleMs?: number, openTimeoutMs?: number, types?: import('./channels.js').MessageRegistry}} [options]
    */
   constructor(signalling, people, options = {}) {
     super();
@@ -592,6 +598,8 @@ export class DataLinks extends Emitter {
     this.links = new Map();
     /** Offers answered without a click, per person (a flood builds no connections). */
     this.offerBudget = new OfferBudget();
+    /** What every data link here speaks (one registry, passed to each link). */
+    this.types = options.types ?? dataMessages();
     /** @type {Subscriptions} */
     this.everyone = new Subscriptions();
     // Built in: `ping` answers with what it was sent (a round trip, for tools and tests).
@@ -616,7 +624,9 @@ export class DataLinks extends Emitter {
       },
       iceServers: () => this.signalling.config?.iceServers || [],
       everyone: this.everyone,
-      ...this.options,
+      types: this.types,
+      idleMs: this.options.idleMs,
+      openTimeoutMs: this.options.openTimeoutMs,
     });
     this.links.set(peerId, link);
     link.on('state', (change) => this.emit('state', { peerId, ...change }));
@@ -654,7 +664,7 @@ export class DataLinks extends Emitter {
    * @param {string} type @param {(data: unknown) => boolean} check @param {{channel?: string}} [options]
    */
   define(type, check, options) {
-    if (!registry.types.has(type)) registry.define(type, /** @type {(data: unknown) => data is any} */ (check), options);
+    if (!this.types.types.has(type)) this.types.define(type, /** @type {(data: unknown) => data is any} */ (check), options);
     return this;
   }
 

@@ -5,7 +5,7 @@
 // RTCPeerConnection on it; when the call ends the link reports why (`ended`), returns to
 // idle (`reset`) and drops that connection, ready for the next call with the same person.
 
-import { PeerChannels, SERVICE_CHANNEL } from './channels.js';
+import { onMessage, PeerChannels, SERVICE_CHANNEL } from './channels.js';
 import { Emitter } from './events.js';
 import { rtcConfiguration } from './identity.js';
 import { scaleFor, videoBudget } from './grouplogic.js';
@@ -43,13 +43,16 @@ export class PeerLink extends Emitter {
   static beforeRemote = null;
 
   /**
-   * @param {{peerId: string, peerName: string, signal: (type: string, data: object) => void}} o
+   * @param {{peerId: string, peerName: string, messageTypes: import('./channels.js').MessageRegistry,
+   *          signal: (type: string, data: object) => void}} o
    * `signal` relays a message to this person through the server
    */
   constructor(o) {
     super();
     this.peerId = o.peerId;
     this.peerName = o.peerName;
+    /** What a call's channels speak (the owner's registry, public/channels.js). */
+    this.messageTypes = o.messageTypes;
     /** @type {string | null} the group call this link belongs to: its relays carry `call` (docs/protocol.md §8) */
     this.callId = null;
     /** This call picks up one our page's reload cut (docs/protocol.md §7): its first offer says so. */
@@ -192,7 +195,7 @@ export class PeerLink extends Emitter {
     pc.onconnectionstatechange = () => pc === this.pc && this.connectionChanged();
     // The negotiated service channel (id 0) and any named ones; messages are re-emitted
     // for their subscribers (the chat panel, the remote media state, a data-channel hang-up).
-    const channels = (this.channels = new PeerChannels(pc));
+    const channels = (this.channels = new PeerChannels(pc, this.messageTypes));
     channels.on('message', (message) => channels === this.channels && this.emit('message', message));
     channels.on('open', (label) => {
       if (label !== SERVICE_CHANNEL || channels !== this.channels) return;
@@ -394,6 +397,16 @@ export class PeerLink extends Emitter {
     const scale = scaleFor(height, maxHeight);
     encoding.scaleResolutionDownBy = this.fullSize ? scale : Math.max(scale, fastStartScale(this.localTracks.video));
     await sender.setParameters(params).catch(() => {});
+  }
+
+  /**
+   * Handle messages of `type` from this person's call channels until the returned
+   * function is called or `options.signal` aborts: the same call as a data link's.
+   * @param {string} type @param {(data: any) => void} handler @param {{signal?: AbortSignal}} [options]
+   * @returns {() => void}
+   */
+  subscribe(type, handler, options) {
+    return onMessage(this, type, handler, options);
   }
 
   /**

@@ -2,7 +2,6 @@
 // camera/mic state, and its hang-up over the data channel. Each is one small subscriber
 // to the link's `message` events; the chat panel subscribes to chat and typing itself.
 
-import { onMessage } from './channels.js';
 
 /**
  * The peer's microphone and camera on/off (their tracks keep flowing, muted), kept on the
@@ -10,7 +9,7 @@ import { onMessage } from './channels.js';
  * @param {import('./peerlink.js').PeerLink} link
  */
 export function followRemoteMedia(link) {
-  onMessage(link, 'media', (/** @type {{audio: boolean, video: boolean}} */ data) => {
+  link.subscribe('media', (/** @type {{audio: boolean, video: boolean}} */ data) => {
     link.remoteMedia = { audio: data.audio, video: data.video };
     link.emit('remotemedia', link.remoteMedia);
   });
@@ -22,7 +21,7 @@ export function followRemoteMedia(link) {
  */
 export function endOnDisconnect(link) {
   // Why they went, when they say (a page that was closed or reloaded says `left`).
-  onMessage(link, 'disconnect', (data) => link.end(data?.reason === 'left' ? 'left' : 'hangup', 'remote'));
+  link.subscribe('disconnect', (data) => link.end(data?.reason === 'left' ? 'left' : 'hangup', 'remote'));
 }
 
 /**
@@ -33,7 +32,7 @@ export function endOnDisconnect(link) {
  * @param {import('./peerlink.js').PeerLink} link
  */
 export function followRemoteHold(link) {
-  onMessage(link, 'hold', (/** @type {boolean} */ on) => {
+  link.subscribe('hold', (/** @type {boolean} */ on) => {
     link.remoteHold = on;
     link.emit('remote-hold', on);
   });

@@ -24,6 +24,7 @@
 //   interrupted  the channel closed midway; a new offer with the same id resumes
 //   done | declined | cancelled | failed   over (done: written and hash-checked)
 
+import { MessageRegistry } from './channels.js';
 import { Emitter } from './events.js';
 import { Sha256 } from './sha256.js';
 import { shownText } from './plaintext.js';
@@ -140,6 +141,9 @@ export function newTransferId() {
 const isOffset = (/** @type {unknown} */ v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0;
 const isText = (/** @type {unknown} */ v, /** @type {number} */ max) => typeof v === 'string' && v.length <= max;
 
+/** What a transfer's channel may say, for one transfer (`id`) of its own (docs/protocol.md §9.2). */
+const isTransfer = (/** @type {unknown} */ d) =>
+  typeof d === 'object' && d !== null && typeof (/** @type {any} */ (d).id) === 'string';
 /** @type {Record<string, (data: any) => boolean>} */
 const CHECKS = {
   'file-offer': (d) =>
@@ -155,6 +159,17 @@ const CHECKS = {
   'file-cancel': (d) => d.reason === undefined || isText(d.reason, 500),
   'file-error': (d) => isText(d.message, 500),
 };
+/** Any transfer channel (each is named for its transfer; every one speaks only these). */
+const TRANSFER_CHANNEL = 'file';
+const MAX_MESSAGE_CHARS = 4096;
+/** The message types of a transfer's channel: one registry, like a call's and a data link's. */
+const TRANSFER_MESSAGES = Object.entries(CHECKS).reduce(
+  (types, [type, check]) =>
+    types.define(type, /** @type {(d: unknown) => d is any} */ ((d) => isTransfer(d) && check(d)), {
+      channel: TRANSFER_CHANNEL,
+    }),
+  new MessageRegistry(),
+);
 
 /**
  * Parse one text message of a transfer channel: `{type, data}` or `{error}` (a sentence).
@@ -162,20 +177,10 @@ const CHECKS = {
  * @returns {{type: string, data: any, error?: undefined} | {error: string}}
  */
 export function parseMessage(raw, id) {
-  if (typeof raw !== 'string' || raw.length > 4096) return { error: 'The other device sent a message this app cannot read.' };
-  let message;
-  try {
-    message = JSON.parse(raw);
-  } catch {
-    return { error: 'The other device sent a message this app cannot read.' };
-  }
-  const type = message?.type;
-  const data = message?.data;
-  const check = typeof type === 'string' ? CHECKS[type] : undefined;
-  if (!check || typeof data !== 'object' || data === null || data.id !== id || !check(data)) {
-    return { error: 'The other device sent a message this app cannot read.' };
-  }
-  return { type, data };
+  const unreadable = { error: 'The other device sent a message this app cannot read.' };
+  if (typeof raw !== 'string' || raw.length > MAX_MESSAGE_CHARS) return unreadable;
+  const message = TRANSFER_MESSAGES.decode(TRANSFER_CHANNEL, raw);
+  return message && message.data.id === id ? message : unreadable;
 }
 
 /** @param {string} type @param {object} data */

@@ -18,7 +18,6 @@ import { daysLeft, identity, identityEvents, renewIdentity, RENEW_WARNING_DAYS }
 import { DataLink } from './datalinks.js';
 import { PeerLink } from './peerlink.js';
 import { $, showNotice } from './ui.js';
-import { onMessage } from './channels.js';
 import { CodeExchange, fingerprintOfDer, sdpFingerprint } from './verifycode.js';
 
 /**
@@ -128,7 +127,7 @@ export function exchangeCodes(link) {
     if (now) now[2].start().then(send);
   });
   for (const type of ['verify-commit', 'verify-reveal']) {
-    onMessage(link, type, async (/** @type {string} */ data) => {
+    link.subscribe(type, async (/** @type {string} */ data) => {
       const now = current();
       if (!now) return;
       const [pc, check, exchange] = now;

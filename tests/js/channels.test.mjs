@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { MessageRegistry, onMessage, PeerChannels, registry, SERVICE_CHANNEL } from '../../public/channels.js';
+import { callMessages, MessageRegistry, onMessage, PeerChannels, SERVICE_CHANNEL } from '../../public/channels.js';
 
 class FakeChannel {
   constructor(label, options) {
@@ -42,7 +42,7 @@ class FakePeerConnection {
 
 test('the default channel is the negotiated chat channel with id 0', () => {
   const pc = new FakePeerConnection();
-  new PeerChannels(pc);
+  new PeerChannels(pc, callMessages());
   assert.equal(pc.created.length, 1);
   assert.equal(pc.created[0].label, 'chat');
   assert.deepEqual(pc.created[0].options, { negotiated: true, id: 0 });
@@ -50,7 +50,7 @@ test('the default channel is the negotiated chat channel with id 0', () => {
 
 test('known messages are checked, unknown or malformed ones ignored', () => {
   const pc = new FakePeerConnection();
-  const channels = new PeerChannels(pc);
+  const channels = new PeerChannels(pc, callMessages());
   const got = [];
   channels.on('message', (m) => got.push(m));
   const chat = pc.created[0];
@@ -72,7 +72,7 @@ test('known messages are checked, unknown or malformed ones ignored', () => {
 
 test('send uses the type\'s channel and refuses when it is not open', () => {
   const pc = new FakePeerConnection();
-  const channels = new PeerChannels(pc);
+  const channels = new PeerChannels(pc, callMessages());
   assert.equal(channels.send('chat', 'early'), false);
   pc.created[0].open();
   assert.ok(channels.send('chat', 'now'));
@@ -113,31 +113,36 @@ test('a channel the other side opens is adopted by label', () => {
 });
 
 test('a type is declared once', () => {
-  assert.throws(() => registry.define('chat', () => true), /defined twice/);
+  assert.throws(() => callMessages().define('chat', () => true), /defined twice/);
+  // Each role makes its own: a type one of them adds is not spoken by the others.
+  const data = callMessages().define('message', (d) => typeof d === 'string');
+  assert.ok(data.types.has('message') && !callMessages().types.has('message'));
   assert.equal(SERVICE_CHANNEL, 'chat');
 });
 
-test('onMessage hands one type\'s data to its subscriber, until its signal aborts', () => {
+test('onMessage hands one type\'s data to its subscriber, until its signal aborts or it unsubscribes', () => {
   const pc = new FakePeerConnection();
-  const channels = new PeerChannels(pc);
+  const channels = new PeerChannels(pc, callMessages());
   const chats = [];
   const typing = [];
   const scope = new AbortController();
   onMessage(channels, 'chat', (text) => chats.push(text), { signal: scope.signal });
-  onMessage(channels, 'typing', (on) => typing.push(on));
+  const stopTyping = onMessage(channels, 'typing', (on) => typing.push(on));
   const chat = pc.created[0];
   chat.deliver(JSON.stringify({ type: 'typing', data: true }));
   chat.deliver(JSON.stringify({ type: 'chat', data: 'hi' }));
   scope.abort();
   chat.deliver(JSON.stringify({ type: 'chat', data: 'after the call' }));
   chat.deliver(JSON.stringify({ type: 'typing', data: false }));
+  stopTyping();
+  chat.deliver(JSON.stringify({ type: 'typing', data: true }));
   assert.deepEqual(chats, ['hi']);
   assert.deepEqual(typing, [true, false]);
 });
 
 test('a held connection tells the other side, keeps what it sends, and hands it over if it goes on (issue 19, 5)', () => {
   const pc = new FakePeerConnection();
-  const channels = new PeerChannels(pc);
+  const channels = new PeerChannels(pc, callMessages());
   const service = pc.created[0];
   channels.held = true; // held before the channel opened: said once it opens
   assert.deepEqual(service.sent, []);
