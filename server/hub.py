@@ -572,16 +572,27 @@ class Hub:
                 out.send(other_id, rich if group else plain)
         return out
 
-    def hold(self, sender_id: str, target: Peer, kind: str, text: str) -> Outbox:
-        """`target` is in its grace period: keep the frame for its resume, within bounds,
-        and tell the sender either way."""
+    def keep(self, peer: Peer, text: str) -> bool:
+        """Hold a frame for `peer`'s resume (it is in its grace period), within bounds:
+        whether it was kept. `hold` for a relay; alone for what no one sent (a call that
+        ended meanwhile, which a resume could not tell otherwise)."""
         limits = self.limits
         size = len(text)
         if (
-            len(target.pending) >= limits.pending_frames
-            or target.pending_bytes + size > limits.pending_bytes
+            len(peer.pending) >= limits.pending_frames
+            or peer.pending_bytes + size > limits.pending_bytes
             or self._pending_total + size > limits.pending_total_bytes
         ):
+            return False
+        peer.pending.append(text)
+        peer.pending_bytes += size
+        self._pending_total += size
+        return True
+
+    def hold(self, sender_id: str, target: Peer, kind: str, text: str) -> Outbox:
+        """`target` is in its grace period: keep the frame for its resume, within bounds,
+        and tell the sender either way."""
+        if not self.keep(target, text):
             log.info("event=undelivered peer=%s target=%s type=%s", sender_id, target.id, kind)
             notice = protocol.error(
                 protocol.UNDELIVERED,
@@ -590,9 +601,6 @@ class Hub:
                 target.id,
             )
             return Outbox().send(sender_id, notice)
-        target.pending.append(text)
-        target.pending_bytes += size
-        self._pending_total += size
         if kind == "icecandidate":  # a trickle of candidates needs no trickle of notices
             return Outbox()
         notice = protocol.error(
@@ -685,12 +693,17 @@ class Hub:
         try:
             message = json.loads(text)
             kind, data = message["type"], message["data"]
+            if kind == "call":
+                # A live call is sent again on resume; one that ended meanwhile must be kept.
+                if data.get("ended") is True:
+                    self.keep(peer, text)
+                return Outbox()
             sender = data["id"] if kind == "icecandidate" else data["source"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return Outbox()
         if (kind in protocol.RELAY_TYPES or kind == "invite") and isinstance(sender, str):
             return self.hold(sender, peer, kind, text)
-        return Outbox()  # a `call` update for an away peer: it hears the call on resume
+        return Outbox()
 
     def restorable(self, peer_id: str, token_hash: str, name: str) -> bool:
         """Whether a peer saved before a restart can come back (`state.import_state`):

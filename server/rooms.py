@@ -88,6 +88,8 @@ class RoomHost(Protocol):
 
     def hold(self, sender_id: str, target: Peer, kind: str, text: str) -> Outbox: ...
 
+    def keep(self, peer: Peer, text: str) -> bool: ...
+
 
 class Rooms:
     """Every call this instance knows of, and the 1:1 offers still ringing."""
@@ -324,8 +326,13 @@ class Rooms:
             if member_id in room.members:
                 member.call = None
                 self.host.announce(out, member)
-            if protocol.GROUP in member.caps:
-                out.send(member_id, protocol.call(room.id, [], ended=True))
+            if protocol.GROUP not in member.caps:
+                continue
+            ended = protocol.call(room.id, [], ended=True)
+            if member.conn is None and member.home is None:
+                self.host.keep(member, ended)  # away: told on its resume (a resume sends only live calls)
+            else:
+                out.send(member_id, ended)
         return out
 
     def _call_changed(self, room: Room) -> Outbox:

@@ -1,5 +1,8 @@
 """Property-based fuzzing of the signalling core over real TLS WebSockets: the checks of
-tests/unit/test_fuzz_hub.py (see its docstring), with a live server and honest clients."""
+tests/unit/test_fuzz_hub.py (see its docstring), with a live server and honest clients.
+The attacker sends every client type but `leave` (tests/support/fuzzing.py: from the
+server's own tables), including identifies that take it into a space and back; a separate
+peer W sends the barriers, so they reach the watchers wherever the attacker is."""
 
 from __future__ import annotations
 
@@ -15,15 +18,23 @@ from typing import Any
 
 import aiohttp
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from server import protocol
 from server.hub import Hub
 from tests.support.fuzzing import (
     CLIENT_TYPES,
     Frame,
+    JsonFrame,
+    Ref,
+    attacker_words,
     check_error,
+    client_messages,
     frames,
+    is_leave,
     stamped,
     strict_loads,
+    well_formed,
     well_formed_name,
 )
 
@@ -129,7 +140,8 @@ def is_type(kind: str, **data: Any) -> Callable[[dict[str, Any]], bool]:
 
 NET_ROLES = ("A", "B", "C", "X", "U")
 # A attacker; B and C ping-pong honestly; X identified bystander the attacker may address;
-# Y identified bystander it never names; U connected, never identified.
+# Y identified bystander it never names; U connected, never identified; W sends the barriers.
+LISTED = ("B", "C", "X", "Y", "W")  # the open network, as the attacker finds it
 
 
 @dataclass
@@ -168,7 +180,7 @@ class FuzzNet:
 
     async def setup(self) -> None:
         self.clients["U"] = await self.connect("U")
-        for label in ("B", "C", "X", "Y", "A"):
+        for label in ("B", "C", "X", "Y", "W", "A"):
             await self.join(label)
         self.y_start = len(self.clients["Y"].frames)
 
@@ -198,7 +210,7 @@ class FuzzNet:
 
     def attributable(self, receiver: WsClient, frame: dict[str, Any], current_barrier: str) -> bool:
         """Frames in a window that the attacker's last frame may have caused."""
-        data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
+        data: dict[str, Any] = frame["data"] if isinstance(frame.get("data"), dict) else {}
         honest_partner = {"B": ("accept", "C"), "C": ("offer", "B")}.get(receiver.label)
         if (
             honest_partner
@@ -211,6 +223,45 @@ class FuzzNet:
         reason = data.get("reason")
         return not (isinstance(reason, str) and reason.endswith(self.nonce) and reason != current_barrier)
 
+    def check_move(
+        self,
+        payload: str | bytes,
+        replies: list[dict[str, Any]],
+        windows: dict[str, list[dict[str, Any]]],
+        a_name: str | None,
+        a_space: str | None,
+    ) -> None:
+        """The attacker's identify took it to another space (docs/protocol.md §11): leaving
+        the open network, it hears each listed peer go and they hear it go (under its old
+        name); coming back, it learns who is here and they hear it come; between two codes,
+        nobody else hears anything."""
+        assert isinstance(payload, str)
+        message = strict_loads(payload)
+        assert message["type"] == "identify", (payload[:200], replies)
+        peer = self.hub.peer(self.clients["A"].id)
+        assert peer is not None and peer.name is not None
+        well_formed_name(peer.name, message["data"].get("name"))
+        assert peer.space == protocol.clean_space(message["data"].get("space"))
+        a = {"id": peer.id, "kind": "browser"}
+        if a_space is None:
+            expected = [{"type": "peer", "data": {**a, "name": a_name, "remove": True}}]
+            listing = {self.clients[lbl].id: True for lbl in LISTED}  # each goes, once
+        elif peer.space is None:
+            expected = [{"type": "peer", "data": {**a, "name": peer.name}}]
+            listing = {self.clients[lbl].id: False for lbl in LISTED}  # each is listed, once
+        else:
+            expected, listing = [], {}
+        assert all(window == expected for window in windows.values()), f"moved, yet {windows}"
+        got: dict[str, bool] = {}
+        for reply in replies:
+            data = reply["data"]
+            assert reply["type"] == "peer" and data["id"] not in got, replies
+            assert data["name"] == f"name of {self.label_of(data['id'])}" and data["kind"] == "browser", reply
+            assert set(data) <= {"id", "name", "kind", "remove", "inCall"}, reply
+            got[data["id"]] = data.get("remove", False)
+        assert got == listing, (replies, listing)
+        self.outcomes["identify: moved"] += 1
+
     async def attack(self, frame: Frame) -> None:
         if self.clients["A"].closed:
             await self.replace_attacker()
@@ -219,6 +270,11 @@ class FuzzNet:
         watched = [self.clients[lbl] for lbl in ("B", "C", "X")]
         k = next(self.counter)
         payload = frame.render(self.ids())
+        if is_leave(payload):  # it would end the attacker (the unit GroupWorld sends `leave`)
+            return
+        before = self.hub.peer(a.id)
+        assert before is not None
+        a_name, a_space = before.name, before.space
         marks = {c.label: len(c.frames) for c in watched}
         a_mark = len(a.frames)
         probe = f"probe-{k}-{self.nonce}"
@@ -237,15 +293,22 @@ class FuzzNet:
             ) from exc
         replies = a.frames[a_mark:answered]
         barrier = f"barrier-{k}-{self.nonce}"
+        w = self.clients["W"]
         for c in watched:
-            await a.send({"type": "hangup", "data": {"target": c.id, "reason": barrier}})
+            await w.send({"type": "hangup", "data": {"target": c.id, "reason": barrier}})
         windows: dict[str, list[dict[str, Any]]] = {}
         for c in watched:
-            end = await c.wait_for(is_type("hangup", source=a.id, reason=barrier), marks[c.label])
+            end = await c.wait_for(is_type("hangup", source=w.id, reason=barrier), marks[c.label])
             windows[c.label] = [f for f in c.frames[marks[c.label] : end] if self.attributable(c, f, barrier)]
 
+        peer = self.hub.peer(a.id)
+        assert peer is not None and peer.name is not None
+        if not (replies and replies[-1].get("type") == "error") and peer.space != a_space:
+            self.check_move(payload, replies, windows, a_name, a_space)
+            return
         assert len(replies) <= 1, f"more than one reply to one frame: {replies}"
         if replies and replies[0].get("type") == "pong":  # a liveness ping, answered to the sender only
+            assert isinstance(payload, str)
             sent = strict_loads(payload)
             assert sent["type"] == "ping" and replies[0] == {
                 "type": "pong",
@@ -258,9 +321,10 @@ class FuzzNet:
             code = check_error(replies[0], payload)
             self.outcomes[f"error {code}"] += 1
             assert all(w == [] for w in windows.values()), f"refused ({code}) yet delivered: {windows}"
-            if code == "unknown-peer":
+            if code == "unknown-peer" and a_space is None:  # B, C, X, Y are in the open network
+                assert isinstance(payload, str)
                 target = strict_loads(payload)["data"]["target"]
-                assert self.label_of(target) not in ("B", "C", "X", "Y"), "an identified peer is 'unknown'"
+                assert self.label_of(target) not in LISTED, "an identified peer is 'unknown'"
             return
         assert isinstance(payload, str), "a binary frame was accepted"
         message = strict_loads(payload)
@@ -268,16 +332,17 @@ class FuzzNet:
         data = message["data"]
         assert isinstance(data, dict)
         if message["type"] == "identify":
-            peer = self.hub.peer(a.id)
-            assert peer is not None and peer.name is not None
             well_formed_name(peer.name, data.get("name"))
             announcement = {"type": "peer", "data": {"id": a.id, "name": peer.name, "kind": "browser"}}
             got = list(windows.values())
-            assert got in ([[]] * 3, [[announcement]] * 3), f"identify announced as {windows}"
+            if peer.space is not None:  # a rename inside a space: the open network hears nothing
+                assert got == [[]] * 3, f"a rename in a space reached the open network: {windows}"
+            else:
+                assert got in ([[]] * 3, [[announcement]] * 3), f"identify announced as {windows}"
             self.outcomes["identify"] += 1
             return
         target = self.label_of(data.get("target"))
-        assert target in ("B", "C", "X"), f"relay accepted for {target}: {payload[:200]}"
+        assert target in ("B", "C", "X") and a_space is None, f"relay accepted for {target}: {payload[:200]}"
         expected = stamped(message["type"], data, a.id)
         for label, window in windows.items():
             assert window == ([expected] if label == target else []), (
@@ -290,7 +355,13 @@ async def test_fuzzed_client_over_tls_never_crashes_misroutes_or_disturbs(
     start_server: Any, client_ssl: Any
 ) -> None:
     live = await start_server(
-        resume_grace=0.0, rate_limit=1e6, rate_burst=10**6, address_rate_limit=0, rename_rate=0, join_rate=0
+        resume_grace=0.0,
+        rate_limit=1e6,
+        rate_burst=10**6,
+        address_rate_limit=0,
+        rename_rate=0,
+        join_rate=0,
+        new_space_rate=0,  # the attacker goes in and out of spaces far more than a person would
     )
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(ssl=client_ssl, limit=0)
@@ -307,6 +378,14 @@ async def test_fuzzed_client_over_tls_never_crashes_misroutes_or_disturbs(
                 future.cancel()
                 raise
 
+        refs = st.sampled_from([Ref(role) for role in NET_ROLES])
+        every_type = st.builds(JsonFrame, client_messages(attacker_words(refs), CLIENT_TYPES - {"leave"}))
+        identify = st.builds(JsonFrame, well_formed("identify", attacker_words(refs)))  # spaces and back
+
+        # Mostly junk and near misses as before, then every type, then identifies (one_of
+        # would flatten `frames` into its own branches and weigh them one each).
+        weighted = [frames(NET_ROLES)] * 4 + [every_type, identify]
+
         @settings(
             max_examples=400,
             deadline=None,
@@ -314,7 +393,7 @@ async def test_fuzzed_client_over_tls_never_crashes_misroutes_or_disturbs(
             print_blob=True,
             suppress_health_check=list(HealthCheck),
         )
-        @given(frame=frames(NET_ROLES))
+        @given(frame=st.sampled_from(weighted).flatmap(lambda strategy: strategy))
         def attacker_sends(frame: Frame) -> None:
             run(net.attack(frame))
 
@@ -326,6 +405,7 @@ async def test_fuzzed_client_over_tls_never_crashes_misroutes_or_disturbs(
 
         assert not net.crashes, f"the server dropped the attacker after: {net.crashes}"
         b, c, x, y, u = (net.clients[lbl] for lbl in ("B", "C", "X", "Y", "U"))
+        assert net.outcomes["identify: moved"] >= 3, net.outcomes  # spaces were fuzzed too
         # The honest ping-pong: every message exactly once, in order, stamped, unchanged.
         assert net.rounds > 20, f"the honest relay stalled: {net.rounds} rounds"
         offers = [f["data"] for f in c.frames if f["type"] == "offer" and f["data"].get("source") == b.id]
@@ -344,8 +424,8 @@ async def test_fuzzed_client_over_tls_never_crashes_misroutes_or_disturbs(
         # X got nothing after the last barrier it saw.
         last = max(i for i, f in enumerate(x.frames) if f["type"] == "hangup")
         assert x.frames[last + 1 :] == []
-        # The server still answers, and the attacker is still one of six live sockets.
-        assert live.hub.connections == 6
+        # The server still answers, and the attacker is still one of seven live sockets.
+        assert live.hub.connections == 7
         probe = net.clients["A"]
         mark = len(probe.frames)
         await probe.send("not json")

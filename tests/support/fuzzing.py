@@ -1,10 +1,16 @@
 """Hypothesis strategies and oracles shared by the fuzz tests of the signalling core
 (tests/unit/test_fuzz_hub.py: the hub itself; tests/integration/test_fuzz.py: over real TLS).
-See the former's docstring for what is checked and why."""
+See the former's docstring for what is checked and why.
+
+Every message shape comes from the server's own tables (server/protocol.py): the client
+types are `protocol.CLIENT_TYPES` (what `parse` dispatches on), a relay's fields are
+`protocol.RELAY_FIELDS`, limits and space codes are its constants. A client type or relay
+field the server learns without a strategy here fails at import, not silently unfuzzed."""
 
 from __future__ import annotations
 
 import json
+import string
 import sys
 import unicodedata
 from collections.abc import Mapping
@@ -18,15 +24,16 @@ from server import protocol
 from server.hub import HubLimits
 
 ERROR_CODES = protocol.ERROR_CODES  # the server's own table (docs/protocol.md §3)
+CLIENT_TYPES = protocol.CLIENT_TYPES  # what `protocol.parse` dispatches on (docs/protocol.md §2, §8)
 RELAY_TYPES = tuple(sorted(protocol.RELAY_TYPES))
-CLIENT_TYPES = frozenset({*RELAY_TYPES, "identify", "ping", "leave"})
 # The fields each relay forwards (docs/protocol.md §2), besides source/target/id: the server's table.
 FORWARDED = protocol.RELAY_FIELDS
-SERVER_TYPES = ("ready", "peer", "error")
-OTHER_TYPES = ("chat", "disconnect", "typing", "ping", "", "OFFER", "offer ", "__proto__", "constructor")
+SERVER_TYPES = ("ready", "peer", "error", "pong", "call")  # (and `invite`, a client type too)
+OTHER_TYPES = ("chat", "disconnect", "typing", "", "OFFER", "offer ", "__proto__", "constructor")
 FIELD_NAMES = (
     "type", "data", "target", "source", "id", "sdp", "candidate", "sdpMid", "sdpMLineIndex",
     "reason", "name", "remove", "kind", "token", "version", "config",
+    "call", "link", "rejoin", "caps", "space", "code", "removed", "t",
 )  # fmt: skip
 INVISIBLE = (
     "\u200b\u200c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
@@ -65,9 +72,23 @@ class Ref:
         return f"<id of {self.role}>"
 
 
-def resolve(value: Any, ids: Mapping[str, str]) -> Any:
+@dataclass(frozen=True)
+class Slot:
+    """Stands for a value only the running example knows, looked up by `key` in the same
+    mapping as peer ids: e.g. `call:mine:0`, the newest call id the sender was told it is
+    in (tests/unit/test_fuzz_hub.py's GroupWorld says which keys it answers)."""
+
+    key: str
+
+    def __repr__(self) -> str:
+        return f"<{self.key}>"
+
+
+def resolve(value: Any, ids: Mapping[str, Any]) -> Any:
     if isinstance(value, Ref):
         return ids[value.role]
+    if isinstance(value, Slot):
+        return ids[value.key]
     if isinstance(value, dict):
         return {key: resolve(item, ids) for key, item in value.items()}
     if isinstance(value, list):
@@ -80,7 +101,7 @@ class JsonFrame:
     value: Any
     ascii: bool = True
 
-    def render(self, ids: Mapping[str, str]) -> str | bytes:
+    def render(self, ids: Mapping[str, Any]) -> str | bytes:
         return json.dumps(resolve(self.value, ids), ensure_ascii=self.ascii)
 
 
@@ -88,7 +109,7 @@ class JsonFrame:
 class TextFrame:
     text: str
 
-    def render(self, ids: Mapping[str, str]) -> str | bytes:
+    def render(self, ids: Mapping[str, Any]) -> str | bytes:
         return self.text
 
 
@@ -101,7 +122,7 @@ class SplicedFrame:
     junk: str
     cut: bool
 
-    def render(self, ids: Mapping[str, str]) -> str | bytes:
+    def render(self, ids: Mapping[str, Any]) -> str | bytes:
         text = json.dumps(resolve(self.value, ids))
         i = self.at % (len(text) + 1)
         return text[:i] + self.junk + ("" if self.cut else text[i:])
@@ -120,7 +141,7 @@ class DeepFrame:
         closer = "]" if self.opener == "[" else "}"
         return self.opener * self.depth + "1" + closer * self.depth
 
-    def render(self, ids: Mapping[str, str]) -> str | bytes:
+    def render(self, ids: Mapping[str, Any]) -> str | bytes:
         target, nest = json.dumps(ids[self.target.role]), self.nest()
         if self.where == "top":
             return nest
@@ -136,7 +157,7 @@ class DeepFrame:
 class BinaryFrame:
     data: bytes
 
-    def render(self, ids: Mapping[str, str]) -> str | bytes:
+    def render(self, ids: Mapping[str, Any]) -> str | bytes:
         return self.data
 
 
@@ -201,8 +222,11 @@ def message_dicts(refs: st.SearchStrategy[Ref]) -> st.SearchStrategy[dict[str, A
         )
         | anyj
     )
+    # `leave` ends the attacker's example (GroupWorld in tests/unit/test_fuzz_hub.py sends it).
     kinds = (
-        st.sampled_from((*RELAY_TYPES, "identify", *SERVER_TYPES, *OTHER_TYPES)) | st.text(max_size=50) | anyj
+        st.sampled_from((*sorted(CLIENT_TYPES - {"leave"}), *SERVER_TYPES, *OTHER_TYPES))
+        | st.text(max_size=50)
+        | anyj
     )
     return st.fixed_dictionaries(
         {"type": kinds}, optional={"data": data, "source": ids, "target": ids, "id": ids}
@@ -227,7 +251,7 @@ def valid_relays(refs: st.SearchStrategy[Ref]) -> st.SearchStrategy[dict[str, An
         "icecandidate": st.fixed_dictionaries({"candidate": candidate}),
         "ringing": st.fixed_dictionaries({}),
         "space-move": st.fixed_dictionaries(
-            {"code": st.sampled_from(["K7M2QXPA", "k7m2qxpa", "K7M2Q0", "", "AB"]) | st.text(max_size=20)}
+            {"code": space_codes() | bad_space_codes() | st.text(max_size=20)}
         ),
     }
 
@@ -248,58 +272,256 @@ def valid_relays(refs: st.SearchStrategy[Ref]) -> st.SearchStrategy[dict[str, An
     return relays | identify
 
 
-def group_and_data_messages(refs: st.SearchStrategy[Ref]) -> st.SearchStrategy[dict[str, Any]]:
-    """Every client message type of docs/protocol.md beyond the original protocol, built
-    from the server's own tables (protocol.RELAY_FIELDS, CALL_TYPES): relays with `call`,
-    `link` and `rejoin`, `invite`/`join`/`leave-call`, `identify` with capabilities, `ping`,
-    `leave` excluded (it ends the example)."""
-    anyj = json_values(refs)
-    call_ids = st.sampled_from(["c0ffee", "", "x" * 65]) | st.text(max_size=70) | anyj
-    extras = {
-        "call": call_ids,
-        "link": st.sampled_from(["data", "call", ""]) | anyj,
-        "rejoin": st.booleans() | anyj,
-        "reason": st.sampled_from(["declined", "busy", "full", "left", "cancelled"]) | st.text(max_size=70),
-        "sdp": st.text(max_size=60),
-        "type": st.sampled_from(["offer", "answer"]),
-        "candidate": st.none() | st.fixed_dictionaries({"candidate": st.text(max_size=40)}),
-    }
-    listed = refs.filter(lambda ref: ref.role not in ("A", "U", "R"))
+# --- every client message type, well-formed and near misses, from the server's tables -----
 
-    def relay(kind: str) -> st.SearchStrategy[dict[str, Any]]:
-        fields = protocol.RELAY_FIELDS[kind]
-        body = st.fixed_dictionaries({}, optional={f: extras[f] for f in fields if f in extras})
-        return st.builds(lambda b, t: {"type": kind, "data": {**b, "target": t}}, body, listed | refs)
+# The data fields each non-relay client type reads (protocol.parse: _identify, _ping,
+# Invite/Join/LeaveCall); a relay's are `target` plus protocol.RELAY_FIELDS.
+OTHER_FIELDS: dict[str, tuple[str, ...]] = {
+    "identify": ("name", "id", "caps", "space"),
+    "ping": ("t",),
+    "leave": (),
+    "invite": ("target", "call"),
+    "join": ("call",),
+    "leave-call": ("call",),
+}
+# Without these the parser refuses the message (bad-message).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "identify": ("name",),
+    "invite": ("target", "call"),
+    "join": ("call",),
+    "leave-call": ("call",),
+    **{kind: ("target",) for kind in protocol.RELAY_TYPES},
+    "offer": ("target", "sdp"),
+    "accept": ("target", "sdp"),
+    "icecandidate": ("target", "candidate"),
+    "space-move": ("target", "code"),
+}
+SDP_TYPES = {"offer": "offer", "accept": "answer"}  # data.type of the relays that carry an SDP
+# The reasons of docs/protocol.md §2's table (the server checks only their length).
+REASONS = (
+    "declined", "busy", "full", "timeout", "left", "cancelled", "error", "hangup", "shutdown", "ice-failed",
+)  # fmt: skip
+# Space codes (docs/protocol.md §11) from the server's alphabet and lengths: the shortest, the
+# longest, the browser's 8 characters; compared without case, so lower case is the same space.
+SPACE_POOL = (
+    protocol.SPACE_ALPHABET[: protocol.SPACE_MIN_LENGTH],
+    protocol.SPACE_ALPHABET[-protocol.SPACE_MAX_LENGTH :],
+    "K7M2QXPA",
+)
+NOT_IN_SPACE_ALPHABET = "".join(
+    sorted(set(string.digits + string.ascii_uppercase) - set(protocol.SPACE_ALPHABET))
+)
 
-    relays = st.sampled_from(sorted(protocol.RELAY_FIELDS)).flatmap(relay)
-    invite = st.builds(
-        lambda t, c: {"type": "invite", "data": {"target": t, "call": c}}, listed | refs, call_ids
+
+def client_fields(kind: str) -> tuple[str, ...]:
+    return ("target", *protocol.RELAY_FIELDS[kind]) if kind in protocol.RELAY_TYPES else OTHER_FIELDS[kind]
+
+
+def space_codes() -> st.SearchStrategy[str]:
+    """Valid codes: mostly a few shared ones (so peers meet), sometimes any."""
+    pool = st.sampled_from(SPACE_POOL)
+    alphabet = protocol.SPACE_ALPHABET + protocol.SPACE_ALPHABET.lower()
+    anything = st.text(alphabet, min_size=protocol.SPACE_MIN_LENGTH, max_size=protocol.SPACE_MAX_LENGTH)
+    return pool | pool.map(str.lower) | anything
+
+
+def bad_space_codes() -> st.SearchStrategy[Any]:
+    """Near misses of a code: one character short or long, a letter outside the alphabet,
+    separators, a lookalike, not a string (`null` is valid: the open network)."""
+    alphabet = protocol.SPACE_ALPHABET
+    short, long = protocol.SPACE_MIN_LENGTH - 1, protocol.SPACE_MAX_LENGTH + 1
+    return st.one_of(
+        st.text(alphabet, min_size=0, max_size=short),
+        st.text(alphabet, min_size=long, max_size=long + 3),
+        st.builds(
+            lambda code, bad, at: code[: at % len(code)] + bad + code[at % len(code) + 1 :],
+            st.sampled_from(SPACE_POOL),
+            st.sampled_from(NOT_IN_SPACE_ALPHABET + NOT_IN_SPACE_ALPHABET.lower() + "-_ .\u041a"),
+            st.integers(0, 20),
+        ),
+        st.sampled_from([1234, 2345.0, True, [SPACE_POOL[0]], {"code": SPACE_POOL[0]}, ""]),
     )
-    join = st.builds(lambda c: {"type": "join", "data": {"call": c}}, call_ids)
-    leave_call = st.builds(lambda c: {"type": "leave-call", "data": {"call": c}}, call_ids)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What the well-formed fields are made of, for one kind of example: peer ids (real,
+    symbolic `Ref`s, or strange), call ids (literal, or `Slot`s the example resolves),
+    names, capabilities and space codes."""
+
+    targets: st.SearchStrategy[Any]
+    calls: st.SearchStrategy[Any]
+    names: st.SearchStrategy[Any]
+    caps: st.SearchStrategy[Any]
+    spaces: st.SearchStrategy[Any]
+
+
+def _well(kind: str, field: str, words: Vocabulary) -> st.SearchStrategy[Any]:
+    candidate = st.fixed_dictionaries(
+        {
+            "candidate": st.sampled_from(["candidate:1 1 udp 1 192.0.2.1 9 typ host", ""])
+            | st.text(max_size=30)
+        },
+        optional={
+            "sdpMid": st.none() | st.sampled_from(["0", "1"]),
+            "sdpMLineIndex": st.none() | st.integers(0, 3),
+        },
+    )
+    table: dict[str, st.SearchStrategy[Any]] = {
+        "target": words.targets,
+        "call": words.calls,
+        "type": st.just(SDP_TYPES.get(kind, "")),
+        "sdp": st.just("v=0\r\n") | st.text(max_size=40),
+        "link": st.just(protocol.DATA_LINK),
+        "rejoin": st.booleans(),
+        "reason": st.sampled_from(REASONS) | st.text(max_size=protocol.MAX_REASON_LENGTH),
+        "candidate": st.none() | candidate,
+        "code": space_codes(),
+        "removed": words.targets,
+        "name": words.names,
+        "id": words.targets | st.none(),
+        "caps": words.caps,
+        "space": words.spaces,
+        "t": st.none() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False),
+    }
+    return table[field]
+
+
+def _near(kind: str, field: str) -> st.SearchStrategy[Any]:
+    long_id = "x" * (protocol.MAX_ID_LENGTH + 1)
+    too_long_name = "n" * (HubLimits().max_name_length + 1)
+    table: dict[str, st.SearchStrategy[Any]] = {
+        "target": st.sampled_from(["", long_id, 7, None, [], {}, True]),
+        "call": st.sampled_from(["", "c" * (protocol.MAX_CALL_ID_LENGTH + 1), 7, None, ["c"], True]),
+        "type": st.sampled_from(
+            [
+                *(t for t in SDP_TYPES.values() if t != SDP_TYPES.get(kind)),
+                "pranswer",
+                "rollback",
+                "",
+                None,
+                1,
+            ]
+        ),
+        "sdp": st.sampled_from([None, 0, ["v=0"], {"sdp": "v=0"}, False]),
+        "link": st.sampled_from(
+            ["call", "", protocol.DATA_LINK.upper(), protocol.DATA_LINK + " ", 1, None, True]
+        ),
+        "rejoin": st.sampled_from([None, "yes", 1, {}]),  # not checked: relayed as it is
+        "reason": st.sampled_from(["r" * (protocol.MAX_REASON_LENGTH + 1), 5, [], {}, True]),
+        "candidate": st.sampled_from(
+            [
+                {"candidate": 5},
+                {"sdpMid": "0"},
+                {"candidate": "c", "sdpMid": 0},
+                {"candidate": "c", "sdpMLineIndex": -1},
+                {"candidate": "c", "sdpMLineIndex": True},
+                {"candidate": "c", "sdpMLineIndex": 1.5},
+                "candidate:1",
+                [],
+                0,
+            ]
+        ),
+        "code": bad_space_codes(),
+        "removed": st.sampled_from(["", long_id, 5, [], True]),
+        "name": st.sampled_from(["", " ", "\u200b\u202e", too_long_name, 5, None, [], {"name": "Bob"}]),
+        "id": st.sampled_from([5, [], {}, True]),
+        "caps": st.sampled_from([protocol.GROUP, {protocol.GROUP: True}, 5, True]),
+        "space": bad_space_codes(),
+        "t": st.sampled_from(["5", True, False, [], {}]),
+    }
+    return table[field]
+
+
+def well_formed(kind: str, words: Vocabulary) -> st.SearchStrategy[dict[str, Any]]:
+    """`kind` as a client sends it: its required fields, some of the optional ones."""
+    fields = client_fields(kind)
+    needed = {f: _well(kind, f, words) for f in fields if f in REQUIRED.get(kind, ())}
+    optional = {f: _well(kind, f, words) for f in fields if f not in needed}
+    return st.fixed_dictionaries(needed, optional=optional).map(lambda data: {"type": kind, "data": data})
+
+
+def near_miss(kind: str, words: Vocabulary) -> st.SearchStrategy[dict[str, Any]]:
+    """`kind` one step from valid: a field of the wrong type, length or value; a required
+    field missing; `data` not an object; the type misspelt."""
+    fields = client_fields(kind)
+    misspelt = [
+        t for t in (kind.upper(), kind + " ", kind.replace("-", "_"), kind[:-1], kind.title()) if t != kind
+    ]
+    mutations: list[st.SearchStrategy[Any]] = [
+        st.tuples(st.just("data"), st.sampled_from([None, [], "data", 1])),
+        st.tuples(st.just("type"), st.sampled_from(misspelt)),
+    ]
+    mutations += [st.tuples(st.just("set"), st.just(f), _near(kind, f)) for f in fields]
+    mutations += [st.tuples(st.just("drop"), st.just(f)) for f in REQUIRED.get(kind, ())]
+
+    def apply(message: dict[str, Any], mutation: tuple[Any, ...]) -> dict[str, Any]:
+        what, *args = mutation
+        data = dict(message["data"])
+        if what == "data":
+            return {"type": kind, "data": args[0]}
+        if what == "type":
+            return {"type": args[0], "data": data}
+        if what == "set":
+            data[args[0]] = args[1]
+        else:
+            data.pop(args[0], None)
+        return {"type": kind, "data": data}
+
+    return st.builds(apply, well_formed(kind, words), st.one_of(mutations))
+
+
+def client_messages(
+    words: Vocabulary, kinds: frozenset[str] = CLIENT_TYPES
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Every client type in `kinds`, well-formed (twice as often) or a near miss."""
+    ordered = sorted(kinds)
+    return st.one_of(
+        [well_formed(kind, words) for kind in ordered]
+        + [well_formed(kind, words) for kind in ordered]
+        + [near_miss(kind, words) for kind in ordered]
+    )
+
+
+def attacker_words(refs: st.SearchStrategy[Ref]) -> Vocabulary:
+    """A lone attacker's vocabulary: real and strange ids, any call id, nasty names."""
+    anyj = json_values(refs)
+    listed = refs.filter(lambda ref: ref.role not in ("A", "U", "R"))  # mostly deliverable
     caps = st.lists(
         st.sampled_from([protocol.GROUP, protocol.DATA, "future", ""]) | st.text(max_size=40), max_size=20
     )
-    identify = st.builds(
-        lambda name, c: {"type": "identify", "data": {"name": name, "caps": c}},
-        st.sampled_from(["Mallory", "mallory", "Bob"]) | names(),
-        caps | anyj,
+    return Vocabulary(
+        targets=listed | refs | st.text(max_size=20),
+        calls=st.just("c0ffee") | st.text(min_size=1, max_size=protocol.MAX_CALL_ID_LENGTH),
+        names=st.sampled_from(["Mallory", "mallory", "Bob"]) | names(),
+        caps=caps | anyj,
+        spaces=st.none() | space_codes(),
     )
-    ping = st.builds(
-        lambda t: {"type": "ping", "data": {"t": t}}, st.integers(0, 2**53) | st.floats(allow_nan=False)
-    )
-    assert {"invite", "join", "leave-call"} == protocol.CALL_TYPES  # a new type needs a strategy here
-    return relays | invite | join | leave_call | identify | ping
+
+
+# Import-time checks: a client type or relay field the server gains fails here until it has
+# strategies (a KeyError from _well/_near), instead of going unfuzzed.
+assert set(OTHER_FIELDS) == protocol.CLIENT_TYPES - protocol.RELAY_TYPES, (
+    "a new client type needs fields here"
+)
+assert set(SDP_TYPES) == {k for k, fields in protocol.RELAY_FIELDS.items() if "type" in fields}
+_PROBE = Vocabulary(st.none(), st.none(), st.none(), st.none(), st.none())
+for _kind in sorted(protocol.CLIENT_TYPES):
+    for _field in client_fields(_kind):
+        _well(_kind, _field, _PROBE)
+        _near(_kind, _field)
 
 
 def frames(roles: tuple[str, ...], binary: bool = True) -> st.SearchStrategy[Frame]:
     refs = st.sampled_from([Ref(role) for role in roles])
     messages = message_dicts(refs) | valid_relays(refs)
+    every_type = client_messages(attacker_words(refs), CLIENT_TYPES - {"leave"})
     depths = st.sampled_from([252, 253, 254, 255, 256, 300, 1023, 1024, 1025]) | st.integers(1, 1100)
     wellformed = st.builds(JsonFrame, valid_relays(refs), st.booleans())
     options: list[st.SearchStrategy[Any]] = [
         wellformed,
         wellformed,
+        st.builds(JsonFrame, every_type, st.booleans()),
         st.builds(JsonFrame, messages, st.booleans()),
         st.builds(JsonFrame, json_values(refs), st.booleans()),
         st.builds(TextFrame, st.text()),
@@ -385,7 +607,22 @@ def stamped(kind: str, data: dict[str, Any], source: str) -> dict[str, Any]:
     out["target"] = data["target"]
     if kind == "icecandidate":
         out["id"] = source
+    if kind == "space-move":  # travels in its one spelling (upper case)
+        out["code"] = protocol.clean_space(data["code"])
     return {"type": kind, "data": out}
+
+
+def is_leave(payload: str | bytes) -> bool:
+    """A `leave` the server would act on: it ends the sender (only GroupWorld sends one)."""
+    if not isinstance(payload, str) or ("leave" not in payload and "\\u" not in payload):
+        return False  # (a cheap test first: most frames are not JSON, or deep)
+    try:
+        message = strict_loads(payload)
+    except (ValueError, RecursionError):
+        return False
+    return (
+        isinstance(message, dict) and message.get("type") == "leave" and isinstance(message.get("data"), dict)
+    )
 
 
 def check_error(message: Any, sent: str | bytes) -> str:

@@ -282,6 +282,26 @@ def test_a_peer_resumed_after_its_instance_was_taken_for_dead_has_its_own_budget
     assert [m for m in again.take() if m["type"] == "error"] == []
 
 
+def test_a_call_that_ended_elsewhere_while_a_member_was_away_is_told_on_its_resume() -> None:
+    """Alice (on A) is in Bob's call (owned by B) when her network drops; Bob leaves, which
+    ends the call. The `call` ended that B sends through the bus is held for her on A, and
+    her resume there tells her (the fuzzer found it dropped: her page kept the call)."""
+    net, a, b, _ = two_instances()
+    group = ["group"]
+    alice, alice_conn = join_on(net, a, "alice", "Alice", group)
+    bob, bob_conn = join_on(net, b, "bob", "Bob", group)
+    call_id = accepted_call(net, a, alice, b, bob, bob_conn)
+    apply(a.disconnect(alice, alice_conn), a)
+    relay(net, b, bob, {"type": "leave-call", "data": {"call": call_id}})
+    assert b.room(call_id) is None and a.room(call_id) is None
+    again = FakeConn("alice-again")
+    peer, out, resumed = a.connect(again, alice.token)
+    apply(out, a)
+    assert resumed and peer.id == alice.id
+    calls = [m["data"] for m in again.take() if m["type"] == "call"]
+    assert calls == [{"id": call_id, "members": [], "ended": True}]
+
+
 def test_an_accept_across_instances_needs_an_offer_from_its_target() -> None:
     """The callee's instance decides whether an `accept` makes a call: the caller's offer,
     relayed from the other instance, rings there (issue 18, finding 22)."""
