@@ -8,10 +8,12 @@ client counts small: other engineers run tests on the same two cores.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -256,37 +258,61 @@ async def test_a_relay_stuck_in_a_redis_outage_is_dropped_and_its_sender_told(
     assert a_server.app is not None and a_server.app[CLUSTER].dropped_frames == 1
 
 
-async def test_kill_9_of_an_instance_its_clients_resume_on_the_other(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:
-    ports = [free_port(), free_port()]
+@dataclass
+class AfterKill:
+    """Alice's instance was killed (`kill -9`); Bob's lives on."""
+
+    session: aiohttp.ClientSession
+    alice: RtcClient
+    bob: RtcClient
+    survivor: str  # its /rtc URL
+    killed_at: float  # time.monotonic()
+    start: Callable[[], Awaitable[str]]  # another instance on the same Redis: its /rtc URL
+
+
+@contextlib.asynccontextmanager
+async def alice_instance_killed(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[AfterKill]:
+    """Two `python -m server` processes on one Redis (grace 6 s), Alice on the first and
+    Bob on the second, each listing the other; then the first is killed."""
     common = {"REDIS_URL": redis_server.url, "RESUME_GRACE": "6"}
-    procs = [
-        await asyncio.to_thread(start_process, port, tmp_path / "certs", tmp_path / f"s{i}.log", **common)
-        for i, port in enumerate(ports)
-    ]
+    procs: list[Any] = []
+
+    async def start() -> str:
+        port = free_port()
+        log = tmp_path / f"s{len(procs)}.log"
+        procs.append(await asyncio.to_thread(start_process, port, tmp_path / "certs", log, **common))
+        return f"wss://localhost:{port}/rtc"
+
     try:
-        ca = tmp_path / "certs" / "ca.pem"
-        context = ssl.create_default_context(cafile=str(ca))
+        urls = [await start(), await start()]
+        context = ssl.create_default_context(cafile=str(tmp_path / "certs" / "ca.pem"))
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-            urls = [f"wss://localhost:{port}/rtc" for port in ports]
             alice = await RtcClient.connect(session, urls[0], "Alice")
             bob = await RtcClient.connect(session, urls[1], "Bob")
             await frame(alice, about(bob.id))
             procs[0].send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
             procs[0].wait(5)
-            with pytest.raises((TimeoutError, AssertionError)):
-                await alice.recv(1.0)  # the socket died with its server
-            again = await RtcClient.connect(session, f"{urls[1]}?resume={alice.token}")
-            assert again.id == alice.id
-            await again.send({"type": "identify", "data": {"id": again.id, "name": "Alice"}})
-            seen = await frames_for(bob, 7.0)  # beyond the grace period: nobody saw her leave
-            assert not any(about(alice.id, remove=True)(m) for m in seen)
-            await bob.send({"type": "offer", "data": {"type": "offer", "sdp": "s", "target": alice.id}})
-            assert (await frame(again, of_type("offer")))["data"]["source"] == bob.id
+            yield AfterKill(session, alice, bob, urls[1], killed_at, start)
     finally:
         for proc in procs:
             stop_process(proc)
+
+
+async def test_kill_9_of_an_instance_its_clients_resume_on_the_other(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    async with alice_instance_killed(redis_server, tmp_path) as after:
+        alice, bob = after.alice, after.bob
+        with pytest.raises((TimeoutError, AssertionError)):
+            await alice.recv(1.0)  # the socket died with its server
+        again = await RtcClient.connect(after.session, f"{after.survivor}?resume={alice.token}")
+        assert again.id == alice.id
+        await again.send({"type": "identify", "data": {"id": again.id, "name": "Alice"}})
+        seen = await frames_for(bob, 7.0)  # beyond the grace period: nobody saw her leave
+        assert not any(about(alice.id, remove=True)(m) for m in seen)
+        await bob.send({"type": "offer", "data": {"type": "offer", "sdp": "s", "target": alice.id}})
+        assert (await frame(again, of_type("offer")))["data"]["source"] == bob.id
 
 
 async def test_an_instance_started_after_a_kill_9_lets_its_clients_resume(
@@ -296,46 +322,26 @@ async def test_an_instance_started_after_a_kill_9_lets_its_clients_resume(
     expired: a tab reconnecting to it (not to the survivor) must still get its id back
     within the grace period (a browser failover test once saw "Alice came back under a
     new id")."""
-    ports = [free_port(), free_port(), free_port()]
-    common = {"REDIS_URL": redis_server.url, "RESUME_GRACE": "6"}
-    procs = [
-        await asyncio.to_thread(start_process, port, tmp_path / "certs", tmp_path / f"s{i}.log", **common)
-        for i, port in enumerate(ports[:2])
-    ]
     redis = aioredis.from_url(redis_server.url)
     try:
-        ca = tmp_path / "certs" / "ca.pem"
-        context = ssl.create_default_context(cafile=str(ca))
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-            urls = [f"wss://localhost:{port}/rtc" for port in ports]
-            alice = await RtcClient.connect(session, urls[0], "Alice")
-            bob = await RtcClient.connect(session, urls[1], "Bob")
-            await frame(alice, about(bob.id))
-            procs[0].send_signal(signal.SIGKILL)
-            killed_at = time.monotonic()
-            procs[0].wait(5)
+        async with alice_instance_killed(redis_server, tmp_path) as after:
+            alice, bob = after.alice, after.bob
 
             async def one_alive() -> bool:
                 return len([key async for key in redis.scan_iter(match="lancall:alive:*")]) == 1
 
             await eventually(one_alive, 10, what="the killed instance's heartbeat expired")
-            procs.append(
-                await asyncio.to_thread(
-                    start_process, ports[2], tmp_path / "certs", tmp_path / "s2.log", **common
-                )
-            )
-            again = await RtcClient.connect(session, f"{urls[2]}?resume={alice.token}")
+            fresh = await after.start()
+            again = await RtcClient.connect(after.session, f"{fresh}?resume={alice.token}")
             assert again.id == alice.id, "Alice came back under a new id"
             await again.send({"type": "identify", "data": {"id": again.id, "name": "Alice"}})
             await again.send({"type": "offer", "data": {"type": "offer", "sdp": "s", "target": bob.id}})
             assert (await frame(bob, of_type("offer")))["data"]["source"] == alice.id
             # Past the grace period after the kill, nobody saw her leave.
-            seen = await frames_for(bob, killed_at + 7.0 - time.monotonic())
+            seen = await frames_for(bob, after.killed_at + 7.0 - time.monotonic())
             assert not any(about(alice.id, remove=True)(m) for m in seen)
     finally:
         await redis.aclose()
-        for proc in procs:
-            stop_process(proc)
 
 
 def test_redis_unreachable_at_start_is_one_line_and_exit_code_2(tmp_path: Path) -> None:

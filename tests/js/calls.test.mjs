@@ -3,8 +3,10 @@
 // answer with their camera. Runs under Node with no WebRTC at all: any attempt to build a
 // peer connection or to answer would throw or show up in what was sent.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 
+// An invitation rings on a timer (35 s): faked, or the test process waits for it to fire.
+mock.timers.enable({ apis: ['setTimeout'] });
 globalThis.addEventListener ??= () => {}; // the controller listens for `online` on window
 /** Every peer connection the page tries to make: none may be made here. */
 const built = [];
