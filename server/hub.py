@@ -37,11 +37,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import protocol
+from .budgets import AddressBudgets
 from .outbox import Connection, Outbox
 from .peers import (
     IN_PROCESS,
     PENDING_LIMIT,
-    AddressBudget,
     Departed,
     HubLimits,
     MirrorRecord,
@@ -86,7 +86,7 @@ class Hub:
         self._by_conn: dict[int, Peer] = {}  # id(conn) -> peer, live sockets only
         self._unidentified: dict[str, Peer] = {}  # live, not yet identified, oldest first
         self._deferred: dict[str, Peer] = {}  # joins waiting for their address's budget
-        self._addresses: dict[str, AddressBudget] = {}
+        self._addresses = AddressBudgets(limits, clock)  # per client address (budgets.py)
         self._departed: dict[str, Departed] = {}  # token hash -> who left on purpose, oldest first
         self._reserved: set[str] = set()  # name keys of the bots' names
         self._pending_total = 0
@@ -174,7 +174,7 @@ class Hub:
                 unsent = peer.conn.take_unsent()
                 out.close(peer.conn, CLOSE_REPLACED, "resumed elsewhere")
                 if self._by_conn.pop(id(peer.conn), None) is not None:  # not a mirror's
-                    self._release_address(peer.address)
+                    self._addresses.release(peer.address)
             peer.conn = conn
             if peer.bucket is self._mirror_bucket:  # a mirror (or one orphaned here when its
                 # instance died) resumed here is held here now: its own budget, not the mirrors'
@@ -190,7 +190,7 @@ class Hub:
         peer.token_hash = token_key(peer.token)
         self._tokens[peer.token_hash] = peer.id
         self._by_conn[id(conn)] = peer
-        self._budget(address).sockets += 1
+        self._addresses.of(address).sockets += 1
         if peer.name is None:
             self._unidentified[peer.id] = peer
         out.send(peer.id, self._ready(peer))
@@ -211,14 +211,9 @@ class Hub:
         would. Sockets from a few addresses then cannot keep everyone else out (issue 18,
         finding 33: 200 idle sockets from 4 addresses refused 80 of 80 honest tries).
         None: nobody holds an unfair share, and the newcomer is refused."""
-        mine = self._addresses.get(address)
-        would_have = (mine.sockets if mine is not None else 0) + 1
-        heaviest = max(
-            (a for a in self._addresses if a not in (IN_PROCESS, address)),
-            key=lambda a: self._addresses[a].sockets,
-            default=None,
-        )
-        if heaviest is None or self._addresses[heaviest].sockets <= 2 * would_have:
+        would_have = self._addresses.sockets(address) + 1
+        heaviest = self._addresses.heaviest(besides=address)
+        if heaviest is None or self._addresses.sockets(heaviest) <= 2 * would_have:
             return None
         newest = max(
             (p for p in self._by_conn.values() if p.address == heaviest and p.conn is not None),
@@ -230,7 +225,7 @@ class Hub:
         log.warning(
             "event=shed addr=%s sockets=%d peer=%s for=%s",
             heaviest,
-            self._addresses[heaviest].sockets,
+            self._addresses.sockets(heaviest),
             newest.id,
             address,
         )
@@ -244,7 +239,7 @@ class Hub:
         self._by_conn.pop(id(conn), None)
         self._unidentified.pop(peer.id, None)
         self._deferred.pop(peer.id, None)
-        self._release_address(peer.address)
+        self._addresses.release(peer.address)
         peer.conn = None
         peer.gone_since = self.clock()
         if peer.name is None or self.limits.resume_grace <= 0:
@@ -281,8 +276,7 @@ class Hub:
             if departed.left_at > left_before:
                 break
             del self._departed[token_hash]
-        for address in [a for a, b in self._addresses.items() if b.sockets == 0 and self._rested(b, now)]:
-            del self._addresses[address]  # a full bucket is the same as a new one
+        self._addresses.sweep(now)
         self.rooms.sweep(now)
         return out
 
@@ -364,7 +358,7 @@ class Hub:
         verdict = peer.bucket.take(now)
         if verdict is not Verdict.ALLOW:
             return verdict
-        shared = self._budget(peer.address).messages
+        shared = self._addresses.of(peer.address).messages
         if shared is None:
             return Verdict.ALLOW
         # The address's budget drops (and warns), it never closes: the socket that
@@ -414,7 +408,7 @@ class Hub:
         if peer.name is None and not admitted and not self._may_join(peer, message):
             return Outbox()
         moved = peer.name is not None and space != peer.space
-        renames = self._budget(peer.address).renames
+        renames = self._addresses.of(peer.address).renames
         if (
             peer.name is not None
             and (moved or name != peer.name)
@@ -480,7 +474,7 @@ class Hub:
         if any(p.space == space and p.name is not None and p is not peer for p in self._peers.values()):
             return True
         now = self.clock()
-        mine = self._budget(peer.address).new_spaces
+        mine = self._addresses.of(peer.address).new_spaces
         if mine is not None and not mine.has_token(now):
             return False
         if self._new_spaces is not None and self._new_spaces.take(now) is not Verdict.ALLOW:
@@ -493,7 +487,7 @@ class Hub:
         """A join (and later its leave) reaches everyone: one address gets `join_rate` of
         them a second. Past that the join waits, unseen by the client, until `expire`
         finds budget for it; the socket no longer counts as silent meanwhile."""
-        joins = self._budget(peer.address).joins
+        joins = self._addresses.of(peer.address).joins
         if peer.id not in self._deferred and (joins is None or joins.take(self.clock()) is Verdict.ALLOW):
             return True
         peer.deferred = message  # the newest name, if it identifies again while waiting
@@ -505,7 +499,7 @@ class Hub:
         out = Outbox()
         now = self.clock()
         for peer in list(self._deferred.values()):
-            joins = self._budget(peer.address).joins
+            joins = self._addresses.of(peer.address).joins
             if peer.conn is None or peer.deferred is None:
                 del self._deferred[peer.id]
             elif joins is None or joins.take(now) is Verdict.ALLOW:
@@ -729,7 +723,7 @@ class Hub:
         if peer.conn is not None:
             held = peer.conn.take_unsent()
             if self._by_conn.pop(id(peer.conn), None) is not None:
-                self._release_address(peer.address)
+                self._addresses.release(peer.address)
             out.close(peer.conn, CLOSE_REPLACED, "resumed elsewhere")
         held.extend(peer.pending)
         self._pending_total -= peer.pending_bytes
@@ -764,37 +758,6 @@ class Hub:
             return None
         return departed
 
-    def _budget(self, address: str) -> AddressBudget:
-        budget = self._addresses.get(address)
-        if budget is None:
-            limits, now = self.limits, self.clock()
-            shared = address != IN_PROCESS
-            budget = self._addresses[address] = AddressBudget(
-                messages=TokenBucket(limits.address_rate_limit, int(limits.address_rate_limit * 2), now)
-                if shared and limits.address_rate_limit > 0
-                else None,
-                renames=TokenBucket(limits.rename_rate, limits.rename_burst, now)
-                if shared and limits.rename_rate > 0
-                else None,
-                joins=TokenBucket(limits.join_rate, limits.join_burst, now)
-                if shared and limits.join_rate > 0
-                else None,
-                new_spaces=TokenBucket(limits.new_space_rate / 60, max(1, int(limits.new_space_rate)), now)
-                if shared and limits.new_space_rate > 0
-                else None,
-            )
-        return budget
-
-    def _release_address(self, address: str) -> None:
-        budget = self._addresses.get(address)
-        if budget is not None:
-            budget.sockets -= 1
-
-    @staticmethod
-    def _rested(budget: AddressBudget, now: float) -> bool:
-        buckets = (budget.messages, budget.renames, budget.joins, budget.new_spaces)
-        return all(b is None or b.full(now) for b in buckets)
-
     def _publish_up(self, peer: Peer) -> None:
         if self.presence is not None and peer.home is None and peer.kind != "bot" and peer.name is not None:
             self.presence.peer_up(peer)
@@ -813,7 +776,7 @@ class Hub:
         peer.pending_bytes = 0
         if peer.conn is not None:
             if self._by_conn.pop(id(peer.conn), None) is not None:
-                self._release_address(peer.address)
+                self._addresses.release(peer.address)
             peer.conn = None
         out = self.rooms.forget(peer)
         if peer.name is not None:

@@ -53,18 +53,6 @@ class HubLimits:
     pending_total_bytes: int = 32 * 1024 * 1024  # held for all away peers together
 
 
-@dataclass(slots=True, eq=False)
-class AddressBudget:
-    """Limits shared by every socket from one client address, so opening more sockets
-    (or reconnecting after a 1008) does not multiply them."""
-
-    messages: TokenBucket | None
-    renames: TokenBucket | None
-    joins: TokenBucket | None  # a join reaches everyone too (and so does its leave)
-    new_spaces: TokenBucket | None = None  # entering a space nobody is in: a guess, or a new one
-    sockets: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class Departed:
     """A peer that left on purpose, remembered briefly by its token hash."""
