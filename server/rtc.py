@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -103,11 +104,12 @@ async def rtc_handler(request: web.Request) -> web.StreamResponse:
     peer, out, resumed = hub.connect(conn, request.query.get("resume"), address=remote)
     conn.peer_id = peer.id
     log.info(
-        "event=connect peer=%s addr=%s resumed=%s clients=%d",
+        "event=connect peer=%s addr=%s resumed=%s clients=%d pid=%d",  # pid: which of WORKERS=N
         peer.id,
         remote,
         str(resumed).lower(),
         hub.connections,
+        os.getpid(),
     )
     started = time.monotonic()
     try:

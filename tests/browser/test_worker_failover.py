@@ -7,9 +7,11 @@ nothing in the call: Alice's tab reconnects on the same port (the surviving work
 it), resumes her id with her token, both pictures keep moving, neither call screen ends,
 and Bob's list never loses her, past the grace period.
 
-Which worker holds a tab's WebSocket is read from /proc (tests/support/workerprocs.py): a
-tab is told it is back `online` (the event a network change fires), which replaces its
-socket at once, and the one connection that appears is that socket.
+Which worker holds a tab's WebSocket: a tab is told it is back `online` (the event a
+network change fires), which replaces its socket at once; the worker that took it logs
+its pid with the connect, and /proc (tests/support/workerprocs.py) gives that socket's
+client port. (Taking the first new connection on the port instead once caught a
+connection Chromium opened on its own, and the test killed the other worker.)
 """
 
 from __future__ import annotations
@@ -149,16 +151,23 @@ async def workers(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Wo
 
 async def socket_holder(user: User, workers: Workers) -> tuple[int, int]:
     """Replace `user`'s WebSocket and return (its client port, the worker holding it)."""
+    peer_id = await user.id
     before = workers.connections()
+    connects = workers.output().count(f"event=connect peer={peer_id} ")
     await user.js("() => dispatchEvent(new Event('online'))")  # reconnects at once, same id
 
-    def new_socket() -> dict[int, int]:
-        return {port: pid for port, pid in workers.connections().items() if port not in before}
+    def logged() -> list[str]:
+        lines = re.findall(rf"event=connect peer={re.escape(peer_id)} .*pid=(\d+)", workers.output())
+        return lines if len(lines) > connects else []
 
-    fresh = await eventually(new_socket, 5, what=f"{user.name}'s new socket")
+    pid = int((await eventually(logged, 5, what=f"{user.name}'s new socket logged"))[-1])
     await user.wait_for("window.__lanCall.link === 'online'")
-    assert len(fresh) == 1, f"{user.name} opened more than its WebSocket: {fresh}"
-    return next(iter(fresh.items()))
+
+    def new_socket() -> list[int]:
+        return [port for port, owner in workers.connections().items() if port not in before and owner == pid]
+
+    ports = await eventually(new_socket, 5, what=f"{user.name}'s new socket on worker {pid}")
+    return ports[-1], pid
 
 
 async def picture(user: User) -> dict[str, int]:
