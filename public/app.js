@@ -29,6 +29,7 @@ import { Verification } from './verify.js';
 import { $, Lobby, NameField } from './ui.js';
 import { ERROR, errorRoles, relayRole } from './protocol.js';
 /** @typedef {import('./protocol.js').Role} Role */
+/** @typedef {import('./protocol.js').RelayRole} RelayRole */
 
 const pageVersion = document.body.dataset.version;
 /** @type {import('./signalling.js').ServerConfig} */
@@ -131,11 +132,11 @@ roster.on('removed', (person) => {
 });
 
 // Every frame the server sends goes to one role (public/protocol.js decides which).
+/** @type {Record<RelayRole, (type: string, data: any) => void>} */
 const relayHandlers = {
-  call: (/** @type {string} */ type, /** @type {any} */ data) => calls.handle(type, data),
-  data: (/** @type {string} */ type, /** @type {any} */ data) => dataLinks.handle(type, data),
-  space: (/** @type {string} */ _type, /** @type {any} */ data) => spaces.followMove(data),
-  name: () => {},
+  call: (type, data) => calls.handle(type, data),
+  data: (type, data) => dataLinks.handle(type, data),
+  space: (_type, data) => spaces.followMove(data),
 };
 signalling.on('signal', ({ type, data }) => relayHandlers[relayRole(type, data)](type, data));
 

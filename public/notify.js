@@ -60,7 +60,10 @@ export class CallNotifier {
   /** @param {string} title @param {string} body @param {boolean} ringing */
   show(title, body, ringing) {
     if (!document.hidden || !this.supported || Notification.permission !== 'granted') return;
-    this.close();
+    // One at a time: a notification of the same tag replaces the one before, wherever it
+    // is shown (closing the worker's here could race the new one and close it instead).
+    this.shown?.close();
+    this.shown = null;
     const icon = document.querySelector('link[rel="icon"]')?.getAttribute('href') || undefined;
     // `renotify` (Chromium: ring again for the same tag) is not in TypeScript's NotificationOptions.
     const options = /** @type {NotificationOptions} */ ({

@@ -57,12 +57,13 @@ export const DATA_LINK = 'data';
 export const SPACE = Object.freeze({ ALPHABET: '23456789ABCDEFGHJKMNPQRSTUVWXYZ', MIN_LENGTH: 4, MAX_LENGTH: 16 });
 export const MAX_REASON_LENGTH = 64;
 
-/** @typedef {'call' | 'data' | 'space' | 'name'} Role a part of this client that answers frames */
+/** @typedef {'call' | 'data' | 'space'} RelayRole a part of this client that takes relayed frames */
+/** @typedef {RelayRole | 'name'} Role a part of this client that answers frames or errors */
 
 /**
  * Where a relayed frame (or a server `call`/`invite`) goes: a data link's relays to the
  * data links, a space move to spaces, everything else to calls.
- * @param {string} type @param {{link?: unknown}} data @returns {Role}
+ * @param {string} type @param {{link?: unknown}} data @returns {RelayRole}
  */
 export function relayRole(type, data) {
   if (data.link === DATA_LINK) return 'data';

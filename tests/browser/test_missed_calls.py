@@ -152,6 +152,8 @@ WORKER_ONLY_NOTIFICATIONS = """
   // permission and requestPermission: the recording class's, inherited.
   const proto = ServiceWorkerRegistration.prototype;
   proto.showNotification = function (title, options) {
+    // As browsers do: a notification replaces the open one of the same tag.
+    for (const n of window.__workerNotes) if (n.options.tag === options.tag) n.closed = true;
     window.__workerNotes.push({ title, options, closed: false });
     return Promise.resolve();
   };
@@ -186,7 +188,7 @@ async def test_where_only_the_service_worker_may_notify_it_does(start_server, ne
     await alice.test_id("hang-up").click()
     await bob.wait_idle()
     await bob.wait_for("window.__workerNotes.at(-1).title === 'Missed call from Alice'")
-    # One at a time: the ring's was closed for it.
+    # One at a time: the missed call's replaced the ring's.
     assert await bob.js("window.__workerNotes.filter((n) => !n.closed).length") == 1
 
 
