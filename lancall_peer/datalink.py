@@ -1,8 +1,8 @@
 """Data links for the Python peer (docs/protocol.md §9): the same peer data API as the
 browser's `public/datalinks.js`, over aiortc. Per remote peer, a data-only
-RTCPeerConnection opened on first use (relays carry `link: "data"`), answered without
-ringing, closed after `idle_timeout` seconds with nothing sent or received and no named
-channel open, reopened on the next use.
+RTCPeerConnection (a `connection.Connection`) opened on first use (relays carry
+`link: "data"`), answered without ringing, closed after `idle_timeout` seconds with
+nothing sent or received and no named channel open, reopened on the next use.
 
 Per remote peer (`links.peer(remote_id)`, a DataLink)::
 
@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import inspect
 import itertools
-import json
 import logging
 import math
 import secrets
@@ -32,9 +31,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection
 
-from server.webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
+from server.webrtc import CHAT_LABEL
+
+from .connection import Connection, is_polite
 
 log = logging.getLogger("lancall_peer.datalink")
 
@@ -49,7 +50,6 @@ OPEN_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 10.0
 MAX_ID = 64
 MAX_TEXT = 2000
-MAX_MESSAGE_CHARS = 64 * 1024
 
 
 def _short(value: Any) -> bool:
@@ -90,16 +90,13 @@ class DataLinkError(Exception):
 
 
 class DataLink:
-    """The data link with one remote peer."""
+    """The data link with one remote peer: a role over one `Connection` at a time (None
+    while closed), replaced whole when the link is opened again."""
 
     def __init__(self, owner: DataLinks, remote_id: str) -> None:
         self.owner = owner
         self.remote_id = remote_id
-        self.pc: RTCPeerConnection | None = None
-        self.service: RTCDataChannel | None = None
-        self.channels: dict[str, RTCDataChannel] = {}
-        self.candidates: RemoteCandidates | None = None
-        self.offering = False
+        self.connection: Connection | None = None
         self.malformed = 0
         self.lines: list[Json] = []  # conversation lines received, in order
         self.ended_reasons: list[str] = []
@@ -116,6 +113,20 @@ class DataLink:
     @property
     def name(self) -> str:
         return self.owner.name_of(self.remote_id)
+
+    @property
+    def pc(self) -> RTCPeerConnection | None:
+        return self.connection.pc if self.connection is not None else None
+
+    @property
+    def service(self) -> RTCDataChannel | None:
+        """The service channel (`label "chat"`) of the connection, if any."""
+        return self.connection.service if self.connection is not None else None
+
+    @property
+    def channels(self) -> dict[str, RTCDataChannel]:
+        """The named channels of the connection, by label."""
+        return self.connection.channels if self.connection is not None else {}
 
     @property
     def is_open(self) -> bool:
@@ -162,17 +173,8 @@ class DataLink:
         if not label or label == CHAT_LABEL:
             raise ValueError(f"{label!r} is not a channel name to open")
         await self.ready()
-        assert self.pc is not None
-        channel = self.channels.get(label)
-        if channel is None:
-            channel = self.pc.createDataChannel(label, ordered=ordered)
-            self._adopt(channel)
-        if channel.readyState != "open":
-            opened = asyncio.Event()
-            channel.on("open", opened.set)
-            async with asyncio.timeout(self.owner.open_timeout):
-                await opened.wait()
-        return channel
+        assert self.connection is not None
+        return await self.connection.channel(label, ordered=ordered, within=self.owner.open_timeout)
 
     async def send_message(self, text: str) -> bool:
         """Send one conversation line (a `message` request): True once delivered."""
@@ -190,7 +192,7 @@ class DataLink:
         """Wait until the link is open, opening it if needed."""
         if self.is_open:
             return
-        if self.pc is None:
+        if self.connection is None:
             await self._offer()
         ended = asyncio.ensure_future(self._ended.wait())
         opened = asyncio.ensure_future(self._open.wait())
@@ -209,85 +211,65 @@ class DataLink:
 
     async def close(self, reason: str = "closed") -> None:
         """End the link; the other side hears `hangup` with `link: "data"`."""
-        if self.pc is None:
+        if self.connection is None:
             return
         await self.owner.signal("hangup", {"target": self.remote_id, "reason": reason})
         await self._end(reason)
 
     # -- opening -------------------------------------------------------------------------
 
-    def _fresh(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(rtc_configuration(self.owner.ice_servers()))
-        self.pc = pc
-        self.candidates = RemoteCandidates(pc)
-        self.channels = {}
+    def _fresh(self) -> Connection:
+        """A new connection for this link, its service channel made (before any offer)."""
+        connection = Connection(
+            self.owner.ice_servers(),
+            polite=is_polite(self.owner.my_id(), self.remote_id),
+            signal=self._signal,
+            on_message=self._on_message,
+            on_malformed=self._on_malformed,
+            on_open=self._service_open,
+            on_channel=self._on_channel,
+            on_channel_closed=lambda _channel: self._touch(),
+            on_failed=lambda: self._end("failed"),
+            on_service_closed=lambda: self._end("closed"),
+        )
+        connection.open_service()
+        self.connection = connection
         self._open.clear()
         self._ended.clear()
-        service = pc.createDataChannel(CHAT_LABEL, negotiated=True, id=CHAT_CHANNEL_ID)
-        self.service = service
-        self._adopt(service)
-        pc.on("datachannel", self._on_datachannel)
-        pc.on("connectionstatechange", self._on_state)
-        return pc
+        return connection
 
     async def _offer(self) -> None:
-        self.offering = True
-        pc = self._fresh()
-        await pc.setLocalDescription(await pc.createOffer())  # aiortc: candidates gathered
-        if pc is self.pc:
-            sdp = pc.localDescription.sdp
-            await self.owner.signal("offer", {"type": "offer", "sdp": sdp, "target": self.remote_id})
+        await self._fresh().offer()
+
+    async def _signal(self, kind: str, data: Json) -> None:
+        await self.owner.signal(kind, {**data, "target": self.remote_id})
 
     async def handle(self, kind: str, data: Json) -> None:
         """A relay with `link: "data"` from this peer."""
+        connection = self.connection
         if kind == "offer" and isinstance(data.get("sdp"), str):
             await self._offered(data["sdp"])
         elif kind == "accept" and isinstance(data.get("sdp"), str):
-            pc = self.pc
-            if pc is not None and pc.signalingState == "have-local-offer":
-                await pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="answer"))
-                if self.candidates is not None:
-                    await self.candidates.flush()
-        elif kind == "icecandidate" and self.candidates is not None:
+            if connection is not None:
+                await connection.receive_answer(data["sdp"])
+        elif kind == "icecandidate" and connection is not None:
             try:
-                await self.candidates.add(data.get("candidate"))
+                await connection.add_candidate(data.get("candidate"))
             except ValueError as exc:
                 log.info("event=bad-candidate peer=%s error=%s", self.remote_id, exc)
         elif kind in ("hangup", "reject"):
             await self._end(str(data.get("reason") or "closed"))
 
     async def _offered(self, sdp: str) -> None:
-        pc = self.pc
-        glare = pc is not None and self.offering and pc.signalingState == "have-local-offer"
-        if glare and not self.owner.my_id() < self.remote_id:
-            return  # both opened at once: the smaller id yields and answers theirs; we do not
-        if pc is not None:
-            await self._drop_connection()
-        self.offering = False
-        pc = self._fresh()
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        assert self.candidates is not None
-        await self.candidates.flush()
-        await pc.setLocalDescription(await pc.createAnswer())
-        if pc is self.pc:
-            sdp_out = pc.localDescription.sdp
-            await self.owner.signal("accept", {"type": "answer", "sdp": sdp_out, "target": self.remote_id})
+        old = self.connection
+        if old is not None:
+            if old.ignores_offer():
+                return  # both opened at once and they yield: they answer ours
+            self.connection = None  # ours yields, or theirs is a fresh start: a new connection
+            await old.close()
+        await self._fresh().receive_offer(sdp)
 
-    def _adopt(self, channel: RTCDataChannel) -> None:
-        self.channels[channel.label] = channel
-        if channel.label == CHAT_LABEL:
-            channel.on("open", self._service_open)
-            channel.on("message", self._on_message)
-            channel.on("close", lambda: self._spawn(self._end("closed")) if channel is self.service else None)
-            if channel.readyState == "open":
-                self._service_open()
-        else:
-            channel.on("close", self._touch)
-
-    def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        if channel.label == CHAT_LABEL:
-            return
-        self._adopt(channel)
+    def _on_channel(self, channel: RTCDataChannel) -> None:
         self._touch()
         for callback in list(self.owner.channel_callbacks):
             try:
@@ -301,22 +283,14 @@ class DataLink:
         if self._watch is None or self._watch.done():
             self._watch = asyncio.ensure_future(self._watch_idle())
 
-    async def _on_state(self) -> None:
-        if self.pc is not None and self.pc.connectionState == "failed":
-            await self._end("failed")
-
     # -- receiving -----------------------------------------------------------------------
 
-    def _on_message(self, raw: str | bytes) -> None:
+    def _on_malformed(self) -> None:
         self._touch()
-        message: Any = None
-        if isinstance(raw, str) and len(raw) <= MAX_MESSAGE_CHARS:
-            with contextlib.suppress(ValueError):
-                message = json.loads(raw)
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            self.malformed += 1
-            return
-        kind, data = message["type"], message.get("data")
+        self.malformed += 1
+
+    def _on_message(self, kind: str, data: Any) -> None:
+        self._touch()
         if kind == "response":
             self._settle(data)
         elif kind == "request":
@@ -380,36 +354,30 @@ class DataLink:
     # -- idling and ending -----------------------------------------------------------------
 
     def _send_now(self, kind: str, data: Any) -> None:
-        if self.service is None or self.service.readyState != "open":
+        message = {"type": kind} if data is None else {"type": kind, "data": data}
+        if self.connection is None or not self.connection.send(message):
             raise DataLinkError("closed", f"The link to {self.name} closed.")
-        self.service.send(json.dumps({"type": kind} if data is None else {"type": kind, "data": data}))
         self._touch()
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
 
     async def _watch_idle(self) -> None:
-        while self.pc is not None:
+        while self.connection is not None:
             await asyncio.sleep(min(1.0, self.owner.idle_timeout / 4))
-            named = any(c.readyState == "open" for label, c in self.channels.items() if label != CHAT_LABEL)
+            named = self.connection is not None and self.connection.named_open
             if named or self._pending:
                 self._touch()
             elif time.monotonic() - self._last_activity >= self.owner.idle_timeout:
                 await self.close("idle")
                 return
 
-    async def _drop_connection(self) -> None:
-        pc, self.pc, self.service = self.pc, None, None
-        self.candidates = None
-        if pc is not None:
-            await asyncio.shield(pc.close())
-
     async def _end(self, reason: str) -> None:
-        if self.pc is None:
+        connection, self.connection = self.connection, None
+        if connection is None:
             return
         self.ended_reasons.append(reason)
-        await self._drop_connection()
-        self.offering = False
+        await connection.close()
         self._open.clear()
         self._ended.set()
         error = DataLinkError("closed", f"The link to {self.name} closed ({reason}).")
@@ -498,7 +466,7 @@ class DataLinks:
         source = data.get("id") if kind == "icecandidate" else data.get("source")
         if not isinstance(source, str) or source == self.my_id():
             return
-        if kind != "offer" and (source not in self.links or self.links[source].pc is None):
+        if kind != "offer" and (source not in self.links or self.links[source].connection is None):
             return
         await self.peer(source).handle(kind, data)
 

@@ -1,6 +1,7 @@
 """A small Python WebRTC peer for the /rtc protocol (docs/protocol.md), built on
 aiortc. Tests and scripts use it to stand in for a browser; the running server never
-imports it. The aiortc helpers it shares with the echo peer live in `server/webrtc.py`.
+imports it. The aiortc helpers it shares with the echo peer live in `server/webrtc.py`;
+each call's connection is a `connection.Connection`, as each data link's is.
 
 It connects to `/rtc` over TLS, identifies, keeps the peer list, calls or answers
 (auto-accept by default), sends a synthetic video track (and optionally a tone),
@@ -53,20 +54,14 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
-from aiortc import (
-    MediaStreamTrack,
-    RTCDataChannel,
-    RTCPeerConnection,
-    RTCSessionDescription,
-    VideoStreamTrack,
-)
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, VideoStreamTrack
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
 from av import AudioFrame, VideoFrame
 
 from server.protocol import SPACE_ALPHABET, SPACE_MAX_LENGTH, SPACE_MIN_LENGTH, clean_space
 from server.verification import EXCHANGE_TYPES, ChannelCodes, CodeExchange
-from server.webrtc import CHAT_CHANNEL_ID, CHAT_LABEL, RemoteCandidates, rtc_configuration
 
+from .connection import Connection, is_polite
 from .datalink import DataLinkError, DataLinks
 from .filetransfer import FileReceiving, TransferFailed, send_file
 
@@ -80,6 +75,7 @@ CONNECT_SECONDS = 5.0  # a server that accepts the socket but never says `ready`
 RECONNECT_DELAYS = (0.0, 0.25, 0.5, 1.0)  # between rounds over every URL; then 1 s each
 RELISTED_SECONDS = 1.5  # after a reconnect, a peer not listed again within this has left
 QUEUED_WHILE_DOWN = 64  # messages kept while reconnecting (the oldest go first)
+GLARE = "glare"  # the end reason of our own call attempt when we yielded to theirs
 
 
 # --- synthetic media ------------------------------------------------------------------------
@@ -174,10 +170,11 @@ class CallRejected(Exception):
 
 
 class Call:
-    """One call with one remote peer: its RTCPeerConnection, the chat channel, and what
-    was received. Created by `PythonPeer.call()` or for an accepted offer; in a group call
+    """One call with one remote peer: the call role over one `Connection` (its
+    RTCPeerConnection, the chat channel, negotiation), with the media and what was
+    received. Created by `PythonPeer.call()` or for an accepted offer; in a group call
     (docs/protocol.md §8) there is one per other member, and `call_id` names the call its
-    signalling is scoped to."""
+    signalling is scoped to. `polite`: this side yields on glare (`is_polite`)."""
 
     def __init__(
         self,
@@ -187,31 +184,45 @@ class Call:
         outgoing: bool,
         wait_timeout: float = 15.0,
         call_id: str | None = None,
+        *,
+        polite: bool = False,
     ) -> None:
         self.remote_id = remote_id
         self.wait_timeout = wait_timeout  # seconds any wait_* gives up after
         self.outgoing = outgoing
         self.call_id = call_id  # the group call this link belongs to, once there is one
-        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
-        self.candidates = RemoteCandidates(self.pc)
-        self.channel: RTCDataChannel | None = None
+        self.connection = Connection(
+            ice_servers,
+            polite=polite,
+            signal=self._signal,
+            on_message=self._on_message,
+            on_open=self._on_channel_open,
+            on_failed=lambda: self.close("failed"),
+        )
         self.local_tracks: list[MediaStreamTrack] = []
         self.video_frames = 0
         self.audio_frames = 0
         self.first_video_at: float | None = None  # time.time() of the first decoded video frame
         self.chat: list[str] = []  # chat lines received, in order
-        self.received: list[Json] = []  # every data-channel message received
+        self.received: list[Json] = []  # every data-channel message received, as {type, data}
         self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.ended = asyncio.Event()
         self.end_reason: str | None = None
         self.on_end: Callable[[Call], None] | None = None  # PythonPeer forgets the call
         self._send = send
         self._changed = asyncio.Condition()
-        self._channel_open = asyncio.Event()
         self.codes = ChannelCodes(self.pc, lambda: self.channel)  # the security code's exchange
         self._tasks: set[asyncio.Task[None]] = set()
         self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", self._on_state)
+
+    @property
+    def pc(self) -> RTCPeerConnection:
+        return self.connection.pc
+
+    @property
+    def channel(self) -> RTCDataChannel | None:
+        """The chat channel, once made (`open_channel`)."""
+        return self.connection.service
 
     # -- set-up -------------------------------------------------------------------
 
@@ -242,17 +253,9 @@ class Call:
 
     def open_channel(self) -> None:
         """Create the negotiated chat channel (both sides do; nothing is signalled)."""
-        if self.channel is not None:
-            return
-        channel = self.pc.createDataChannel(CHAT_LABEL, negotiated=True, id=CHAT_CHANNEL_ID)
-        self.channel = channel
-        channel.on("open", self._on_channel_open)
-        channel.on("message", self._on_message)
-        if channel.readyState == "open":
-            self._on_channel_open()
+        self.connection.open_service()
 
     def _on_channel_open(self) -> None:
-        self._channel_open.set()
         self.codes.opened()
 
     @property
@@ -297,24 +300,13 @@ class Call:
             raise RuntimeError(f"no security code: the other side's answer {self.exchange.failed}")
         return self.exchange.code
 
-    async def _on_state(self) -> None:
-        if self.pc.connectionState == "failed":
-            await self.close("failed")
-
-    def _on_message(self, message: str | bytes) -> None:
-        try:
-            data = json.loads(message)
-        except ValueError:
-            return
-        if not isinstance(data, dict):
-            return
-        self.received.append(data)
-        kind = data.get("type")
+    def _on_message(self, kind: str, data: Any) -> None:
+        self.received.append({"type": kind, "data": data})
         if kind in EXCHANGE_TYPES:
-            self.codes.receive(str(kind), data.get("data"))
-        elif data.get("type") == "chat" and isinstance(data.get("data"), str):
-            self.chat.append(data["data"])
-        elif data.get("type") == "disconnect":
+            self.codes.receive(kind, data)
+        elif kind == "chat" and isinstance(data, str):
+            self.chat.append(data)
+        elif kind == "disconnect":
             task = asyncio.create_task(self.close("disconnect"))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -358,16 +350,25 @@ class Call:
         if self.channel is None:
             raise RuntimeError("this call has no data channel")
         async with asyncio.timeout(self.wait_timeout):
-            await self._channel_open.wait()
-        self.channel.send(json.dumps(message))
+            await self.connection.opened.wait()
+        if not self.connection.send(message):
+            raise RuntimeError("this call's data channel is closed")
+
+    async def offer(self) -> bool:
+        """Send our offer (all candidates in it); False if the call ended meanwhile."""
+        return await self.connection.offer()
 
     async def renegotiate(self) -> None:
         """Send a fresh offer in the same call (what a browser does on a camera switch);
         the answer arrives as `accept` and is applied by the reader."""
-        offer = await self.pc.createOffer()
-        await self.pc.setLocalDescription(offer)
         self.accepted = asyncio.get_running_loop().create_future()
-        await self._send({"type": "offer", "data": self._sdp("offer")})
+        await self.connection.offer()
+
+    async def _signal(self, kind: str, data: Json) -> None:
+        data = {**data, "target": self.remote_id}
+        if self.call_id is not None:
+            data["call"] = self.call_id
+        await self._send({"type": kind, "data": data})
 
     async def traffic(self) -> tuple[int, int]:
         """Bytes received and sent on this link so far (media, RTCP and data channel: the
@@ -399,9 +400,10 @@ class Call:
         await self.close(reason)
 
     async def _say_disconnect(self) -> None:
-        if self.channel is not None and self.channel.readyState == "open":
-            with contextlib.suppress(Exception):
-                self.channel.send(json.dumps({"type": "disconnect"}))
+        sent = False
+        with contextlib.suppress(Exception):
+            sent = self.connection.send({"type": "disconnect"})
+        if sent:
             await asyncio.sleep(0.05)  # let SCTP take it before the transport closes
 
     async def close(self, reason: str) -> None:
@@ -421,15 +423,8 @@ class Call:
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
-        await asyncio.shield(self.pc.close())  # a cancelled close leaves sockets open
+        await self.connection.close()
         await self._notify()
-
-    def _sdp(self, kind: str) -> Json:
-        description = self.pc.localDescription
-        data: Json = {"type": kind, "sdp": description.sdp, "target": self.remote_id}
-        if self.call_id is not None:
-            data["call"] = self.call_id
-        return data
 
 
 # --- the signalling side -----------------------------------------------------------------
@@ -839,9 +834,7 @@ class PythonPeer:
         try:
             call.add_media(self.video, self.audio, self.video_size, self.video_fps)
             call.open_channel()
-            await call.pc.setLocalDescription(await call.pc.createOffer())
-            if self.call_id == call_id and not call.ended.is_set():
-                await self.send({"type": "offer", "data": call._sdp("offer")})
+            await call.offer()  # not sent if the call ended meanwhile (this peer left it)
         except Exception:
             log.exception("event=group-offer-failed member=%s", member)
             await call.close("error")
@@ -875,9 +868,7 @@ class PythonPeer:
         try:
             call.add_media(self.video, self.audio, self.video_size, self.video_fps)
             call.open_channel()
-            offer = await call.pc.createOffer()
-            await call.pc.setLocalDescription(offer)  # aiortc: all candidates gathered
-            await self.send({"type": "offer", "data": call._sdp("offer")})
+            await call.offer()
             async with asyncio.timeout(self.wait_timeout):
                 await asyncio.shield(call.accepted)
         except TimeoutError:
@@ -885,12 +876,22 @@ class PythonPeer:
             raise
         except BaseException:
             await call.close("rejected")
+            if call.end_reason == GLARE:  # they called us at the same moment, and we took theirs
+                return await self._answered_instead(target)
             raise
+        return call
+
+    async def _answered_instead(self, target: str) -> Call:
+        """The call from `target` we answered when both of us dialled at once."""
+        async with asyncio.timeout(self.wait_timeout):
+            call = await self.wait_for_call(target)
+            await asyncio.shield(call.accepted)
         return call
 
     def _new_call(self, remote_id: str, outgoing: bool, call_id: str | None = None) -> Call:
         ice_servers = self.config.get("iceServers") or []
-        call = Call(remote_id, self.send, ice_servers, outgoing, self.wait_timeout, call_id)
+        polite = is_polite(self.id or "", remote_id)
+        call = Call(remote_id, self.send, ice_servers, outgoing, self.wait_timeout, call_id, polite=polite)
         call.on_end = self._forget
         return call
 
@@ -900,14 +901,26 @@ class PythonPeer:
             self.ended_calls.append(call)
 
     async def _answer(self, source: str, data: Json) -> None:
-        existing = self.calls.get(source)
-        if existing is not None:  # renegotiation: answered without ringing
-            await self._apply_offer(existing, data)
+        sdp = data.get("sdp")
+        if not isinstance(sdp, str):
             return
+        existing = self.calls.get(source)
+        dialled = False  # both dialled at once, and ours yielded: theirs is answered at once
+        if existing is not None:
+            if not existing.connection.offering:  # renegotiation: answered without ringing
+                await self._apply_offer(existing, sdp)
+                return
+            if existing.connection.ignores_offer() or existing.accepted.done():
+                # Glare (docs/protocol.md §7): they yield and answer ours; or, in a live call,
+                # we would yield, but aiortc cannot roll our renegotiation back.
+                log.info("event=glare-ignored source=%s polite=%s", source, existing.connection.polite)
+                return
+            await existing.close(GLARE)  # their call instead of ours, as a browser does
+            dialled = True
         call_id = data.get("call")
         in_my_call = call_id is not None and call_id == self.call_id and source in self.members
         # A member who joined offers to this peer: answered without ringing.
-        if not in_my_call and (
+        if not (in_my_call or dialled) and (
             not self.auto_accept or any(not c.ended.is_set() for c in self.calls.values())
         ):
             reason = "declined" if not self.auto_accept else "busy"
@@ -916,23 +929,20 @@ class PythonPeer:
         call = self._new_call(source, outgoing=False, call_id=call_id if in_my_call else None)
         self.calls[source] = call
         try:
-            await self._apply_offer(call, data, first=True)
+            await self._apply_offer(call, sdp, first=True)
         except Exception:
             log.exception("event=answer-failed source=%s", source)
             await self.send({"type": "reject", "data": {"target": source, "reason": "error"}})
             await call.close("error")
 
-    async def _apply_offer(self, call: Call, data: Json, first: bool = False) -> None:
-        await call.pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
-        await call.candidates.flush()
+    async def _apply_offer(self, call: Call, sdp: str, first: bool = False) -> None:
+        if not await call.connection.receive_offer(sdp, answer=False):
+            return
         if first:
             call.add_media(self.video, self.audio, self.video_size, self.video_fps)
-        if call.pc.sctp is not None:
+        if call.pc.sctp is not None:  # an offer without a data channel gets none
             call.open_channel()
-        answer = await call.pc.createAnswer()
-        await call.pc.setLocalDescription(answer)
-        await self.send({"type": "accept", "data": call._sdp("answer")})
-        if not call.accepted.done():
+        if await call.connection.answer() and not call.accepted.done():
             call.accepted.set_result(None)
 
     # -- the reader -------------------------------------------------------------
@@ -1070,11 +1080,10 @@ class PythonPeer:
             await self._answer(source, data)
         elif kind == "accept" and isinstance(source, str):
             call = self.calls.get(source)
-            if call is not None and call.pc.signalingState == "have-local-offer":
-                await call.pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="answer"))
-                await call.candidates.flush()
-                if not call.accepted.done():
-                    call.accepted.set_result(None)
+            sdp = data.get("sdp")
+            answered = call is not None and isinstance(sdp, str) and await call.connection.receive_answer(sdp)
+            if call is not None and answered and not call.accepted.done():
+                call.accepted.set_result(None)
         elif kind in ("reject", "hangup") and isinstance(source, str):
             call = self.calls.get(source)
             if call is not None:
@@ -1094,7 +1103,7 @@ class PythonPeer:
             call = self.calls.get(data.get("id", ""))
             if call is not None:
                 try:
-                    await call.candidates.add(data.get("candidate"))
+                    await call.connection.add_candidate(data.get("candidate"))
                 except ValueError as exc:
                     log.info("event=bad-candidate peer=%s error=%s", data.get("id"), exc)
 
