@@ -25,6 +25,7 @@ from aiortc.sdp import candidate_to_sdp
 from lancall_peer.peer import Call, CallRejected, PythonPeer, rtc_url
 from server.echo import ECHO, ECHO_NAME, ECHO_PREFIX, EchoPeer
 from server.webrtc import MAX_REMOTE_CANDIDATES, RemoteCandidates, parse_candidate
+from tests.support import polling
 from tests.support.liveserver import LiveServer, StartServer
 
 
@@ -134,6 +135,64 @@ async def test_python_peer_calls_python_peer(start_server: StartServer, client_s
         await asyncio.wait_for(incoming.ended.wait(), 5)
         assert incoming.end_reason is not None
         assert not bob.calls and not ann.calls
+
+
+@pytest.mark.parametrize("polite_dials_first", [True, False], ids=["polite-first", "impolite-first"])
+async def test_python_peers_calling_each_other_at_once_end_in_one_call(
+    start_server: StartServer, client_ssl: ssl.SSLContext, polite_dials_first: bool
+) -> None:
+    """Glare (docs/protocol.md §7): both dial at the same moment. The impolite side (the
+    larger id) ignores the offer it gets; the polite side ends its own attempt ("glare")
+    and answers the other's, so each `call()` returns the one call between them."""
+    live = await start_server()
+    async with joined(live, client_ssl, "Ann") as ann, joined(live, client_ssl, "Bob") as bob:
+        await ann.wait_for_peer("Bob")
+        await bob.wait_for_peer("Ann")
+        # The rule, spelled out here rather than taken from `is_polite`: the smaller id yields.
+        polite, impolite = sorted((ann, bob), key=lambda peer: peer.id or "")
+        assert polite.id is not None and impolite.id is not None and polite.id < impolite.id
+        seen = [len(ann.messages), len(bob.messages)]
+
+        if polite_dials_first:
+            polite_call, impolite_call = await asyncio.gather(
+                polite.call(impolite.id), impolite.call(polite.id)
+            )
+        else:
+            impolite_call, polite_call = await asyncio.gather(
+                impolite.call(polite.id), polite.call(impolite.id)
+            )
+
+        # One call on each side: the impolite side's own, answered by the polite side.
+        assert impolite_call.outgoing and not polite_call.outgoing
+        assert impolite.calls == {polite.id: impolite_call}
+        assert polite.calls == {impolite.id: polite_call}
+        assert impolite.ended_calls == []
+        [abandoned] = polite.ended_calls  # the polite side's own attempt, ended quietly
+        assert abandoned.outgoing and abandoned.remote_id == impolite.id
+        assert abandoned.end_reason == "glare"
+        assert abandoned is not polite_call and abandoned.pc.connectionState == "closed"
+        for peer, count in zip((ann, bob), seen, strict=True):  # nobody was refused or hung up on
+            said = [m["type"] for m in peer.messages[count:]]
+            assert not {"reject", "hangup", "error"} & set(said), (peer.name, said)
+
+        # The server made one call of the two; both ends connect over one link.
+        await asyncio.gather(*(peer.wait_for_members({polite.id, impolite.id}) for peer in (ann, bob)))
+        assert ann.call_id is not None and ann.call_id == bob.call_id
+        await polling.eventually(
+            lambda: polite_call.pc.connectionState == impolite_call.pc.connectionState == "connected",
+            within=15,
+            what="both sides connected",
+        )
+        await asyncio.gather(polite_call.wait_for_video_frames(10), impolite_call.wait_for_video_frames(10))
+        await polite_call.send_chat("from the polite side")
+        assert await impolite_call.wait_for_chat(0) == "from the polite side"
+        await impolite_call.send_chat("from the impolite side")
+        assert await polite_call.wait_for_chat(0) == "from the impolite side"
+        assert await polite_call.wait_for_code() == await impolite_call.wait_for_code()
+
+        await impolite_call.hangup()
+        await asyncio.wait_for(polite_call.ended.wait(), 5)
+        assert not ann.calls and not bob.calls
 
 
 async def test_cap_plus_one_caller_is_busy(start_server: StartServer, client_ssl: ssl.SSLContext) -> None:
