@@ -1,9 +1,12 @@
 // Call control: one peer link per remote person (an id-keyed map), and what each call
 // message means right now (ring, busy, call waiting, glare, renegotiation), group-call
 // membership (docs/protocol.md §8: `call`, `invite`, `join`, `leave-call`), ring
-// timeouts, and the words people see when a call ends.
+// timeouts, and the words people see when a call ends. What concerns the whole call
+// (membership, invitations, `join`, call waiting) is one transition table, public/callstate.js.
 
+import { CallState } from './callstate.js';
 import { callMessages } from './channels.js';
+import { isPolite } from './connection.js';
 import { Emitter } from './events.js';
 import { listNames, mayAdoptCall, videoBudget } from './grouplogic.js';
 import { PeerLink } from './peerlink.js';
@@ -13,8 +16,8 @@ import { ERROR } from './protocol.js';
 /**
  * @typedef {{id: string, name: string, kind: string, remove?: boolean, inCall?: boolean}} Person
  * @typedef {{reason: string, by: 'local' | 'remote', from: string}} Ending
- * @typedef {{id: string, members: string[]}} GroupCall the call we are a member of, as the server lists it
- * @typedef {{from: string, name: string, call: string, members: string[], text: string, others: string}} Invitation `others`: who else is in the call (not us, not the inviter), or ''
+ * @typedef {import('./callstate.js').GroupCall} GroupCall the call we are a member of, as the server lists it
+ * @typedef {import('./callstate.js').Invitation} Invitation
  */
 
 const CALLEE_RING_SLACK_MS = 5000; // the caller's own timeout normally ends the ring first
@@ -37,9 +40,13 @@ export class CallController extends Emitter {
    * @param {import('./signalling.js').Signalling} signalling
    * @param {import('./media.js').Media} media
    * @param {{get(id: string): Person | undefined}} people who is listed now (the roster)
+   * @param {import('./guard.js').Guard} guard checks every connection (public/guard.js)
    */
-  constructor(signalling, media, people) {
+  constructor(signalling, media, people, guard) {
     super();
+    if (!guard) throw new TypeError('Calls need the verification guard.');
+    /** Checks every call's connection (public/guard.js). */
+    this.guard = guard;
     this.signalling = signalling;
     this.media = media;
     this.people = people;
@@ -47,19 +54,16 @@ export class CallController extends Emitter {
     this.messageTypes = callMessages();
     /** @type {Map<string, PeerLink>} one link per remote person, by peer id; idle between calls */
     this.links = new Map();
-    /** @type {GroupCall | null} */
-    this.group = null;
-    /** @type {string | null} we sent `join` for this call and wait for its member list */
-    this.joining = null;
-    /** @type {PeerLink | null} the attempt we were making when the person we called added us */
-    this.joinedFrom = null;
-    /** @type {(Invitation & {timer: ReturnType<typeof setTimeout>}) | null} an invitation ringing here */
-    this.invitation = null;
-    /** @type {Map<string, string>} people we invited and who have not answered: id -> name */
-    this.invited = new Map();
-    /** @type {string[]} targets of our invites, oldest first: a refusal names none (docs/protocol.md §3) */
-    this.inviteOrder = [];
-    this.leavingGroup = false;
+    /**
+     * The call beyond single links (public/callstate.js): our group call, the invitation
+     * ringing here, our `join`, our invitations, the caller waiting. Only its events change them.
+     * @type {CallState<PeerLink>}
+     */
+    this.callState = new CallState();
+    // PeerLink.waiting mirrors it for code that holds a link, not the controller (verify.js).
+    this.callState.on('state', () => {
+      for (const link of this.links.values()) link.waiting = link.peerId === this.callState.waiting;
+    });
     /** @type {{peerId: string, at: number} | null} a connected 1:1 call the other side's page left (a reload comes back) */
     this.cutByReload = null;
     /** @type {{peerId: string, at: number} | null} the call our own reload cut: read once, at start */
@@ -74,6 +78,36 @@ export class CallController extends Emitter {
     addEventListener('online', () => this.eachActive((link) => link.networkChanged()));
   }
 
+  /** @returns {GroupCall | null} the call we are a member of (or are leaving) */
+  get group() {
+    return this.callState.group;
+  }
+
+  /** @returns {string | null} we sent `join` for this call and wait for its member list */
+  get joining() {
+    return this.callState.joining;
+  }
+
+  /** @returns {PeerLink | null} the attempt we were making when the person we called added us */
+  get joinedFrom() {
+    return this.callState.from;
+  }
+
+  /** @returns {Readonly<Invitation> | null} an invitation ringing here */
+  get invitation() {
+    return this.callState.invitation;
+  }
+
+  /** @returns {ReadonlyMap<string, string>} people we invited who have not answered: id -> name */
+  get invited() {
+    return this.callState.invites;
+  }
+
+  /** Targets of our invites, oldest first: a refusal names none (docs/protocol.md §3). */
+  get inviteOrder() {
+    return [...this.callState.invites.keys()];
+  }
+
   /** The first link in the call (or calling, or ringing); a caller waiting comes last. */
   get current() {
     return this.inCall[0] || this.waitingLink;
@@ -81,13 +115,15 @@ export class CallController extends Emitter {
 
   /** Links in the call, including ones still calling or connecting; not a caller waiting. */
   get inCall() {
-    return [...this.links.values()].filter((link) => link.active && !link.waiting);
+    const waiting = this.callState.waiting;
+    return [...this.links.values()].filter((link) => link.active && link.peerId !== waiting);
   }
 
   /** Someone calling while we are in a call, or null. */
   get waitingLink() {
-    for (const link of this.links.values()) if (link.active && link.waiting) return link;
-    return null;
+    const waiting = this.callState.waiting;
+    const link = waiting === null ? undefined : this.links.get(waiting);
+    return link?.active ? link : null;
   }
 
   get active() {
@@ -111,7 +147,7 @@ export class CallController extends Emitter {
   /** The user tapped a person (or our reload cut our call with them). @param {string} peerId @param {boolean} [rejoin] */
   call(peerId, rejoin = false) {
     const person = this.people.get(peerId);
-    if (this.active || this.invitation || !person) return;
+    if (this.active || this.callState.is('invitation') || !person) return;
     const link = this.linkFor(person.id, person.name);
     if (!link.dial(this.setup(peerId))) return;
     link.rejoining = rejoin;
@@ -121,17 +157,17 @@ export class CallController extends Emitter {
   }
 
   accept() {
-    if (this.invitation) return this.acceptInvitation();
+    if (this.callState.is('invitation')) return this.acceptInvitation();
     const link = this.current;
-    if (!link?.is('ringing') || link.waiting) return;
+    if (!link?.is('ringing') || link === this.waitingLink) return;
     link.clearTimers('ring');
     link.accept().catch(link.failure());
   }
 
   decline() {
-    if (this.invitation) return this.declineInvitation('declined');
+    if (this.callState.is('invitation')) return this.declineInvitation('declined');
     const link = this.current;
-    if (link?.is('ringing') && !link.waiting) link.decline('declined');
+    if (link?.is('ringing') && link !== this.waitingLink) link.decline('declined');
   }
 
   /** Cancel while calling, hang up in a call; in a group call, leave it (the others carry on). */
@@ -144,10 +180,10 @@ export class CallController extends Emitter {
 
   /** The page is going away: the peers hear "left", whatever state the call is in. */
   leave() {
-    if (this.invitation) this.declineInvitation('left');
+    if (this.callState.is('invitation')) this.declineInvitation('left');
     if (this.isGroupCall()) return this.leaveGroup('left');
     const link = this.current;
-    if (link?.is('connected', 'reconnecting') && !link.waiting) {
+    if (link?.is('connected', 'reconnecting') && link !== this.waitingLink) {
       // A reload comes back (same tab, same id) and picks the call up again; a closed tab
       // loses sessionStorage, and nothing is called.
       try { sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ peerId: link.peerId, at: Date.now() })); } catch { /* storage off */ }
@@ -168,17 +204,17 @@ export class CallController extends Emitter {
    * @param {string} reason
    */
   leaveGroup(reason) {
+    for (const id of this.inviteOrder) this.withdrawInvite(id); // nobody joins a call we left
+    this.waitingLink?.decline('busy');
     const group = this.group;
-    this.leavingGroup = true;
+    this.callState.fire('leave'); // the links' endings below are ours, not news
     try {
-      for (const id of [...this.invited.keys()]) this.withdrawInvite(id); // nobody joins a call we left
-      this.waitingLink?.decline('busy');
       for (const link of this.inCall) link.hangup(link.is('calling') ? 'cancelled' : reason);
     } finally {
-      this.leavingGroup = false;
+      this.callState.fire('left');
     }
     if (group) this.signalling.send('leave-call', { call: group.id });
-    this.setGroup(null);
+    this.emit('group', null);
   }
 
   /** A relayed message from the server. @param {string} type @param {any} data */
@@ -192,7 +228,9 @@ export class CallController extends Emitter {
     if (type === 'reject' && typeof data.call === 'string' && this.invited.has(from)) {
       return this.inviteAnswered(from, String(data.reason || 'declined'));
     }
-    if (type === 'hangup' && this.invitation?.from === from) return this.invitationWithdrawn(String(data.reason || ''));
+    if (type === 'hangup' && this.invitation?.from === from) {
+      return this.invitationWithdrawn(String(data.reason || ''));
+    }
     if (!link?.active) return; // about a call that is over
     if (type === 'reject') {
       if (link.is('calling')) link.end(String(data.reason || 'declined'), 'remote');
@@ -222,7 +260,7 @@ export class CallController extends Emitter {
   offer(from, sdp, callId, rejoin = false) {
     if (typeof sdp !== 'string') return;
     const known = this.links.get(from);
-    if (known?.active && !known.waiting) return this.offerFromLinked(known, from, sdp);
+    if (known?.active && known !== this.waitingLink) return this.offerFromLinked(known, from, sdp);
     if (known?.active) return; // a caller waiting offers again: still waiting
     if (callId !== null) {
       // A member joining our call offers to each of us: answered at once, no ring. An
@@ -230,7 +268,7 @@ export class CallController extends Emitter {
       if (this.group?.id === callId && this.group.members.includes(from)) this.incoming(from, sdp, true, callId);
       return;
     }
-    if (!this.active && !this.invitation) {
+    if (!this.active && !this.callState.is('invitation')) {
       // Their page reloaded in the middle of our call with them, moments ago: the call
       // goes on without a second "Accept" (the same person, the same id, which only their
       // tab's resume token can claim; the verification guard still checks the device).
@@ -266,7 +304,7 @@ export class CallController extends Emitter {
    */
   canWait() {
     const group = this.group;
-    if (!group || this.waitingLink || this.invitation || !group.members.includes(this.signalling.id || '')) return false;
+    if (!this.callState.is('member') || !group?.members.includes(this.signalling.id || '')) return false;
     if (!this.inCall.some((link) => link.is('connected', 'reconnecting'))) return false;
     return group.members.length + this.invited.size < this.maxCallSize;
   }
@@ -280,9 +318,10 @@ export class CallController extends Emitter {
   /** Someone calls while we are in a call: they wait, and we choose (add them, or busy). @param {string} from @param {string} sdp */
   waiting(from, sdp) {
     const link = this.linkFor(from, this.nameOf(from));
-    link.waiting = true;
+    // Waiting before the link rings, so that it never counts as in the call.
+    if (!this.callState.fire('wait', from)) return;
     if (!link.offered(sdp, this.setup(from))) {
-      link.waiting = false;
+      this.callState.fire('unwait');
       return;
     }
     this.send('ringing', { target: from });
@@ -329,34 +368,39 @@ export class CallController extends Emitter {
     if (!id) return;
     if (data.ended || !members.includes(me)) {
       if (this.joining === id) this.joinFailed('The call ended before you joined.');
-      if (this.group?.id === id) this.setGroup(null);
+      if (this.group?.id === id) this.groupOver();
       return;
     }
     const consented = (/** @type {string} */ peerId) => {
       const link = this.links.get(peerId);
-      return !!link?.active && !link.waiting && !link.is('ringing'); // dialled, or answered here
+      return !!link?.active && link !== this.waitingLink && !link.is('ringing'); // dialled, or answered here
     };
     if (!mayAdoptCall({ id, members, me, group: this.group?.id ?? null, joining: this.joining, consented })) return;
-    this.setGroup({ id, members });
-    for (const member of members) this.forgetInvite(member);
+    const joined = this.callState.is('joining');
+    const invitedBefore = this.invited.size;
+    if (!this.callState.fire('listed', { id, members })) return;
+    this.emit('group', this.group);
+    if (this.invited.size !== invitedBefore) this.emit('inviting', this.invited); // a newcomer was invited
     // A member who left: close that pair's link (the others carry on).
     for (const link of this.inCall) {
-      if (!members.includes(link.peerId) && (link.callId === id || link.is('connected', 'reconnecting'))) link.end('left', 'remote');
+      const gone = !members.includes(link.peerId);
+      if (gone && (link.callId === id || link.is('connected', 'reconnecting'))) link.end('left', 'remote');
     }
-    if (this.joining === id) {
+    if (joined) {
       // We joined: we offer to every other member (the joiner offers, so no glare).
-      this.joining = null;
-      this.joinedFrom = null;
       for (const member of members) if (member !== me) this.dialMember(member, id);
     }
     this.applyBudgets();
   }
 
-  /** @param {GroupCall | null} group */
-  setGroup(group) {
-    this.group = group;
-    if (!group) this.invited.clear();
-    this.emit('group', group);
+  /**
+   * The server ended our call for us, or our last link ended: a caller waiting has nothing
+   * left to be added to.
+   */
+  groupOver() {
+    this.waitingLink?.decline('busy');
+    this.callState.fire('over');
+    this.emit('group', null);
   }
 
   /** Offer to a member of the call we joined. @param {string} peerId @param {string} callId */
@@ -388,9 +432,7 @@ export class CallController extends Emitter {
   /** Ask someone to join our call ("Add people"). @param {string} peerId */
   invite(peerId) {
     const group = this.group;
-    if (!group || group.members.includes(peerId)) return;
-    this.invited.set(peerId, this.nameOf(peerId));
-    this.inviteOrder.push(peerId);
+    if (!group || !this.callState.fire('invite', peerId, this.nameOf(peerId))) return;
     this.signalling.send('invite', { target: peerId, call: group.id });
     this.emit('inviting', this.invited);
     // Their app answers within its ring time; a lost answer must not hold a place forever.
@@ -408,9 +450,7 @@ export class CallController extends Emitter {
 
   /** @param {string} peerId */
   forgetInvite(peerId) {
-    const index = this.inviteOrder.indexOf(peerId);
-    if (index >= 0) this.inviteOrder.splice(index, 1);
-    if (this.invited.delete(peerId)) this.emit('inviting', this.invited);
+    if (this.callState.fire('uninvite', peerId)) this.emit('inviting', this.invited);
   }
 
   /** The person we invited declined (or was busy, or did not answer). @param {string} from @param {string} reason */
@@ -435,14 +475,15 @@ export class CallController extends Emitter {
       ? /** @type {unknown[]} */ (data.members).filter((m) => typeof m === 'string')
       : [];
     const calling = this.links.get(from);
-    if (calling?.is('calling') && !calling.callId && this.inCall.length === 1) {
+    const ours = calling?.is('calling') && !calling.callId && this.inCall.length === 1;
+    if (calling && ours && this.callState.fire('join', callId, calling)) {
       // We were calling them and they chose "Add to this call": our own attempt ends
       // quietly and we join theirs (docs/protocol.md §8, call waiting).
-      this.joinedFrom = calling;
       calling.end('joining', 'local');
-      return this.join(callId);
+      this.signalling.send('join', { call: callId });
+      return;
     }
-    if (this.active || this.invitation || this.joining) {
+    if (this.active || !this.callState.is('idle')) {
       this.send('reject', { target: from, reason: 'busy', call: callId });
       this.emit('missed', { peerId: from, name: this.nameOf(from), reason: 'busy' });
       return;
@@ -454,13 +495,13 @@ export class CallController extends Emitter {
     const text = others.length ? `${name} invites you to a call with ${listNames(others)}` : `${name} invites you to a call`;
     const timeout = (this.signalling.config?.ringTimeoutMs || 30000) + CALLEE_RING_SLACK_MS;
     const timer = setTimeout(() => this.declineInvitation('timeout'), timeout);
-    this.invitation = { from, name, call: callId, members, text, others: withWhom, timer };
+    this.callState.fire('invited', { from, name, call: callId, members, text, others: withWhom, timer });
     this.emit('invited', this.invitation);
   }
 
   acceptInvitation() {
-    const invitation = this.endInvitation('');
-    if (invitation) this.join(invitation.call);
+    const invitation = this.endInvitation('accept', '');
+    if (invitation) this.signalling.send('join', { call: invitation.call });
   }
 
   /** @param {'declined' | 'timeout' | 'left' | 'busy'} reason */
@@ -469,7 +510,7 @@ export class CallController extends Emitter {
     if (!invitation) return;
     this.send('reject', { target: invitation.from, reason, call: invitation.call });
     const missed = reason === 'timeout';
-    this.endInvitation(missed ? `Missed call from ${invitation.name}` : '');
+    this.endInvitation('dismiss', missed ? `Missed call from ${invitation.name}` : '');
     if (missed) this.emit('missed', { peerId: invitation.from, name: invitation.name, reason });
   }
 
@@ -477,30 +518,27 @@ export class CallController extends Emitter {
   invitationWithdrawn(reason = 'left') {
     const invitation = this.invitation;
     if (!invitation) return;
-    this.endInvitation(reason === 'cancelled' ? `${invitation.name} cancelled the invitation` : `${invitation.name} left before you answered`);
+    const { name } = invitation;
+    const notice = reason === 'cancelled' ? `${name} cancelled the invitation` : `${name} left before you answered`;
+    this.endInvitation('dismiss', notice);
   }
 
-  /** @param {string} notice */
-  endInvitation(notice) {
+  /**
+   * The invitation stops ringing: accepted (we join), or dismissed.
+   * @param {'accept' | 'dismiss'} event @param {string} notice
+   */
+  endInvitation(event, notice) {
     const invitation = this.invitation;
-    if (!invitation) return null;
+    if (!invitation || !this.callState.fire(event)) return null;
     clearTimeout(invitation.timer);
-    this.invitation = null;
     this.emit('invitation-over', { notice });
     return invitation;
   }
 
-  /** @param {string} callId */
-  join(callId) {
-    this.joining = callId;
-    this.signalling.send('join', { call: callId });
-  }
-
   /** @param {string} notice */
   joinFailed(notice) {
-    this.joining = null;
     const link = this.joinedFrom;
-    this.joinedFrom = null;
+    this.callState.fire('join-failed');
     // The screen still shows the attempt that led here: it ends now, with the reason.
     if (link && !link.active) this.emit('ended', { call: link, reason: 'error', notice, last: !this.inCall.length });
     else this.emit('notice', notice);
@@ -518,7 +556,7 @@ export class CallController extends Emitter {
   /** What a new call with `peerId` starts with. @param {string} peerId */
   setup(peerId) {
     return {
-      polite: (this.signalling.id || '') < peerId,
+      polite: isPolite(this.signalling.id || '', peerId),
       iceServers: this.signalling.config?.iceServers || [],
       stream: this.media.stream,
       tracks: { audio: this.media.audioTrack, video: this.media.videoTrack },
@@ -533,7 +571,8 @@ export class CallController extends Emitter {
       return known;
     }
     const link = new PeerLink({
-      peerId, peerName, messageTypes: this.messageTypes, signal: (type, data) => this.send(type, data),
+      peerId, peerName, messageTypes: this.messageTypes, guard: this.guard,
+      signal: (type, data) => this.send(type, data),
     });
     this.links.set(peerId, link);
     followRemoteMedia(link);
@@ -545,8 +584,8 @@ export class CallController extends Emitter {
 
   /** @param {PeerLink} link @param {Ending} ending */
   linkEnded(link, ending) {
-    const wasWaiting = link.waiting;
-    link.waiting = false;
+    const wasWaiting = this.callState.waiting === link.peerId;
+    if (wasWaiting) this.callState.fire('unwait');
     const wasConnected = ['connected', 'reconnecting'].includes(ending.from);
     this.cutByReload = ending.reason === 'left' && ending.by === 'remote' && wasConnected && !wasWaiting && !this.inCall.length
       ? { peerId: link.peerId, at: Date.now() }
@@ -559,15 +598,16 @@ export class CallController extends Emitter {
     const last = !wasWaiting && others.length === 0;
     let notice;
     if (wasWaiting) notice = ending.by === 'local' && ['busy', 'added'].includes(ending.reason) ? '' : describeEnd(link, ending);
-    else if (this.leavingGroup) notice = last ? 'You left the call' : '';
+    else if (this.callState.is('leaving')) notice = last ? 'You left the call' : '';
     else if (!last && ['hangup', 'left', 'gone'].includes(ending.reason)) notice = `${link.peerName} left the call`;
     else notice = describeEnd(link, ending);
     if (last) {
       this.waitingLink?.decline('busy'); // nothing left to add them to
       // Our last link is gone (lost, failed): the server must not keep counting us in.
-      if (this.group && !this.leavingGroup) {
-        this.signalling.send('leave-call', { call: this.group.id });
-        this.setGroup(null);
+      const group = this.callState.is('member', 'waiting') ? this.group : null;
+      if (group) {
+        this.signalling.send('leave-call', { call: group.id });
+        this.groupOver();
       }
     } else {
       this.applyBudgets();

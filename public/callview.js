@@ -28,9 +28,10 @@ export class CallView {
   /**
    * @param {Media} media @param {import('./chat.js').ChatPanel} chat
    * @param {import('./stats.js').StatsOverlay} stats @param {() => void} onHangup
-   * @param {Record<string, () => unknown>} [groupActions] the group-call buttons (add people, call waiting)
+   * @param {Record<string, () => unknown>} groupActions the group-call buttons (add people, call waiting)
+   * @param {import('./guard.js').Guard} guard whose checks the tiles show
    */
-  constructor(media, chat, stats, onHangup, groupActions = {}) {
+  constructor(media, chat, stats, onHangup, groupActions, guard) {
     this.media = media;
     this.chat = chat;
     this.stats = stats;
@@ -45,7 +46,7 @@ export class CallView {
     try { this.fitChoice = localStorage.getItem(FIT_KEY) || ''; } catch { /* storage disabled */ }
     this.wakeRequested = false;
     this.remote.onresize = () => this.paint(); // the first frame, or a new size: no layout change
-    this.grid = new TileGrid(() => { $('unmute-remote').hidden = false; });
+    this.grid = new TileGrid(guard, () => { $('unmute-remote').hidden = false; });
     /** @type {WeakMap<Call, AbortSignal>} the call each link's listeners were added for */
     this.following = new WeakMap();
     $('unmute-remote').onclick = () => {

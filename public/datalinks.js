@@ -22,8 +22,9 @@
 // whose data fails the type's check `bad-request`. Malformed messages are counted
 // (`malformed`) and ignored: the link stays up.
 
-import { callMessages, PeerChannels, SERVICE_CHANNEL } from './channels.js';
-import { DataLinkError, isLine, isRequest, isResponse, OfferBudget, Requests, yields } from './datalogic.js';
+import { callMessages, SERVICE_CHANNEL } from './channels.js';
+import { Connection, isPolite } from './connection.js';
+import { DataLinkError, isLine, isRequest, isResponse, OfferBudget, Requests } from './datalogic.js';
 import { Emitter } from './events.js';
 import { rtcConfiguration } from './identity.js';
 import { LinkState } from './linkstate.js';
@@ -39,7 +40,6 @@ export const OPEN_TIMEOUT_MS = 10000; // an offer nobody answers: unreachable
 export const REQUEST_TIMEOUT_MS = 10000;
 const LOST_GIVE_UP_MS = 15000; // ICE disconnected this long: the link is over (the next use reopens)
 const MAX_QUEUED = 256; // sends waiting for the link to open
-const MAX_QUEUED_CANDIDATES = 256;
 
 /**
  * @typedef {{peerId: string, peerName: string, link: DataLink}} From who a message came from
@@ -87,21 +87,19 @@ class Subscriptions {
   }
 }
 
-/** The data link with one person. */
+/**
+ * The data role for one person: what a data link needs on top of its connection
+ * (public/connection.js) — opening on first use without ringing, a queue until it is
+ * open, requests and their answers, subscriptions, and closing when idle.
+ */
 export class DataLink extends Emitter {
-  /**
-   * Set by public/verify.js: sees every remote description before it is applied.
-   * @type {((link: DataLink, sdp: string) => Promise<void>) | null}
-   */
-  static beforeRemote = null;
-
   /**
    * @param {{
    *   peerId: string, peerName: string, me: () => string,
    *   signal: (type: string, data: object) => void, iceServers: () => RTCIceServer[],
    *   everyone: Subscriptions, types: import('./channels.js').MessageRegistry,
-   *   idleMs?: number, openTimeoutMs?: number,
-   * }} o
+   *   guard: import('./guard.js').Guard, idleMs?: number, openTimeoutMs?: number,
+   * }} o `guard` checks every connection of theirs (public/guard.js)
    */
   constructor(o) {
     super();
@@ -112,6 +110,7 @@ export class DataLink extends Emitter {
     this.iceServers = o.iceServers;
     this.everyone = o.everyone;
     this.types = o.types;
+    this.guard = o.guard;
     this.idleMs = o.idleMs ?? IDLE_CLOSE_MS;
     this.openTimeoutMs = o.openTimeoutMs ?? OPEN_TIMEOUT_MS;
     this.linkState = new LinkState();
@@ -120,17 +119,10 @@ export class DataLink extends Emitter {
     this.requests = new Requests();
     /** Their side holds this connection for its person's decision (a `hold` message). */
     this.remoteHold = false;
-    /** @type {RTCPeerConnection | null} */
-    this.pc = null;
-    /** @type {PeerChannels | null} */
-    this.channels = null;
-    /** Verification hold (public/verify.js): not the device verified for this person, until the user decides. */
-    this.held = false;
+    /** @type {Connection | null} the current one, null while idle */
+    this.connection = null;
     /** @type {{type: string, data: unknown, resolve: () => void, reject: (e: Error) => void}[]} */
     this.queue = [];
-    /** @type {(RTCIceCandidateInit | null)[]} */
-    this.pendingCandidates = [];
-    this.remoteDescriptionSet = false;
     /** We sent the offer of the current connection (and have no answer yet while connecting). */
     this.offering = false;
     /** Malformed or unknown messages received (ignored; the link stays up). */
@@ -142,6 +134,21 @@ export class DataLink extends Emitter {
   /** @returns {import('./linkstate.js').LinkStateName} */
   get state() {
     return this.linkState.state;
+  }
+
+  /** The current connection's RTCPeerConnection, null while idle. */
+  get pc() {
+    return this.connection?.pc ?? null;
+  }
+
+  /** The current connection's data channels, null while idle. */
+  get channels() {
+    return this.connection?.channels ?? null;
+  }
+
+  /** Verification (public/guard.js): not the device verified for this person, until the user decides. */
+  get held() {
+    return this.connection?.held ?? false;
   }
 
   /** The service channel is open: sends go out at once. */
@@ -217,8 +224,9 @@ export class DataLink extends Emitter {
   async channel(label, options = { ordered: true }) {
     if (!label || label === SERVICE_CHANNEL) throw new Error(`"${label}" is not a channel name to open`);
     await this.ready();
-    await this.decided(); // held (public/verify.js): a file waits for the user's choice
-    const channels = /** @type {PeerChannels} */ (this.channels);
+    await this.decided(); // held (public/guard.js): a file waits for the user's choice
+    const channels = this.channels;
+    if (!channels) throw this.errorFor('closed');
     const dc = channels.open(label, options);
     if (dc.readyState === 'open') return dc;
     return new Promise((resolve, reject) => {
@@ -274,13 +282,6 @@ export class DataLink extends Emitter {
     });
   }
 
-  /** The user chose to go on with a held connection (public/verify.js `release`). */
-  released() {
-    this.held = false;
-    if (this.channels) this.channels.held = false;
-    this.emit('released');
-  }
-
   /**
    * They hold this connection until their person confirms our device: our requests wait
    * instead of timing out, and the conversation says so (issue 19, 5). @param {boolean} on
@@ -316,53 +317,40 @@ export class DataLink extends Emitter {
     if (!this.linkState.can('link')) return;
     this.linkState.fire('link');
     this.offering = true;
-    const pc = this.fresh();
+    const connection = this.fresh();
     this.schedule('open', () => this.end('unreachable', 'local'), this.openTimeoutMs);
-    (async () => {
-      await pc.setLocalDescription(await pc.createOffer());
-      if (pc === this.pc) this.signal('offer', { type: 'offer', sdp: pc.localDescription?.sdp, target: this.peerId });
-    })().catch((error) => this.failed(pc, error));
+    connection.offer().catch((error) => this.failed(connection, error));
   }
 
-  /** A new RTCPeerConnection with the service channel; the old one, if any, is dropped quietly. */
+  /** A new connection with the service channel; the old one, if any, is discarded. */
   fresh() {
-    this.pc?.close();
-    this.channels?.close();
-    this.pendingCandidates = [];
-    this.remoteDescriptionSet = false;
-    this.held = false; // a new connection is checked again (public/verify.js)
+    this.connection?.close();
     if (this.remoteHold) this.remoteHeld(false);
-    // This device's lasting certificate (public/identity.js), as for calls.
-    const pc = (this.pc = new RTCPeerConnection(rtcConfiguration(this.iceServers(), { bundlePolicy: 'max-bundle' })));
-    pc.onicecandidate = ({ candidate }) =>
-      pc === this.pc && this.signal('icecandidate', { target: this.peerId, candidate: candidate?.toJSON() ?? null });
-    pc.onconnectionstatechange = () => pc === this.pc && this.connectionChanged();
-    const channels = (this.channels = new PeerChannels(pc, this.types));
-    channels.on('open', (label) => {
-      if (channels !== this.channels) return;
-      if (label === SERVICE_CHANNEL) this.serviceOpen();
-      else this.touch();
-    });
-    channels.on('close', (label) => {
-      if (channels !== this.channels) return;
+    const connection = (this.connection = new Connection({
+      owner: this,
+      guard: this.guard, // a new connection is checked again
+      // This device's lasting certificate (public/identity.js), as for calls.
+      configuration: rtcConfiguration(this.iceServers(), { bundlePolicy: 'max-bundle' }),
+      types: this.types,
+      polite: isPolite(this.me(), this.peerId),
+      signal: (type, data) => this.signal(type, { ...data, target: this.peerId }),
+    }));
+    connection.on('connection', () => this.connectionChanged());
+    connection.on('open', (label) => (label === SERVICE_CHANNEL ? this.serviceOpen() : this.touch()));
+    connection.on('close', (label) => {
       // The other side closed its connection (tab closed, idle close crossed): over.
       if (label === SERVICE_CHANNEL) this.end('closed', 'remote');
       else this.touch(); // a transfer channel closed: idle counting starts now
     });
-    channels.on('message', (message) => channels === this.channels && this.received(message));
-    channels.on('kept', (count) => channels === this.channels && this.emit('kept', count));
-    channels.on('ignored', () => {
+    connection.on('message', (message) => this.received(message));
+    connection.on('kept', (count) => this.emit('kept', count));
+    connection.on('ignored', () => {
       this.malformed += 1;
       this.touch();
     });
-    // A named channel the other side opened (a transfer): announced once it is open.
-    pc.addEventListener('datachannel', ({ channel }) => {
-      if (channel.label === SERVICE_CHANNEL) return;
-      const announce = () => pc === this.pc && this.emit('channel', { label: channel.label, channel });
-      if (channel.readyState === 'open') announce();
-      else channel.addEventListener('open', announce, { once: true });
-    });
-    return pc;
+    connection.on('channel', (detail) => this.emit('channel', detail));
+    connection.on('released', () => this.emit('released')); // files waiting for the choice go on
+    return connection;
   }
 
   serviceOpen() {
@@ -378,7 +366,7 @@ export class DataLink extends Emitter {
   }
 
   connectionChanged() {
-    const connection = this.pc?.connectionState;
+    const connection = this.connection?.state;
     if (connection === 'connected' && this.linkState.is('reconnecting')) {
       this.clearTimers('lost');
       this.linkState.fire('connected');
@@ -394,68 +382,46 @@ export class DataLink extends Emitter {
 
   /** A relay with `link:"data"` from this person. @param {string} type @param {any} data */
   async handle(type, data) {
-    const pc = this.pc;
+    const connection = this.connection;
     try {
       if (type === 'offer' && typeof data.sdp === 'string') await this.offered(data.sdp);
       else if (type === 'accept' && typeof data.sdp === 'string') await this.answered(data.sdp);
       else if (type === 'icecandidate') await this.addCandidate(data.candidate ?? null);
       else if (type === 'hangup' || type === 'reject') this.end(String(data.reason || 'closed'), 'remote');
     } catch (error) {
-      this.failed(pc, error);
+      this.failed(connection, error);
     }
   }
 
   /** Their offer: answered at once, no ringing. @param {string} sdp */
   async offered(sdp) {
-    if (this.linkState.is('connecting') && this.offering && this.pc?.signalingState === 'have-local-offer') {
-      // Both opened at once: the smaller id yields and answers theirs; the other ignores it.
-      if (!yields(this.me(), this.peerId)) return;
-    } else if (!this.linkState.is('idle')) {
-      // A fresh offer on a live link: their side started over (a reload). Take the new one.
-      if (this.linkState.is('ended')) return;
-    }
+    const current = this.connection;
+    if (this.linkState.is('connecting') && this.offering && current?.pc.signalingState === 'have-local-offer') {
+      // Both opened at once: the polite side (public/connection.js) takes theirs on a fresh
+      // connection; the other ignores it and waits for the answer to its own.
+      if (!current.polite) return;
+    } else if (this.linkState.is('ended')) return;
+    // Otherwise a fresh offer on a live link means their side started over (a reload): take it.
     if (this.linkState.is('idle')) this.linkState.fire('link');
     this.offering = false;
-    const pc = this.fresh();
+    const connection = this.fresh();
     this.schedule('open', () => this.end('unreachable', 'local'), this.openTimeoutMs);
-    await this.applyRemote(pc, { type: 'offer', sdp });
-    if (pc !== this.pc) return;
-    await pc.setLocalDescription(await pc.createAnswer());
-    if (pc === this.pc) this.signal('accept', { type: 'answer', sdp: pc.localDescription?.sdp, target: this.peerId });
+    await connection.receiveOffer(sdp);
   }
 
   /** @param {string} sdp */
   async answered(sdp) {
-    const pc = this.pc;
-    if (!pc || pc.signalingState !== 'have-local-offer') return; // stale, or we yielded
-    await this.applyRemote(pc, { type: 'answer', sdp });
-  }
-
-  /** @param {RTCPeerConnection} pc @param {RTCSessionDescriptionInit} description */
-  async applyRemote(pc, description) {
-    // Verification (public/verify.js) sees their fingerprint first: a mismatch holds the channels.
-    await DataLink.beforeRemote?.(this, description.sdp || '');
-    if (pc !== this.pc) return;
-    await pc.setRemoteDescription(description);
-    if (pc !== this.pc) return;
-    this.remoteDescriptionSet = true;
-    for (const candidate of this.pendingCandidates.splice(0)) await this.addCandidate(candidate);
+    await this.connection?.receiveAnswer(sdp); // a stale one, or one after we yielded, is ignored
   }
 
   /** @param {RTCIceCandidateInit | null} candidate */
   async addCandidate(candidate) {
-    const pc = this.pc;
-    if (!pc) return;
-    if (!this.remoteDescriptionSet) {
-      if (this.pendingCandidates.length < MAX_QUEUED_CANDIDATES) this.pendingCandidates.push(candidate);
-      return;
-    }
-    await pc.addIceCandidate(candidate || undefined).catch(() => {}); // from an abandoned offer: harmless
+    await this.connection?.addCandidate(candidate);
   }
 
-  /** @param {RTCPeerConnection | null} pc @param {unknown} error */
-  failed(pc, error) {
-    if (!pc || pc !== this.pc) return;
+  /** @param {Connection | null} connection @param {unknown} error */
+  failed(connection, error) {
+    if (!connection || connection.closed || connection !== this.connection) return;
     console.warn('data link failed', error);
     this.close('error');
   }
@@ -483,7 +449,7 @@ export class DataLink extends Emitter {
 
   /** @param {{id: string, type: string, data?: unknown}} request */
   async answer({ id, type, data }) {
-    const reply = (/** @type {object} */ body) => this.channels?.send('response', { id, ...body });
+    const reply = (/** @type {object} */ body) => this.connection?.send('response', { id, ...body });
     const handler = this.handlers(type)[0];
     if (!handler || !this.types.types.has(type)) {
       return reply({ error: { code: 'unknown-type', message: `This app doesn’t answer “${type}” requests.` } });
@@ -533,11 +499,8 @@ export class DataLink extends Emitter {
   end(reason, by) {
     if (!this.linkState.fire('end', reason)) return;
     this.clearTimers(...Object.keys(this.timers));
-    const pc = this.pc;
-    this.pc = null;
-    this.channels?.close();
-    this.channels = null;
-    pc?.close();
+    this.connection?.close();
+    this.connection = null;
     this.offering = false;
     const error = this.errorFor(reason);
     for (const item of this.queue.splice(0)) item.reject(error);
@@ -587,12 +550,15 @@ export class DataLink extends Emitter {
 export class DataLinks extends Emitter {
   /**
    * @param {import('./signalling.js').Signalling} signalling @param {People} people
+   * @param {import('./guard.js').Guard} guard checks every connection (public/guard.js)
    * @param {{idleMs?: number, openTimeoutMs?: number, types?: import('./channels.js').MessageRegistry}} [options]
    */
-  constructor(signalling, people, options = {}) {
+  constructor(signalling, people, guard, options = {}) {
     super();
+    if (!guard) throw new TypeError('Data links need the verification guard.');
     this.signalling = signalling;
     this.people = people;
+    this.guard = guard;
     this.options = options;
     /** @type {Map<string, DataLink>} */
     this.links = new Map();
@@ -625,6 +591,7 @@ export class DataLinks extends Emitter {
       iceServers: () => this.signalling.config?.iceServers || [],
       everyone: this.everyone,
       types: this.types,
+      guard: this.guard,
       idleMs: this.options.idleMs,
       openTimeoutMs: this.options.openTimeoutMs,
     });

@@ -4,7 +4,7 @@
 // file cards show it, with the call screen's words and the same two choices.
 
 import { verifiedBadge } from './contacts.js';
-import { checkOf, release } from './verify.js';
+import { checkOf, release } from './guard.js';
 import { showNotice } from './ui.js';
 
 /** @typedef {import('./datalinks.js').DataLink} DataLink */

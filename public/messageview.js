@@ -8,7 +8,6 @@ import { contactEvents } from './contacts.js';
 import { lineId } from './conversations.js';
 import { typingText } from './grouplogic.js';
 import { linkWarning, undecidedLink } from './linkwarning.js';
-import { verificationEvents } from './verify.js';
 import { $, paintAvatar, paintName } from './ui.js';
 
 const TYPING_REPEAT_MS = 2000; // while typing, say so again this often
@@ -86,7 +85,7 @@ export class ConversationView {
     this.panel.querySelector('.conversation-head')?.after(this.warning);
     const repaint = () => this.isOpen && this.paintHead();
     contactEvents.on('change', repaint);
-    verificationEvents.on('change', repaint);
+    messenger.dataLinks.guard.on('change', repaint);
     messenger.dataLinks.on('ended', repaint);
     messenger.dataLinks.on('remote-hold', repaint);
     messenger.dataLinks.on('kept', repaint);

@@ -1,11 +1,14 @@
-// The link with one remote person: its RTCPeerConnection (offer/answer, trickle ICE, ICE
-// restarts), its data channels, and its state as a transition table (public/linkstate.js).
+// The call role for one remote person: what a call needs on top of its connection
+// (public/connection.js: negotiation, candidates, channels, ICE restarts, the guard) —
+// ringing and answering, the media it sends and receives, the video budget, and its
+// state as a transition table (public/linkstate.js).
 //
-// One PeerLink per person, kept by the CallController. A call opens a fresh
-// RTCPeerConnection on it; when the call ends the link reports why (`ended`), returns to
-// idle (`reset`) and drops that connection, ready for the next call with the same person.
+// One PeerLink per person, kept by the CallController. A call opens a fresh `Connection`
+// on it; when the call ends the link reports why (`ended`), returns to idle (`reset`) and
+// discards that connection whole, ready for the next call with the same person.
 
-import { onMessage, PeerChannels, SERVICE_CHANNEL } from './channels.js';
+import { onMessage } from './channels.js';
+import { Connection } from './connection.js';
 import { Emitter } from './events.js';
 import { rtcConfiguration } from './identity.js';
 import { scaleFor, videoBudget } from './grouplogic.js';
@@ -21,11 +24,10 @@ import { LinkState } from './linkstate.js';
  * }} CallSetup what one call on the link starts with
  */
 
-const RESTART_AFTER_MS = 2500; // 'disconnected' often heals by itself within this
-const RESTART_RETRY_MS = 8000;
+/** ICE restarts: 'disconnected' often heals by itself within `afterMs`. */
+const RECOVERY = { afterMs: 2500, retryMs: 8000 };
 const GIVE_UP_MS = 45000;
 const FULL_RESOLUTION_AFTER_MS = 1500;
-const MAX_QUEUED_CANDIDATES = 256;
 /** @type {Kind[]} */
 const KINDS = ['audio', 'video'];
 
@@ -37,15 +39,10 @@ const KINDS = ['audio', 'video'];
  */
 export class PeerLink extends Emitter {
   /**
-   * Set by public/verify.js: sees every remote description before it is applied.
-   * @type {((link: PeerLink, sdp: string) => Promise<void>) | null}
-   */
-  static beforeRemote = null;
-
-  /**
    * @param {{peerId: string, peerName: string, messageTypes: import('./channels.js').MessageRegistry,
-   *          signal: (type: string, data: object) => void}} o
-   * `signal` relays a message to this person through the server
+   *          guard: import('./guard.js').Guard, signal: (type: string, data: object) => void}} o
+   * `signal` relays a message to this person through the server; `guard` checks every
+   * connection of theirs (public/guard.js)
    */
   constructor(o) {
     super();
@@ -53,6 +50,7 @@ export class PeerLink extends Emitter {
     this.peerName = o.peerName;
     /** What a call's channels speak (the owner's registry, public/channels.js). */
     this.messageTypes = o.messageTypes;
+    this.guard = o.guard;
     /** @type {string | null} the group call this link belongs to: its relays carry `call` (docs/protocol.md §8) */
     this.callId = null;
     /** This call picks up one our page's reload cut (docs/protocol.md §7): its first offer says so. */
@@ -73,24 +71,15 @@ export class PeerLink extends Emitter {
     this.linkState.on('state', (change) => this.emit('state', change));
     /** Listeners added with `during` hear this call only. */
     this.scope = new AbortController();
-    /** @type {RTCPeerConnection | null} the current call's, null while idle */
-    this.pc = null;
-    /** @type {PeerChannels | null} */
-    this.channels = null;
+    /** @type {Connection | null} the current call's, null while idle */
+    this.connection = null;
     /** @type {'outgoing' | 'incoming'} */
     this.direction = 'outgoing';
-    /** The polite side yields when both send an offer at once (docs/protocol.md §7: smaller id). */
-    this.polite = false;
     this.localStream = new MediaStream();
     /** @type {Record<Kind, MediaStreamTrack | null>} */
     this.localTracks = { audio: null, video: null };
     this.remoteStream = new MediaStream();
     this.remoteMedia = { audio: true, video: true };
-    /** @type {(RTCIceCandidateInit | null)[]} arrived before the remote description */
-    this.pendingCandidates = [];
-    this.remoteDescriptionSet = false;
-    this.makingOffer = false;
-    this.ignoreOffer = false;
     this.connectedAt = 0;
     /** Outgoing: the callee's device is ringing (their `ringing` arrived). */
     this.alerting = false;
@@ -102,7 +91,22 @@ export class PeerLink extends Emitter {
     this.prepared = undefined;
   }
 
-  /** @returns {LinkStateName} */
+  /** The current call's RTCPeerConnection (stats, tests), null while idle. */
+  get pc() {
+    return this.connection?.pc ?? null;
+  }
+
+  /** The current call's data channels, null while idle. */
+  get channels() {
+    return this.connection?.channels ?? null;
+  }
+
+  /** Verification holds this call: nothing of ours is sent (public/guard.js). */
+  get held() {
+    return this.connection?.held ?? false;
+  }
+
+/** @returns {LinkStateName} */
   get state() {
     return this.linkState.state;
   }
@@ -146,68 +150,65 @@ export class PeerLink extends Emitter {
   /** Callee: idle -> ringing; the offer is applied while it rings. @param {string} sdp @param {CallSetup} setup */
   offered(sdp, setup) {
     if (!this.fire('offered')) return false;
-    this.open('incoming', setup);
-    const pc = this.pc;
-    this.prepared = this.applyRemote({ type: 'offer', sdp }).catch(this.failure(pc));
+    const connection = this.open('incoming', setup);
+    this.prepared = connection.applyRemote({ type: 'offer', sdp }).catch(this.failure(connection));
     return true;
   }
 
   /**
-   * A failure handler for work on `pc`: a connection that is gone (the call ended
+   * A failure handler for work on `connection`: one that is gone (the call ended
    * meanwhile) fails quietly instead of ending the next call.
-   * @param {RTCPeerConnection | null} [pc]
+   * @param {Connection | null} [connection]
    */
-  failure(pc = this.pc) {
+  failure(connection = this.connection) {
     return (/** @type {unknown} */ error) => {
-      if (pc && pc === this.pc) this.fail(error);
+      if (connection && !connection.closed) this.fail(error);
     };
   }
 
   /** @param {'outgoing' | 'incoming'} direction @param {CallSetup} setup */
   open(direction, setup) {
     this.direction = direction;
-    this.polite = setup.polite;
     this.localStream = setup.stream;
     this.localTracks = setup.tracks;
-    this.remoteStream = new MediaStream();
+    const remoteStream = (this.remoteStream = new MediaStream());
     this.remoteMedia = { audio: true, video: true };
-    this.pendingCandidates = [];
-    this.remoteDescriptionSet = false;
-    this.makingOffer = false;
-    this.ignoreOffer = false;
     this.connectedAt = 0;
     this.alerting = false;
     this.transceivers = {};
     this.prepared = undefined;
     this.fullSize = false;
     this.meter = { framesDecoded: 0, bytesReceived: 0, audioLevel: 0 };
-    this.held = false; // verification (public/verify.js): nothing of ours is sent while held
-    // This device's lasting certificate (public/identity.js): the same DTLS fingerprint every call.
-    const pc = (this.pc = new RTCPeerConnection(rtcConfiguration(setup.iceServers, { bundlePolicy: 'max-bundle' })));
-    pc.onicecandidate = ({ candidate }) =>
-      pc === this.pc && this.signal('icecandidate', { target: this.peerId, candidate: candidate?.toJSON() ?? null });
-    const remoteStream = this.remoteStream;
-    pc.ontrack = ({ track }) => {
-      if (pc !== this.pc) return;
+    this.connection?.close();
+    const connection = (this.connection = new Connection({
+      owner: this,
+      guard: this.guard,
+      // This device's lasting certificate (public/identity.js): the same DTLS fingerprint every call.
+      configuration: rtcConfiguration(setup.iceServers, { bundlePolicy: 'max-bundle' }),
+      types: this.messageTypes,
+      polite: setup.polite,
+      recovery: RECOVERY,
+      signal: (type, data) => this.signal(type, { ...data, target: this.peerId }),
+    }));
+    this.guard.exchangeCodes(connection);
+    connection.on('track', (/** @type {MediaStreamTrack} */ track) => {
       if (!remoteStream.getTrackById(track.id)) remoteStream.addTrack(track);
       this.emit('track', remoteStream);
-    };
-    pc.onconnectionstatechange = () => pc === this.pc && this.connectionChanged();
-    // The negotiated service channel (id 0) and any named ones; messages are re-emitted
-    // for their subscribers (the chat panel, the remote media state, a data-channel hang-up).
-    const channels = (this.channels = new PeerChannels(pc, this.messageTypes));
-    channels.on('message', (message) => channels === this.channels && this.emit('message', message));
-    channels.on('open', (label) => {
-      if (label !== SERVICE_CHANNEL || channels !== this.channels) return;
+    });
+    connection.on('connection', () => this.connectionChanged());
+    // Messages are re-emitted for their subscribers (the chat panel, the remote media
+    // state, a data-channel hang-up).
+    connection.on('message', (message) => this.emit('message', message));
+    connection.on('service', () => {
       this.mediaChanged();
       this.emit('channel');
     });
+    connection.on('released', () => this.mediaChanged());
     // The other side closed its connection (tab closed, crash): nothing more will come.
-    channels.on('close', (label) => {
-      if (label === SERVICE_CHANNEL && channels === this.channels && this.is('connected', 'reconnecting')) {
-        this.end('gone', 'remote');
-      }
+    connection.on('close', (label) => {
+      if (label === 'chat' && this.is('connected', 'reconnecting')) this.end('gone', 'remote');
     });
+    return connection;
   }
 
   /** The first video encoding: the fast start, within the budget. @param {MediaStreamTrack | null} track */
@@ -219,31 +220,32 @@ export class PeerLink extends Emitter {
 
   /** Caller: send the invitation. */
   async start() {
-    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    const connection = /** @type {Connection} */ (this.connection);
     for (const kind of KINDS) {
       const track = this.localTracks[kind];
       /** @type {RTCRtpTransceiverInit} */
       const init = { direction: 'sendrecv', streams: [this.localStream] };
       if (kind === 'video') init.sendEncodings = [this.firstEncoding(track)];
-      this.transceivers[kind] = pc.addTransceiver(track || kind, init);
+      const transceiver = (this.transceivers[kind] = connection.pc.addTransceiver(track || kind, init));
+      connection.intended.set(transceiver.sender, track);
     }
     await this.offer();
   }
 
   async accept() {
-    const pc = this.pc;
-    if (!pc || !this.fire('accept')) return;
+    const connection = this.connection;
+    if (!connection || !this.fire('accept')) return;
     await this.prepared;
-    if (pc !== this.pc || !this.active) return; // ended (or replaced) while the offer was applied
+    if (connection.closed || !this.active) return; // ended (or replaced) while the offer was applied
     const { transceivers, localTracks, localStream } = this;
-    for (const transceiver of pc.getTransceivers()) {
+    for (const transceiver of connection.pc.getTransceivers()) {
       const kind = /** @type {Kind} */ (transceiver.receiver.track.kind);
       if (transceivers[kind] || transceiver.currentDirection === 'stopped') continue;
       transceivers[kind] = transceiver;
       // Send both ways even without a track, so a camera found later needs no renegotiation.
       transceiver.direction = 'sendrecv';
       const { sender } = transceiver;
-      await sender.replaceTrack(this.held ? null : localTracks[kind]);
+      await connection.sendTrack(sender, localTracks[kind]);
       sender.setStreams?.(localStream);
       const params = sender.getParameters();
       if (kind === 'video' && params.encodings?.[0]) {
@@ -251,117 +253,57 @@ export class PeerLink extends Emitter {
         await sender.setParameters(params).catch(() => {});
       }
     }
-    if (pc !== this.pc) return;
-    await this.answer();
-    if (pc === this.pc) this.connectionChanged();
+    if (connection.closed) return;
+    await connection.answer();
+    this.connectionChanged();
   }
 
   /** A relayed message about this call. @param {string} type @param {any} data */
   async handle(type, data) {
-    const pc = this.pc;
+    const connection = this.connection;
+    if (!connection) return;
     try {
-      if (type === 'icecandidate') await this.addCandidate(data.candidate);
-      else if (type === 'accept') await this.accepted(data.sdp);
-      else if (type === 'offer') await this.renegotiate(data.sdp);
+      if (type === 'icecandidate') await connection.addCandidate(data.candidate);
+      else if (type === 'accept') await this.accepted(connection, data.sdp);
+      else if (type === 'offer') await connection.receiveOffer(data.sdp); // an ICE restart, new media
     } catch (error) {
-      this.failure(pc)(error);
+      this.failure(connection)(error);
     }
   }
 
-  /** @param {string} sdp */
-  async accepted(sdp) {
-    if (this.pc?.signalingState !== 'have-local-offer') return; // a stale answer
+  /** @param {Connection} connection @param {string} sdp */
+  async accepted(connection, sdp) {
+    if (connection.pc.signalingState !== 'have-local-offer') return; // a stale answer
     this.fire('answered'); // calling -> connecting; a renegotiation's answer changes no state
-    await this.applyRemote({ type: 'answer', sdp });
+    await connection.receiveAnswer(sdp);
     this.connectionChanged(); // ICE may have finished while the candidates were added
   }
 
-  /**
-   * An offer from the peer already in the call (ICE restart, new media) is answered
-   * without ringing. When both offer at once, the impolite side ignores the peer's.
-   * @param {string} sdp
-   */
-  async renegotiate(sdp) {
-    const pc = /** @type {RTCPeerConnection} */ (this.pc);
-    this.ignoreOffer = !this.polite && (this.makingOffer || pc.signalingState !== 'stable');
-    if (this.ignoreOffer) return;
-    await this.applyRemote({ type: 'offer', sdp }); // rolls back our own offer, if any
-    if (pc === this.pc) await this.answer();
-  }
-
-  /** @param {RTCSessionDescriptionInit} description */
-  async applyRemote(description) {
-    const pc = /** @type {RTCPeerConnection} */ (this.pc);
-    // Verification sees their fingerprint first, and may hold the link before media can flow.
-    await PeerLink.beforeRemote?.(this, description.sdp || '');
-    if (pc !== this.pc) return;
-    await pc.setRemoteDescription(description);
-    if (pc !== this.pc) return;
-    this.remoteDescriptionSet = true;
-    for (const candidate of this.pendingCandidates.splice(0)) await this.addCandidate(candidate);
-  }
-
-  /** @param {RTCIceCandidateInit | null} candidate null: end of candidates */
-  async addCandidate(candidate) {
-    if (!this.pc) return;
-    if (!this.remoteDescriptionSet) {
-      if (this.pendingCandidates.length < MAX_QUEUED_CANDIDATES) this.pendingCandidates.push(candidate);
-      return;
-    }
-    // Candidates of an ignored offer or an abandoned attempt do not fit: harmless.
-    await this.pc.addIceCandidate(candidate || undefined).catch(() => {});
-  }
-
-  async offer(iceRestart = false) {
-    const pc = /** @type {RTCPeerConnection} */ (this.pc);
-    this.makingOffer = true;
-    try {
-      await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
-      const rejoin = this.rejoining && this.is('calling') ? { rejoin: true } : {};
-      if (pc === this.pc) this.signal('offer', { type: 'offer', sdp: pc.localDescription?.sdp, target: this.peerId, ...rejoin });
-    } finally {
-      if (pc === this.pc) this.makingOffer = false;
-    }
-  }
-
-  async answer() {
-    const pc = /** @type {RTCPeerConnection} */ (this.pc);
-    await pc.setLocalDescription(await pc.createAnswer());
-    if (pc === this.pc) this.signal('accept', { type: 'answer', sdp: pc.localDescription?.sdp, target: this.peerId });
+  async offer() {
+    const rejoin = this.rejoining && this.is('calling') ? { rejoin: true } : {};
+    await this.connection?.offer({ extra: rejoin });
   }
 
   connectionChanged() {
-    const pc = this.pc;
-    if (!pc || !this.is('connecting', 'connected', 'reconnecting')) return;
-    const connection = pc.connectionState;
-    if (connection === 'connected') {
-      this.clearTimers('restart', 'giveUp');
+    const connection = this.connection;
+    if (!connection || connection.closed || !this.is('connecting', 'connected', 'reconnecting')) return;
+    const state = connection.state;
+    if (state === 'connected') {
+      this.clearTimers('giveUp');
       if (!this.connectedAt) {
         this.connectedAt = Date.now();
         this.timers.full = setTimeout(() => this.fullResolution(), FULL_RESOLUTION_AFTER_MS);
       }
       this.fire('connected');
-    } else if (connection === 'disconnected' || connection === 'failed') {
+    } else if (state === 'disconnected' || state === 'failed') {
       this.fire('lost'); // connected -> reconnecting; still connecting stays connecting
       this.timers.giveUp ??= setTimeout(() => this.end('failed', 'local'), GIVE_UP_MS);
-      if (connection === 'failed') this.restartIce();
-      else this.schedule('restart', () => this.restartIce(), RESTART_AFTER_MS);
     }
   }
 
-  /** New ICE credentials and candidates, over the (possibly resumed) signalling socket. */
-  async restartIce(force = false) {
-    const pc = this.pc;
-    if (!pc || !this.active || (!force && pc.connectionState === 'connected')) return;
-    try {
-      if (pc.signalingState === 'have-local-offer') {
-        await pc.setLocalDescription({ type: 'rollback' }); // the last try got no answer
-      }
-      if (pc === this.pc && pc.signalingState === 'stable') await this.offer(true);
-    } catch (error) {
-      console.debug('ICE restart failed', error);
-    }
-    if (pc === this.pc) this.schedule('restart', () => this.restartIce(), RESTART_RETRY_MS);
+  /** New ICE credentials and candidates now (the connection restarts by itself after a loss). */
+  restartIce(force = false) {
+    if (this.active) return this.connection?.restartIce(force);
   }
 
   /** The device's network changed (`online`): our candidates may be stale. */
@@ -415,7 +357,8 @@ export class PeerLink extends Emitter {
    */
   async replaceTrack(kind, track) {
     this.localTracks[kind] = track;
-    await this.transceivers[kind]?.sender.replaceTrack(this.held ? null : track);
+    const sender = this.transceivers[kind]?.sender;
+    if (sender) await this.connection?.sendTrack(sender, track);
     this.mediaChanged();
   }
 
@@ -467,12 +410,11 @@ export class PeerLink extends Emitter {
     const from = this.state;
     if (!this.fire('end', reason)) return;
     this.clearTimers(...Object.keys(this.timers));
-    this.pc?.close();
+    this.connection?.close();
     this.emit('ended', { reason, by, from });
     this.scope.abort(); // this call's screens stop listening before the link goes idle
     this.scope = new AbortController();
-    this.pc = null;
-    this.channels = null;
+    this.connection = null;
     this.callId = null; // the next call with them starts as a 1:1 call
     this.rejoining = false;
     this.remoteHold = false;

@@ -6,7 +6,7 @@
 import { contactEvents } from './contacts.js';
 import { balancedGrid } from './grouplogic.js';
 import { $, paintAvatar, paintName } from './ui.js';
-import { checkOf, verificationEvents } from './verify.js';
+import { checkOf } from './guard.js';
 
 /** @typedef {import('./peerlink.js').PeerLink} PeerLink */
 
@@ -18,8 +18,11 @@ const STATE_WORDS = {
 };
 
 export class TileGrid {
-  /** @param {() => void} onSoundBlocked a tile's sound needs a tap first (autoplay rules) */
-  constructor(onSoundBlocked) {
+  /**
+   * @param {import('./guard.js').Guard} guard each tile shows its member's check
+   * @param {() => void} onSoundBlocked a tile's sound needs a tap first (autoplay rules)
+   */
+  constructor(guard, onSoundBlocked) {
     this.root = $('tiles');
     this.template = /** @type {HTMLTemplateElement} */ ($('tile-template'));
     /** @type {Map<PeerLink, HTMLElement>} */
@@ -40,7 +43,7 @@ export class TileGrid {
       if (tile) this.focus(this.focused === tile.dataset.peerId ? null : tile.dataset.peerId || null);
     };
     // Each tile shows its own link's verification (the badge by the name, or a warning mark).
-    verificationEvents.on('change', () => this.paintAll());
+    guard.on('change', () => this.paintAll());
     contactEvents.on('change', () => this.paintAll());
   }
 

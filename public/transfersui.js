@@ -8,7 +8,6 @@ import { formatBytes, formatEta } from './transfer.js';
 import { saveFile } from './filestore.js';
 import { contactEvents, isVerified } from './contacts.js';
 import { linkWarning, nameWithBadge, undecidedLink } from './linkwarning.js';
-import { verificationEvents } from './verify.js';
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -72,7 +71,7 @@ export class TransfersView {
       for (const entry of files.entries.values()) if (this.items.has(entry.id)) this.paint(entry, false);
     };
     contactEvents.on('change', repaintAll);
-    verificationEvents.on('change', repaintAll);
+    files.dataLinks.guard.on('change', repaintAll);
     files.dataLinks.on('ended', repaintAll);
     this.picker.addEventListener('change', () => {
       const chosen = [...(this.picker.files || [])];

@@ -1,201 +1,20 @@
-// Verification of every link (docs/verification.md): the code both ends show, "Mark as
-// verified", and the guard that holds a link whose fingerprint is not the one verified
-// for that person, so nothing of ours (camera, microphone, messages, files) reaches it
-// until the user decides.
-//
-// The guard sees each remote description before it is applied (PeerLink.beforeRemote), so
-// for a caller the hold is in place before DTLS can connect, and for a callee before it
-// answers. The code is computed from the connected DTLS transport's remote certificate
-// where the browser exposes it (Chromium: RTCDtlsTransport.getRemoteCertificates()), else
-// from the negotiated a=fingerprint lines.
+// Verification's views (docs/verification.md): the code both ends show, "Mark as
+// verified", the warning when a device is not the one verified for that person, and the
+// lobby's list of verified contacts. The guard itself (what holds a connection, the code
+// exchange, each connection's check) is public/guard.js, built into every connection; this
+// module only reads checks and passes on the user's decisions.
 
 import {
-  contactEvents, contactFor, contacts, contactsNamed, forget, isVerified, markVerified, noteSeen,
-  seenFingerprint, shortFingerprint, storageProblem, verifiedBadge,
+  contactEvents, contactFor, contacts, forget, markVerified, shortFingerprint, storageProblem, verifiedBadge,
 } from './contacts.js';
-import { Emitter } from './events.js';
+import { checkOf, release } from './guard.js';
 import { daysLeft, identity, identityEvents, renewIdentity, RENEW_WARNING_DAYS } from './identity.js';
-import { DataLink } from './datalinks.js';
-import { PeerLink } from './peerlink.js';
 import { $, showNotice } from './ui.js';
-import { CodeExchange, fingerprintOfDer, sdpFingerprint } from './verifycode.js';
 
 /**
  * @typedef {import('./peerlink.js').PeerLink} Link
- * @typedef {import('./contacts.js').Contact} Contact
- * @typedef {{
- *   remote: string, local: string, code: string, words: string[], qr: string,
- *   source: 'transport' | 'sdp', state: 'unverified' | 'verified' | 'mismatch',
- *   expected: Contact[], released: boolean, exchange: CodeExchange | null, failed: string,
- * }} LinkCheck what we know about one connection's identity; `failed`: why this
- *   connection has no code (their side broke the exchange's rules)
+ * @typedef {import('./guard.js').LinkCheck} LinkCheck
  */
-
-/** @type {WeakMap<RTCPeerConnection, LinkCheck>} per connection: a new call starts unchecked */
-const checks = new WeakMap();
-
-/** Events: `change` (a link's check changed). */
-export const verificationEvents = new Emitter();
-
-/** The check of a link's current connection, or null. @param {{pc: RTCPeerConnection | null}} link */
-export function checkOf(link) {
-  return (link.pc && checks.get(link.pc)) || null;
-}
-
-/**
- * Whether anything may be sent to this link now (data links: refuse messages and files
- * while this is false). @param {{pc: RTCPeerConnection | null}} link
- */
-export function mayExchange(link) {
-  const check = checkOf(link);
-  return !check || check.state !== 'mismatch' || check.released;
-}
-
-/**
- * What a fingerprint means for a person of this name and id: a verified contact, someone
- * new, or not the device that was verified under that name or id.
- * @param {string} fingerprint @param {string} name @param {string} peerId
- * @returns {{state: LinkCheck['state'], expected: Contact[]}}
- */
-export function classify(fingerprint, name, peerId) {
-  if (contactFor(fingerprint)) return { state: 'verified', expected: [] };
-  const before = seenFingerprint(peerId);
-  const expected = contactsNamed(name);
-  const byId = before && before !== fingerprint ? contactFor(before) : null;
-  if (byId && !expected.includes(byId)) expected.push(byId);
-  return { state: expected.length ? 'mismatch' : 'unverified', expected };
-}
-
-/**
- * Check a remote description before it is applied; a mismatch holds the link (no tracks,
- * no channel messages) before anything can flow. Also for data links (public/datalinks.js).
- * @param {{pc: RTCPeerConnection | null, peerId: string, peerName: string, held?: boolean,
- *   channels?: {held?: boolean} | null}} link
- * @param {string} sdp
- */
-export async function guardRemote(link, sdp) {
-  const pc = link.pc;
-  const remote = sdpFingerprint(sdp);
-  if (!pc || !remote) return;
-  const known = checks.get(pc);
-  if (known && known.remote === remote) return;
-  const { state, expected } = classify(remote, link.peerName, link.peerId);
-  const local = sdpFingerprint(pc.localDescription?.sdp) || identity()?.fingerprint || '';
-  /** @type {LinkCheck} */
-  const check = {
-    remote, local, code: '', words: [], qr: '', source: 'sdp', state, expected, released: false, exchange: null, failed: '',
-  };
-  checks.set(pc, check);
-  if (state === 'mismatch') await hold(link);
-  noteSeen(link.peerId, remote); // what this id shows now: no badge left over from a verified device
-  await fillCode(pc, check);
-  verificationEvents.emit('change', link);
-}
-
-/** @param {RTCPeerConnection} pc @param {LinkCheck} check */
-async function fillCode(pc, check) {
-  if (!check.local) check.local = sdpFingerprint(pc.localDescription?.sdp) || '';
-  const result = check.exchange?.result;
-  // The code exists once both nonces crossed (docs/verification.md), and only for the
-  // certificate the exchange was checked against.
-  if (result && check.exchange && !check.failed) Object.assign(check, result);
-}
-
-/**
- * The link's code exchange (docs/verification.md): our commitment when its channel
- * opens, our nonce once theirs is in, the code once their nonce matches. A link whose
- * other side breaks the rules gets no code (the sheet says why). For the call the link
- * is in now (a link is reused for the next call).
- * @param {Link} link
- */
-export function exchangeCodes(link) {
-  /** @param {{type: string, data: string}[]} messages */
-  const send = (messages) => {
-    for (const { type, data } of messages) link.channels?.send(type, data);
-  };
-  /** @returns {[RTCPeerConnection, LinkCheck, CodeExchange] | null} */
-  const current = () => {
-    const pc = link.pc;
-    const check = pc && checks.get(pc);
-    if (!pc || !check) return null;
-    if (!check.local) check.local = sdpFingerprint(pc.localDescription?.sdp) || '';
-    if (!check.exchange && check.local) check.exchange = new CodeExchange(check.local);
-    return check.exchange ? [pc, check, check.exchange] : null;
-  };
-  link.during('channel', () => {
-    const now = current();
-    if (now) now[2].start().then(send);
-  });
-  for (const type of ['verify-commit', 'verify-reveal']) {
-    link.subscribe(type, async (/** @type {string} */ data) => {
-      const now = current();
-      if (!now) return;
-      const [pc, check, exchange] = now;
-      send(await exchange.receive(type, data, check.remote));
-      if (exchange.failed) check.failed = exchange.failed;
-      if (exchange.result || exchange.failed) {
-        await fillCode(pc, check);
-        if (pc === link.pc) verificationEvents.emit('change', link);
-        // Their nonce came through the DTLS session: its certificate can be read now, if
-        // the link's "connected" came before the handshake's end (ICE first).
-        if (check.source !== 'transport') await confirm(link);
-      }
-    }, { signal: link.scope.signal }); // this call's: a link is reused for the next one
-  }
-}
-
-/**
- * Connected: read the fingerprints the DTLS transport really uses. Data links too
- * (public/datalinks.js): their views read `checkOf(link)` and listen to `verificationEvents`.
- * @param {{pc: RTCPeerConnection | null, peerId: string, peerName: string}} link
- */
-export async function confirm(link) {
-  const pc = link.pc;
-  const check = pc && checks.get(pc);
-  if (!pc || !check) return;
-  const transport = pc.getSenders().find((s) => s.transport)?.transport || pc.sctp?.transport;
-  const certificates = /** @type {any} */ (transport)?.getRemoteCertificates?.() || [];
-  check.local = sdpFingerprint(pc.localDescription?.sdp) || check.local;
-  if (certificates.length) {
-    const remote = await fingerprintOfDer(certificates[0]);
-    check.source = 'transport';
-    if (remote !== check.remote) {
-      // DTLS would normally refuse this; treat it as the strongest sign of trouble.
-      Object.assign(check, { remote, ...classify(remote, link.peerName, link.peerId) });
-      if (check.state !== 'verified') check.state = 'mismatch';
-      await hold(link);
-    }
-  }
-  await fillCode(pc, check);
-  noteSeen(link.peerId, check.remote);
-  if (pc === link.pc) verificationEvents.emit('change', link);
-}
-
-/** Nothing of ours reaches them: tracks off the senders, channel messages refused. @param {any} link */
-async function hold(link) {
-  link.held = true;
-  if (link.channels) link.channels.held = true;
-  /** @type {RTCRtpSender[]} */
-  const senders = link.pc?.getSenders() || [];
-  await Promise.all(senders.filter((s) => s.track).map((s) => s.replaceTrack(null).catch(() => {})));
-}
-
-/**
- * The user chose to go on with this connection (a data link's view may offer it too).
- * @param {any} link a PeerLink or a DataLink
- */
-export async function release(link) {
-  const check = checkOf(link);
-  if (check) check.released = true;
-  link.held = false;
-  if (link.channels) link.channels.held = false;
-  link.released?.(); // a data link: files waiting for the choice go on
-  for (const kind of /** @type {const} */ (['audio', 'video'])) {
-    await link.transceivers?.[kind]?.sender.replaceTrack(link.localTracks[kind]).catch(() => {});
-  }
-  link.mediaChanged?.();
-  verificationEvents.emit('change', link);
-}
 
 /** The address of a QR code (SVG) of a short text, made by this server. @param {string} text */
 function qrUrl(text) {
@@ -227,9 +46,8 @@ export class Verification {
   /**
    * @param {import('./calls.js').CallController} calls
    * @param {() => void} repaint re-render the views that show names (the list, the call)
-   * @param {import('./datalinks.js').DataLinks} [dataLinks] their codes, once each link is open
    */
-  constructor(calls, repaint, dataLinks) {
+  constructor(calls, repaint) {
     this.calls = calls;
     this.repaint = repaint;
     /** @type {Link | null} the link the code sheet is about */
@@ -243,22 +61,12 @@ export class Verification {
     this.scanning = null;
     /** @type {{link: Link, kind: 'good' | 'bad', text: string} | null} what the last scan found */
     this.scanNote = null;
-    PeerLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
-    DataLink.beforeRemote = (link, sdp) => guardRemote(link, sdp);
     calls.on('call', (/** @type {Link} */ link) => {
-      exchangeCodes(link);
-      link.during('state', () => {
-        if (link.is('connected')) confirm(link).catch((error) => console.warn('verification', error));
-        this.render();
-      });
+      link.during('state', () => this.render());
       this.render();
     });
     calls.on('ended', () => this.render());
-    dataLinks?.on('open', (/** @type {{peerId: string}} */ { peerId }) => {
-      const link = dataLinks.links.get(peerId);
-      if (link) confirm(link).catch((error) => console.warn('verification', error));
-    });
-    verificationEvents.on('change', () => this.render());
+    calls.guard.on('change', () => this.render());
     contactEvents.on('change', () => {
       this.repaint();
       this.render();
@@ -520,11 +328,7 @@ export class Verification {
   async markAsVerified(link, check) {
     const replaces = check.state === 'mismatch' ? check.expected.map((c) => c.fingerprint) : [];
     await markVerified(link.peerName, check.remote, replaces);
-    check.state = 'verified';
-    check.expected = [];
-    noteSeen(link.peerId, check.remote);
-    if (link.held) await release(link);
-    else verificationEvents.emit('change', link); // the tiles repaint with the new state
+    if (link.connection) await this.calls.guard.verified(link.connection); // the tiles repaint with the new state
     showNotice(`${link.peerName} is verified on this device.`);
     this.closeSheet();
   }
@@ -633,5 +437,3 @@ export class Verification {
     panel.replaceChildren(...parts);
   }
 }
-
-export { isVerified };

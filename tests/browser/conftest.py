@@ -17,7 +17,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, asyn
 
 from server.config import PROJECT_ROOT
 from tests.support import chromium
-from tests.support.browseruser import User
+from tests.support.browseruser import READY, User
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
@@ -101,7 +101,7 @@ async def new_user(browser: Browser) -> AsyncIterator[NewUser]:
         if before_load is not None:
             await before_load(page)
         await page.goto(live.url)
-        await user.wait_for("window.__lanCall?.link === 'online' && window.__lanCall.id")
+        await user.wait_for(f"{READY} && window.__lanCall.id")
         if wait_media:
             await user.wait_for("window.__lanCall.media !== 'pending'")
         return user

@@ -61,7 +61,8 @@ async def test_server_restart_mid_call_keeps_the_call_and_the_ids(start_server, 
     await expect(alice.person("Bob")).to_have_attribute("data-peer-id", ids["Bob"])
     await expect(bob.person("Alice")).to_have_attribute("data-peer-id", ids["Alice"])
     for user in (alice, bob):
-        await expect(user.notices()).to_have_count(0)
+        shown = await user.notices().all_inner_texts()
+        await expect(user.notices(), f"{user.name} was told {shown}").to_have_count(0)
 
     # Signalling works again: hanging up reaches the other side.
     await bob.test_id("hang-up").click()

@@ -23,6 +23,7 @@ console.warn = () => {}; // identity.js says it has no IndexedDB here
 
 const { CallController } = await import('../../public/calls.js');
 const { Emitter } = await import('../../public/events.js');
+const { Guard } = await import('../../public/guard.js');
 
 function controller() {
   /** @type {{type: string, data: any}[]} */
@@ -30,7 +31,9 @@ function controller() {
   const signalling = { id: 'me', config: { ringTimeoutMs: 30000 }, send: (type, data) => sent.push({ type, data }) };
   const media = Object.assign(new Emitter(), { stream: null, audioTrack: null, videoTrack: null });
   const people = new Map([['mallory', { id: 'mallory', name: 'Mallory', kind: 'browser' }]]);
-  const calls = new CallController(/** @type {any} */ (signalling), /** @type {any} */ (media), people);
+  const book = { contactFor: () => null, contactsNamed: () => [], seenFingerprint: () => null, noteSeen: () => {} };
+  const guard = new Guard(book, () => '');
+  const calls = new CallController(/** @type {any} */ (signalling), /** @type {any} */ (media), people, guard);
   /** @type {string[]} */
   const events = [];
   for (const type of ['call', 'group', 'waiting', 'invited']) calls.on(type, () => events.push(type));
@@ -71,4 +74,42 @@ test('an invitation from someone alone in their call names them once', () => {
   calls.handle('invite', { source: 'mallory', target: 'me', call: 'c2', members: ['mallory'] });
   assert.equal(calls.invitation?.text, 'Mallory invites you to a call');
   assert.equal(calls.invitation?.others, '');
+});
+
+test('an invitation, accepted: one call state at a time (public/callstate.js), busy to others', () => {
+  const { calls, sent } = controller();
+  /** @type {string[]} */
+  const notices = [];
+  calls.on('notice', (text) => notices.push(text));
+  calls.handle('invite', { source: 'mallory', target: 'me', call: 'c1', members: ['mallory'] });
+  assert.equal(calls.callState.state, 'invitation');
+  const busy = () => sent.filter(({ type, data }) => type === 'reject' && data.reason === 'busy').length;
+  calls.handle('invite', { source: 'x', target: 'me', call: 'c2', members: ['x'] });
+  assert.equal(busy(), 1); // one invitation rings at a time
+  assert.equal(calls.invitation?.call, 'c1');
+  calls.accept();
+  assert.equal(calls.callState.state, 'joining');
+  assert.equal(calls.invitation, null);
+  assert.equal(calls.joining, 'c1');
+  assert.deepEqual(sent.at(-1), { type: 'join', data: { call: 'c1' } });
+  calls.handle('invite', { source: 'x', target: 'me', call: 'c2', members: ['x'] });
+  assert.equal(busy(), 2); // nor while we join
+  assert.equal(calls.serverError({ code: 'call-full', ref: 'join' }), true);
+  assert.equal(calls.callState.state, 'idle');
+  assert.equal(calls.joining, null);
+  assert.equal(calls.group, null);
+  assert.deepEqual(notices, ['This call is full']);
+});
+
+test('an unanswered invitation gives up: missed, and the inviter hears why', () => {
+  const { calls, sent } = controller();
+  /** @type {string[]} */
+  const missed = [];
+  calls.on('missed', ({ peerId, reason }) => missed.push(`${peerId} ${reason}`));
+  calls.handle('invite', { source: 'mallory', target: 'me', call: 'c3', members: ['mallory'] });
+  mock.timers.tick(35_000);
+  assert.equal(calls.callState.state, 'idle');
+  assert.deepEqual(missed, ['mallory timeout']);
+  const told = { target: 'mallory', reason: 'timeout', call: 'c3', source: 'me' };
+  assert.deepEqual(sent.at(-1), { type: 'reject', data: told });
 });

@@ -11,6 +11,8 @@ from typing import Any
 from playwright.async_api import BrowserContext, Locator, Page
 
 TIMEOUT = 10.0  # seconds; loopback calls connect in well under one
+# Online, and the features past the lobby loaded (public/app.js loads them after the list).
+READY = "window.__lanCall?.link === 'online' && window.__lanCall.loaded"
 
 # Totals over the current call's inbound and outbound RTP streams.
 MEDIA_STATS_JS = """async () => {

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from server.config import PROJECT_ROOT
+from tests.support.browseruser import READY
 
 DRIVER = PROJECT_ROOT / "tests" / "support" / "firefox_driver.mjs"
 PUPPETEER = PROJECT_ROOT / "node_modules" / "puppeteer-core"
@@ -65,7 +66,7 @@ class FirefoxUser:
         first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
         user = cls(name, proc, str(first.get("value")))
         await user._ask("open", url=url, name=name, width=width, height=height)
-        await user.wait_for("() => window.__lanCall?.link === 'online'", timeout=30)
+        await user.wait_for(f"() => {READY}", timeout=30)
         return user
 
     async def _ask(self, op: str, timeout: float = TIMEOUT + 5, **fields: Any) -> Any:
@@ -110,7 +111,7 @@ class FirefoxUser:
 
     async def reload(self) -> None:
         await self._ask("reload")
-        await self.wait_for("() => window.__lanCall?.link === 'online'", timeout=30)
+        await self.wait_for(f"() => {READY}", timeout=30)
 
     async def viewport(self, width: int, height: int) -> None:
         await self._ask("viewport", width=width, height=height)
