@@ -9,9 +9,16 @@ users in one headless Chromium (fake camera and microphone), and measures:
     Accept), so the figure is the app and network path, without human reaction time;
   * page transfer size: HTML + JS + CSS of one page load, uncompressed;
   * navigation -> "people listed": from navigation start to the first person shown,
-    for a fresh visitor (empty cache) and for a reload (cached, versioned assets).
+    for a fresh visitor (empty cache) and for a reload (cached, versioned assets), in a
+    phone-sized page (360x740); and what a fresh visitor fetched before that moment:
+    requests and bytes on the wire (Resource Timing's transferSize: compressed bodies
+    plus response headers).
 
-Usage: .venv/bin/python bench/callsetup.py [--calls 20] [--loads 10] [--json]
+`--server-dir DIR` (repeatable) measures other checkouts in the same run, one after the
+other and then this one (e.g. a worktree at the commit before a change, for an A/B).
+The machine's load average is printed before and after, so a noisy run shows.
+
+Usage: .venv/bin/python bench/callsetup.py [--calls 20] [--loads 10] [--server-dir DIR] [--json]
 """
 
 from __future__ import annotations
@@ -63,13 +70,13 @@ addEventListener('DOMContentLoaded', () => {
 
 
 @contextlib.asynccontextmanager
-async def running_server(workdir: Path) -> AsyncIterator[str]:
+async def running_server(workdir: Path, server_dir: Path = ROOT) -> AsyncIterator[str]:
     port = free_port()
     env = server_env(
         HOST=LOOPBACK, PORT=str(port), CERTS_DIR=str(workdir / "certs"), STATE_FILE="", LOG_LEVEL="WARNING"
     )
     process = await asyncio.create_subprocess_exec(
-        *SERVER_ARGV, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
+        *SERVER_ARGV, cwd=server_dir, env=env, stdout=asyncio.subprocess.DEVNULL
     )
     url = f"https://localhost:{port}/"
     try:
@@ -124,26 +131,46 @@ async def page_weight(browser: Browser, url: str) -> dict[str, int]:
     return sizes
 
 
-async def people_listed_ms(browser: Browser, url: str, loads: int) -> tuple[list[float], list[float]]:
-    """Navigation start -> first person rendered, fresh visitors and reloads. Someone
-    ("Host") is online already so there is a person to list."""
+# What the page fetched before the first person was listed: the document and every
+# resource that started before the mark (a WebSocket is not a resource entry).
+BEFORE_LIST_JS = """() => {
+  const mark = performance.getEntriesByName('lan-call:first-person')[0].startTime;
+  const nav = performance.getEntriesByType('navigation')[0];
+  const early = performance.getEntriesByType('resource').filter((e) => e.startTime < mark);
+  return {
+    requests: 1 + early.length,
+    bytes: nav.transferSize + early.reduce((sum, e) => sum + e.transferSize, 0),
+    names: early.map((e) => new URL(e.name).pathname),
+  };
+}"""
+
+
+async def people_listed_ms(
+    browser: Browser, url: str, loads: int
+) -> tuple[list[float], list[float], list[dict[str, Any]]]:
+    """Navigation start -> first person rendered, fresh visitors and reloads, on a phone
+    sized page; and what each fresh visitor fetched before it. Someone ("Host") is online
+    already so there is a person to list."""
     host_context, _ = await open_user(browser, url, "Host")
     mark = "() => performance.getEntriesByName('lan-call:first-person')[0]?.startTime"
     fresh: list[float] = []
     reload: list[float] = []
+    before: list[dict[str, Any]] = []
     try:
         for i in range(loads):
-            context = await browser.new_context(ignore_https_errors=True)
+            phone = {"width": 360, "height": 740}
+            context = await browser.new_context(ignore_https_errors=True, viewport=phone)
             await context.add_init_script(f"localStorage.setItem('lanCall.name', 'Visitor {i}')")
             page = await context.new_page()
             await page.goto(url)
             fresh.append(await (await page.wait_for_function(mark, polling=20)).json_value())
+            before.append(await page.evaluate(BEFORE_LIST_JS))
             await page.reload()
             reload.append(await (await page.wait_for_function(mark, polling=20)).json_value())
             await context.close()
     finally:
         await host_context.close()
-    return fresh, reload
+    return fresh, reload, before
 
 
 async def one_call(caller: Page, callee: Page) -> dict[str, float]:
@@ -174,12 +201,12 @@ def p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
-async def run(calls: int, loads: int) -> dict[str, Any]:
+async def run(calls: int, loads: int, server_dir: Path = ROOT) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lan-call-bench-") as tmp:
-        async with running_server(Path(tmp)) as url, async_playwright() as p:
+        async with running_server(Path(tmp), server_dir) as url, async_playwright() as p:
             browser = await chromium.launch(p)
             weight = await page_weight(browser, url)
-            fresh, reloaded = await people_listed_ms(browser, url, loads)
+            fresh, reloaded, before = await people_listed_ms(browser, url, loads)
             caller_context, caller = await open_user(browser, url, "Caller")
             callee_context, callee = await open_user(browser, url, "Callee")
             await callee.evaluate("() => { window.__benchAutoAnswer = true; }")
@@ -193,6 +220,7 @@ async def run(calls: int, loads: int) -> dict[str, Any]:
     both = [r["both_ms"] for r in results]
     code = weight.get("document", 0) + weight.get("script", 0) + weight.get("stylesheet", 0)
     return {
+        "server_dir": str(server_dir),
         "browser": f"Chromium {version}",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "calls": calls,
@@ -218,11 +246,16 @@ async def run(calls: int, loads: int) -> dict[str, Any]:
             "reload_p90": p90(reloaded),
             "loads": loads,
         },
+        "before_list": {
+            "requests_median": statistics.median(b["requests"] for b in before),
+            "bytes_median": statistics.median(b["bytes"] for b in before),
+            "names": before[0]["names"] if before else [],
+        },
     }
 
 
 def report(r: dict[str, Any]) -> str:
-    s, b, n = r["call_setup_ms"], r["page_bytes"], r["people_listed_ms"]
+    s, b, n, f = r["call_setup_ms"], r["page_bytes"], r["people_listed_ms"], r["before_list"]
 
     def kb(value: int) -> str:
         return f"{value / 1000:.1f} KB"
@@ -230,6 +263,7 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"LAN Call client benchmark — {r['browser']}, loopback, {r['machine']}",
+            f"server from {r['server_dir']}",
             f"call setup, tap -> first remote frame on both sides ({r['calls']} calls):",
             f"  median {s['median']:.0f} ms, p90 {s['p90']:.0f} ms (min {s['min']:.0f}, max {s['max']:.0f});"
             f" caller side median {s['caller_median']:.0f} ms, callee side {s['callee_median']:.0f} ms",
@@ -239,6 +273,8 @@ def report(r: dict[str, Any]) -> str:
             f"navigation -> people listed ({n['loads']} loads):"
             f" fresh visitor median {n['fresh_median']:.0f} ms (p90 {n['fresh_p90']:.0f}),"
             f" reload median {n['reload_median']:.0f} ms (p90 {n['reload_p90']:.0f})",
+            f"fetched before the list showed (fresh visitor, 360x740): {f['requests_median']:.0f} requests,"
+            f" {kb(int(f['bytes_median']))} on the wire ({', '.join(f['names'])})",
         ]
     )
 
@@ -250,9 +286,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--loads", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--server-dir", type=Path, action="append", default=[], help="another checkout to measure first (A/B)"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.calls, args.loads))
-    print(json.dumps(result, indent=2) if args.json else report(result))
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    results = [asyncio.run(run(args.calls, args.loads, d.resolve())) for d in [*args.server_dir, ROOT]]
+    for result in results:
+        print(json.dumps(result, indent=2) if args.json else report(result), flush=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ import jinja2
 from aiohttp import web
 
 from . import metrics, quietlog, rtc, state, views
-from .appkeys import HUB, SETTINGS, SITE, SOCKETS, STARTED, Site
+from .appkeys import BUNDLER, HUB, SETTINGS, SITE, SOCKETS, STARTED, Site
 from .assets import asset_roots, compute_version
+from .bundle import ESBUILD, ClientBundler
 from .config import ReloadMode, Settings, hub_limits
 from .hosts import SERVED_NAMES, host_check, served_names
 from .hub import Hub, HubLimits
@@ -106,6 +107,10 @@ def client_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+async def _close_bundler(bundler: ClientBundler) -> None:
+    bundler.close()
+
+
 def create_app(
     settings: Settings,
     site: Site | None = None,
@@ -124,6 +129,9 @@ def create_app(
     app[STARTED] = time.monotonic()
     app[SOCKETS] = weakref.WeakSet()
     version = compute_version(asset_roots(settings))
+    bundler = app[BUNDLER] = ClientBundler(settings.public_dir, ESBUILD if settings.bundle else None)
+    bundler.build_now(version)
+    app.on_cleanup.append(lambda _: _close_bundler(bundler))
     limits = HubLimits(**hub_limits(settings))  # the settings marked `hub` in config.SETTINGS
     app[HUB] = Hub(limits, version, client_config(settings), clock)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .bundle import ClientBundler
 from .config import Settings
 from .hub import Hub
 from .wsconn import WebSocketConnection
@@ -27,3 +28,4 @@ HUB = web.AppKey("hub", Hub)
 SITE = web.AppKey("site", Site)
 STARTED = web.AppKey("started", float)  # time.monotonic() at app creation
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[WebSocketConnection])
+BUNDLER = web.AppKey("bundler", ClientBundler)  # the client as served (server/bundle.py)

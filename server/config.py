@@ -420,6 +420,13 @@ SETTINGS: tuple[Setting, ...] = (
         "serve JS and CSS without comments and layout whitespace (`1`/`0`; the files in `public/` are "
         "never changed)",
     ),
+    _switch_setting(
+        "BUNDLE",
+        "bundle",
+        True,
+        "serve the client as a few files built with esbuild, when scripts/setup installed it (`1`/`0`; "
+        "`0`, or no esbuild, serves `public/` module by module)",
+    ),
     _whole_setting(
         "MAX_CONNECTIONS_PER_ADDRESS",
         "max_connections_per_address",
@@ -531,6 +538,7 @@ class Settings:
     echo_max_seconds: float = _DEFAULTS["echo_max_seconds"]
     log_level: str = _DEFAULTS["log_level"]
     minify: bool = _DEFAULTS["minify"]
+    bundle: bool = _DEFAULTS["bundle"]
     max_connections_per_address: int = _DEFAULTS["max_connections_per_address"]
     handshake_timeout: float = _DEFAULTS["handshake_timeout"]
     idle_timeout: float = _DEFAULTS["idle_timeout"]

@@ -25,8 +25,9 @@ from aiohttp import web
 from watchfiles import Change, awatch
 from watchfiles.main import FileChange
 
-from .appkeys import HUB, SETTINGS
+from .appkeys import BUNDLER, HUB, SETTINGS
 from .assets import asset_roots, compute_version, is_ignored
+from .bundle import ClientBundler
 from .hub import Hub
 from .outbox import deliver
 
@@ -53,14 +54,18 @@ def asset_filter(roots: Sequence[Path]) -> Callable[[Change, str], bool]:
     return accept
 
 
-async def refresh(hub: Hub, roots: Sequence[Path], changes: set[FileChange]) -> bool:
-    """Recompute the version; if it changed, push a fresh `ready` to every open socket.
-    Returns whether it changed."""
+async def refresh(
+    hub: Hub, roots: Sequence[Path], changes: set[FileChange], bundler: ClientBundler | None = None
+) -> bool:
+    """Recompute the version; if it changed, build the client for it (server/bundle.py),
+    then push a fresh `ready` to every open socket. Returns whether it changed."""
     started = time.perf_counter()
     version = await asyncio.to_thread(compute_version, roots)
     if version == hub.version:
         log.debug("event=assets-unchanged version=%s files=%d", version, len(changes))
         return False
+    if bundler is not None:
+        await bundler.build(version)  # before the tabs reload and ask for it
     previous = hub.version
     out = hub.set_version(version)
     deliver(out, hub)
@@ -75,7 +80,13 @@ async def refresh(hub: Hub, roots: Sequence[Path], changes: set[FileChange]) -> 
     return True
 
 
-async def watch_assets(hub: Hub, roots: Sequence[Path], stop: asyncio.Event, watching: asyncio.Event) -> None:
+async def watch_assets(
+    hub: Hub,
+    roots: Sequence[Path],
+    stop: asyncio.Event,
+    watching: asyncio.Event,
+    bundler: ClientBundler | None = None,
+) -> None:
     """Watch the existing roots until `stop` is set. `watching` is set just before the
     watcher is created; the watch is in place when the caller next runs."""
     existing = [root for root in roots if root.is_dir()]
@@ -104,7 +115,7 @@ async def watch_assets(hub: Hub, roots: Sequence[Path], stop: asyncio.Event, wat
             stop_event=stop,
         ):
             try:
-                await refresh(hub, roots, changes)
+                await refresh(hub, roots, changes, bundler)
             except Exception:  # one bad batch (a file vanishing mid-scan) must not end reloads
                 log.exception("event=livereload-error")
     except OSError as exc:  # e.g. the inotify watch limit; the server keeps serving
@@ -121,7 +132,7 @@ async def livereload_ctx(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     watching = asyncio.Event()
     task = asyncio.create_task(
-        watch_assets(app[HUB], asset_roots(settings), stop, watching), name="livereload"
+        watch_assets(app[HUB], asset_roots(settings), stop, watching, app[BUNDLER]), name="livereload"
     )
     await watching.wait()  # a test (or a user) editing right after startup is seen
     yield

@@ -16,7 +16,7 @@ import segno
 from aiohttp import web
 
 from . import __version__, metrics, minify, protocol
-from .appkeys import HUB, SETTINGS, SITE, STARTED
+from .appkeys import BUNDLER, HUB, SETTINGS, SITE, STARTED
 from .assets import is_ignored
 from .compress import COMPRESSIBLE, compressed_response, etag_matches
 from .config import PROJECT_ROOT
@@ -36,9 +36,12 @@ def page_context(request: web.Request) -> dict[str, Any]:
     trip aiohttp's AppKey warning)."""
     hub = request.app[HUB]
     site = request.app[SITE]
+    bundle = request.app[BUNDLER].current
     return {
         "version": hub.version,
         "asset_base": f"/assets/{hub.version}/",
+        # The built client's chunks the entry imports (server/bundle.py); None: the sources.
+        "bundle_preload": bundle.preload if bundle is not None and bundle.version == hub.version else None,
         # Rendered into a data- attribute (autoescaped), read with JSON.parse by the client.
         "config_json": protocol.dumps(hub.client_config),
         "urls": site.urls,
@@ -232,9 +235,28 @@ def _text_file(path: Path, mtime_ns: int, size: int) -> tuple[bytes, str]:
 
 async def versioned_asset(request: web.Request) -> web.StreamResponse:
     """/assets/<version>/<path>: the URL changes whenever any asset does, so a browser
-    may keep it forever. Relative ES-module imports inherit the versioned prefix."""
-    current = request.match_info["version"] == request.app[HUB].version
-    return _file(request, request.match_info["path"], IMMUTABLE if current else REVALIDATE)
+    may keep it forever. Relative ES-module imports inherit the versioned prefix. A file
+    of the current build (server/bundle.py) comes first: the bundle's app.js, its chunks."""
+    version, relative = request.match_info["version"], request.match_info["path"]
+    current = version == request.app[HUB].version
+    built = request.app[BUNDLER].file(version, relative) if current else None
+    if built is not None:
+        return _built_file(request, built)
+    return _file(request, relative, IMMUTABLE if current else REVALIDATE)
+
+
+def _built_file(request: web.Request, path: Path) -> web.StreamResponse:
+    """A bundle's file: already minified; compressed once and kept like the others."""
+    try:
+        stat = path.stat()
+    except OSError:  # replaced by a newer build meanwhile: the tab is reloading anyway
+        raise web.HTTPNotFound(text="not found\n") from None
+    body, etag = _text_file(path, stat.st_mtime_ns, stat.st_size)
+    headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers={**headers, "Vary": "Accept-Encoding"})
+    content_type = "text/javascript" if path.suffix == ".js" else "text/css"
+    return compressed_response(request, body, content_type=content_type, key=etag, headers=headers)
 
 
 # Browser libraries from npm (package.json; scripts/setup installs them), served by name.
