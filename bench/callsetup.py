@@ -50,12 +50,19 @@ from tests.support.servers import SERVER_ARGV, server_env  # noqa: E402
 # (performance.timeOrigin + now), so two pages' times can be compared.
 PROBE_JS = """
 window.__bench = {tap: 0, frame: 0};
+const STAGES = ['offer-sent', 'offer-received', 'answer-sent', 'answer-received', 'connected'];
+// The call's stages, as marked by public/calls/peerlink.js, on the shared wall clock.
+window.__benchStages = () => Object.fromEntries(STAGES.map((stage) => {
+  const mark = performance.getEntriesByName(`lan-call:${stage}`).at(-1);
+  return [stage, mark ? performance.timeOrigin + mark.startTime : null];
+}));
 const wallNow = () => performance.timeOrigin + performance.now();
 document.addEventListener('click', (event) => {
   if (event.target.closest('[data-testid=person]')) window.__bench.tap = wallNow();
 }, true);
 window.__benchArm = () => {
   window.__bench.frame = 0;
+  for (const stage of STAGES) performance.clearMarks(`lan-call:${stage}`);
   const video = document.getElementById('remote-video');
   video.requestVideoFrameCallback((now) => { window.__bench.frame = performance.timeOrigin + now; });
 };
@@ -188,12 +195,35 @@ async def one_call(caller: Page, callee: Page) -> dict[str, float]:
         "caller_ms": times[0]["frame"] - tap,
         "callee_ms": times[1]["frame"] - tap,
     }
+    mine = await caller.evaluate("() => window.__benchStages()")
+    theirs = await callee.evaluate("() => window.__benchStages()")
+    if all(mine[k] for k in ("offer-sent", "answer-received", "connected")) and all(
+        theirs[k] for k in ("offer-received", "answer-sent")
+    ):
+        result |= {
+            "tap_to_offer_ms": mine["offer-sent"] - tap,
+            "offer_relay_ms": theirs["offer-received"] - mine["offer-sent"],
+            "callee_answers_ms": theirs["answer-sent"] - theirs["offer-received"],
+            "answer_relay_ms": mine["answer-received"] - theirs["answer-sent"],
+            "ice_dtls_ms": mine["connected"] - mine["answer-received"],
+            "connected_to_frame_ms": times[0]["frame"] - mine["connected"],
+        }
     result["both_ms"] = max(result["caller_ms"], result["callee_ms"])
     await caller.get_by_test_id("hang-up").click()
     for page in (caller, callee):
         await page.wait_for_function("() => window.__lanCall.callState === null", polling=20)
     await asyncio.sleep(0.3)  # let both peer connections close before the next call
     return result
+
+
+STAGE_KEYS = (
+    "tap_to_offer_ms",
+    "offer_relay_ms",
+    "callee_answers_ms",
+    "answer_relay_ms",
+    "ice_dtls_ms",
+    "connected_to_frame_ms",
+)
 
 
 def p90(values: list[float]) -> float:
@@ -232,6 +262,11 @@ async def run(calls: int, loads: int, server_dir: Path = ROOT) -> dict[str, Any]
             "caller_median": statistics.median(r["caller_ms"] for r in results),
             "callee_median": statistics.median(r["callee_ms"] for r in results),
         },
+        "stages_median_ms": {
+            stage: statistics.median(r[stage] for r in results if stage in r)
+            for stage in STAGE_KEYS
+            if any(stage in r for r in results)
+        },
         "page_bytes": {
             "html": weight.get("document", 0),
             "js": weight.get("script", 0),
@@ -256,6 +291,7 @@ async def run(calls: int, loads: int, server_dir: Path = ROOT) -> dict[str, Any]
 
 def report(r: dict[str, Any]) -> str:
     s, b, n, f = r["call_setup_ms"], r["page_bytes"], r["people_listed_ms"], r["before_list"]
+    stages = r["stages_median_ms"]
 
     def kb(value: int) -> str:
         return f"{value / 1000:.1f} KB"
@@ -267,6 +303,8 @@ def report(r: dict[str, Any]) -> str:
             f"call setup, tap -> first remote frame on both sides ({r['calls']} calls):",
             f"  median {s['median']:.0f} ms, p90 {s['p90']:.0f} ms (min {s['min']:.0f}, max {s['max']:.0f});"
             f" caller side median {s['caller_median']:.0f} ms, callee side {s['callee_median']:.0f} ms",
+            "  where it goes (medians, ms): "
+            + ", ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v:.0f}" for k, v in stages.items()),
             f"page transfer (uncompressed): {kb(b['html_js_css'])} HTML+JS+CSS"
             f" (HTML {kb(b['html'])}, JS {kb(b['js'])}, CSS {kb(b['css'])});"
             f" icons and QR code {kb(b['other'])}",

@@ -9,7 +9,7 @@ so each side's processes can be measured apart), both with the app open. Then:
     by this script), one ordered reliable channel, 64 KiB messages, flow control by
     bufferedAmountLowThreshold (send while bufferedAmount <= 4 MiB, resume at 1 MiB) -
     sends SIZE bytes; time from the first send to the last byte received;
-  * the app: Alice sends a SIZE-byte file to Bob with `files.send` (public/files.js), Bob
+  * the app: Alice sends a SIZE-byte file to Bob with `files.send` (public/data/files.js), Bob
     accepts at once; time from Bob's accept to Bob's "done" (every byte written to the
     origin private file system and the whole file's SHA-256 checked on both sides);
   * receiver memory during each app transfer, sampled every 250 ms: Bob's page JS heap

@@ -20,7 +20,7 @@ What every connection has (docs/protocol.md §6, §7, §9):
 - `on_failed` when ICE or DTLS fails, `on_service_closed` when the service channel closes;
 - `close()`, idempotent; a closed connection calls its role back no more.
 
-The browser's counterpart is public/connection.js; this one has no verification guard
+The browser's counterpart is public/connection/connection.js; this one has no verification guard
 (the Python peer trusts every device) and no ICE restarts. In code::
 
     connection = Connection(ice_servers, polite=is_polite(me, them), signal=relay, on_message=handle)

@@ -1,5 +1,5 @@
 """Data links for the Python peer (docs/protocol.md §9): the same peer data API as the
-browser's `public/datalinks.js`, over aiortc. Per remote peer, a data-only
+browser's `public/data/datalinks.js`, over aiortc. Per remote peer, a data-only
 RTCPeerConnection (a `connection.Connection`) opened on first use (relays carry
 `link: "data"`), answered without ringing, closed after `idle_timeout` seconds with
 nothing sent or received and no named channel open, reopened on the next use.

@@ -1,5 +1,5 @@
 """File transfers for the Python peer (docs/protocol.md §9.2): the browser's
-`public/transfer.js` protocol over a data link's named channels.
+`public/data/transfer.js` protocol over a data link's named channels.
 
     sent = await send_file(link, Path("photo.jpg"))     # True once the receiver checked it
     receiving = FileReceiving(links, Path("incoming"))  # accept every offer into a folder

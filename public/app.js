@@ -4,20 +4,21 @@
 // is public/features.js, fetched with `import()` once the list is up, or at once when
 // something needs it sooner (a call arriving, a tap on Call).
 
-import { unlisted } from './contacts.js';
-import { identityReady } from './identity.js';
-import { watchLink } from './linkbanner.js';
-import { loadName } from './names.js';
-import { Roster } from './roster.js';
-import { ServerChip } from './serverchip.js';
-import { Signalling } from './signalling.js';
-import { startingSpace } from './spacecode.js';
-import { $, Lobby, NameField } from './ui.js';
+import { unlisted } from './verify/contacts.js';
+import { identityReady } from './verify/identity.js';
+import { watchLink } from './lobby/offlinebanner.js';
+import { loadName } from './core/names.js';
+import { Roster } from './core/roster.js';
+import { ServerChip } from './lobby/serverchip.js';
+import { Signalling } from './core/signalling.js';
+import { startingSpace } from './lobby/spacecode.js';
+import { $ } from './core/dom.js';
+import { Lobby, NameField } from './lobby/lobby.js';
 
 /** @typedef {import('./features.js').Features} Features */
 
 const pageVersion = document.body.dataset.version;
-/** @type {import('./signalling.js').ServerConfig} */
+/** @type {import('./core/signalling.js').ServerConfig} */
 const pageConfig = JSON.parse(document.body.dataset.config || '{}');
 const maxName = () => signalling.config.maxNameLength || 64;
 const NOTICE_KEY = 'lanCall.notice'; // the end-of-call message, carried over an update reload
@@ -91,7 +92,7 @@ function idle(action) {
   else setTimeout(action, 50);
 }
 
-/** The list changed: the lobby now, the features (calls, files, conversations) once here. @param {import('./roster.js').Person} person */
+/** The list changed: the lobby now, the features (calls, files, conversations) once here. @param {import('./core/roster.js').Person} person */
 function personChanged(person) {
   lobby.renderPeople(roster.people);
   features?.personChanged(person);
@@ -170,11 +171,11 @@ Object.defineProperty(window, '__lanCall', {
       const group = features?.calls.group;
       return group ? Object.freeze({ id: group.id, members: Object.freeze([...group.members]) }) : null;
     },
-    /** the peer data API (public/datalinks.js): peer(id).send/request/subscribe/channel */
+    /** the peer data API (public/data/datalinks.js): peer(id).send/request/subscribe/channel */
     get data() { return features?.dataLinks; },
-    /** conversations kept on this device (public/conversations.js) */
+    /** conversations kept on this device (public/data/conversations.js) */
     get messages() { return features?.messenger; },
-    /** file transfers (public/files.js): entries by id, send(peerId, files) */
+    /** file transfers (public/data/files.js): entries by id, send(peerId, files) */
     get files() { return features?.files; },
     get links() {
       return Object.freeze((features?.calls.inCall || []).map((link) => Object.freeze({

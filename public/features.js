@@ -4,38 +4,38 @@
 // spaces panel, missed calls, notifications, the installable app. `startFeatures` wires
 // them to the lobby's objects and returns what the lobby hands over or asks.
 
-import { CallController } from './calls.js';
-import { CallGuard } from './callguard.js';
-import { CallView } from './callview.js';
-import { ChatPanel } from './chat.js';
-import { contactFor, contactsNamed, noteSeen, seenFingerprint } from './contacts.js';
-import { ConversationStore, Messenger } from './conversations.js';
-import { DataLinks } from './datalinks.js';
-import { FileTransfers } from './files.js';
-import { AddPeople, CallWaiting } from './groupui.js';
-import { Guard } from './guard.js';
-import { identity } from './identity.js';
-import { registerServiceWorker, sharedIntoApp } from './install.js';
-import { Media } from './media.js';
-import { continueInCall, ConversationView } from './messageview.js';
-import { LinkMeter } from './meter.js';
-import { MissedCalls } from './missed.js';
-import { CallNotifier } from './notify.js';
-import { ERROR, errorRoles, relayRole } from './protocol.js';
-import { startRinging, stopRinging } from './ring.js';
-import { SpacesPanel } from './spaces.js';
-import { StatsOverlay } from './stats.js';
-import { TransfersView } from './transfersui.js';
-import { $ } from './ui.js';
-import { Verification } from './verify.js';
+import { CallController } from './calls/calls.js';
+import { CallGuard } from './calls/callguard.js';
+import { CallView } from './calls/callview.js';
+import { ChatPanel } from './calls/chat.js';
+import { contactFor, contactsNamed, noteSeen, seenFingerprint } from './verify/contacts.js';
+import { ConversationStore, Messenger } from './data/conversations.js';
+import { DataLinks } from './data/datalinks.js';
+import { FileTransfers } from './data/files.js';
+import { AddPeople, CallWaiting } from './calls/groupui.js';
+import { Guard } from './verify/guard.js';
+import { identity } from './verify/identity.js';
+import { registerServiceWorker, sharedIntoApp } from './lobby/install.js';
+import { Media } from './calls/media.js';
+import { continueInCall, ConversationView } from './data/messageview.js';
+import { LinkMeter } from './calls/meter.js';
+import { MissedCalls } from './calls/missed.js';
+import { CallNotifier } from './calls/notify.js';
+import { ERROR, errorRoles, relayRole } from './core/protocol.js';
+import { startRinging, stopRinging } from './calls/ring.js';
+import { SpacesPanel } from './lobby/spaces.js';
+import { StatsOverlay } from './calls/stats.js';
+import { TransfersView } from './data/transfersui.js';
+import { $ } from './core/dom.js';
+import { Verification } from './verify/verifyview.js';
 
 /**
- * @typedef {import('./protocol.js').Role} Role
- * @typedef {import('./protocol.js').RelayRole} RelayRole
- * @typedef {import('./roster.js').Person} Person
+ * @typedef {import('./core/protocol.js').Role} Role
+ * @typedef {import('./core/protocol.js').RelayRole} RelayRole
+ * @typedef {import('./core/roster.js').Person} Person
  * @typedef {{
- *   signalling: import('./signalling.js').Signalling, roster: import('./roster.js').Roster,
- *   lobby: import('./ui.js').Lobby, nameField: import('./ui.js').NameField,
+ *   signalling: import('./core/signalling.js').Signalling, roster: import('./core/roster.js').Roster,
+ *   lobby: import('./lobby/lobby.js').Lobby, nameField: import('./lobby/lobby.js').NameField,
  *   pageVersion: string | undefined, firstSpace: {code: string | null},
  *   reloadNow: (notice: string) => void,
  * }} Core what the lobby (public/app.js) made
@@ -91,7 +91,7 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
     },
   });
 
-  // Every frame the server sends goes to one role (public/protocol.js decides which).
+  // Every frame the server sends goes to one role (public/core/protocol.js decides which).
   /** @type {Record<RelayRole, (type: string, data: any) => void>} */
   const relayHandlers = {
     call: (type, data) => calls.handle(type, data),

@@ -1,6 +1,6 @@
 """The verification code of a WebRTC link (docs/verification.md), shared by the echo peer
 (server/echo.py) and the Python test peer (lancall_peer/peer.py); the browser computes
-the same code in public/verifycode.js (tests/unit/test_verification.py checks both against
+the same code in public/verify/verifycode.js (tests/unit/test_verification.py checks both against
 the same vectors).
 
 Derivation, version 2 (issue 18, 25): a code both sides cannot steer. Over the link's own

@@ -1,5 +1,5 @@
 """In a call, the call screen says when the server has been away for a while
-(public/serverchip.js): the page header's "Reconnecting…" and the lobby's banner are behind
+(public/lobby/serverchip.js): the page header's "Reconnecting…" and the lobby's banner are behind
 the call screen, so without the chip someone in a call saw nothing while signalling was
 down. The call itself goes on (media goes browser to browser), and a blip shows nothing.
 
@@ -21,7 +21,7 @@ from tests.support.liveserver import LiveServer
 
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
-SHOW_AFTER = 2.0  # seconds: public/serverchip.js SHOW_AFTER_MS
+SHOW_AFTER = 2.0  # seconds: public/lobby/serverchip.js SHOW_AFTER_MS
 OUTAGE = 3.0  # seconds the server stays away
 BACK_WITHIN = 1.5  # seconds from the server back to the chip gone (reconnect backoff is at most 1 s)
 CHIP = "server-link-chip"

@@ -103,7 +103,7 @@ async def test_decline(start_server, new_user):
     await expect(transfer(bob, "secret.pdf").get_by_test_id("transfer-save")).to_be_hidden()
 
 
-# With the sender's window shrunk to SMALL_WINDOW (public/files.js sendWindowForTests)
+# With the sender's window shrunk to SMALL_WINDOW (public/data/files.js sendWindowForTests)
 # and the receiver's disk held, a file of BEYOND_THE_WINDOW cannot be sent whole.
 SMALL_WINDOW = 2 * 1024 * 1024  # at least ACK_EVERY (1 MiB), or nothing would ever be acknowledged
 BEYOND_THE_WINDOW = 3 * 1024 * 1024

@@ -20,7 +20,7 @@ LONG_DMITRI = "Dmitri Alexandrovich Konstantinopolsky-Rimsky from Nizhny Novgoro
 
 SHOW_NOTICE = """async (text) => {
   const src = document.querySelector('script[type=module]').src;
-  (await import(src.replace('app.js', 'ui.js'))).showNotice(text);
+  (await import(src.replace('app.js', 'core/dom.js'))).showNotice(text);
 }"""
 
 

@@ -81,7 +81,7 @@ async def test_default_names_for_common_devices(start_server, new_user):
     names = await user.js(
         """async (agents) => {
           const { defaultName } = await import(document.querySelector('script[type=module]').src
-            .replace('app.js', 'names.js'));
+            .replace('app.js', 'core/names.js'));
           return agents.map((userAgent) => defaultName({ userAgent, maxTouchPoints: 0 }));
         }""",
         list(DEVICES),
@@ -89,7 +89,7 @@ async def test_default_names_for_common_devices(start_server, new_user):
     assert dict(zip(DEVICES, names, strict=True)) == DEVICES
     ipad = await user.js(
         """async (ua) => (await import(document.querySelector('script[type=module]').src
-            .replace('app.js', 'names.js'))).defaultName({ userAgent: ua, maxTouchPoints: 5 })""",
+            .replace('app.js', 'core/names.js'))).defaultName({ userAgent: ua, maxTouchPoints: 5 })""",
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
     )
     assert ipad == "Safari on iPad"  # iPadOS asks for the desktop site and says "Mac"

@@ -55,7 +55,7 @@ async def test_the_page_loads_the_bundle_and_a_feature_chunk_comes_later(
     status, entry, headers = await fetch(http, live.url.rstrip("/") + base + "app.js")
     assert status == 200 and headers["Cache-Control"].endswith("immutable")
     # One file where the sources have a module per concern: no relative imports of them.
-    assert "./signalling.js" not in entry and "./calls.js" not in entry
+    assert "./core/signalling.js" not in entry and "./calls/calls.js" not in entry
     # The features are a chunk of their own, imported when needed.
     lazy = re.findall(r'import\("\./(chunk-[A-Z0-9]+\.js|features-[A-Z0-9]+\.js)"\)', entry)
     assert lazy, entry[:300]
@@ -76,7 +76,7 @@ async def test_live_reload_serves_the_new_build_under_the_new_version(
         first = await ws.receive_json(timeout=5)
         base, preload = await page_assets(http, live)
         assert MARKER not in await all_of_it(http, live, base, preload)
-        names = public / "names.js"
+        names = public / "core" / "names.js"
         names.write_text(names.read_text() + f"\nconsole.debug('{MARKER}');\n")
         fresh = await ws.receive_json(timeout=10)
         assert fresh["type"] == "ready" and fresh["version"] != first["version"]
@@ -92,14 +92,14 @@ async def test_a_source_that_does_not_build_is_served_as_it_is(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     public, templates = asset_dirs
-    (public / "names.js").write_text("export const broken = ;\n")
+    (public / "core" / "names.js").write_text("export const broken = ;\n")
     caplog.set_level(logging.WARNING, logger="server.bundle")
     live = await start_server(public_dir=public, templates_dir=templates)
     assert any("event=bundle-failed" in r.getMessage() for r in caplog.records)
     base, preload = await page_assets(http, live)
     assert preload == [] or not any(name.startswith("chunk-") for name in preload)
     _, entry, _ = await fetch(http, live.url.rstrip("/") + base + "app.js")
-    assert "./signalling.js" in entry  # the source module, its imports as written
+    assert "./core/signalling.js" in entry  # the source module, its imports as written
 
 
 async def test_bundle_off_serves_public_module_by_module(
@@ -107,6 +107,6 @@ async def test_bundle_off_serves_public_module_by_module(
 ) -> None:
     live = await start_server(bundle=False)
     base, preload = await page_assets(http, live)
-    assert "signalling.js" in preload
+    assert "core/signalling.js" in preload
     _, entry, _ = await fetch(http, live.url.rstrip("/") + base + "app.js")
-    assert "./signalling.js" in entry
+    assert "./core/signalling.js" in entry

@@ -41,7 +41,7 @@ def decode(body: bytes, encoding: str | None) -> bytes:
     ],
 )
 @pytest.mark.parametrize(
-    "path", ["", "assets/{version}/signalling.js", "assets/{version}/style.css", "icons.svg"]
+    "path", ["", "assets/{version}/core/signalling.js", "assets/{version}/style.css", "icons.svg"]
 )
 async def test_text_is_compressed_per_accept_encoding(
     start_server: StartServer, raw_http: aiohttp.ClientSession, accept: str, expected: str | None, path: str

@@ -170,16 +170,16 @@ async def test_scripts_and_styles_are_served_minified_with_etag(
     start_server: StartServer, http: aiohttp.ClientSession
 ) -> None:
     live = await start_server()
-    source = (live.settings.public_dir / "signalling.js").read_text()
-    async with http.get(f"{live.url}assets/{live.hub.version}/signalling.js") as resp:
+    source = (live.settings.public_dir / "core" / "signalling.js").read_text()
+    async with http.get(f"{live.url}assets/{live.hub.version}/core/signalling.js") as resp:
         assert resp.status == 200 and resp.content_type == "text/javascript"
         body = await resp.text()
         etag = resp.headers["ETag"]
     assert len(body) < 0.8 * len(source) and "@param" not in body and "export class Signalling" in body
-    async with http.get(f"{live.url}signalling.js", headers={"If-None-Match": etag}) as resp:
+    async with http.get(f"{live.url}core/signalling.js", headers={"If-None-Match": etag}) as resp:
         assert resp.status == 304 and resp.headers["Cache-Control"] == "no-cache"
     plain = await start_server(minify=False)
-    async with http.get(f"{plain.url}signalling.js") as resp:
+    async with http.get(f"{plain.url}core/signalling.js") as resp:
         assert await resp.text() == source
 
 

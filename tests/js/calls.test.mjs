@@ -1,4 +1,4 @@
-// The call controller's consent rule (public/calls.js, issue 18 finding 22): a `call`
+// The call controller's consent rule (public/calls/calls.js, issue 18 finding 22): a `call`
 // message the person never agreed to, and an offer "from a member" of it, must never
 // answer with their camera. Runs under Node with no WebRTC at all: any attempt to build a
 // peer connection or to answer would throw or show up in what was sent.
@@ -21,9 +21,9 @@ globalThis.RTCPeerConnection = class {
 };
 console.warn = () => {}; // identity.js says it has no IndexedDB here
 
-const { CallController } = await import('../../public/calls.js');
-const { Emitter } = await import('../../public/events.js');
-const { Guard } = await import('../../public/guard.js');
+const { CallController } = await import('../../public/calls/calls.js');
+const { Emitter } = await import('../../public/core/events.js');
+const { Guard } = await import('../../public/verify/guard.js');
 
 function controller() {
   /** @type {{type: string, data: any}[]} */
@@ -76,7 +76,7 @@ test('an invitation from someone alone in their call names them once', () => {
   assert.equal(calls.invitation?.others, '');
 });
 
-test('an invitation, accepted: one call state at a time (public/callstate.js), busy to others', () => {
+test('an invitation, accepted: one call state at a time (public/calls/callstate.js), busy to others', () => {
   const { calls, sent } = controller();
   /** @type {string[]} */
   const notices = [];

@@ -1,11 +1,11 @@
-// The call-level transition table (public/callstate.js), without a browser or a call
+// The call-level transition table (public/calls/callstate.js), without a browser or a call
 // (node --test): the table its header documents, every transition, the refusals, and the
 // data each state carries.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { CallState, TRANSITIONS } from '../../public/callstate.js';
+import { CallState, TRANSITIONS } from '../../public/calls/callstate.js';
 
 const STATES = ['idle', 'invitation', 'joining', 'member', 'waiting', 'leaving'];
 const EVENTS = [
@@ -19,7 +19,7 @@ const LISTED = { id: 'c1', members: ['me', 'ann'] };
 
 /** The header comment: its lists of states and events, as the module's reader sees them. */
 function documented() {
-  const source = readFileSync(new URL('../../public/callstate.js', import.meta.url), 'utf8');
+  const source = readFileSync(new URL('../../public/calls/callstate.js', import.meta.url), 'utf8');
   const header = source.split('\nimport')[0];
   const section = (title) => header.split(`// ${title}`)[1].split('\n//\n')[0].split('\n');
   const states = section('States').map((line) => /^\/\/ {3}([a-z]+) {2,}/.exec(line)?.[1]).filter(Boolean);

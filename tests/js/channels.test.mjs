@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { callMessages, MessageRegistry, onMessage, PeerChannels, SERVICE_CHANNEL } from '../../public/channels.js';
+import { callMessages, MessageRegistry, onMessage, PeerChannels, SERVICE_CHANNEL } from '../../public/connection/channels.js';
 
 class FakeChannel {
   constructor(label, options) {

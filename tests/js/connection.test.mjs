@@ -1,14 +1,14 @@
-// One connection per RTCPeerConnection (public/connection.js) and the verification guard
-// built into it (public/guard.js), under Node with a fake RTCPeerConnection: the guard is
+// One connection per RTCPeerConnection (public/connection/connection.js) and the verification guard
+// built into it (public/verify/guard.js), under Node with a fake RTCPeerConnection: the guard is
 // required and runs before every remote description, a mismatch holds before anything
 // flows, candidates wait for the description, the one glare rule, ICE restarts only when
 // the role asks for recovery, and a closed connection is silent.
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 
-import { callMessages } from '../../public/channels.js';
-import { Connection, isPolite } from '../../public/connection.js';
-import { Guard } from '../../public/guard.js';
+import { callMessages } from '../../public/connection/channels.js';
+import { Connection, isPolite } from '../../public/connection/connection.js';
+import { Guard } from '../../public/verify/guard.js';
 
 const THEIRS = 'AA:'.repeat(31) + 'AA';
 const VERIFIED_BOB = 'BB:'.repeat(31) + 'BB';
@@ -146,7 +146,7 @@ function guardWith({ name = 'Bob', verified = '' } = {}) {
   return new Guard(/** @type {any} */ (book), () => MINE);
 }
 
-/** @param {Partial<import('../../public/connection.js').ConnectionOptions>} [o] */
+/** @param {Partial<import('../../public/connection/connection.js').ConnectionOptions>} [o] */
 function connection(o = {}) {
   /** @type {{type: string, data: any}[]} */
   const signals = [];

@@ -1,8 +1,9 @@
-// Data links' pure parts: request bookkeeping, response shapes, the glare rule (node --test).
+// Data links' pure parts: request bookkeeping, response shapes (node --test). The glare rule
+// is public/connection/connection.js's isPolite (tests/js/connection.test.mjs).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { DataLinkError, isLine, isRequest, isResponse, Requests, yields, OfferBudget } from '../../public/datalogic.js';
+import { DataLinkError, isLine, isRequest, isResponse, Requests, OfferBudget } from '../../public/data/datalogic.js';
 
 test('a response settles its own request with the data it carries', async () => {
   const requests = new Requests();
@@ -53,11 +54,6 @@ test('message shapes: requests, responses and lines are checked', () => {
   for (const bad of [{ id: 'm1', text: '', at: 1 }, { id: 'm1', text: 'x'.repeat(2001), at: 1 }, { id: 'm1', text: 'hi', at: 'now' }]) {
     assert.equal(isLine(bad), false);
   }
-});
-
-test('glare: the smaller id yields', () => {
-  assert.equal(yields('a', 'b'), true);
-  assert.equal(yields('b', 'a'), false);
 });
 
 test('a flood of data-link offers from one person is answered only now and then (issue 18 finding 33)', () => {

@@ -1,9 +1,9 @@
-// Group-call rules (public/grouplogic.js): the per-peer video budget, the active speaker
+// Group-call rules (public/calls/grouplogic.js): the per-peer video budget, the active speaker
 // and the words for several names (node --test).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { balancedGrid, listNames, mayAdoptCall, pickSpeaker, scaleFor, SPEAKING_LEVEL, typingText, videoBudget } from '../../public/grouplogic.js';
+import { balancedGrid, listNames, mayAdoptCall, pickSpeaker, scaleFor, SPEAKING_LEVEL, typingText, videoBudget } from '../../public/calls/grouplogic.js';
 
 test('the video budget per remote member shrinks as the mesh grows; a 1:1 call is not limited', () => {
   assert.deepEqual(videoBudget(1), { maxBitrate: undefined, maxHeight: undefined });

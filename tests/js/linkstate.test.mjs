@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ACTIVE, LinkState, TRANSITIONS } from '../../public/linkstate.js';
+import { ACTIVE, LinkState, TRANSITIONS } from '../../public/connection/linkstate.js';
 
 const STATES = ['idle', 'calling', 'ringing', 'connecting', 'connected', 'reconnecting', 'ended'];
 

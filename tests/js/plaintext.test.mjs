@@ -1,10 +1,10 @@
-// Text from another device, made safe to show (public/plaintext.js, issue 18 finding 31).
+// Text from another device, made safe to show (public/core/plaintext.js, issue 18 finding 31).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { safeName } from '../../public/filestore.js';
-import { shownMediaType, shownText } from '../../public/plaintext.js';
-import { theirWords } from '../../public/transfer.js';
+import { safeName } from '../../public/data/filestore.js';
+import { shownMediaType, shownText } from '../../public/core/plaintext.js';
+import { theirWords } from '../../public/data/transfer.js';
 
 test('bidi controls and other format characters are removed; joiners and line breaks kept where they belong', () => {
   assert.equal(shownText('invoice_2024_\u202Efdp.exe'), 'invoice_2024_fdp.exe');

@@ -1,8 +1,8 @@
-// The router of public/protocol.js: which role a frame or a server error goes to.
+// The router of public/core/protocol.js: which role a frame or a server error goes to.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { DATA_LINK, errorRoles, relayRole } from '../../public/protocol.js';
+import { DATA_LINK, errorRoles, relayRole } from '../../public/core/protocol.js';
 
 test('a data link relay goes to the data links, a space move to spaces, the rest to calls', () => {
   assert.equal(relayRole('offer', { link: DATA_LINK }), 'data');

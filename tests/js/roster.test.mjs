@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, mock, test } from 'node:test';
 
-import { RELIST_SETTLE_MS, Roster } from '../../public/roster.js';
+import { RELIST_SETTLE_MS, Roster } from '../../public/core/roster.js';
 
 beforeEach(() => {
   mock.timers.reset();

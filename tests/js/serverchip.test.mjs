@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { LONG_AFTER_MS, serverChipText, SHOW_AFTER_MS } from '../../public/serverchip.js';
+import { LONG_AFTER_MS, serverChipText, SHOW_AFTER_MS } from '../../public/lobby/serverchip.js';
 
 test('nothing while the server is there, or for a blip', () => {
   assert.equal(serverChipText('online', 60000, true), '');

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 
-import { Sha256, sha256Hex, toHex } from '../../public/sha256.js';
+import { Sha256, sha256Hex, toHex } from '../../public/data/sha256.js';
 
 const text = (s) => new TextEncoder().encode(s);
 

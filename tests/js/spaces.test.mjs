@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { SPACE_ALPHABET, SPACE_KEY, cleanSpaceCode, newSpaceCode, spaceLink, startingSpace } from '../../public/spaces.js';
+import { SPACE_ALPHABET, SPACE_KEY, cleanSpaceCode, newSpaceCode, spaceLink, startingSpace } from '../../public/lobby/spaces.js';
 
 function memoryStorage(initial = {}) {
   const items = new Map(Object.entries(initial));

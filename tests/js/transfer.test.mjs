@@ -17,7 +17,7 @@ import {
   SENDER,
   transferIdOf,
   transferLabel,
-} from '../../public/transfer.js';
+} from '../../public/data/transfer.js';
 
 const typeOf = (text) => {
   try {

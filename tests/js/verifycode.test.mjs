@@ -1,4 +1,4 @@
-// The verification code derivation (public/verifycode.js), against the vectors the Python
+// The verification code derivation (public/verify/verifycode.js), against the vectors the Python
 // side (server/verification.py) is checked against too.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -6,8 +6,8 @@ import { test } from 'node:test';
 
 import {
   CodeExchange, WORDS, commitment, fingerprintOfDer, normalizeFingerprint, sdpFingerprint, verificationCode,
-} from '../../public/verifycode.js';
-import { compareScanned } from '../../public/qrscan.js';
+} from '../../public/verify/verifycode.js';
+import { compareScanned } from '../../public/verify/qrscan.js';
 
 const { vectors } = JSON.parse(readFileSync(new URL('./verification-vectors.json', import.meta.url), 'utf8'));
 const ANN = Array(32).fill('A1').join(':');

@@ -1,4 +1,4 @@
-"""The browser's wire vocabulary (public/protocol.js) is the server's (server/protocol.py):
+"""The browser's wire vocabulary (public/core/protocol.js) is the server's (server/protocol.py):
 message types, the fields each relay carries, error codes, capabilities and space codes,
 read from the module itself under Node. Like the settings table in the README, a change on
 one side fails here until the other follows (issue 21, part 2)."""
@@ -31,7 +31,7 @@ console.log(JSON.stringify({
 def client() -> dict[str, Any]:
     if shutil.which("node") is None:
         pytest.skip("Node.js is not installed (scripts/setup installs it)")
-    module = (PROJECT_ROOT / "public" / "protocol.js").as_uri()
+    module = (PROJECT_ROOT / "public" / "core" / "protocol.js").as_uri()
     result = subprocess.run(
         ["node", "--input-type=module", "-e", DUMP, module],
         capture_output=True,

@@ -1,5 +1,5 @@
 """The verification code (server/verification.py) against the vectors the browser's
-public/verifycode.js is tested with, and the same word list in both languages."""
+public/verify/verifycode.js is tested with, and the same word list in both languages."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def test_sdp_and_der() -> None:
 def test_browser_uses_the_same_word_list() -> None:
     node = shutil.which("node")
     assert node, "Node.js is needed (scripts/setup installs it)"
-    script = "import('./public/verifycode.js').then((m) => console.log(JSON.stringify(m.WORDS)))"
+    script = "import('./public/verify/verifycode.js').then((m) => console.log(JSON.stringify(m.WORDS)))"
     result = subprocess.run(
         [node, "--experimental-detect-module", "-e", script],
         cwd=ROOT,
