@@ -48,7 +48,15 @@ const early = [];
 /** The features, loaded on first need. */
 function loadFeatures() {
   loading ??= import('./features.js').then(({ startFeatures }) => {
-    const started = startFeatures({ signalling, roster, lobby, nameField, pageVersion, firstSpace, reloadNow });
+    const started = startFeatures({
+      signalling,
+      roster,
+      lobby,
+      nameField,
+      pageVersion,
+      firstSpace,
+      reloadNow,
+    });
     features = started;
     for (const [type, detail] of early.splice(0)) started.hear(type, detail);
     return started;
@@ -59,7 +67,10 @@ function loadFeatures() {
 /** Run `action` with the features, loading them first if needed. @param {(f: Features) => void} action */
 function withFeatures(action) {
   if (features) action(features);
-  else loadFeatures().then(action, (error) => lobby.notice(`This page could not load all of itself (${error}). Reload it.`));
+  else
+    loadFeatures().then(action, (error) =>
+      lobby.notice(`This page could not load all of itself (${error}). Reload it.`),
+    );
 }
 
 // Frames for calls, data links, spaces and errors go to the features; before they are
@@ -116,7 +127,9 @@ function reloadNow(notice) {
 }
 
 $('lobby').addEventListener('click', (event) => {
-  const action = /** @type {HTMLElement} */ (event.target).closest('[data-action]')?.getAttribute('data-action');
+  const action = /** @type {HTMLElement} */ (event.target)
+    .closest('[data-action]')
+    ?.getAttribute('data-action');
   if (action === 'copy-invite') copyInvite();
 });
 
@@ -138,7 +151,8 @@ new ServerChip(signalling, () => features?.inCall() ?? false);
 const carried = sessionStorage.getItem(NOTICE_KEY);
 if (carried) lobby.notice(carried);
 sessionStorage.removeItem(NOTICE_KEY);
-if (firstSpace.bad) lobby.notice(`“${firstSpace.linked}” in that link is not a space code, so you are where you were before.`);
+if (firstSpace.bad)
+  lobby.notice(`“${firstSpace.linked}” in that link is not a space code, so you are where you were before.`);
 // Every connection uses this device's lasting certificate: be online only once it is loaded.
 identityReady.finally(() => signalling.open());
 // A page going away leaves at once rather than leaving the others to time out.
@@ -160,31 +174,55 @@ addEventListener('pagehide', (event) => {
 //   data, messages, files   the peer data API, conversations and file transfers (undefined until loaded)
 Object.defineProperty(window, '__lanCall', {
   value: Object.freeze({
-    get id() { return signalling.id; },
-    get link() { return signalling.state; },
-    get loaded() { return features !== null; },
-    get media() { return features?.media.status ?? 'pending'; },
-    get callState() { return features?.calls.current?.state ?? null; },
-    get pc() { return features?.calls.current?.pc ?? null; },
-    get localStream() { return features?.media.stream ?? null; },
+    get id() {
+      return signalling.id;
+    },
+    get link() {
+      return signalling.state;
+    },
+    get loaded() {
+      return features !== null;
+    },
+    get media() {
+      return features?.media.status ?? 'pending';
+    },
+    get callState() {
+      return features?.calls.current?.state ?? null;
+    },
+    get pc() {
+      return features?.calls.current?.pc ?? null;
+    },
+    get localStream() {
+      return features?.media.stream ?? null;
+    },
     get call() {
       const group = features?.calls.group;
       return group ? Object.freeze({ id: group.id, members: Object.freeze([...group.members]) }) : null;
     },
     /** the peer data API (public/data/datalinks.js): peer(id).send/request/subscribe/channel */
-    get data() { return features?.dataLinks; },
+    get data() {
+      return features?.dataLinks;
+    },
     /** conversations kept on this device (public/data/conversations.js) */
-    get messages() { return features?.messenger; },
+    get messages() {
+      return features?.messenger;
+    },
     /** file transfers (public/data/files.js): entries by id, send(peerId, files) */
-    get files() { return features?.files; },
+    get files() {
+      return features?.files;
+    },
     get links() {
-      return Object.freeze((features?.calls.inCall || []).map((link) => Object.freeze({
-        peerId: link.peerId,
-        name: link.peerName,
-        state: link.state,
-        framesDecoded: link.meter.framesDecoded,
-        bytesReceived: link.meter.bytesReceived,
-      })));
+      return Object.freeze(
+        (features?.calls.inCall || []).map((link) =>
+          Object.freeze({
+            peerId: link.peerId,
+            name: link.peerName,
+            state: link.state,
+            framesDecoded: link.meter.framesDecoded,
+            bytesReceived: link.meter.bytesReceived,
+          }),
+        ),
+      );
     },
   }),
 });

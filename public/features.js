@@ -47,7 +47,10 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
   const media = new Media();
   // Verification (docs/verification.md): every connection, call or data link, is built with
   // this guard, which holds one whose device is not the one verified for that person.
-  const guard = new Guard({ contactFor, contactsNamed, seenFingerprint, noteSeen }, () => identity()?.fingerprint || '');
+  const guard = new Guard(
+    { contactFor, contactsNamed, seenFingerprint, noteSeen },
+    () => identity()?.fingerprint || '',
+  );
   const calls = new CallController(signalling, media, roster, guard);
   // Messages outside calls, over data links (docs/protocol.md §9).
   const dataLinks = new DataLinks(signalling, roster, guard);
@@ -61,17 +64,24 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
   const stats = new StatsOverlay($('stats'));
   const addPeople = new AddPeople(calls, roster.people);
   const callWaiting = new CallWaiting();
-  const callView = new CallView(media, chat, stats, () => calls.hangup(), {
-    'add-people': () => {
-      chat.close();
-      callView.toggleMore(false);
-      addPeople.toggle();
+  const callView = new CallView(
+    media,
+    chat,
+    stats,
+    () => calls.hangup(),
+    {
+      'add-people': () => {
+        chat.close();
+        callView.toggleMore(false);
+        addPeople.toggle();
+      },
+      'close-add-people': () => addPeople.toggle(false),
+      'waiting-add': () => calls.addWaiting(),
+      'waiting-decline': () => calls.declineWaiting(),
+      closeWaiting: () => callWaiting.hide(),
     },
-    'close-add-people': () => addPeople.toggle(false),
-    'waiting-add': () => calls.addWaiting(),
-    'waiting-decline': () => calls.declineWaiting(),
-    closeWaiting: () => callWaiting.hide(),
-  }, guard);
+    guard,
+  );
   const meter = new LinkMeter(() => calls.inCall.filter((link) => link.pc));
   const transfersView = new TransfersView(files, roster, () => calls.inCall.map((link) => link.peerId));
   const missed = new MissedCalls(roster.people, (id) => calls.call(id));
@@ -79,14 +89,18 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
   let reloadPending = false;
 
   // Links to a space point at the address other devices open ("Invite a phone"), else this one.
-  const inviteLink = /** @type {HTMLAnchorElement | null} */ (document.querySelector('[data-testid="invite-url"] a'));
+  const inviteLink = /** @type {HTMLAnchorElement | null} */ (
+    document.querySelector('[data-testid="invite-url"] a')
+  );
   const spaces = new SpacesPanel(signalling, inviteLink ? new URL(inviteLink.href).origin : location.origin, {
     notice: (text) => lobby.notice(text),
     roster,
     changed: (code, required) => {
       lobby.emptyText = required
         ? 'This server lists people by space: create a space, or join one with the code someone gave you.'
-        : code ? `Nobody here yet — if you expected someone, check the code ${code}. To bring people in, share its link or QR code under “Space ${code}”.` : '';
+        : code
+          ? `Nobody here yet — if you expected someone, check the code ${code}. To bring people in, share its link or QR code under “Space ${code}”.`
+          : '';
       lobby.paintEmpty();
     },
   });
@@ -180,13 +194,18 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
 
   media.on('change', () => lobby.renderMedia(media));
   $('lobby').addEventListener('click', (event) => {
-    const action = /** @type {HTMLElement} */ (event.target).closest('[data-action]')?.getAttribute('data-action');
+    const action = /** @type {HTMLElement} */ (event.target)
+      .closest('[data-action]')
+      ?.getAttribute('data-action');
     if (action === 'mic') media.setMic(!media.micOn);
     if (action === 'camera') media.setCamera(!media.cameraOn);
     if (action === 'retry-media') media.retry();
   });
-  for (const select of /** @type {NodeListOf<HTMLSelectElement>} */ (document.querySelectorAll('select[data-kind]'))) {
-    select.onchange = () => select.value && media.use(select.dataset.kind === 'camera' ? 'camera' : 'mic', select.value);
+  for (const select of /** @type {NodeListOf<HTMLSelectElement>} */ (
+    document.querySelectorAll('select[data-kind]')
+  )) {
+    select.onchange = () =>
+      select.value && media.use(select.dataset.kind === 'camera' ? 'camera' : 'mic', select.value);
   }
 
   new CallGuard(calls, signalling); // after the `ended` handler above: it must see a pending reload

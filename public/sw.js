@@ -104,7 +104,10 @@ async function receiveShare(request) {
     for (const item of form.getAll('files')) {
       if (typeof item === 'string') continue;
       n += 1;
-      const headers = { 'Content-Type': item.type || 'application/octet-stream', 'X-File-Name': encodeURIComponent(item.name || 'file') };
+      const headers = {
+        'Content-Type': item.type || 'application/octet-stream',
+        'X-File-Name': encodeURIComponent(item.name || 'file'),
+      };
       await cache.put(`/shared/${Date.now()}-${n}`, new Response(item, { headers }));
     }
     return Response.redirect(n ? '/?shared=files' : '/?shared=none', 303);

@@ -72,7 +72,9 @@ export class CallController extends Emitter {
       const saved = JSON.parse(sessionStorage.getItem(REJOIN_KEY) || 'null');
       sessionStorage.removeItem(REJOIN_KEY);
       if (saved && typeof saved.peerId === 'string') this.pendingRejoin = saved;
-    } catch { /* storage off, or not ours */ }
+    } catch {
+      /* storage off, or not ours */
+    }
     media.on('trackchange', ({ kind, track }) => this.eachActive((link) => link.replaceTrack(kind, track)));
     media.on('change', () => this.eachActive((link) => link.mediaChanged()));
     addEventListener('online', () => this.eachActive((link) => link.networkChanged()));
@@ -186,7 +188,11 @@ export class CallController extends Emitter {
     if (link?.is('connected', 'reconnecting') && link !== this.waitingLink) {
       // A reload comes back (same tab, same id) and picks the call up again; a closed tab
       // loses sessionStorage, and nothing is called.
-      try { sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ peerId: link.peerId, at: Date.now() })); } catch { /* storage off */ }
+      try {
+        sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ peerId: link.peerId, at: Date.now() }));
+      } catch {
+        /* storage off */
+      }
     }
     if (link?.is('ringing')) link.decline('left');
     else link?.hangup('left');
@@ -223,7 +229,13 @@ export class CallController extends Emitter {
     if (type === 'invite') return this.invitedBy(data);
     const from = type === 'icecandidate' ? data.id : data.source;
     if (typeof from !== 'string') return;
-    if (type === 'offer') return this.offer(from, data.sdp, typeof data.call === 'string' ? data.call : null, data.rejoin === true);
+    if (type === 'offer')
+      return this.offer(
+        from,
+        data.sdp,
+        typeof data.call === 'string' ? data.call : null,
+        data.rejoin === true,
+      );
     const link = this.links.get(from);
     if (type === 'reject' && typeof data.call === 'string' && this.invited.has(from)) {
       return this.inviteAnswered(from, String(data.reason || 'declined'));
@@ -265,7 +277,8 @@ export class CallController extends Emitter {
     if (callId !== null) {
       // A member joining our call offers to each of us: answered at once, no ring. An
       // offer for a call we are not in was refused by the server; nothing to do.
-      if (this.group?.id === callId && this.group.members.includes(from)) this.incoming(from, sdp, true, callId);
+      if (this.group?.id === callId && this.group.members.includes(from))
+        this.incoming(from, sdp, true, callId);
       return;
     }
     if (!this.active && !this.callState.is('invitation')) {
@@ -349,7 +362,8 @@ export class CallController extends Emitter {
     link.callId = callId;
     if (callId) link.budget = videoBudget(this.remoteCount());
     if (!link.offered(sdp, this.setup(from))) return;
-    if (answerNow) link.accept().catch(link.failure()); // 'connecting' at once: no ring
+    if (answerNow)
+      link.accept().catch(link.failure()); // 'connecting' at once: no ring
     else this.send('ringing', { target: from }); // the caller's "Calling…" becomes "Ringing…"
     this.emit('call', link);
     this.ring(link, 'ringing', () => link.decline('timeout'), CALLEE_RING_SLACK_MS);
@@ -375,7 +389,8 @@ export class CallController extends Emitter {
       const link = this.links.get(peerId);
       return !!link?.active && link !== this.waitingLink && !link.is('ringing'); // dialled, or answered here
     };
-    if (!mayAdoptCall({ id, members, me, group: this.group?.id ?? null, joining: this.joining, consented })) return;
+    if (!mayAdoptCall({ id, members, me, group: this.group?.id ?? null, joining: this.joining, consented }))
+      return;
     const joined = this.callState.is('joining');
     const invitedBefore = this.invited.size;
     if (!this.callState.fire('listed', { id, members })) return;
@@ -425,7 +440,8 @@ export class CallController extends Emitter {
   applyBudgets() {
     const budget = videoBudget(this.remoteCount());
     for (const link of this.inCall) {
-      if (link.budget.maxBitrate !== budget.maxBitrate || link.budget.maxHeight !== budget.maxHeight) link.setBudget(budget);
+      if (link.budget.maxBitrate !== budget.maxBitrate || link.budget.maxHeight !== budget.maxHeight)
+        link.setBudget(budget);
     }
   }
 
@@ -492,7 +508,9 @@ export class CallController extends Emitter {
     // Who else is there: not us, and not the inviter, who is named first already.
     const others = members.filter((m) => m !== this.signalling.id && m !== from).map((m) => this.nameOf(m));
     const withWhom = listNames(others); // '' when the inviter is the only one there
-    const text = others.length ? `${name} invites you to a call with ${listNames(others)}` : `${name} invites you to a call`;
+    const text = others.length
+      ? `${name} invites you to a call with ${listNames(others)}`
+      : `${name} invites you to a call`;
     const timeout = (this.signalling.config?.ringTimeoutMs || 30000) + CALLEE_RING_SLACK_MS;
     const timer = setTimeout(() => this.declineInvitation('timeout'), timeout);
     this.callState.fire('invited', { from, name, call: callId, members, text, others: withWhom, timer });
@@ -519,7 +537,8 @@ export class CallController extends Emitter {
     const invitation = this.invitation;
     if (!invitation) return;
     const { name } = invitation;
-    const notice = reason === 'cancelled' ? `${name} cancelled the invitation` : `${name} left before you answered`;
+    const notice =
+      reason === 'cancelled' ? `${name} cancelled the invitation` : `${name} left before you answered`;
     this.endInvitation('dismiss', notice);
   }
 
@@ -540,7 +559,8 @@ export class CallController extends Emitter {
     const link = this.joinedFrom;
     this.callState.fire('join-failed');
     // The screen still shows the attempt that led here: it ends now, with the reason.
-    if (link && !link.active) this.emit('ended', { call: link, reason: 'error', notice, last: !this.inCall.length });
+    if (link && !link.active)
+      this.emit('ended', { call: link, reason: 'error', notice, last: !this.inCall.length });
     else this.emit('notice', notice);
   }
 
@@ -571,7 +591,10 @@ export class CallController extends Emitter {
       return known;
     }
     const link = new PeerLink({
-      peerId, peerName, messageTypes: this.messageTypes, guard: this.guard,
+      peerId,
+      peerName,
+      messageTypes: this.messageTypes,
+      guard: this.guard,
       signal: (type, data) => this.send(type, data),
     });
     this.links.set(peerId, link);
@@ -587,9 +610,10 @@ export class CallController extends Emitter {
     const wasWaiting = this.callState.waiting === link.peerId;
     if (wasWaiting) this.callState.fire('unwait');
     const wasConnected = ['connected', 'reconnecting'].includes(ending.from);
-    this.cutByReload = ending.reason === 'left' && ending.by === 'remote' && wasConnected && !wasWaiting && !this.inCall.length
-      ? { peerId: link.peerId, at: Date.now() }
-      : null;
+    this.cutByReload =
+      ending.reason === 'left' && ending.by === 'remote' && wasConnected && !wasWaiting && !this.inCall.length
+        ? { peerId: link.peerId, at: Date.now() }
+        : null;
     if (QUIET.has(ending.reason)) return;
     if (link.direction === 'incoming' && ending.from === 'ringing' && wasMissed(ending)) {
       this.emit('missed', { peerId: link.peerId, name: link.peerName, reason: ending.reason });
@@ -597,9 +621,12 @@ export class CallController extends Emitter {
     const others = this.inCall;
     const last = !wasWaiting && others.length === 0;
     let notice;
-    if (wasWaiting) notice = ending.by === 'local' && ['busy', 'added'].includes(ending.reason) ? '' : describeEnd(link, ending);
+    if (wasWaiting)
+      notice =
+        ending.by === 'local' && ['busy', 'added'].includes(ending.reason) ? '' : describeEnd(link, ending);
     else if (this.callState.is('leaving')) notice = last ? 'You left the call' : '';
-    else if (!last && ['hangup', 'left', 'gone'].includes(ending.reason)) notice = `${link.peerName} left the call`;
+    else if (!last && ['hangup', 'left', 'gone'].includes(ending.reason))
+      notice = `${link.peerName} left the call`;
     else notice = describeEnd(link, ending);
     if (last) {
       this.waitingLink?.decline('busy'); // nothing left to add them to
@@ -709,7 +736,8 @@ export function describeEnd(call, { reason, by, from }) {
   const who = call.peerName;
   const took = call.connectedAt ? ` · ${formatDuration((Date.now() - call.connectedAt) / 1000)}` : '';
   if (from === 'ringing') {
-    if (by === 'local') return reason === 'timeout' ? `Missed call from ${who}` : `You declined ${who}’s call`;
+    if (by === 'local')
+      return reason === 'timeout' ? `Missed call from ${who}` : `You declined ${who}’s call`;
     return reason === 'left' ? `${who} left before you answered` : `Missed call from ${who}`;
   }
   /** @type {Record<string, string | undefined>} */

@@ -44,10 +44,16 @@ export class CallView {
     /** @type {WakeLockSentinel | null} */ this.wakeLock = null;
     /** 'fill', 'fit', or '' until the person chooses */
     this.fitChoice = '';
-    try { this.fitChoice = localStorage.getItem(FIT_KEY) || ''; } catch { /* storage disabled */ }
+    try {
+      this.fitChoice = localStorage.getItem(FIT_KEY) || '';
+    } catch {
+      /* storage disabled */
+    }
     this.wakeRequested = false;
     this.remote.onresize = () => this.paint(); // the first frame, or a new size: no layout change
-    this.grid = new TileGrid(guard, () => { $('unmute-remote').hidden = false; });
+    this.grid = new TileGrid(guard, () => {
+      $('unmute-remote').hidden = false;
+    });
     /** @type {WeakMap<Call, AbortSignal>} the call each link's listeners were added for */
     this.following = new WeakMap();
     $('unmute-remote').onclick = () => {
@@ -77,7 +83,8 @@ export class CallView {
     };
     // Double-tap (or double-click) the picture: whole picture / fill the screen.
     this.remote.parentElement?.addEventListener('dblclick', (event) => {
-      if (!(/** @type {Element} */ (event.target).closest('button, .pip')) && $('remote-cover').hidden) this.toggleFit();
+      if (!(/** @type {Element} */ (event.target).closest('button, .pip')) && $('remote-cover').hidden)
+        this.toggleFit();
     });
     portrait.addEventListener('change', () => this.paintFit());
     this.root.onkeydown = (event) => {
@@ -246,7 +253,9 @@ export class CallView {
 
   /** @param {string} peerId */
   returnFocus(peerId) {
-    const person = /** @type {HTMLElement | null} */ (document.querySelector(`#people [data-peer-id="${CSS.escape(peerId)}"]`));
+    const person = /** @type {HTMLElement | null} */ (
+      document.querySelector(`#people [data-peer-id="${CSS.escape(peerId)}"]`)
+    );
     (person || $('people-title')).focus();
   }
 
@@ -261,7 +270,11 @@ export class CallView {
 
   toggleFit() {
     this.fitChoice = this.root.dataset.fit === 'fill' ? 'fit' : 'fill';
-    try { localStorage.setItem(FIT_KEY, this.fitChoice); } catch { /* storage disabled: lasts this visit */ }
+    try {
+      localStorage.setItem(FIT_KEY, this.fitChoice);
+    } catch {
+      /* storage disabled: lasts this visit */
+    }
     this.paintFit();
   }
 
@@ -347,7 +360,9 @@ export class CallView {
   }
 
   paintTimer() {
-    const starts = [...this.grid.tiles.keys()].filter((link) => link.is('connected')).map((link) => link.connectedAt);
+    const starts = [...this.grid.tiles.keys()]
+      .filter((link) => link.is('connected'))
+      .map((link) => link.connectedAt);
     const since = starts.length ? Math.min(...starts) : 0;
     $('call-timer').textContent = since ? formatDuration((Date.now() - since) / 1000) : '';
   }

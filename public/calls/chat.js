@@ -33,7 +33,11 @@ export function linkify(raw) {
     address = address.slice(0, address.length - tail.length);
     if (tail.startsWith(')') && address.includes('(') && !address.includes(')')) address += ')';
     let url;
-    try { url = new URL(/^www\./i.test(address) ? `https://${address}` : address); } catch { continue; }
+    try {
+      url = new URL(/^www\./i.test(address) ? `https://${address}` : address);
+    } catch {
+      continue;
+    }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
     const start = /** @type {number} */ (match.index);
     parts.push(text.slice(last, start));
@@ -97,7 +101,8 @@ export class ChatPanel {
       this.group = false;
       this.paintBadge();
       this.clearTyping();
-      for (const line of this.conversation?.history(link.peerId) || []) this.add(line.text, line.mine, link, { replay: true });
+      for (const line of this.conversation?.history(link.peerId) || [])
+        this.add(line.text, line.mine, link, { replay: true });
     }
     this.links.add(link);
     if (this.links.size > 1) this.group = true;
@@ -197,7 +202,11 @@ export class ChatPanel {
   showTyping(on, link) {
     clearTimeout(this.typists.get(link.peerId));
     this.typists.delete(link.peerId);
-    if (on) this.typists.set(link.peerId, setTimeout(() => this.showTyping(false, link), TYPING_SHOW_MS));
+    if (on)
+      this.typists.set(
+        link.peerId,
+        setTimeout(() => this.showTyping(false, link), TYPING_SHOW_MS),
+      );
     this.paintTyping();
   }
 
@@ -208,7 +217,9 @@ export class ChatPanel {
   }
 
   paintTyping() {
-    const names = [...this.links].filter((link) => this.typists.has(link.peerId)).map((link) => link.peerName);
+    const names = [...this.links]
+      .filter((link) => this.typists.has(link.peerId))
+      .map((link) => link.peerName);
     this.typing.hidden = !names.length;
     this.typing.textContent = typingText(names);
   }

@@ -53,7 +53,7 @@ export function pickSpeaker(levels, current) {
     }
   }
   if (top < SPEAKING_LEVEL) return null;
-  const held = current !== null ? levels.get(current) ?? 0 : 0;
+  const held = current !== null ? (levels.get(current) ?? 0) : 0;
   if (current !== null && held >= SPEAKING_LEVEL && top < held * TAKE_OVER) return current;
   return loudest;
 }
@@ -103,7 +103,8 @@ export function balancedGrid(count, width, height, gap) {
     const cellWidth = (width - gap * (cols - 1)) / cols;
     const cellHeight = (height - gap * (rows - 1)) / rows;
     const tileWidth = Math.floor(Math.max(0, Math.min(cellWidth, cellHeight * aspect)));
-    if (tileWidth > best.tileWidth) best = { cols, rows, tileWidth, tileHeight: Math.floor(tileWidth / aspect) };
+    if (tileWidth > best.tileWidth)
+      best = { cols, rows, tileWidth, tileHeight: Math.floor(tileWidth / aspect) };
   }
   return best;
 }

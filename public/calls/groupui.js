@@ -24,7 +24,8 @@ export class AddPeople {
       const button = /** @type {HTMLElement} */ (event.target).closest('[data-peer-id]');
       const id = /** @type {HTMLElement | null} */ (button)?.dataset.peerId;
       if (!id) return;
-      if (this.calls.invited.has(id)) this.calls.withdrawInvite(id); // tapped again: take it back
+      if (this.calls.invited.has(id))
+        this.calls.withdrawInvite(id); // tapped again: take it back
       else if (!this.calls.isFull()) this.calls.invite(id);
     };
   }
@@ -40,7 +41,9 @@ export class AddPeople {
     this.button.setAttribute('aria-expanded', String(show));
     if (show) {
       this.render();
-      /** @type {HTMLElement | null} */ (this.list.querySelector('button:not([aria-pressed="true"])'))?.focus();
+      /** @type {HTMLElement | null} */ (
+        this.list.querySelector('button:not([aria-pressed="true"])')
+      )?.focus();
     }
   }
 
@@ -57,14 +60,17 @@ export class AddPeople {
     const full = this.calls.isFull();
     const note = $('add-full');
     note.hidden = !full;
-    note.textContent = full ? `This call is full: ${this.calls.maxCallSize} people, invitations included. Cancel an invitation to add someone else.` : '';
+    note.textContent = full
+      ? `This call is full: ${this.calls.maxCallSize} people, invitations included. Cancel an invitation to add someone else.`
+      : '';
     const people = [...this.people.values()]
       .filter((person) => !members.has(person.id))
       .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
     for (const [id, item] of this.items) {
       if (!people.some((person) => person.id === id)) {
         // The person just joined (or left): focus stays in the sheet, not lost on the page.
-        if (item.contains(document.activeElement)) /** @type {HTMLElement} */ (this.sheet.querySelector('[data-action="close-add-people"]')).focus();
+        if (item.contains(document.activeElement))
+          /** @type {HTMLElement} */ (this.sheet.querySelector('[data-action="close-add-people"]')).focus();
         item.remove();
         this.items.delete(id);
       }
@@ -73,7 +79,8 @@ export class AddPeople {
       let item = this.items.get(person.id);
       if (!item) {
         item = document.createElement('li');
-        item.innerHTML = '<button type="button" class="person" data-testid="add-person"><span class="avatar" aria-hidden="true"></span><span class="who"><span class="visually-hidden action"></span><span class="name"></span><span class="status small"></span></span></button>';
+        item.innerHTML =
+          '<button type="button" class="person" data-testid="add-person"><span class="avatar" aria-hidden="true"></span><span class="who"><span class="visually-hidden action"></span><span class="name"></span><span class="status small"></span></span></button>';
         this.items.set(person.id, item);
       }
       const button = /** @type {HTMLElement} */ (item.firstElementChild);
@@ -83,8 +90,14 @@ export class AddPeople {
       const invited = this.calls.invited.has(person.id);
       button.setAttribute('aria-pressed', String(invited)); // tap again to cancel the invitation
       button.setAttribute('aria-disabled', String(full && !invited)); // not `disabled`: the focus stays on it
-      /** @type {HTMLElement} */ (item.querySelector('.action')).textContent = invited ? 'Cancel the invitation of ' : 'Add ';
-      /** @type {HTMLElement} */ (item.querySelector('.status')).textContent = invited ? 'Ringing… · tap to cancel' : person.inCall ? 'In another call' : '';
+      /** @type {HTMLElement} */ (item.querySelector('.action')).textContent = invited
+        ? 'Cancel the invitation of '
+        : 'Add ';
+      /** @type {HTMLElement} */ (item.querySelector('.status')).textContent = invited
+        ? 'Ringing… · tap to cancel'
+        : person.inCall
+          ? 'In another call'
+          : '';
       if (this.list.children[index] !== item) this.list.insertBefore(item, this.list.children[index] || null);
     });
     $('add-empty').hidden = people.length > 0;

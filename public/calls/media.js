@@ -10,9 +10,15 @@ const WATCH = 'You can still join calls to watch, listen and chat.';
 const HOW = 'tap the camera or padlock icon next to the page’s address, choose Allow, then Try again.';
 /** @type {Record<string, [MediaStatus, string]>} why getUserMedia failed, in words */
 const FAILURES = {
-  NotAllowedError: ['blocked', `Camera and microphone are blocked for this page. To allow them, ${HOW} ${WATCH}`],
+  NotAllowedError: [
+    'blocked',
+    `Camera and microphone are blocked for this page. To allow them, ${HOW} ${WATCH}`,
+  ],
   NotFoundError: ['missing', `No camera or microphone was found. Plug one in, then Try again. ${WATCH}`],
-  NotReadableError: ['busy', `The camera or microphone is in use by another app. Close it, then Try again. ${WATCH}`],
+  NotReadableError: [
+    'busy',
+    `The camera or microphone is in use by another app. Close it, then Try again. ${WATCH}`,
+  ],
 };
 
 /**
@@ -35,15 +41,24 @@ export class Media extends Emitter {
     navigator.mediaDevices?.addEventListener('devicechange', () => this.listDevices());
   }
 
-  get camera() { return this.stream.getVideoTracks()[0] || null; }
-  get videoTrack() { return this.screenTrack || this.camera; }
-  get audioTrack() { return this.stream.getAudioTracks()[0] || null; }
+  get camera() {
+    return this.stream.getVideoTracks()[0] || null;
+  }
+  get videoTrack() {
+    return this.screenTrack || this.camera;
+  }
+  get audioTrack() {
+    return this.stream.getAudioTracks()[0] || null;
+  }
 
   /** Ask for camera and microphone; fall back to whichever one is allowed and present. */
   async start() {
     const devices = navigator.mediaDevices;
     if (!devices?.getUserMedia) {
-      return this.settle('insecure', 'The browser keeps the camera off on this connection. Open the https:// address and trust this server if asked.');
+      return this.settle(
+        'insecure',
+        'The browser keeps the camera off on this connection. Open the https:// address and trust this server if asked.',
+      );
     }
     const video = { ...VIDEO, deviceId: stored('camera') };
     const audio = { ...AUDIO, deviceId: stored('mic') };
@@ -52,16 +67,20 @@ export class Media extends Emitter {
       this.cameraBlocked = false;
       return this.settle('ready', '');
     } catch (error) {
-      const [cam, mic] = await Promise.allSettled([devices.getUserMedia({ video }), devices.getUserMedia({ audio })]);
+      const [cam, mic] = await Promise.allSettled([
+        devices.getUserMedia({ video }),
+        devices.getUserMedia({ audio }),
+      ]);
       for (const result of [cam, mic]) if (result.status === 'fulfilled') this.adopt(result.value);
       if (cam.status === 'fulfilled' && mic.status === 'fulfilled') {
         this.cameraBlocked = false;
         return this.settle('ready', '');
       }
       if (cam.status !== mic.status) {
-        const [missing, failed, effect] = cam.status === 'rejected'
-          ? ['camera', cam, 'People will hear you but not see you.']
-          : ['microphone', mic, 'People will see you but not hear you.'];
+        const [missing, failed, effect] =
+          cam.status === 'rejected'
+            ? ['camera', cam, 'People will hear you but not see you.']
+            : ['microphone', mic, 'People will see you but not hear you.'];
         const blocked = /** @type {PromiseRejectedResult} */ (failed).reason?.name === 'NotAllowedError';
         this.cameraBlocked = blocked && missing === 'camera';
         const why = blocked ? `is blocked. ${effect} To allow it, ${HOW}` : `is not available. ${effect}`;
@@ -69,7 +88,9 @@ export class Media extends Emitter {
       }
       const name = /** @type {Error} */ (error)?.name;
       this.cameraBlocked = name === 'NotAllowedError';
-      return this.settle(...(FAILURES[name] || ['blocked', `The camera could not be started (${name}). Try again. ${WATCH}`]));
+      return this.settle(
+        ...(FAILURES[name] || ['blocked', `The camera could not be started (${name}). Try again. ${WATCH}`]),
+      );
     }
   }
 
@@ -81,7 +102,8 @@ export class Media extends Emitter {
   /** "Try again": ask the browser once more for what we do not have. */
   async retry() {
     if (!this.canRetry) return;
-    const live = (/** @type {string} */ kind) => this.stream.getTracks().some((t) => t.kind === kind && t.readyState === 'live');
+    const live = (/** @type {string} */ kind) =>
+      this.stream.getTracks().some((t) => t.kind === kind && t.readyState === 'live');
     const missing = ['video', 'audio'].filter((kind) => !live(kind));
     if (missing.length !== 1) {
       this.stream.getTracks().forEach((t) => t.stop());
@@ -156,22 +178,29 @@ export class Media extends Emitter {
     }
     const base = kind === 'video' ? VIDEO : AUDIO;
     try {
-      this.adopt(await navigator.mediaDevices.getUserMedia({ [kind]: { ...base, deviceId: { exact: deviceId } } }));
+      this.adopt(
+        await navigator.mediaDevices.getUserMedia({ [kind]: { ...base, deviceId: { exact: deviceId } } }),
+      );
       remember(which, deviceId);
       this.message = '';
     } catch (error) {
       this.message = `That ${which === 'camera' ? 'camera' : 'microphone'} could not be opened (${/** @type {Error} */ (error).name}).`;
       // Get back to a working device rather than none.
-      await navigator.mediaDevices.getUserMedia({ [kind]: base }).then((s) => this.adopt(s), () => {});
+      await navigator.mediaDevices.getUserMedia({ [kind]: base }).then(
+        (s) => this.adopt(s),
+        () => {},
+      );
     }
-    if (kind === 'audio' || !this.screenTrack) this.emit('trackchange', { kind, track: kind === 'video' ? this.camera : this.audioTrack });
+    if (kind === 'audio' || !this.screenTrack)
+      this.emit('trackchange', { kind, track: kind === 'video' ? this.camera : this.audioTrack });
     this.emit('change');
   }
 
   /** The next camera in the list: front/back on a phone. */
   async switchCamera() {
     const index = this.cameras.findIndex((d) => d.deviceId === this.camera?.getSettings().deviceId);
-    if (this.cameras.length > 1) await this.use('camera', this.cameras[(index + 1) % this.cameras.length].deviceId);
+    if (this.cameras.length > 1)
+      await this.use('camera', this.cameras[(index + 1) % this.cameras.length].deviceId);
   }
 
   async shareScreen() {

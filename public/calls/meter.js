@@ -25,7 +25,9 @@ export class LinkMeter extends Emitter {
     try {
       const links = this.links();
       await Promise.all(links.map((link) => measure(link)));
-      const levels = new Map(links.filter((link) => link.is('connected')).map((link) => [link.peerId, link.meter.audioLevel]));
+      const levels = new Map(
+        links.filter((link) => link.is('connected')).map((link) => [link.peerId, link.meter.audioLevel]),
+      );
       const speaker = levels.size > 1 ? pickSpeaker(levels, this.speaker) : null;
       if (speaker !== this.speaker) {
         this.speaker = speaker;

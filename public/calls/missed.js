@@ -101,7 +101,8 @@ export class MissedCalls {
     // The same name from different devices (two "Ann"s): each with its tag, as in the list.
     /** @type {Map<string, Set<string>>} */
     const idsByName = new Map();
-    for (const entry of this.entries) idsByName.set(nameKey(entry.name), (idsByName.get(nameKey(entry.name)) || new Set()).add(entry.peerId));
+    for (const entry of this.entries)
+      idsByName.set(nameKey(entry.name), (idsByName.get(nameKey(entry.name)) || new Set()).add(entry.peerId));
     const items = this.entries.map((entry, index) => {
       const item = document.createElement('li');
       item.className = entry.seen ? 'missed-call' : 'missed-call new';
@@ -145,7 +146,13 @@ function load() {
     if (!Array.isArray(stored)) return [];
     return stored
       .filter((e) => e && typeof e.peerId === 'string' && typeof e.name === 'string' && Number.isFinite(e.at))
-      .map((e) => ({ peerId: e.peerId, name: e.name, at: e.at, reason: String(e.reason || ''), seen: Boolean(e.seen) }))
+      .map((e) => ({
+        peerId: e.peerId,
+        name: e.name,
+        at: e.at,
+        reason: String(e.reason || ''),
+        seen: Boolean(e.seen),
+      }))
       .slice(0, MAX_KEPT);
   } catch {
     return [];

@@ -54,7 +54,11 @@ export class CallNotifier {
 
   /** @param {{name: string, reason: string}} missed */
   missed({ name, reason }) {
-    this.show(`Missed call from ${name}`, reason === 'busy' ? 'They called while you were in a call.' : 'Open LAN Call to call back.', false);
+    this.show(
+      `Missed call from ${name}`,
+      reason === 'busy' ? 'They called while you were in a call.' : 'Open LAN Call to call back.',
+      false,
+    );
   }
 
   /** @param {string} title @param {string} body @param {boolean} ringing */
@@ -67,7 +71,11 @@ export class CallNotifier {
     const icon = document.querySelector('link[rel="icon"]')?.getAttribute('href') || undefined;
     // `renotify` (Chromium: ring again for the same tag) is not in TypeScript's NotificationOptions.
     const options = /** @type {NotificationOptions} */ ({
-      body, tag: TAG, renotify: true, requireInteraction: ringing, icon,
+      body,
+      tag: TAG,
+      renotify: true,
+      requireInteraction: ringing,
+      icon,
     });
     try {
       const note = new Notification(title, options);
@@ -79,7 +87,9 @@ export class CallNotifier {
     } catch {
       // Android's Chrome and iPhone apps on the Home Screen show notifications only from
       // the service worker (its notificationclick brings this tab forward).
-      this.worker().then((registration) => registration?.showNotification(title, options)).catch(() => {});
+      this.worker()
+        .then((registration) => registration?.showNotification(title, options))
+        .catch(() => {});
     }
   }
 

@@ -106,7 +106,7 @@ export class PeerLink extends Emitter {
     return this.connection?.held ?? false;
   }
 
-/** @returns {LinkStateName} */
+  /** @returns {LinkStateName} */
   get state() {
     return this.linkState.state;
   }
@@ -341,7 +341,9 @@ export class PeerLink extends Emitter {
     // Until the fast start is over, never send more than it does.
     const height = this.localTracks.video?.getSettings().height || 0;
     const scale = scaleFor(height, maxHeight);
-    encoding.scaleResolutionDownBy = this.fullSize ? scale : Math.max(scale, fastStartScale(this.localTracks.video));
+    encoding.scaleResolutionDownBy = this.fullSize
+      ? scale
+      : Math.max(scale, fastStartScale(this.localTracks.video));
     await sender.setParameters(params).catch(() => {});
   }
 

@@ -2,7 +2,6 @@
 // camera/mic state, and its hang-up over the data channel. Each is one small subscriber
 // to the link's `message` events; the chat panel subscribes to chat and typing itself.
 
-
 /**
  * The peer's microphone and camera on/off (their tracks keep flowing, muted), kept on the
  * link as `remoteMedia`, with a `remotemedia` event for the call screen.

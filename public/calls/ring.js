@@ -34,11 +34,15 @@ function ring() {
   const gain = audio.createGain();
   gain.gain.setValueAtTime(0, start);
   gain.connect(audio.destination);
-  for (const offset of [0, 0.5]) { // two short chimes
+  for (const offset of [0, 0.5]) {
+    // two short chimes
     gain.gain.linearRampToValueAtTime(0.2, start + offset + 0.03);
     gain.gain.exponentialRampToValueAtTime(0.001, start + offset + 0.45);
   }
-  for (const [frequency, offset] of [[659.3, 0], [880, 0.5]]) {
+  for (const [frequency, offset] of [
+    [659.3, 0],
+    [880, 0.5],
+  ]) {
     const tone = audio.createOscillator();
     tone.frequency.value = frequency;
     tone.connect(gain);

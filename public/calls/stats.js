@@ -19,7 +19,9 @@ export class StatsOverlay {
     /** @type {{in: number, out: number}[]} */ this.history = [];
   }
 
-  get visible() { return !this.root.hidden; }
+  get visible() {
+    return !this.root.hidden;
+  }
 
   /** @param {RTCPeerConnection} pc */
   show(pc) {
@@ -84,7 +86,8 @@ export class StatsOverlay {
       this.history.forEach((point, i) => {
         const x = width - (this.history.length - 1 - i) * (width / (HISTORY - 1));
         const y = height - 2 * ratio - (point[key] / peak) * (height - 4 * ratio);
-        if (i) g.lineTo(x, y); else g.moveTo(x, y);
+        if (i) g.lineTo(x, y);
+        else g.moveTo(x, y);
       });
       g.strokeStyle = colour;
       g.lineWidth = 1.5 * ratio;
@@ -120,7 +123,9 @@ export function summarize(report, previous) {
     }
   });
   // Firefox has no transport stats: fall back to the nominated, working pair.
-  const selected = (pair && byId[pair]) || Object.values(byId).find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
+  const selected =
+    (pair && byId[pair]) ||
+    Object.values(byId).find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
   const local = selected && byId[selected.localCandidateId];
   const remote = selected && byId[selected.remoteCandidateId];
   const seconds = previous ? (time - previous.time) / 1000 : 0;
@@ -136,7 +141,10 @@ export function summarize(report, previous) {
       height: video?.frameHeight || 0,
       fps: video?.framesPerSecond ?? null,
       codec: codec ? codec.replace(/^video\//, '') : '',
-      route: local && remote ? `${local.candidateType} ↔ ${remote.candidateType} (${local.protocol || 'udp'})` : '',
+      route:
+        local && remote
+          ? `${local.candidateType} ↔ ${remote.candidateType} (${local.protocol || 'udp'})`
+          : '',
     },
     { time, bytesIn, bytesOut },
   ];

@@ -89,7 +89,8 @@ export class TileGrid {
     this.showing = on;
     this.root.hidden = !on;
     if (on && this.self.parentNode !== this.root) this.root.append(this.self);
-    if (!on && this.self.parentNode === this.root) this.selfHome.insertBefore(this.self, this.root.nextSibling);
+    if (!on && this.self.parentNode === this.root)
+      this.selfHome.insertBefore(this.self, this.root.nextSibling);
     this.layout();
     for (const link of this.tiles.keys()) this.setStream(link);
     if (!on) this.focus(null);
@@ -123,7 +124,8 @@ export class TileGrid {
     const name = /** @type {HTMLElement} */ (tile.querySelector('.tile-name'));
     paintName(name, link.peerName, link.peerId);
     const check = checkOf(link);
-    tile.dataset.verification = check?.state === 'mismatch' && check.released ? 'released' : check?.state || '';
+    tile.dataset.verification =
+      check?.state === 'mismatch' && check.released ? 'released' : check?.state || '';
     if (check?.state === 'mismatch') {
       const mark = document.createElement('span');
       mark.className = 'tile-mismatch';
@@ -140,11 +142,17 @@ export class TileGrid {
     // call has no single "Verify" in the header.
     const who = /** @type {HTMLButtonElement} */ (tile.querySelector('.tile-who'));
     who.disabled = !check;
-    /** @type {HTMLElement} */ (tile.querySelector('.tile-verify-hint')).hidden = check?.state !== 'unverified';
+    /** @type {HTMLElement} */ (tile.querySelector('.tile-verify-hint')).hidden =
+      check?.state !== 'unverified';
     if (!check) who.removeAttribute('aria-label');
     else if (check.state === 'unverified') who.setAttribute('aria-label', `Verify ${link.peerName}`);
-    else if (check.state === 'verified') who.setAttribute('aria-label', `${link.peerName}, verified: show the security code`);
-    else who.setAttribute('aria-label', `${link.peerName}: not the device you verified as ${check.expected[0]?.name || link.peerName}. Show the security code`);
+    else if (check.state === 'verified')
+      who.setAttribute('aria-label', `${link.peerName}, verified: show the security code`);
+    else
+      who.setAttribute(
+        'aria-label',
+        `${link.peerName}: not the device you verified as ${check.expected[0]?.name || link.peerName}. Show the security code`,
+      );
     who.title = check ? `Security code with ${link.peerName}` : '';
     paintAvatar(/** @type {HTMLElement} */ (tile.querySelector('.avatar')), link.peerName, link.peerId);
     const connected = link.is('connected');
@@ -152,8 +160,10 @@ export class TileGrid {
     /** @type {HTMLElement} */ (tile.querySelector('.tile-cover')).hidden = showing;
     const words = STATE_WORDS[/** @type {keyof STATE_WORDS} */ (link.state)] || '';
     /** @type {HTMLElement} */ (tile.querySelector('.tile-state')).textContent = words;
-    /** @type {HTMLElement} */ (tile.querySelector('[data-testid="tile-mic-off"]')).hidden = !connected || link.remoteMedia.audio;
-    /** @type {HTMLElement} */ (tile.querySelector('[data-testid="tile-camera-off"]')).hidden = !connected || link.remoteMedia.video;
+    /** @type {HTMLElement} */ (tile.querySelector('[data-testid="tile-mic-off"]')).hidden =
+      !connected || link.remoteMedia.audio;
+    /** @type {HTMLElement} */ (tile.querySelector('[data-testid="tile-camera-off"]')).hidden =
+      !connected || link.remoteMedia.video;
     tile.dataset.state = link.state;
     tile.classList.toggle('speaking', this.speaker === link.peerId);
     const button = /** @type {HTMLElement} */ (tile.querySelector('.tile-focus'));
@@ -189,7 +199,12 @@ export class TileGrid {
     const style = getComputedStyle(this.root);
     const gap = parseFloat(style.columnGap) || 0;
     const count = this.tiles.size + (this.self.parentNode === this.root ? 1 : 0);
-    const { cols, tileWidth, tileHeight } = balancedGrid(count, this.root.clientWidth, this.root.clientHeight, gap);
+    const { cols, tileWidth, tileHeight } = balancedGrid(
+      count,
+      this.root.clientWidth,
+      this.root.clientHeight,
+      gap,
+    );
     this.root.style.setProperty('--tile-w', `${tileWidth}px`);
     this.root.style.setProperty('--tile-h', `${tileHeight}px`);
     this.root.dataset.cols = String(cols);

@@ -71,31 +71,44 @@ export class MessageRegistry {
  * owns calls' connections (a data link's adds its own, public/data/datalinks.js).
  */
 export function callMessages() {
-  return new MessageRegistry()
-  .define('chat', /** @returns {data is string} */ (data) => typeof data === 'string')
-  .define('typing', /** @returns {data is boolean} */ (data) => typeof data === 'boolean')
-  .define(
-    'media',
-    /** @returns {data is {audio: boolean, video: boolean}} */
-    (data) =>
-      typeof data === 'object' && data !== null && typeof (/** @type {any} */ (data).audio) === 'boolean' &&
-      typeof (/** @type {any} */ (data).video) === 'boolean',
-  )
-  // `reason` (ext): why, e.g. `left` for a page closed or reloaded; older peers send none.
-  .define(
-    'disconnect',
-    /** @returns {data is undefined | null | {reason?: string}} */
-    (/** @type {any} */ data) =>
-      data === undefined || data === null || (typeof data === 'object' && !Array.isArray(data) &&
-        (data.reason === undefined || (typeof data.reason === 'string' && data.reason.length <= 64))),
-  )
-  // (ext) The sender holds this connection until its person confirms our device (docs/verification.md):
-  // true while it waits, false once it goes on. Nothing else crosses a hold either way.
-  .define('hold', /** @returns {data is boolean} */ (data) => typeof data === 'boolean')
-  // (ext) The security code's commit-then-reveal (docs/verification.md): a commitment
-  // first, the nonce only once the other side's commitment is in. 64 lower-case hex.
-  .define('verify-commit', /** @returns {data is string} */ (data) => typeof data === 'string' && /^[0-9a-f]{64}$/.test(data))
-  .define('verify-reveal', /** @returns {data is string} */ (data) => typeof data === 'string' && /^[0-9a-f]{64}$/.test(data));
+  return (
+    new MessageRegistry()
+      .define('chat', /** @returns {data is string} */ (data) => typeof data === 'string')
+      .define('typing', /** @returns {data is boolean} */ (data) => typeof data === 'boolean')
+      .define(
+        'media',
+        /** @returns {data is {audio: boolean, video: boolean}} */
+        (data) =>
+          typeof data === 'object' &&
+          data !== null &&
+          typeof (/** @type {any} */ (data).audio) === 'boolean' &&
+          typeof (/** @type {any} */ (data).video) === 'boolean',
+      )
+      // `reason` (ext): why, e.g. `left` for a page closed or reloaded; older peers send none.
+      .define(
+        'disconnect',
+        /** @returns {data is undefined | null | {reason?: string}} */
+        (/** @type {any} */ data) =>
+          data === undefined ||
+          data === null ||
+          (typeof data === 'object' &&
+            !Array.isArray(data) &&
+            (data.reason === undefined || (typeof data.reason === 'string' && data.reason.length <= 64))),
+      )
+      // (ext) The sender holds this connection until its person confirms our device (docs/verification.md):
+      // true while it waits, false once it goes on. Nothing else crosses a hold either way.
+      .define('hold', /** @returns {data is boolean} */ (data) => typeof data === 'boolean')
+      // (ext) The security code's commit-then-reveal (docs/verification.md): a commitment
+      // first, the nonce only once the other side's commitment is in. 64 lower-case hex.
+      .define(
+        'verify-commit',
+        /** @returns {data is string} */ (data) => typeof data === 'string' && /^[0-9a-f]{64}$/.test(data),
+      )
+      .define(
+        'verify-reveal',
+        /** @returns {data is string} */ (data) => typeof data === 'string' && /^[0-9a-f]{64}$/.test(data),
+      )
+  );
 }
 
 /** Messages kept from a held connection, shown if its person goes on (past this: dropped). */
@@ -116,9 +129,13 @@ const THROUGH_A_HOLD = new Set(['disconnect', 'hold', 'verify-commit', 'verify-r
  */
 export function onMessage(source, type, handler, options) {
   let listening = true;
-  source.on('message', (/** @type {{type: string, data: unknown}} */ message) => {
-    if (listening && message.type === type) handler(message.data);
-  }, options);
+  source.on(
+    'message',
+    (/** @type {{type: string, data: unknown}} */ message) => {
+      if (listening && message.type === type) handler(message.data);
+    },
+    options,
+  );
   return () => {
     listening = false;
   };
@@ -206,7 +223,8 @@ export class PeerChannels extends Emitter {
     if (existing && existing !== dc) return existing;
     this.channels.set(dc.label, dc);
     dc.onopen = () => {
-      if (dc.label === SERVICE_CHANNEL && this.holding && this.types.types.has('hold')) this.send('hold', true); // held before it opened
+      if (dc.label === SERVICE_CHANNEL && this.holding && this.types.types.has('hold'))
+        this.send('hold', true); // held before it opened
       this.emit('open', dc.label);
     };
     dc.onclose = () => this.emit('close', dc.label);
@@ -214,7 +232,8 @@ export class PeerChannels extends Emitter {
       const message = this.types.decode(dc.label, event.data);
       if (message && this.holding && !THROUGH_A_HOLD.has(message.type)) {
         // Typing is stale by the time anyone decides: not kept.
-        if (dc.label === SERVICE_CHANNEL && message.type !== 'typing' && this.kept.length < HELD_INCOMING) this.kept.push(message);
+        if (dc.label === SERVICE_CHANNEL && message.type !== 'typing' && this.kept.length < HELD_INCOMING)
+          this.kept.push(message);
         this.emit('kept', this.kept.length);
         return;
       }

@@ -210,7 +210,8 @@ export class Connection extends Emitter {
     } catch (error) {
       console.debug('ICE restart failed', error);
     }
-    if (!this.closed && this.recovery) this.schedule('restart', () => this.restartIce(), this.recovery.retryMs);
+    if (!this.closed && this.recovery)
+      this.schedule('restart', () => this.restartIce(), this.recovery.retryMs);
   }
 
   // --- what we send -----------------------------------------------------------------------

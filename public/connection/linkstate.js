@@ -48,7 +48,9 @@ export const TRANSITIONS = Object.freeze({
 });
 
 /** States in which a call is under way (ringing counts: it holds the person's line). */
-export const ACTIVE = Object.freeze(new Set(['calling', 'ringing', 'connecting', 'connected', 'reconnecting']));
+export const ACTIVE = Object.freeze(
+  new Set(['calling', 'ringing', 'connecting', 'connected', 'reconnecting']),
+);
 
 /** Events: `state` ({from, to, event}). */
 export class LinkState extends Emitter {

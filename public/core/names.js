@@ -5,21 +5,35 @@ const STORAGE_KEY = 'lanCall.name';
 /** Chromium brands worth naming, most specific first (every Chromium also says "Chromium"). */
 /** @type {[string, string][]} */
 const BRANDS = [
-  ['Microsoft Edge', 'Edge'], ['Opera', 'Opera'], ['Samsung Internet', 'Samsung Internet'],
-  ['Brave', 'Brave'], ['Vivaldi', 'Vivaldi'], ['Google Chrome', 'Chrome'], ['Chromium', 'Chromium'],
+  ['Microsoft Edge', 'Edge'],
+  ['Opera', 'Opera'],
+  ['Samsung Internet', 'Samsung Internet'],
+  ['Brave', 'Brave'],
+  ['Vivaldi', 'Vivaldi'],
+  ['Google Chrome', 'Chrome'],
+  ['Chromium', 'Chromium'],
 ];
 
 /** User-agent patterns, most specific first: Edge and Opera also say "Chrome". */
 /** @type {[RegExp, string][]} */
 const BROWSERS = [
-  [/EdgA?\/|EdgiOS\//, 'Edge'], [/OPR\/|OPiOS\//, 'Opera'], [/SamsungBrowser\//, 'Samsung Internet'],
-  [/Firefox\/|FxiOS\//, 'Firefox'], [/CriOS\/|Chrome\//, 'Chrome'], [/Safari\//, 'Safari'],
+  [/EdgA?\/|EdgiOS\//, 'Edge'],
+  [/OPR\/|OPiOS\//, 'Opera'],
+  [/SamsungBrowser\//, 'Samsung Internet'],
+  [/Firefox\/|FxiOS\//, 'Firefox'],
+  [/CriOS\/|Chrome\//, 'Chrome'],
+  [/Safari\//, 'Safari'],
 ];
 
 /** @type {[RegExp, string][]} */
 const SYSTEMS = [
-  [/Android/, 'Android'], [/iPhone|iPod/, 'iPhone'], [/iPad/, 'iPad'], [/CrOS/, 'ChromeOS'],
-  [/Windows/, 'Windows'], [/Macintosh|Mac OS X/, 'Mac'], [/Linux/, 'Linux'],
+  [/Android/, 'Android'],
+  [/iPhone|iPod/, 'iPhone'],
+  [/iPad/, 'iPad'],
+  [/CrOS/, 'ChromeOS'],
+  [/Windows/, 'Windows'],
+  [/Macintosh|Mac OS X/, 'Mac'],
+  [/Linux/, 'Linux'],
 ];
 
 /**
@@ -45,20 +59,31 @@ export function defaultName(nav = navigator) {
  */
 export function cleanName(raw, maxLength) {
   // eslint-disable-next-line no-control-regex
-  const text = raw.replace(/[\u0000-\u001f\u007f]/g, '').replace(/\s+/g, ' ').trim();
+  const text = raw
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return Array.from(text).slice(0, maxLength).join('');
 }
 
 /** @param {number} maxLength */
 export function loadName(maxLength) {
   let saved = '';
-  try { saved = localStorage.getItem(STORAGE_KEY) || ''; } catch { /* storage disabled */ }
+  try {
+    saved = localStorage.getItem(STORAGE_KEY) || '';
+  } catch {
+    /* storage disabled */
+  }
   return cleanName(saved, maxLength) || cleanName(defaultName(), maxLength);
 }
 
 /** @param {string} name */
 export function saveName(name) {
-  try { localStorage.setItem(STORAGE_KEY, name); } catch { /* storage disabled: name lasts this visit */ }
+  try {
+    localStorage.setItem(STORAGE_KEY, name);
+  } catch {
+    /* storage disabled: name lasts this visit */
+  }
 }
 
 /** Up to two initials for an avatar. @param {string} name */

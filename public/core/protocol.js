@@ -54,7 +54,11 @@ export const CAPS = Object.freeze({ GROUP: 'group', DATA: 'data' });
 /** A relay's `link` value for a data-only link (messages and files, never a call). */
 export const DATA_LINK = 'data';
 /** Space codes (§11): no 0/O or 1/I/L, compared without case. */
-export const SPACE = Object.freeze({ ALPHABET: '23456789ABCDEFGHJKMNPQRSTUVWXYZ', MIN_LENGTH: 4, MAX_LENGTH: 16 });
+export const SPACE = Object.freeze({
+  ALPHABET: '23456789ABCDEFGHJKMNPQRSTUVWXYZ',
+  MIN_LENGTH: 4,
+  MAX_LENGTH: 16,
+});
 export const MAX_REASON_LENGTH = 64;
 
 /** @typedef {'call' | 'data' | 'space'} RelayRole a part of this client that takes relayed frames */

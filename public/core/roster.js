@@ -38,7 +38,11 @@ export class Roster extends Emitter {
     this.unlisted?.delete(data.id);
     if (data.remove) return this.remove(data.id);
     /** @type {Person} */
-    const person = { id: data.id, name: String(data.name ?? ''), kind: data.kind === 'bot' ? 'bot' : 'browser' };
+    const person = {
+      id: data.id,
+      name: String(data.name ?? ''),
+      kind: data.kind === 'bot' ? 'bot' : 'browser',
+    };
     if (data.inCall === true) person.inCall = true;
     const known = this.people.has(person.id);
     this.people.set(person.id, person);

@@ -85,7 +85,10 @@ export class Signalling extends Emitter {
     ws.onmessage = (event) => ws === this.ws && this.receive(event.data);
     ws.onclose = (event) => ws === this.ws && this.lost(event.code);
     clearTimeout(this.connectTimer);
-    this.connectTimer = setTimeout(() => ws === this.ws && !this.identified && this.dead(), CONNECT_TIMEOUT_MS);
+    this.connectTimer = setTimeout(
+      () => ws === this.ws && !this.identified && this.dead(),
+      CONNECT_TIMEOUT_MS,
+    );
   }
 
   /** A network change, a page back from the cache, or "Retry now": replace the socket now. */
@@ -157,7 +160,8 @@ export class Signalling extends Emitter {
     const type = message?.type;
     const data = message?.data && typeof message.data === 'object' ? message.data : {};
     if (type === 'ready') this.ready(message);
-    else if (type === 'pong') return; // liveness only: `lastHeard` is all it is for
+    else if (type === 'pong')
+      return; // liveness only: `lastHeard` is all it is for
     else if (type === 'error') {
       // A server older than `ping`/`leave` answers them with an error: harmless.
       if (data.ref !== 'ping' && data.ref !== 'leave') this.emit('error', data);
@@ -217,7 +221,12 @@ export class Signalling extends Emitter {
 
   /** Every identify states who we are, what we can do and our space. */
   identity() {
-    return { id: this.id, name: this.name, caps: [CAPS.GROUP, CAPS.DATA], ...(this.space ? { space: this.space } : {}) };
+    return {
+      id: this.id,
+      name: this.name,
+      caps: [CAPS.GROUP, CAPS.DATA],
+      ...(this.space ? { space: this.space } : {}),
+    };
   }
 
   /**

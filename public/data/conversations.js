@@ -27,8 +27,12 @@ export function lineId() {
 function isStoredLine(line) {
   const l = /** @type {any} */ (line);
   return (
-    typeof l === 'object' && l !== null && typeof l.id === 'string' && typeof l.text === 'string' &&
-    typeof l.mine === 'boolean' && typeof l.at === 'number'
+    typeof l === 'object' &&
+    l !== null &&
+    typeof l.id === 'string' &&
+    typeof l.text === 'string' &&
+    typeof l.mine === 'boolean' &&
+    typeof l.at === 'number'
   );
 }
 
@@ -56,10 +60,15 @@ export class ConversationStore extends Emitter {
     }
     for (const [peerId, c] of Object.entries(saved?.people || {})) {
       if (typeof c !== 'object' || c === null || !Array.isArray(c.lines)) continue;
-      const lines = c.lines.filter(isStoredLine).slice(-MAX_LINES).map((/** @type {Line} */ line) =>
-        // A line still on its way when the page went away never got its answer.
-        line.status === 'sending' ? { ...line, status: /** @type {Status} */ ('failed'), error: 'Not sent: the page was closed.' } : line,
-      );
+      const lines = c.lines
+        .filter(isStoredLine)
+        .slice(-MAX_LINES)
+        .map((/** @type {Line} */ line) =>
+          // A line still on its way when the page went away never got its answer.
+          line.status === 'sending'
+            ? { ...line, status: /** @type {Status} */ ('failed'), error: 'Not sent: the page was closed.' }
+            : line,
+        );
       map.set(peerId, {
         name: typeof c.name === 'string' ? c.name : '',
         unread: Number.isInteger(c.unread) && c.unread > 0 ? c.unread : 0,
@@ -76,7 +85,10 @@ export class ConversationStore extends Emitter {
     for (const [peerId] of recent.slice(MAX_PEOPLE)) this.conversations.delete(peerId);
     for (let keep = Math.min(recent.length, MAX_PEOPLE); keep >= 0; keep -= 1) {
       try {
-        this.storage.setItem(STORAGE_KEY, JSON.stringify({ version: 1, people: Object.fromEntries(recent.slice(0, keep)) }));
+        this.storage.setItem(
+          STORAGE_KEY,
+          JSON.stringify({ version: 1, people: Object.fromEntries(recent.slice(0, keep)) }),
+        );
         return;
       } catch {
         // Storage full: keep fewer conversations (the oldest go first).
@@ -106,11 +118,13 @@ export class ConversationStore extends Emitter {
    */
   add(peerId, name, line, { unread = false } = {}) {
     let conversation = this.conversations.get(peerId);
-    if (!conversation) this.conversations.set(peerId, (conversation = { name, unread: 0, updated: 0, lines: [] }));
+    if (!conversation)
+      this.conversations.set(peerId, (conversation = { name, unread: 0, updated: 0, lines: [] }));
     if (conversation.lines.some((known) => known.id === line.id)) return false;
     if (name) conversation.name = name;
     conversation.lines.push({ ...line, text: line.text.slice(0, MAX_TEXT_CHARS) });
-    if (conversation.lines.length > MAX_LINES) conversation.lines.splice(0, conversation.lines.length - MAX_LINES);
+    if (conversation.lines.length > MAX_LINES)
+      conversation.lines.splice(0, conversation.lines.length - MAX_LINES);
     conversation.updated = Date.now();
     if (unread) conversation.unread += 1;
     this.changed(peerId);
@@ -160,7 +174,12 @@ export class Messenger extends Emitter {
     /** @type {Map<string, Set<string>>} lines refused while that person's link was held (peer id -> line ids) */
     this.held = new Map();
     dataLinks.subscribe('message', (line, from) => {
-      this.received(from.peerId, from.peerName, { id: line.id, text: line.text, at: line.at, mine: false }, 'link');
+      this.received(
+        from.peerId,
+        from.peerName,
+        { id: line.id, text: line.text, at: line.at, mine: false },
+        'link',
+      );
       return {}; // delivered (also when we had it already: their retry after a lost answer)
     });
     // An older data-link peer may send a bare `chat` line (docs/protocol.md §6).
@@ -180,14 +199,21 @@ export class Messenger extends Emitter {
    * @param {string} peerId @param {string} name @param {Line} line @param {'link' | 'call'} via
    */
   received(peerId, name, line, via) {
-    const unread = via === 'link' && !(this.viewing === peerId && globalThis.document?.visibilityState !== 'hidden');
+    const unread =
+      via === 'link' && !(this.viewing === peerId && globalThis.document?.visibilityState !== 'hidden');
     if (this.store.add(peerId, name, line, { unread })) this.emit('line', { peerId, line, via });
   }
 
   /** Send a line; it shows at once as sending, then delivered or failed. @param {string} peerId @param {string} text */
   send(peerId, text) {
     /** @type {Line} */
-    const line = { id: lineId(), text: text.slice(0, MAX_TEXT_CHARS), mine: true, at: Date.now(), status: 'sending' };
+    const line = {
+      id: lineId(),
+      text: text.slice(0, MAX_TEXT_CHARS),
+      mine: true,
+      at: Date.now(),
+      status: 'sending',
+    };
     this.store.add(peerId, this.nameOf(peerId), line);
     this.emit('line', { peerId, line, via: 'link' });
     this.deliver(peerId, line);
@@ -212,7 +238,12 @@ export class Messenger extends Emitter {
   /** @param {string} peerId @param {Line} line */
   async deliver(peerId, line) {
     try {
-      await this.dataLinks.request(peerId, 'message', { id: line.id, text: line.text, at: line.at }, { timeoutMs: DELIVERY_TIMEOUT_MS });
+      await this.dataLinks.request(
+        peerId,
+        'message',
+        { id: line.id, text: line.text, at: line.at },
+        { timeoutMs: DELIVERY_TIMEOUT_MS },
+      );
       this.store.update(peerId, line.id, { status: 'delivered' });
     } catch (error) {
       const words = error instanceof Error && error.message ? error.message : 'Not delivered.';

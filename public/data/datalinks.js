@@ -60,7 +60,8 @@ export function dataMessages() {
     .define(
       'ping',
       /** @returns {data is {t: number}} */
-      (data) => typeof data === 'object' && data !== null && typeof (/** @type {any} */ (data).t) === 'number',
+      (data) =>
+        typeof data === 'object' && data !== null && typeof (/** @type {any} */ (data).t) === 'number',
     );
 }
 
@@ -173,7 +174,9 @@ export class DataLink extends Emitter {
       return Promise.resolve();
     }
     if (this.queue.length >= MAX_QUEUED) {
-      return Promise.reject(new DataLinkError('unreachable', `Too many messages are waiting for ${this.peerName}.`));
+      return Promise.reject(
+        new DataLinkError('unreachable', `Too many messages are waiting for ${this.peerName}.`),
+      );
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ type, data, resolve, reject });
@@ -276,7 +279,10 @@ export class DataLink extends Emitter {
         this.removeEventListener('ended', onEnd);
       };
       const onReleased = () => (done(), resolve(undefined));
-      const onEnd = (/** @type {Event} */ event) => (done(), reject(/** @type {CustomEvent} */ (event).detail.error));
+      const onEnd = (/** @type {Event} */ event) => (
+        done(),
+        reject(/** @type {CustomEvent} */ (event).detail.error)
+      );
       this.addEventListener('released', onReleased);
       this.addEventListener('ended', onEnd);
     });
@@ -295,7 +301,10 @@ export class DataLink extends Emitter {
 
   /** Why a message is refused while held: the conversation view shows the choice. */
   heldError() {
-    return new DataLinkError('held', `Not sent: this may not be ${this.peerName}’s verified device. Choose “It’s a new device” or “Not them” first.`);
+    return new DataLinkError(
+      'held',
+      `Not sent: this may not be ${this.peerName}’s verified device. Choose “It’s a new device” or “Not them” first.`,
+    );
   }
 
   /** End the link now (the other side hears `hangup` with `link:"data"`). @param {string} [reason] */
@@ -396,7 +405,11 @@ export class DataLink extends Emitter {
   /** Their offer: answered at once, no ringing. @param {string} sdp */
   async offered(sdp) {
     const current = this.connection;
-    if (this.linkState.is('connecting') && this.offering && current?.pc.signalingState === 'have-local-offer') {
+    if (
+      this.linkState.is('connecting') &&
+      this.offering &&
+      current?.pc.signalingState === 'have-local-offer'
+    ) {
       // Both opened at once: the polite side (public/connection/connection.js) takes theirs on a fresh
       // connection; the other ignores it and waits for the answer to its own.
       if (!current.polite) return;
@@ -452,7 +465,9 @@ export class DataLink extends Emitter {
     const reply = (/** @type {object} */ body) => this.connection?.send('response', { id, ...body });
     const handler = this.handlers(type)[0];
     if (!handler || !this.types.types.has(type)) {
-      return reply({ error: { code: 'unknown-type', message: `This app doesn’t answer “${type}” requests.` } });
+      return reply({
+        error: { code: 'unknown-type', message: `This app doesn’t answer “${type}” requests.` },
+      });
     }
     if (!this.types.types.get(type)?.check(data)) {
       return reply({ error: { code: 'bad-request', message: `The “${type}” request was malformed.` } });
@@ -461,7 +476,8 @@ export class DataLink extends Emitter {
       const result = await handler(data, this.from());
       reply(result === undefined ? {} : { data: result });
     } catch (error) {
-      const message = error instanceof Error && error.message ? error.message : `The “${type}” request failed.`;
+      const message =
+        error instanceof Error && error.message ? error.message : `The “${type}” request failed.`;
       reply({ error: { code: 'failed', message } });
     }
   }
@@ -486,7 +502,9 @@ export class DataLink extends Emitter {
 
   idle() {
     const channels = this.channels;
-    const named = channels ? [...channels.channels.values()].some((dc) => dc.label !== SERVICE_CHANNEL && dc.readyState === 'open') : false;
+    const named = channels
+      ? [...channels.channels.values()].some((dc) => dc.label !== SERVICE_CHANNEL && dc.readyState === 'open')
+      : false;
     if (named || this.requests.size || this.queue.length) return this.touch();
     this.close('idle');
   }
@@ -631,7 +649,8 @@ export class DataLinks extends Emitter {
    * @param {string} type @param {(data: unknown) => boolean} check @param {{channel?: string}} [options]
    */
   define(type, check, options) {
-    if (!this.types.types.has(type)) this.types.define(type, /** @type {(data: unknown) => data is any} */ (check), options);
+    if (!this.types.types.has(type))
+      this.types.define(type, /** @type {(data: unknown) => data is any} */ (check), options);
     return this;
   }
 
@@ -643,7 +662,10 @@ export class DataLinks extends Emitter {
   /** @param {string} peerId */
   notHere(peerId) {
     const name = this.links.get(peerId)?.peerName;
-    return new DataLinkError('gone', name ? `${name} is not here right now.` : 'They are not here right now.');
+    return new DataLinkError(
+      'gone',
+      name ? `${name} is not here right now.` : 'They are not here right now.',
+    );
   }
 
   /** A relay with `link:"data"` (docs/protocol.md §9). @param {string} type @param {any} data */
@@ -692,4 +714,3 @@ export class DataLinks extends Emitter {
     for (const link of this.links.values()) link.close('left');
   }
 }
-

@@ -64,8 +64,13 @@ export function isResponse(data) {
  */
 export function isLine(data) {
   return (
-    isObject(data) && isShortName(data.id) && typeof data.text === 'string' && data.text.length > 0 &&
-    data.text.length <= MAX_TEXT_CHARS && typeof data.at === 'number' && Number.isFinite(data.at)
+    isObject(data) &&
+    isShortName(data.id) &&
+    typeof data.text === 'string' &&
+    data.text.length > 0 &&
+    data.text.length <= MAX_TEXT_CHARS &&
+    typeof data.at === 'number' &&
+    Number.isFinite(data.at)
   );
 }
 
@@ -149,7 +154,9 @@ export class Requests {
       const code = ERROR_CODES.includes(error.code) ? error.code : 'failed';
       entry.reject(new DataLinkError(code, shownText(error.message).slice(0, 300)));
     } else {
-      entry.reject(new DataLinkError('bad-response', `${who}’s app sent a malformed answer to “${entry.type}”.`));
+      entry.reject(
+        new DataLinkError('bad-response', `${who}’s app sent a malformed answer to “${entry.type}”.`),
+      );
     }
     return true;
   }

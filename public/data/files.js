@@ -62,12 +62,15 @@ export class FileTransfers extends Emitter {
     // Which of these transfers can you still send? (docs/protocol.md §9.2, "A sender that
     // cannot resume"): a page that reloaded has lost its files and says so.
     dataLinks.define('file-status', isFileStatus);
-    dataLinks.subscribe('file-status', (/** @type {{ids: string[]}} */ data, /** @type {{peerId: string}} */ from) => ({
-      sending: data.ids.filter((id) => {
-        const entry = this.entries.get(id);
-        return entry?.direction === 'out' && entry.peerId === from.peerId && !entry.transfer.finished;
+    dataLinks.subscribe(
+      'file-status',
+      (/** @type {{ids: string[]}} */ data, /** @type {{peerId: string}} */ from) => ({
+        sending: data.ids.filter((id) => {
+          const entry = this.entries.get(id);
+          return entry?.direction === 'out' && entry.peerId === from.peerId && !entry.transfer.finished;
+        }),
       }),
-    }));
+    );
   }
 
   /**
@@ -77,11 +80,18 @@ export class FileTransfers extends Emitter {
    * this leaves the transfer waiting, as before. @param {string} peerId
    */
   async checkSenders(peerId) {
-    const waiting = [...this.entries.values()].filter((e) => e.direction === 'in' && e.peerId === peerId && e.transfer.state === 'interrupted');
+    const waiting = [...this.entries.values()].filter(
+      (e) => e.direction === 'in' && e.peerId === peerId && e.transfer.state === 'interrupted',
+    );
     if (!waiting.length) return;
     let answer;
     try {
-      answer = await this.dataLinks.request(peerId, 'file-status', { ids: waiting.map((e) => e.id) }, { timeoutMs: 10_000 });
+      answer = await this.dataLinks.request(
+        peerId,
+        'file-status',
+        { ids: waiting.map((e) => e.id) },
+        { timeoutMs: 10_000 },
+      );
     } catch {
       return; // not reachable, or an app that cannot say: keep waiting
     }
@@ -90,7 +100,10 @@ export class FileTransfers extends Emitter {
       if (sending.has(entry.id) || entry.transfer.state !== 'interrupted') continue;
       const at = formatBytes(/** @type {FileReceiver} */ (entry.transfer).written);
       this.keepPart(entry);
-      entry.transfer.machine.fire('fail', `${entry.peerName} can no longer send the rest (their page was reloaded or closed) after ${at}: ask them to send it again, and it continues from there.`);
+      entry.transfer.machine.fire(
+        'fail',
+        `${entry.peerName} can no longer send the rest (their page was reloaded or closed) after ${at}: ask them to send it again, and it continues from there.`,
+      );
     }
   }
 
@@ -111,9 +124,16 @@ export class FileTransfers extends Emitter {
   keptFor(peerId, offer) {
     const name = this.nameOf(peerId);
     if (!offer.partial) return undefined;
-    return [...this.entries.values()].find((e) => e.kept && e.direction === 'in' && e.transfer.state === 'failed' &&
-      (e.peerId === peerId || e.peerName === name) && e.transfer.offer.name === offer.name &&
-      e.transfer.offer.size === offer.size && e.transfer.offer.type === offer.type);
+    return [...this.entries.values()].find(
+      (e) =>
+        e.kept &&
+        e.direction === 'in' &&
+        e.transfer.state === 'failed' &&
+        (e.peerId === peerId || e.peerName === name) &&
+        e.transfer.offer.name === offer.name &&
+        e.transfer.offer.size === offer.size &&
+        e.transfer.offer.type === offer.type,
+    );
   }
 
   /**
@@ -122,11 +142,24 @@ export class FileTransfers extends Emitter {
    */
   send(peerId, files) {
     for (const file of files) {
-      const source = { read: async (/** @type {number} */ offset, /** @type {number} */ length) => new Uint8Array(await file.slice(offset, offset + length).arrayBuffer()) };
+      const source = {
+        read: async (/** @type {number} */ offset, /** @type {number} */ length) =>
+          new Uint8Array(await file.slice(offset, offset + length).arrayBuffer()),
+      };
       const hasher = typeof Worker === 'function' ? new HashWorker() : undefined;
-      const sender = new FileSender({ name: file.name || 'file', size: file.size, type: file.type }, source, { chunkSize: this.options.chunkSize, hasher, window: this.sendWindowForTests ?? undefined });
+      const sender = new FileSender({ name: file.name || 'file', size: file.size, type: file.type }, source, {
+        chunkSize: this.options.chunkSize,
+        hasher,
+        window: this.sendWindowForTests ?? undefined,
+      });
       sender.on('state', () => sender.finished && sender.state !== 'done' && hasher?.stop());
-      const entry = this.add({ id: sender.id, peerId, peerName: this.nameOf(peerId), direction: 'out', transfer: sender });
+      const entry = this.add({
+        id: sender.id,
+        peerId,
+        peerName: this.nameOf(peerId),
+        direction: 'out',
+        transfer: sender,
+      });
       sender.on('state', ({ to }) => to === 'interrupted' && this.reconnect(entry));
       this.open(entry).catch(() => this.reconnect(entry));
     }
@@ -198,13 +231,23 @@ export class FileTransfers extends Emitter {
           this.entries.delete(earlier.id);
           this.emit('removed', earlier);
         }
-        const entry = this.add({ id, peerId, peerName: this.nameOf(peerId), direction: 'in', transfer: receiver, continues: earlier?.kept });
+        const entry = this.add({
+          id,
+          peerId,
+          peerName: this.nameOf(peerId),
+          direction: 'in',
+          transfer: receiver,
+          continues: earlier?.kept,
+        });
         receiver.attach(channel);
         receiver.on('state', ({ to }) => {
           if (to === 'interrupted') {
             entry.timer = setTimeout(() => {
               this.keepPart(entry);
-              receiver.machine.fire('fail', `${entry.peerName} did not come back; the file was not saved. If they send it again, it continues from there.`);
+              receiver.machine.fire(
+                'fail',
+                `${entry.peerName} did not come back; the file was not saved. If they send it again, it continues from there.`,
+              );
             }, WAIT_RESUME_MS);
             if (this.people.get(peerId)) this.checkSenders(peerId); // still listed: a reload, or a blip?
           } else clearTimeout(entry.timer);
@@ -222,7 +265,14 @@ export class FileTransfers extends Emitter {
   async accept(id) {
     const entry = this.entries.get(id);
     // Once: a second DiskFile on the same OPFS file could not open it (one access handle per file).
-    if (!entry || entry.direction !== 'in' || entry.disk || entry.accepting || entry.transfer.state !== 'offered') return;
+    if (
+      !entry ||
+      entry.direction !== 'in' ||
+      entry.disk ||
+      entry.accepting ||
+      entry.transfer.state !== 'offered'
+    )
+      return;
     const receiver = /** @type {FileReceiver} */ (entry.transfer);
     const part = entry.continues;
     if (part) {
@@ -348,5 +398,7 @@ class WakeLock {
 /** `file-status` request data: the transfer ids the receiver waits on. @param {unknown} data */
 function isFileStatus(data) {
   const ids = /** @type {any} */ (data)?.ids;
-  return Array.isArray(ids) && ids.length <= 64 && ids.every((id) => typeof id === 'string' && id.length <= 64);
+  return (
+    Array.isArray(ids) && ids.length <= 64 && ids.every((id) => typeof id === 'string' && id.length <= 64)
+  );
 }

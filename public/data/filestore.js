@@ -9,7 +9,11 @@ const DIRECTORY = 'incoming';
 
 /** Whether this browser can receive files to disk (OPFS with sync access handles in workers). */
 export function canReceive() {
-  return typeof navigator.storage?.getDirectory === 'function' && typeof Worker === 'function' && window.isSecureContext;
+  return (
+    typeof navigator.storage?.getDirectory === 'function' &&
+    typeof Worker === 'function' &&
+    window.isSecureContext
+  );
 }
 
 /** @type {Promise<string> | null} */
@@ -31,8 +35,10 @@ export function storeProblem() {
       const privately = /** @type {any} */ (error)?.name === 'SecurityError';
       if (!privately) return `This browser refused storage for received files. ${elsewhere}`;
       // Read by both sides (the sender gets it as the receiver's words): neither "you" nor "they".
-      return 'A private window cannot receive files: the browser gives it no storage for them. '
-        + 'They can be received in a normal window.';
+      return (
+        'A private window cannot receive files: the browser gives it no storage for them. ' +
+        'They can be received in a normal window.'
+      );
     }
   })();
   return storeChecked;
@@ -86,7 +92,11 @@ export class DiskFile {
   /** Several chunks in one message to the worker, in order. @param {Uint8Array[]} parts */
   async writeMany(parts) {
     await this.opened;
-    const buffers = parts.map((bytes) => (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer));
+    const buffers = parts.map((bytes) =>
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+        ? bytes.buffer
+        : bytes.slice().buffer,
+    );
     await this.call({ op: 'write', parts: buffers }, buffers);
   }
 
@@ -169,7 +179,9 @@ export class HashWorker {
 export async function sweepIncoming() {
   if (!canReceive()) return;
   try {
-    const directory = await (await navigator.storage.getDirectory()).getDirectoryHandle(DIRECTORY, { create: true });
+    const directory = await (
+      await navigator.storage.getDirectory()
+    ).getDirectoryHandle(DIRECTORY, { create: true });
     const dayAgo = Date.now() - 24 * 3600 * 1000;
     for await (const [name, handle] of /** @type {any} */ (directory).entries()) {
       const file = await handle.getFile().catch(() => null);

@@ -148,7 +148,11 @@ export class ConversationView {
   showTyping(peerId, on) {
     clearTimeout(this.typists.get(peerId));
     this.typists.delete(peerId);
-    if (on) this.typists.set(peerId, setTimeout(() => this.showTyping(peerId, false), TYPING_SHOW_MS));
+    if (on)
+      this.typists.set(
+        peerId,
+        setTimeout(() => this.showTyping(peerId, false), TYPING_SHOW_MS),
+      );
     this.paintTyping();
   }
 
@@ -175,7 +179,9 @@ export class ConversationView {
       : link?.remoteHold
         ? `Waiting for ${name} to confirm your device: your messages arrive if they do.`
         : '';
-    /** @type {HTMLButtonElement} */ (this.panel.querySelector('[data-action="conversation-call"]')).disabled = !here;
+    /** @type {HTMLButtonElement} */ (
+      this.panel.querySelector('[data-action="conversation-call"]')
+    ).disabled = !here;
     this.input.placeholder = `Message ${name}`;
     this.paintWarning();
   }
@@ -193,8 +199,12 @@ export class ConversationView {
       this.warning.replaceChildren(linkWarning(link, { released: () => this.messenger.retryHeld(peerId) }));
     }
     // Someone tried to write while the link is held: say so (issue 19, 5); shown if it goes on.
-    const kept = (link?.channels?.kept || []).filter(({ type, data }) => type === 'request' && /** @type {any} */ (data)?.type === 'message').length;
-    let note = /** @type {HTMLElement | null} */ (this.warning.querySelector('[data-testid="kept-messages"]'));
+    const kept = (link?.channels?.kept || []).filter(
+      ({ type, data }) => type === 'request' && /** @type {any} */ (data)?.type === 'message',
+    ).length;
+    let note = /** @type {HTMLElement | null} */ (
+      this.warning.querySelector('[data-testid="kept-messages"]')
+    );
     if (kept && !note) {
       note = document.createElement('p');
       note.className = 'small';
@@ -202,14 +212,18 @@ export class ConversationView {
       this.warning.firstElementChild?.append(note);
     }
     const messages = kept === 1 ? 'a message' : `${kept} messages`;
-    if (note) note.textContent = kept ? `${link?.peerName} sent ${messages} meanwhile: ${kept === 1 ? 'it shows' : 'they show'} if you choose “It’s a new device”.` : '';
+    if (note)
+      note.textContent = kept
+        ? `${link?.peerName} sent ${messages} meanwhile: ${kept === 1 ? 'it shows' : 'they show'} if you choose “It’s a new device”.`
+        : '';
   }
 
   paintLog() {
     const peerId = this.peerId || '';
     const atBottom = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
     this.log.replaceChildren(...this.store.lines(peerId).map((line) => this.item(line)));
-    if (atBottom || this.log.lastElementChild?.classList.contains('mine')) this.log.scrollTop = this.log.scrollHeight;
+    if (atBottom || this.log.lastElementChild?.classList.contains('mine'))
+      this.log.scrollTop = this.log.scrollHeight;
     if (this.isOpen && document.visibilityState !== 'hidden') this.store.markRead(peerId);
   }
 
@@ -275,7 +289,13 @@ export function continueInCall(chat, messenger) {
     history: (peerId) => messenger.store.lines(peerId),
     record: (link, text, mine) => {
       if (mine) messenger.sentInCall(link.peerId, text);
-      else messenger.received(link.peerId, link.peerName, { id: lineId(), text, at: Date.now(), mine: false }, 'call');
+      else
+        messenger.received(
+          link.peerId,
+          link.peerName,
+          { id: lineId(), text, at: Date.now(), mine: false },
+          'call',
+        );
     },
   };
   messenger.on('line', ({ peerId, line, via }) => {

@@ -57,7 +57,14 @@ export const FINISHED = Object.freeze(new Set(['done', 'declined', 'cancelled', 
 /** @type {Table<SenderStateName>} */
 export const SENDER = Object.freeze({
   // done: a resumed offer the receiver had already finished verifying.
-  offering: { accept: 'sending', decline: 'declined', done: 'done', drop: 'interrupted', cancel: 'cancelled', fail: 'failed' },
+  offering: {
+    accept: 'sending',
+    decline: 'declined',
+    done: 'done',
+    drop: 'interrupted',
+    cancel: 'cancelled',
+    fail: 'failed',
+  },
   sending: { sent: 'verifying', drop: 'interrupted', cancel: 'cancelled', fail: 'failed' },
   verifying: { done: 'done', drop: 'interrupted', cancel: 'cancelled', fail: 'failed' },
   interrupted: { resume: 'offering', cancel: 'cancelled', fail: 'failed' },
@@ -139,7 +146,8 @@ export function newTransferId() {
  */
 
 const isOffset = (/** @type {unknown} */ v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0;
-const isText = (/** @type {unknown} */ v, /** @type {number} */ max) => typeof v === 'string' && v.length <= max;
+const isText = (/** @type {unknown} */ v, /** @type {number} */ max) =>
+  typeof v === 'string' && v.length <= max;
 
 /** What a transfer's channel may say, for one transfer (`id`) of its own (docs/protocol.md §9.2). */
 const isTransfer = (/** @type {unknown} */ d) =>
@@ -147,11 +155,18 @@ const isTransfer = (/** @type {unknown} */ d) =>
 /** @type {Record<string, (data: any) => boolean>} */
 const CHECKS = {
   'file-offer': (d) =>
-    isText(d.name, MAX_NAME_CHARS) && d.name.length > 0 && isOffset(d.size) && isText(d.type, 255) &&
-    Number.isSafeInteger(d.chunkSize) && d.chunkSize > 0 && d.chunkSize <= MAX_CHUNK_SIZE &&
+    isText(d.name, MAX_NAME_CHARS) &&
+    d.name.length > 0 &&
+    isOffset(d.size) &&
+    isText(d.type, 255) &&
+    Number.isSafeInteger(d.chunkSize) &&
+    d.chunkSize > 0 &&
+    d.chunkSize <= MAX_CHUNK_SIZE &&
     (d.sha256 === undefined || (typeof d.sha256 === 'string' && HASH_PATTERN.test(d.sha256))) &&
     (d.partial === undefined || typeof d.partial === 'boolean'),
-  'file-accept': (d) => isOffset(d.offset) && (d.sha256 === undefined || (typeof d.sha256 === 'string' && HASH_PATTERN.test(d.sha256))),
+  'file-accept': (d) =>
+    isOffset(d.offset) &&
+    (d.sha256 === undefined || (typeof d.sha256 === 'string' && HASH_PATTERN.test(d.sha256))),
   'file-decline': () => true,
   'file-ack': (d) => isOffset(d.offset),
   'file-end': (d) => typeof d.sha256 === 'string' && HASH_PATTERN.test(d.sha256),
@@ -274,7 +289,12 @@ class Transfer extends Emitter {
   progress(bytes) {
     this.bytes = bytes;
     this.speed.add(bytes);
-    this.emit('progress', { bytes, size: this.offer.size, rate: this.speed.rate, eta: this.speed.eta(this.offer.size - bytes) });
+    this.emit('progress', {
+      bytes,
+      size: this.offer.size,
+      rate: this.speed.rate,
+      eta: this.speed.eta(this.offer.size - bytes),
+    });
   }
 
   /** @param {Channel} channel */
@@ -284,7 +304,9 @@ class Transfer extends Emitter {
     this.listening = new AbortController();
     const signal = this.listening.signal;
     channel.binaryType = 'arraybuffer';
-    channel.addEventListener('message', (/** @type {MessageEvent} */ event) => this.receive(event.data), { signal });
+    channel.addEventListener('message', (/** @type {MessageEvent} */ event) => this.receive(event.data), {
+      signal,
+    });
     channel.addEventListener('close', () => this.channel === channel && this.dropped(), { signal });
     channel.addEventListener('open', () => this.channel === channel && this.opened(), { signal });
     if (channel.readyState === 'open') this.opened();
@@ -366,9 +388,20 @@ export class FileSender extends Transfer {
   constructor(file, source, options = {}) {
     const chunkSize = options.chunkSize ?? CHUNK_SIZE;
     /** @type {Offer} */
-    const offer = { id: file.id ?? newTransferId(), name: file.name, size: file.size, type: file.type || '', chunkSize, partial: true };
+    const offer = {
+      id: file.id ?? newTransferId(),
+      name: file.name,
+      size: file.size,
+      type: file.type || '',
+      chunkSize,
+      partial: true,
+    };
     if (options.sha256) offer.sha256 = options.sha256;
-    super(offer, new TransferState(SENDER, /** @type {SenderStateName} */ ('offering')), options.clock ?? Date.now);
+    super(
+      offer,
+      new TransferState(SENDER, /** @type {SenderStateName} */ ('offering')),
+      options.clock ?? Date.now,
+    );
     this.source = source;
     this.hasher = options.hasher ?? new Sha256();
     this.window = options.window ?? WINDOW;
@@ -434,17 +467,28 @@ export class FileSender extends Transfer {
     const { type, data } = message;
     if (type === 'file-accept' && this.machine.is('offering') && this.continuing) {
       this.deferredAccept = data.offset; // a resume on a new channel while we hash: after that
-    } else if (type === 'file-accept' && this.machine.is('offering') && this.attempt === 1 && data.offset > 0 && data.sha256) {
+    } else if (
+      type === 'file-accept' &&
+      this.machine.is('offering') &&
+      this.attempt === 1 &&
+      data.offset > 0 &&
+      data.sha256
+    ) {
       this.continueFrom(data.offset, data.sha256);
     } else if (type === 'file-accept' && this.machine.is('offering')) {
       this.sendFrom(data.offset);
     } else if (type === 'file-decline' && this.machine.is('offering')) {
       this.machine.fire('decline', 'Declined.');
     } else if (type === 'file-ack' && this.machine.is('sending', 'verifying')) {
-      if (data.offset < this.bytes || data.offset > this.offset) return void this.fail('The receiver acknowledged bytes that were not sent.');
+      if (data.offset < this.bytes || data.offset > this.offset)
+        return void this.fail('The receiver acknowledged bytes that were not sent.');
       this.progress(data.offset);
       this.poke();
-    } else if (type === 'file-done' && this.machine.is('verifying', 'offering') && this.hashed === this.offer.size) {
+    } else if (
+      type === 'file-done' &&
+      this.machine.is('verifying', 'offering') &&
+      this.hashed === this.offer.size
+    ) {
       this.progress(this.offer.size);
       this.machine.fire('done');
     } else {
@@ -454,7 +498,8 @@ export class FileSender extends Transfer {
 
   /** The receiver accepted from `offset` (0, or what it has written before a drop). @param {number} offset */
   sendFrom(offset) {
-    if (offset > this.offer.size || offset > this.hashed) return void this.fail('The receiver asked to resume past the data sent.');
+    if (offset > this.offer.size || offset > this.hashed)
+      return void this.fail('The receiver asked to resume past the data sent.');
     this.offset = offset;
     if (this.attempt > 1 || offset > 0) this.resumedFrom = offset;
     this.speed.reset();
@@ -471,7 +516,8 @@ export class FileSender extends Transfer {
    * @param {number} offset @param {string} expected the SHA-256 of their first `offset` bytes
    */
   async continueFrom(offset, expected) {
-    if (offset > this.offer.size) return void this.fail('The receiver asked to continue past the end of the file.');
+    if (offset > this.offer.size)
+      return void this.fail('The receiver asked to continue past the end of the file.');
     this.continuing = true;
     this.deferredAccept = null;
     const attempt = this.attempt;
@@ -484,7 +530,9 @@ export class FileSender extends Transfer {
       this.hashed = offset;
       const prefix = await this.hasher.peek();
       if (prefix !== expected) {
-        return void this.fail('The part received earlier is from another file: send it again to start from the beginning.');
+        return void this.fail(
+          'The part received earlier is from another file: send it again to start from the beginning.',
+        );
       }
     } catch (error) {
       return void this.fail(`The file could not be read: ${error instanceof Error ? error.message : error}`);
@@ -540,7 +588,8 @@ export class FileSender extends Transfer {
         }
         // Send the block chunk by chunk; a full buffer mid-block waits here.
         for (let at = 0; at < block.length; at += this.offer.chunkSize) {
-          if (!this.machine.is('sending') || this.channel !== channel || channel.readyState !== 'open') return;
+          if (!this.machine.is('sending') || this.channel !== channel || channel.readyState !== 'open')
+            return;
           while (this.full(channel) && this.machine.is('sending') && this.channel === channel) {
             await new Promise((resolve) => (this.wake = () => resolve(undefined)));
           }
@@ -576,7 +625,11 @@ export class FileReceiver extends Transfer {
    * @param {{clock?: () => number, ackEvery?: number}} [options]
    */
   constructor(offer, options = {}) {
-    super(offer, new TransferState(RECEIVER, /** @type {ReceiverStateName} */ ('offered')), options.clock ?? Date.now);
+    super(
+      offer,
+      new TransferState(RECEIVER, /** @type {ReceiverStateName} */ ('offered')),
+      options.clock ?? Date.now,
+    );
     this.ackEvery = options.ackEvery ?? ACK_EVERY;
     /** @type {Sink | null} */
     this.sink = null;
@@ -603,7 +656,9 @@ export class FileReceiver extends Transfer {
    */
   static offerOf(raw, id) {
     const message = parseMessage(raw, id);
-    return message.error === undefined && message.type === 'file-offer' ? /** @type {Offer} */ (message.data) : null;
+    return message.error === undefined && message.type === 'file-offer'
+      ? /** @type {Offer} */ (message.data)
+      : null;
   }
 
   /** Our user accepts; bytes go to `sink`. @param {Sink} sink */
@@ -716,10 +771,17 @@ export class FileReceiver extends Transfer {
   /** @param {unknown} data a binary message */
   chunk(data) {
     if (!this.machine.is('receiving')) return void this.fail('The sender sent file data at the wrong time.');
-    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+    const bytes =
+      data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : ArrayBuffer.isView(data)
+          ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+          : null;
     if (!bytes) return void this.fail('The other device sent a message this app cannot read.');
     if (bytes.length > this.offer.chunkSize) {
-      return void this.fail(`The sender sent a piece of ${bytes.length} bytes; it announced at most ${this.offer.chunkSize}.`);
+      return void this.fail(
+        `The sender sent a piece of ${bytes.length} bytes; it announced at most ${this.offer.chunkSize}.`,
+      );
     }
     if (this.received + bytes.length > this.offer.size) {
       return void this.fail(`The sender sent more than the ${this.offer.size} bytes it announced.`);
@@ -755,7 +817,8 @@ export class FileReceiver extends Transfer {
           }
           this.written += length;
           this.progress(this.written);
-          if (this.written - this.acked >= this.ackEvery && this.post('file-ack', { offset: this.written })) this.acked = this.written;
+          if (this.written - this.acked >= this.ackEvery && this.post('file-ack', { offset: this.written }))
+            this.acked = this.written;
         }
       }
     } finally {
@@ -812,7 +875,13 @@ export class FileReceiver extends Transfer {
 
 /** @param {Offer} a @param {Offer} b */
 function sameFile(a, b) {
-  return a.name === b.name && a.size === b.size && a.type === b.type && a.chunkSize === b.chunkSize && a.sha256 === b.sha256;
+  return (
+    a.name === b.name &&
+    a.size === b.size &&
+    a.type === b.type &&
+    a.chunkSize === b.chunkSize &&
+    a.sha256 === b.sha256
+  );
 }
 
 /** @param {unknown} error */
@@ -851,7 +920,7 @@ export class MemorySink {
   bytes() {
     const out = new Uint8Array(this.parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
-    for (const part of this.parts) out.set(part, at), (at += part.length);
+    for (const part of this.parts) (out.set(part, at), (at += part.length));
     return out;
   }
 }
@@ -862,7 +931,7 @@ export function formatBytes(bytes) {
   const units = ['KB', 'MB', 'GB', 'TB'];
   let value = bytes;
   let unit = -1;
-  while (value >= 1000 && unit < units.length - 1) (value /= 1000), (unit += 1);
+  while (value >= 1000 && unit < units.length - 1) ((value /= 1000), (unit += 1));
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
 }
 

@@ -105,7 +105,9 @@ export class TransfersView {
       event.dataTransfer.dropEffect = 'copy';
       item.classList.add('drop-target');
     });
-    people.addEventListener('dragleave', (event) => this.itemOf(event.target)?.classList.remove('drop-target'));
+    people.addEventListener('dragleave', (event) =>
+      this.itemOf(event.target)?.classList.remove('drop-target'),
+    );
     people.addEventListener('drop', (event) => {
       const item = this.itemOf(event.target);
       const peerId = item && this.peerOf(item);
@@ -127,12 +129,17 @@ export class TransfersView {
 
   /** @param {EventTarget | null} target */
   itemOf(target) {
-    return /** @type {HTMLElement | null} */ (target instanceof Element ? target.closest('#people > li') : null);
+    return /** @type {HTMLElement | null} */ (
+      target instanceof Element ? target.closest('#people > li') : null
+    );
   }
 
   /** @param {Element} node */
   peerOf(node) {
-    return /** @type {HTMLElement | null} */ (node.closest('li')?.querySelector('[data-peer-id]'))?.dataset.peerId || '';
+    return (
+      /** @type {HTMLElement | null} */ (node.closest('li')?.querySelector('[data-peer-id]'))?.dataset
+        .peerId || ''
+    );
   }
 
   /** Open the file picker for this person. @param {string} peerId */
@@ -168,7 +175,9 @@ export class TransfersView {
     const list = $('pick-person-list');
     list.replaceChildren();
     this.among = among;
-    const people = [...this.roster.people.values()].filter((p) => p.kind !== 'bot' && (!among || among.includes(p.id)));
+    const people = [...this.roster.people.values()].filter(
+      (p) => p.kind !== 'bot' && (!among || among.includes(p.id)),
+    );
     for (const person of people) {
       const li = el('li');
       const button = el('button', 'person pick', person.name);
@@ -204,12 +213,17 @@ export class TransfersView {
     const mine = entry.direction === 'out';
     item.dataset.state = transfer.state;
     this.painted.set(entry.id, transfer.state);
-    nameWithBadge(/** @type {HTMLElement} */ (item.querySelector('.transfer-who')), mine ? `To ${entry.peerName}` : `From ${entry.peerName}`, isVerified(entry.peerId));
+    nameWithBadge(
+      /** @type {HTMLElement} */ (item.querySelector('.transfer-who')),
+      mine ? `To ${entry.peerName}` : `From ${entry.peerName}`,
+      isVerified(entry.peerId),
+    );
     const held = transfer.finished ? null : undecidedLink(this.files.dataLinks, entry.peerId);
     const slot = /** @type {HTMLElement} */ (item.querySelector('.transfer-warning'));
     slot.hidden = !held;
     if (!held) slot.replaceChildren();
-    else if (!slot.firstChild) slot.replaceChildren(linkWarning(held, { compact: true, notThem: () => this.stopAll(entry.peerId) }));
+    else if (!slot.firstChild)
+      slot.replaceChildren(linkWarning(held, { compact: true, notThem: () => this.stopAll(entry.peerId) }));
     const bar = /** @type {HTMLProgressElement} */ (item.querySelector('progress'));
     bar.max = Math.max(1, offer.size);
     const kept = transfer.state === 'offered' && entry.continues ? entry.continues.receiver.written : 0;
@@ -224,7 +238,8 @@ export class TransfersView {
     show('save', !mine && transfer.state === 'done');
     show('dismiss', transfer.finished);
     if (added && !mine) {
-      $('transfer-announce').textContent = `${entry.peerName} wants to send you ${offer.name} (${formatBytes(offer.size)}).`;
+      $('transfer-announce').textContent =
+        `${entry.peerName} wants to send you ${offer.name} (${formatBytes(offer.size)}).`;
       this.fold(false); // a file waits for Accept: show it
     }
     this.count();
@@ -242,7 +257,9 @@ export class TransfersView {
 
   /** "3 files · 1 waiting for you · 2 sending": what the folded tray still tells. */
   count() {
-    const entries = [...this.items.keys()].map((id) => this.files.entries.get(id)).filter((e) => e !== undefined);
+    const entries = [...this.items.keys()]
+      .map((id) => this.files.entries.get(id))
+      .filter((e) => e !== undefined);
     const waiting = entries.filter((e) => e.direction === 'in' && e.transfer.state === 'offered').length;
     const moving = entries.filter((e) => !e.transfer.finished && e.transfer.state !== 'offered').length;
     const parts = [`${entries.length} ${entries.length === 1 ? 'file' : 'files'}`];
@@ -272,15 +289,22 @@ export class TransfersView {
       case 'receiving': {
         const { rate } = transfer.speed;
         const parts = [`${formatBytes(transfer.bytes)} of ${formatBytes(size)}`];
-        const from = mine ? /** @type {any} */ (transfer).resumedFrom : /** @type {any} */ (transfer).continuedFrom;
+        const from = mine
+          ? /** @type {any} */ (transfer).resumedFrom
+          : /** @type {any} */ (transfer).continuedFrom;
         if (from && transfer.bytes < size) parts.push(`continued from ${formatBytes(from)}`);
-        if (rate > 0) parts.push(`${formatBytes(rate)}/s`, formatEta(transfer.speed.eta(size - transfer.bytes)));
+        if (rate > 0)
+          parts.push(`${formatBytes(rate)}/s`, formatEta(transfer.speed.eta(size - transfer.bytes)));
         return parts.filter(Boolean).join(' · ');
       }
       case 'interrupted':
         return `Connection lost at ${formatBytes(transfer.bytes)}; resuming when ${entry.peerName} is back…`;
       case 'done':
-        return mine ? `Sent to ${entry.peerName}.` : entry.saved ? 'Saved.' : 'Received and checked. Save it to keep it.';
+        return mine
+          ? `Sent to ${entry.peerName}.`
+          : entry.saved
+            ? 'Saved.'
+            : 'Received and checked. Save it to keep it.';
       case 'declined':
         return mine ? `${entry.peerName} declined.` : 'Declined.';
       default:
@@ -338,7 +362,8 @@ export class TransfersView {
       entry.saved = (await saveFile(file, entry.transfer.offer.name)) || entry.saved;
     } catch (error) {
       entry.saved = false;
-      $('transfer-announce').textContent = `The file could not be saved: ${error instanceof Error ? error.message : error}`;
+      $('transfer-announce').textContent =
+        `The file could not be saved: ${error instanceof Error ? error.message : error}`;
     }
     this.paint(entry, false);
   }

@@ -8,20 +8,25 @@ const SHARED = 'lan-call-shared'; // the cache public/sw.js puts shared files in
 export function registerServiceWorker(version) {
   if (!('serviceWorker' in navigator) || !window.isSecureContext) return;
   const script = `/sw.js?v=${encodeURIComponent(version)}`;
-  navigator.serviceWorker.register(script, { scope: '/' }).then((registration) => {
-    // Ours, installed but waiting behind the old version's worker: it takes over now.
-    const ours = (/** @type {ServiceWorker | null} */ worker) => !!worker && new URL(worker.scriptURL).search === new URL(script, location.href).search;
-    const nudge = () => {
-      const waiting = registration.waiting;
-      if (ours(waiting)) /** @type {ServiceWorker} */ (waiting).postMessage('take-over');
-    };
-    const watch = (/** @type {ServiceWorker | null} */ worker) => worker?.addEventListener('statechange', nudge);
-    nudge();
-    watch(registration.installing);
-    registration.addEventListener('updatefound', () => watch(registration.installing));
-  }).catch((error) => {
-    console.warn('service worker not registered', error);
-  });
+  navigator.serviceWorker
+    .register(script, { scope: '/' })
+    .then((registration) => {
+      // Ours, installed but waiting behind the old version's worker: it takes over now.
+      const ours = (/** @type {ServiceWorker | null} */ worker) =>
+        !!worker && new URL(worker.scriptURL).search === new URL(script, location.href).search;
+      const nudge = () => {
+        const waiting = registration.waiting;
+        if (ours(waiting)) /** @type {ServiceWorker} */ (waiting).postMessage('take-over');
+      };
+      const watch = (/** @type {ServiceWorker | null} */ worker) =>
+        worker?.addEventListener('statechange', nudge);
+      nudge();
+      watch(registration.installing);
+      registration.addEventListener('updatefound', () => watch(registration.installing));
+    })
+    .catch((error) => {
+      console.warn('service worker not registered', error);
+    });
 }
 
 /** Files waiting from the share sheet (taken out of the cache: each is handed over once). */
@@ -52,7 +57,10 @@ export async function sharedIntoApp() {
   if (!shared) return { files: [], notice: '' };
   history.replaceState(null, '', '/');
   if (shared === 'unavailable') {
-    return { files: [], notice: 'Open LAN Call once from the home screen first; then files can be shared into it.' };
+    return {
+      files: [],
+      notice: 'Open LAN Call once from the home screen first; then files can be shared into it.',
+    };
   }
   const files = await takeSharedFiles().catch(() => []);
   if (!files.length) return { files, notice: 'Nothing to send came with the share.' };

@@ -11,7 +11,12 @@ import { $, clearNotices, setIcon, showNotice } from '../core/dom.js';
  * @typedef {import('../calls/calls.js').Person} Person
  */
 
-const STATUS = { connecting: 'Connecting…', online: 'Online', reconnecting: 'Reconnecting…', offline: 'Offline' };
+const STATUS = {
+  connecting: 'Connecting…',
+  online: 'Online',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline',
+};
 
 /**
  * The names shown on this screen by more than one person (you included), as name keys:
@@ -90,8 +95,14 @@ export function paintDevicePickers(media) {
     const camera = /** @type {HTMLSelectElement} */ (select).dataset.kind === 'camera';
     const track = camera ? media.camera : media.audioTrack;
     const current = track?.getSettings().deviceId;
-    const options = (camera ? media.cameras : media.mics).map((d) => new Option(d.label, d.deviceId, false, d.deviceId === current));
-    select.replaceChildren(...(options.length ? options : [new Option(camera ? 'No camera available' : 'No microphone available', '')]));
+    const options = (camera ? media.cameras : media.mics).map(
+      (d) => new Option(d.label, d.deviceId, false, d.deviceId === current),
+    );
+    select.replaceChildren(
+      ...(options.length
+        ? options
+        : [new Option(camera ? 'No camera available' : 'No microphone available', '')]),
+    );
     /** @type {HTMLSelectElement} */ (select).disabled = options.length < 2;
   }
 }
@@ -147,12 +158,17 @@ export class Lobby {
       }
     }
     const sorted = [...people.values()].sort(
-      (a, b) => Number(b.kind === 'bot') - Number(a.kind === 'bot') || a.name.localeCompare(b.name) || a.id.localeCompare(b.id),
+      (a, b) =>
+        Number(b.kind === 'bot') - Number(a.kind === 'bot') ||
+        a.name.localeCompare(b.name) ||
+        a.id.localeCompare(b.id),
     );
     sorted.forEach((person, index) => {
       let item = this.items.get(person.id);
       if (!item) {
-        item = /** @type {HTMLElement} */ (/** @type {HTMLTemplateElement} */ ($('person-template')).content.firstElementChild?.cloneNode(true));
+        item = /** @type {HTMLElement} */ (
+          /** @type {HTMLTemplateElement} */ ($('person-template')).content.firstElementChild?.cloneNode(true)
+        );
         const button = /** @type {HTMLElement} */ (item.firstElementChild);
         button.dataset.peerId = person.id;
         button.dataset.kind = person.kind;
@@ -170,9 +186,11 @@ export class Lobby {
   paintEmpty() {
     const empty = $('people-empty');
     empty.hidden = this.items.size > 0;
-    empty.textContent = this.list.dataset.state !== 'listed'
-      ? 'Looking for people…'
-      : this.emptyText || 'Nobody else is here yet. Open this page on another device on the same network: “Invite a phone” shows how.';
+    empty.textContent =
+      this.list.dataset.state !== 'listed'
+        ? 'Looking for people…'
+        : this.emptyText ||
+          'Nobody else is here yet. Open this page on another device on the same network: “Invite a phone” shows how.';
   }
 
   /** @param {Media} media */
@@ -211,8 +229,14 @@ export class Lobby {
     paintAvatar($('incoming-avatar'), call.peerName, call.peerId);
     clearNotices(); // a new call: the last one's ending is old news
     panel.hidden = false;
-    $('incoming-what').textContent = !invitation ? 'is calling you' : invitation.others ? `invites you to a call with ${invitation.others}` : 'invites you to a call';
-    $('incoming-announce').textContent = invitation ? `${invitation.text}.` : `${name.textContent} is calling you.`;
+    $('incoming-what').textContent = !invitation
+      ? 'is calling you'
+      : invitation.others
+        ? `invites you to a call with ${invitation.others}`
+        : 'invites you to a call';
+    $('incoming-announce').textContent = invitation
+      ? `${invitation.text}.`
+      : `${name.textContent} is calling you.`;
     const active = document.activeElement;
     this.focusBeforeIncoming = /** @type {HTMLElement | null} */ (active);
     if (!active || active === document.body) $('accept').focus({ preventScroll: true });
@@ -285,7 +309,9 @@ export class NameField {
     // Longer than allowed can be typed or pasted, and is then said, not cut silently.
     this.input.maxLength = 4 * maxLength();
     this.input.onchange = () => this.commit();
-    this.input.oninput = () => { this.hint.textContent = this.tooLong(this.input.value); };
+    this.input.oninput = () => {
+      this.hint.textContent = this.tooLong(this.input.value);
+    };
     /** @type {HTMLFormElement} */ ($('name-form')).onsubmit = (event) => {
       event.preventDefault();
       this.commit();
@@ -301,7 +327,9 @@ export class NameField {
   tooLong(raw) {
     const max = this.maxLength();
     const length = Array.from(cleanName(raw, Infinity)).length;
-    return length > max ? `Names can be up to ${max} characters; this one has ${length}, so its end will be cut.` : '';
+    return length > max
+      ? `Names can be up to ${max} characters; this one has ${length}, so its end will be cut.`
+      : '';
   }
 
   commit() {
@@ -316,7 +344,8 @@ export class NameField {
     input.value = name;
     // `change` and the form's submit can both come for one Enter: the second sees the cut
     // name and must not take back what the first said.
-    if (cut) this.hint.textContent = `Names can be up to ${this.maxLength()} characters, so yours was cut to “${name}”.`;
+    if (cut)
+      this.hint.textContent = `Names can be up to ${this.maxLength()} characters, so yours was cut to “${name}”.`;
     else if (name !== signalling.name) this.hint.textContent = '';
     if (name === signalling.name) return;
     this.previous = signalling.name;
@@ -350,9 +379,10 @@ export class NameField {
     saveName(back);
     this.lobby.setSelf(back);
     if (this.input.value === rejected || !this.input.value) this.input.value = back;
-    const why = code === ERROR.BAD_NAME
-      ? `“${rejected}” can’t be used: ${String(message || 'the server refused it').replace(/\.$/, '')}.`
-      : 'Too many renames in a row: wait a moment, then try again.';
+    const why =
+      code === ERROR.BAD_NAME
+        ? `“${rejected}” can’t be used: ${String(message || 'the server refused it').replace(/\.$/, '')}.`
+        : 'Too many renames in a row: wait a moment, then try again.';
     this.hint.textContent = `${why} You are still “${back}”.`;
     return true;
   }

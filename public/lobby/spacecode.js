@@ -18,7 +18,9 @@ export const MAX_LENGTH = 16;
  * @param {unknown} text
  */
 export function cleanSpaceCode(text) {
-  const code = String(text ?? '').toUpperCase().replace(/[\s-]+/g, '');
+  const code = String(text ?? '')
+    .toUpperCase()
+    .replace(/[\s-]+/g, '');
   if (code.length < MIN_LENGTH || code.length > MAX_LENGTH) return null;
   return [...code].every((ch) => SPACE_ALPHABET.includes(ch)) ? code : null;
 }
@@ -62,4 +64,3 @@ export function startingSpace(search, storage) {
   }
   return { code: fromLink, linked, bad: linked !== null && !fromLink };
 }
-

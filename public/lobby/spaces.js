@@ -6,7 +6,13 @@ import { ERROR } from '../core/protocol.js';
 import { cleanSpaceCode, MAX_LENGTH, MIN_LENGTH, newSpaceCode, SPACE_KEY, spaceLink } from './spacecode.js';
 
 export {
-  cleanSpaceCode, newSpaceCode, SPACE_ALPHABET, SPACE_CODE_LENGTH, SPACE_KEY, spaceLink, startingSpace,
+  cleanSpaceCode,
+  newSpaceCode,
+  SPACE_ALPHABET,
+  SPACE_CODE_LENGTH,
+  SPACE_KEY,
+  spaceLink,
+  startingSpace,
 } from './spacecode.js';
 
 const REFUSAL_WINDOW_MS = 5000; // an error about `identify` this soon after a move is about the move
@@ -55,8 +61,10 @@ export class SpacesPanel {
     this.removing = null;
     this.members = $('space-member-list');
     this.confirm = $('space-remove-confirm');
-    /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-yes"]')).onclick = () => this.remove();
-    /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-no"]')).onclick = () => this.askRemove(null);
+    /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-yes"]')).onclick =
+      () => this.remove();
+    /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-no"]')).onclick = () =>
+      this.askRemove(null);
     roster.on('added', (/** @type {{id: string}} */ person) => {
       this.since.set(person.id, Date.now());
       this.renderMembers();
@@ -73,7 +81,9 @@ export class SpacesPanel {
       event.preventDefault();
       this.join(this.input.value);
     };
-    this.input.oninput = () => { this.hint.textContent = ''; };
+    this.input.oninput = () => {
+      this.hint.textContent = '';
+    };
     signalling.on('ready', () => this.render());
     this.render();
   }
@@ -107,7 +117,10 @@ export class SpacesPanel {
     remember(code);
     this.signalling.setSpace(code);
     this.render();
-    this.notice(told || (code ? `You are in space ${code}. Only people in it see you.` : 'You are on the open network.'));
+    this.notice(
+      told ||
+        (code ? `You are in space ${code}. Only people in it see you.` : 'You are on the open network.'),
+    );
   }
 
   /**
@@ -124,18 +137,20 @@ export class SpacesPanel {
       return true;
     }
     const recent = Date.now() - this.movedAt < REFUSAL_WINDOW_MS;
-    const aboutSpace = code === ERROR.BAD_MESSAGE || (code === ERROR.RATE_LIMITED && String(message).includes('space'));
+    const aboutSpace =
+      code === ERROR.BAD_MESSAGE || (code === ERROR.RATE_LIMITED && String(message).includes('space'));
     if (!recent || !aboutSpace) return false;
     const back = this.previous;
     this.signalling.space = back; // the server kept it: nothing to send
     remember(back);
     this.movedAt = 0;
     const guessing = String(message).includes('new spaces');
-    this.hint.textContent = code !== ERROR.RATE_LIMITED
-      ? `The server refused that space code: ${String(message || '').replace(/\.$/, '')}.`
-      : guessing
-        ? 'Too many new spaces tried from this device: check the code, and try again in a minute.'
-        : 'Too many changes of space in a row: wait a moment, then try again.';
+    this.hint.textContent =
+      code !== ERROR.RATE_LIMITED
+        ? `The server refused that space code: ${String(message || '').replace(/\.$/, '')}.`
+        : guessing
+          ? 'Too many new spaces tried from this device: check the code, and try again in a minute.'
+          : 'Too many changes of space in a row: wait a moment, then try again.';
     this.root.open = true;
     this.render();
     return true;
@@ -157,7 +172,9 @@ export class SpacesPanel {
       const since = document.createElement('span');
       since.className = 'small';
       const at = this.since.get(person.id);
-      since.textContent = at ? ` here since ${new Date(at).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}` : '';
+      since.textContent = at
+        ? ` here since ${new Date(at).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}`
+        : '';
       who.append(name, since);
       const remove = document.createElement('button');
       remove.type = 'button';
@@ -188,7 +205,8 @@ export class SpacesPanel {
   askRemove(peerId) {
     this.removing = peerId;
     this.renderMembers();
-    if (peerId) /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-no"]')).focus();
+    if (peerId)
+      /** @type {HTMLElement} */ (this.confirm.querySelector('[data-testid="space-remove-no"]')).focus();
   }
 
   /**
@@ -206,7 +224,10 @@ export class SpacesPanel {
       if (person.id === target.id || person.kind === 'bot') continue;
       this.signalling.send('space-move', { target: person.id, code, removed: target.id });
     }
-    this.move(code, `You removed ${shownText(target.name)}: you and everyone else here moved to space ${code}.`);
+    this.move(
+      code,
+      `You removed ${shownText(target.name)}: you and everyone else here moved to space ${code}.`,
+    );
   }
 
   /**
@@ -220,14 +241,20 @@ export class SpacesPanel {
     if (!code || !from || !this.signalling.space) return;
     const removed = typeof data.removed === 'string' ? this.roster.get(data.removed) : undefined;
     const who = shownText(from.name);
-    const what = removed ? `${who} removed ${shownText(removed.name)} from this space` : `${who} moved this space`;
+    const what = removed
+      ? `${who} removed ${shownText(removed.name)} from this space`
+      : `${who} moved this space`;
     this.move(code, `${what}: you moved with them to space ${code}.`);
   }
 
   render() {
     const code = this.signalling.space;
     const { el } = this;
-    this.summary.textContent = code ? `Space ${code}` : this.required ? 'Choose a space' : 'Space: open network';
+    this.summary.textContent = code
+      ? `Space ${code}`
+      : this.required
+        ? 'Choose a space'
+        : 'Space: open network';
     el.title.textContent = code ? `People in space ${code}` : 'People on this network';
     el.current.hidden = !code;
     el.needed.hidden = !(this.required && !code);

@@ -71,7 +71,9 @@ export const contactsReady = load();
 
 /** Every verified contact, by name. */
 export function contacts() {
-  return [...byFingerprint.values()].sort((a, b) => a.name.localeCompare(b.name) || a.verifiedAt - b.verifiedAt);
+  return [...byFingerprint.values()].sort(
+    (a, b) => a.name.localeCompare(b.name) || a.verifiedAt - b.verifiedAt,
+  );
 }
 
 /** @param {string} fingerprint */

@@ -105,8 +105,18 @@ export class Guard extends Emitter {
     const local = sdpFingerprint(connection.pc.localDescription?.sdp) || this.localFingerprint();
     /** @type {LinkCheck} */
     const check = {
-      remote, local, code: '', words: [], qr: '', source: 'sdp', state, expected,
-      held: known?.held ?? false, released: false, exchange: null, failed: '',
+      remote,
+      local,
+      code: '',
+      words: [],
+      qr: '',
+      source: 'sdp',
+      state,
+      expected,
+      held: known?.held ?? false,
+      released: false,
+      exchange: null,
+      failed: '',
     };
     this.checks.set(connection, check);
     if (state === 'mismatch') await this.hold(connection, check);

@@ -52,9 +52,13 @@ export function linkWarning(link, { compact = false, released, notThem: refused 
   const since = expected ? ` on ${day(expected.verifiedAt)}` : '';
   const text = compact
     ? el('p', 'small', `Not the device you verified as ${name}. Nothing is sent until you decide.`)
-    : el('p', 'small', `The device messaging as ${link.peerName} is not the one you verified as ${name}${since}. ` +
-      'Someone may be listening in, or they may have a new phone or cleared their browser. ' +
-      'Your messages and files are not sent until you decide.');
+    : el(
+        'p',
+        'small',
+        `The device messaging as ${link.peerName} is not the one you verified as ${name}${since}. ` +
+          'Someone may be listening in, or they may have a new phone or cleared their browser. ' +
+          'Your messages and files are not sent until you decide.',
+      );
   const row = el('div', 'row');
   const notThem = el('button', 'pill danger', 'Not them');
   notThem.setAttribute('type', 'button');
@@ -70,7 +74,9 @@ export function linkWarning(link, { compact = false, released, notThem: refused 
   newDevice.onclick = async () => {
     await release(link);
     released?.();
-    showNotice(`Messages and files to ${link.peerName} go through now. To verify this device, call them and compare the security code.`);
+    showNotice(
+      `Messages and files to ${link.peerName} go through now. To verify this device, call them and compare the security code.`,
+    );
   };
   row.append(notThem, newDevice);
   box.append(title, text, row);

@@ -68,7 +68,13 @@ function run(db, mode, action) {
 
 /** @param {RTCCertificate} certificate @param {boolean} lasting @param {string} problem */
 function use(certificate, lasting, problem) {
-  current = { certificate, fingerprint: fingerprintOf(certificate), expires: certificate.expires, lasting, problem };
+  current = {
+    certificate,
+    fingerprint: fingerprintOf(certificate),
+    expires: certificate.expires,
+    lasting,
+    problem,
+  };
   identityEvents.emit('change', current);
   return current;
 }
@@ -80,7 +86,11 @@ async function load() {
     db = await openDb();
   } catch (error) {
     console.warn('identity: no IndexedDB', error);
-    return use(await generate(), false, 'This browser can’t store this device’s identity, so it changes on every visit: verified contacts will see a new device each time. Allow site storage (or leave private browsing) to keep it.');
+    return use(
+      await generate(),
+      false,
+      'This browser can’t store this device’s identity, so it changes on every visit: verified contacts will see a new device each time. Allow site storage (or leave private browsing) to keep it.',
+    );
   }
   try {
     const stored = /** @type {RTCCertificate | undefined} */ (await run(db, 'readonly', (s) => s.get(KEY)));
@@ -90,7 +100,11 @@ async function load() {
     return use(fresh, true, '');
   } catch (error) {
     console.warn('identity: could not store the certificate', error);
-    return use(await generate(), false, 'This device’s identity could not be saved, so it lasts this visit only: verified contacts will see a new device next time.');
+    return use(
+      await generate(),
+      false,
+      'This device’s identity could not be saved, so it lasts this visit only: verified contacts will see a new device next time.',
+    );
   } finally {
     db.close();
   }

@@ -13,6 +13,8 @@ onmessage = (event) => {
   const image = /** @type {ImageData} */ (event.data);
   // The decoder /vendor/jsqr.js set, typed from the npm package.
   const jsQR = /** @type {typeof import('jsqr').default} */ (/** @type {any} */ (self).jsQR);
-  const found = ready ? jsQR(image.data, image.width, image.height, { inversionAttempts: 'dontInvert' }) : null;
+  const found = ready
+    ? jsQR(image.data, image.width, image.height, { inversionAttempts: 'dontInvert' })
+    : null;
   postMessage({ text: found ? found.data : null });
 };

@@ -38,7 +38,9 @@ async function workerDetector() {
     return null;
   }
   const canvas = document.createElement('canvas');
-  const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d', { willReadFrequently: true }));
+  const context = /** @type {CanvasRenderingContext2D} */ (
+    canvas.getContext('2d', { willReadFrequently: true })
+  );
   return {
     decode: (video) => {
       const scale = Math.min(1, SCAN_SIDE / Math.max(video.videoWidth, video.videoHeight));
@@ -73,7 +75,10 @@ export async function scanQr(video, signal) {
   /** @type {MediaStream} */
   let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: 'environment' },
+      audio: false,
+    });
   } catch {
     fallback?.stop();
     throw new ScanError('The camera is not available for scanning. Compare the five words instead.');

@@ -5,7 +5,14 @@
 // module only reads checks and passes on the user's decisions.
 
 import {
-  contactEvents, contactFor, contacts, forget, markVerified, shortFingerprint, storageProblem, verifiedBadge,
+  contactEvents,
+  contactFor,
+  contacts,
+  forget,
+  markVerified,
+  shortFingerprint,
+  storageProblem,
+  verifiedBadge,
 } from './contacts.js';
 import { checkOf, release } from './guard.js';
 import { daysLeft, identity, identityEvents, renewIdentity, RENEW_WARNING_DAYS } from './identity.js';
@@ -163,7 +170,9 @@ export class Verification {
     // While the code sheet is open (the user chose "It's a new device") it is the one
     // thing on top: a repaint must not bring the warning back over its buttons.
     warning.hidden = !warn || this.sheet?.hidden === false;
-    const ringing = this.calls.links ? [...this.calls.links.values()].find((l) => l.is('ringing') && !l.waiting) : null;
+    const ringing = this.calls.links
+      ? [...this.calls.links.values()].find((l) => l.is('ringing') && !l.waiting)
+      : null;
     const ringCheck = ringing ? checkOf(ringing) : null;
     const incoming = /** @type {HTMLElement} */ (this.incomingWarning);
     incoming.hidden = ringCheck?.state !== 'mismatch';
@@ -191,9 +200,13 @@ export class Verification {
     const title = el('h2', '', `This may not be ${name}`);
     title.id = 'verify-warning-title';
     const since = check.expected[0] ? ` on ${day(check.expected[0].verifiedAt)}` : '';
-    const text = el('p', '', `The device calling as ${link.peerName} is not the one you verified as ${name}${since}. ` +
-      'Someone may be listening in, or they may have a new phone or cleared their browser. ' +
-      'Your camera, microphone and messages are not sent until you decide.');
+    const text = el(
+      'p',
+      '',
+      `The device calling as ${link.peerName} is not the one you verified as ${name}${since}. ` +
+        'Someone may be listening in, or they may have a new phone or cleared their browser. ' +
+        'Your camera, microphone and messages are not sent until you decide.',
+    );
     const row = el('div', 'row');
     const newDevice = el('button', 'pill', 'It’s a new device');
     newDevice.type = 'button';
@@ -248,7 +261,9 @@ export class Verification {
     const body = /** @type {HTMLElement} */ (this.sheetBody);
     // A group call: the title says whose code this is (a 1:1 call has one person).
     const group = this.calls.inCall.length > 1;
-    /** @type {HTMLElement} */ (this.sheetTitle).textContent = group ? `Security code: ${link.peerName}` : 'Security code';
+    /** @type {HTMLElement} */ (this.sheetTitle).textContent = group
+      ? `Security code: ${link.peerName}`
+      : 'Security code';
     const scanning = this.scanning?.link === link ? this.scanning : null;
     if (scanning) {
       // While scanning, the camera is the sheet (a phone has room for nothing else).
@@ -266,11 +281,17 @@ export class Verification {
     for (const word of check.words) code.append(el('span', '', word), ' ');
     if (check.failed) {
       code.classList.add('verify-failed');
-      code.textContent = `No code for this connection: ${link.peerName}’s side did not keep to the code exchange (${check.failed}). ` +
+      code.textContent =
+        `No code for this connection: ${link.peerName}’s side did not keep to the code exchange (${check.failed}). ` +
         'Someone may be in between: hang up and call again.';
-    } else if (!check.words.length) code.textContent = link.is('connected') ? 'Making the code…' : 'Connecting…';
-    const how = el('p', 'small', `Read these words to ${link.peerName}, or scan the code on their screen: theirs shows the same five words on a safe connection. ` +
-      'If anything differs, someone is in between.');
+    } else if (!check.words.length)
+      code.textContent = link.is('connected') ? 'Making the code…' : 'Connecting…';
+    const how = el(
+      'p',
+      'small',
+      `Read these words to ${link.peerName}, or scan the code on their screen: theirs shows the same five words on a safe connection. ` +
+        'If anything differs, someone is in between.',
+    );
     /** @type {HTMLElement[]} */
     const parts = [code];
     // What the last scan found, right under the words, where the eye is.
@@ -304,7 +325,11 @@ export class Verification {
       undo.onclick = () => forget(contact.fingerprint);
       parts.push(done, undo);
     } else {
-      const mark = el('button', 'button wide verify-mark', `The words match: mark ${link.peerName} as verified`);
+      const mark = el(
+        'button',
+        'button wide verify-mark',
+        `The words match: mark ${link.peerName} as verified`,
+      );
       mark.type = 'button';
       mark.dataset.testid = 'mark-verified';
       mark.disabled = !check.words.length;
@@ -319,7 +344,11 @@ export class Verification {
       }
     }
     const mine = identity();
-    const foot = el('p', 'small fingerprints', `Their device: ${shortFingerprint(check.remote)}… · This device: ${shortFingerprint(mine?.fingerprint || check.local)}… · read from the ${check.source === 'transport' ? 'connected DTLS transport' : 'negotiated SDP'}`);
+    const foot = el(
+      'p',
+      'small fingerprints',
+      `Their device: ${shortFingerprint(check.remote)}… · This device: ${shortFingerprint(mine?.fingerprint || check.local)}… · read from the ${check.source === 'transport' ? 'connected DTLS transport' : 'negotiated SDP'}`,
+    );
     parts.push(foot);
     body.replaceChildren(...parts);
   }
@@ -346,7 +375,9 @@ export class Verification {
     const scanning = (this.scanning = { link, video, controller: new AbortController() });
     this.scanNote = null;
     this.render();
-    /** @type {HTMLElement | null | undefined} */ (this.sheet?.querySelector('[data-testid=scan-cancel]'))?.focus();
+    /** @type {HTMLElement | null | undefined} */ (
+      this.sheet?.querySelector('[data-testid=scan-cancel]')
+    )?.focus();
     /** @type {{kind: 'good' | 'bad', text: string} | null} */
     let note = null;
     try {
@@ -359,12 +390,22 @@ export class Verification {
         await this.markAsVerified(link, check);
         return;
       }
-      note = verdict === 'not-a-code'
-        ? { kind: 'bad', text: 'That QR code is not a security code. Scan the one under the five words on their screen.' }
-        : { kind: 'bad', text: `The codes differ: the device in this call is not the one showing that code. Someone may be in between; don’t mark ${link.peerName} as verified.` };
+      note =
+        verdict === 'not-a-code'
+          ? {
+              kind: 'bad',
+              text: 'That QR code is not a security code. Scan the one under the five words on their screen.',
+            }
+          : {
+              kind: 'bad',
+              text: `The codes differ: the device in this call is not the one showing that code. Someone may be in between; don’t mark ${link.peerName} as verified.`,
+            };
     } catch (error) {
       if (/** @type {Error} */ (error)?.name !== 'AbortError') {
-        note = { kind: 'bad', text: /** @type {Error} */ (error)?.message || 'The scan failed. Compare the five words instead.' };
+        note = {
+          kind: 'bad',
+          text: /** @type {Error} */ (error)?.message || 'The scan failed. Compare the five words instead.',
+        };
       }
     } finally {
       if (this.scanning === scanning) this.scanning = null;
@@ -372,7 +413,9 @@ export class Verification {
     this.scanNote = note && { link, ...note };
     this.render();
     this.sheet?.querySelector('.scan-note')?.scrollIntoView({ block: 'nearest' });
-    /** @type {HTMLElement | null | undefined} */ (this.sheet?.querySelector('[data-testid=scan-code]'))?.focus({ preventScroll: true });
+    /** @type {HTMLElement | null | undefined} */ (
+      this.sheet?.querySelector('[data-testid=scan-code]')
+    )?.focus({ preventScroll: true });
   }
 
   stopScan() {
@@ -392,7 +435,11 @@ export class Verification {
     const mine = identity();
     if (mine) {
       const days = daysLeft(mine);
-      const line = el('p', 'small identity', `This device: ${shortFingerprint(mine.fingerprint)}… · valid until ${day(mine.expires)}`);
+      const line = el(
+        'p',
+        'small identity',
+        `This device: ${shortFingerprint(mine.fingerprint)}… · valid until ${day(mine.expires)}`,
+      );
       line.dataset.testid = 'identity-line';
       parts.push(line);
       if (mine.problem) {
@@ -401,14 +448,20 @@ export class Verification {
         parts.push(problem);
       }
       if (days < RENEW_WARNING_DAYS) {
-        const expiring = el('p', 'identity-problem', `This device’s identity expires in ${Math.max(days, 0)} days. Renew it now; people who verified you will need to verify you again.`);
+        const expiring = el(
+          'p',
+          'identity-problem',
+          `This device’s identity expires in ${Math.max(days, 0)} days. Renew it now; people who verified you will need to verify you again.`,
+        );
         expiring.dataset.testid = 'identity-expiring';
         const renew = el('button', 'button secondary', 'Renew now');
         renew.type = 'button';
         renew.disabled = this.renewing;
         renew.onclick = async () => {
           this.renewing = true;
-          await renewIdentity().finally(() => { this.renewing = false; });
+          await renewIdentity().finally(() => {
+            this.renewing = false;
+          });
         };
         parts.push(expiring, renew);
       }
@@ -421,7 +474,11 @@ export class Verification {
       item.dataset.testid = 'contact';
       const who = el('span', 'who');
       who.append(el('span', 'name', contact.name), verifiedBadge());
-      const when = el('span', 'small', `${shortFingerprint(contact.fingerprint)}… · ${day(contact.verifiedAt)}`);
+      const when = el(
+        'span',
+        'small',
+        `${shortFingerprint(contact.fingerprint)}… · ${day(contact.verifiedAt)}`,
+      );
       who.append(when);
       const remove = el('button', 'button secondary', 'Remove');
       remove.type = 'button';
@@ -431,7 +488,11 @@ export class Verification {
       item.append(who, remove);
       list.append(item);
     }
-    const empty = el('p', 'small', 'Nobody yet. In a call, tap “Verify” and compare the five words with the other person; they are kept on this device only.');
+    const empty = el(
+      'p',
+      'small',
+      'Nobody yet. In a call, tap “Verify” and compare the five words with the other person; they are kept on this device only.',
+    );
     empty.hidden = list.children.length > 0;
     parts.push(list, empty);
     panel.replaceChildren(...parts);

@@ -28,12 +28,26 @@ const { Guard } = await import('../../public/verify/guard.js');
 function controller() {
   /** @type {{type: string, data: any}[]} */
   const sent = [];
-  const signalling = { id: 'me', config: { ringTimeoutMs: 30000 }, send: (type, data) => sent.push({ type, data }) };
+  const signalling = {
+    id: 'me',
+    config: { ringTimeoutMs: 30000 },
+    send: (type, data) => sent.push({ type, data }),
+  };
   const media = Object.assign(new Emitter(), { stream: null, audioTrack: null, videoTrack: null });
   const people = new Map([['mallory', { id: 'mallory', name: 'Mallory', kind: 'browser' }]]);
-  const book = { contactFor: () => null, contactsNamed: () => [], seenFingerprint: () => null, noteSeen: () => {} };
+  const book = {
+    contactFor: () => null,
+    contactsNamed: () => [],
+    seenFingerprint: () => null,
+    noteSeen: () => {},
+  };
   const guard = new Guard(book, () => '');
-  const calls = new CallController(/** @type {any} */ (signalling), /** @type {any} */ (media), people, guard);
+  const calls = new CallController(
+    /** @type {any} */ (signalling),
+    /** @type {any} */ (media),
+    people,
+    guard,
+  );
   /** @type {string[]} */
   const events = [];
   for (const type of ['call', 'group', 'waiting', 'invited']) calls.on(type, () => events.push(type));

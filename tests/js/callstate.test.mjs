@@ -9,11 +9,28 @@ import { CallState, TRANSITIONS } from '../../public/calls/callstate.js';
 
 const STATES = ['idle', 'invitation', 'joining', 'member', 'waiting', 'leaving'];
 const EVENTS = [
-  'invited', 'accept', 'dismiss', 'join', 'join-failed', 'listed', 'invite', 'uninvite',
-  'wait', 'unwait', 'leave', 'left', 'over',
+  'invited',
+  'accept',
+  'dismiss',
+  'join',
+  'join-failed',
+  'listed',
+  'invite',
+  'uninvite',
+  'wait',
+  'unwait',
+  'leave',
+  'left',
+  'over',
 ];
 const INVITATION = {
-  from: 'ann', name: 'Ann', call: 'c1', members: ['ann', 'bob'], text: 't', others: 'Bob', timer: 0,
+  from: 'ann',
+  name: 'Ann',
+  call: 'c1',
+  members: ['ann', 'bob'],
+  text: 't',
+  others: 'Bob',
+  timer: 0,
 };
 const LISTED = { id: 'c1', members: ['me', 'ann'] };
 
@@ -22,7 +39,9 @@ function documented() {
   const source = readFileSync(new URL('../../public/calls/callstate.js', import.meta.url), 'utf8');
   const header = source.split('\nimport')[0];
   const section = (title) => header.split(`// ${title}`)[1].split('\n//\n')[0].split('\n');
-  const states = section('States').map((line) => /^\/\/ {3}([a-z]+) {2,}/.exec(line)?.[1]).filter(Boolean);
+  const states = section('States')
+    .map((line) => /^\/\/ {3}([a-z]+) {2,}/.exec(line)?.[1])
+    .filter(Boolean);
   /** @type {Record<string, Record<string, string>>} */
   const table = Object.fromEntries(states.map((state) => [state, {}]));
   for (const line of section('Events')) {
@@ -44,8 +63,15 @@ function machineIn(state) {
     idle: [],
     invitation: [['invited', INVITATION]],
     joining: [['join', 'c1', 'attempt']],
-    member: [['listed', LISTED], ['invite', 'dee', 'Dee']],
-    waiting: [['listed', LISTED], ['invite', 'dee', 'Dee'], ['wait', 'bob']],
+    member: [
+      ['listed', LISTED],
+      ['invite', 'dee', 'Dee'],
+    ],
+    waiting: [
+      ['listed', LISTED],
+      ['invite', 'dee', 'Dee'],
+      ['wait', 'bob'],
+    ],
     leaving: [['listed', LISTED], ['leave']],
   }[state];
   for (const [event, ...args] of steps) assert.ok(machine.fire(event, ...args), `${event} towards ${state}`);
@@ -55,14 +81,23 @@ function machineIn(state) {
 
 /** Data each event needs, valid in every state that lists it. */
 const ARGS = {
-  invited: [INVITATION], join: ['c1', 'attempt'], listed: [LISTED], invite: ['cy', 'Cy'],
-  uninvite: ['dee'], wait: ['bob'],
+  invited: [INVITATION],
+  join: ['c1', 'attempt'],
+  listed: [LISTED],
+  invite: ['cy', 'Cy'],
+  uninvite: ['dee'],
+  wait: ['bob'],
 };
 
 /** Everything a machine holds, to see that a refused event changed nothing. */
 const snapshot = (machine) => ({
-  state: machine.state, group: machine.group, invitation: machine.invitation, joining: machine.joining,
-  from: machine.from, invites: [...machine.invites], waiting: machine.waiting,
+  state: machine.state,
+  group: machine.group,
+  invitation: machine.invitation,
+  joining: machine.joining,
+  from: machine.from,
+  invites: [...machine.invites],
+  waiting: machine.waiting,
 });
 
 test('the header documents exactly the table', () => {
@@ -86,7 +121,8 @@ test('every state is in the table, every event and target is known, and idle is 
     const seen = new Set([start]);
     const todo = [start];
     while (todo.length) {
-      for (const to of Object.values(TRANSITIONS[todo.pop()])) if (!seen.has(to)) seen.add(to), todo.push(to);
+      for (const to of Object.values(TRANSITIONS[todo.pop()]))
+        if (!seen.has(to)) (seen.add(to), todo.push(to));
     }
     return seen;
   };
@@ -128,7 +164,13 @@ test('idle holds nothing', () => {
   const machine = new CallState();
   assert.equal(machine.state, 'idle');
   assert.deepEqual(snapshot(machine), {
-    state: 'idle', group: null, invitation: null, joining: null, from: null, invites: [], waiting: null,
+    state: 'idle',
+    group: null,
+    invitation: null,
+    joining: null,
+    from: null,
+    invites: [],
+    waiting: null,
   });
 });
 
@@ -181,7 +223,14 @@ test('invitations out: oldest first, not to members or twice, over when answered
   assert.ok(machine.fire('invite', 'cy', 'Cy'));
   assert.ok(machine.fire('invite', 'dee', 'Dee'));
   assert.ok(machine.fire('invite', 'eve', 'Eve'));
-  assert.deepEqual([...machine.invites], [['cy', 'Cy'], ['dee', 'Dee'], ['eve', 'Eve']]);
+  assert.deepEqual(
+    [...machine.invites],
+    [
+      ['cy', 'Cy'],
+      ['dee', 'Dee'],
+      ['eve', 'Eve'],
+    ],
+  );
   assert.equal(machine.fire('invite', 'ann', 'Ann'), false); // a member already
   assert.equal(machine.fire('invite', 'cy', 'Cy'), false); // invited already: keeps its place
   assert.equal(machine.fire('uninvite', 'zed'), false); // never invited

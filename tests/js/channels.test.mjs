@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { callMessages, MessageRegistry, onMessage, PeerChannels, SERVICE_CHANNEL } from '../../public/connection/channels.js';
+import {
+  callMessages,
+  MessageRegistry,
+  onMessage,
+  PeerChannels,
+  SERVICE_CHANNEL,
+} from '../../public/connection/channels.js';
 
 class FakeChannel {
   constructor(label, options) {
@@ -70,7 +76,7 @@ test('known messages are checked, unknown or malformed ones ignored', () => {
   assert.equal(got[0].data, 'hello');
 });
 
-test('send uses the type\'s channel and refuses when it is not open', () => {
+test("send uses the type's channel and refuses when it is not open", () => {
   const pc = new FakePeerConnection();
   const channels = new PeerChannels(pc, callMessages());
   assert.equal(channels.send('chat', 'early'), false);
@@ -120,7 +126,7 @@ test('a type is declared once', () => {
   assert.equal(SERVICE_CHANNEL, 'chat');
 });
 
-test('onMessage hands one type\'s data to its subscriber, until its signal aborts or it unsubscribes', () => {
+test("onMessage hands one type's data to its subscriber, until its signal aborts or it unsubscribes", () => {
   const pc = new FakePeerConnection();
   const channels = new PeerChannels(pc, callMessages());
   const chats = [];
@@ -169,7 +175,10 @@ test('a held connection tells the other side, keeps what it sends, and hands it 
 
 test('a registry of its own that does not speak `hold` can still be held', () => {
   const pc = new FakePeerConnection();
-  const channels = new PeerChannels(pc, new MessageRegistry().define('chat', (d) => typeof d === 'string'));
+  const channels = new PeerChannels(
+    pc,
+    new MessageRegistry().define('chat', (d) => typeof d === 'string'),
+  );
   pc.created[0].open();
   channels.held = true;
   channels.held = false;

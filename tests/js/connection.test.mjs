@@ -103,7 +103,8 @@ class FakePeerConnection extends EventTarget {
     if (description.type === 'offer') this.signalingState = 'have-local-offer';
     else if (description.type === 'rollback') this.signalingState = 'stable';
     else this.signalingState = 'stable';
-    if (description.type !== 'rollback') this.localDescription = { type: description.type, sdp: description.sdp || '' };
+    if (description.type !== 'rollback')
+      this.localDescription = { type: description.type, sdp: description.sdp || '' };
   }
 
   /** @param {{type: string, sdp: string}} description */
@@ -236,7 +237,11 @@ test('candidates wait for the remote description, in order, bounded', async () =
   assert.equal(pc.log.length, 0);
   assert.equal(c.pendingCandidates.length, 256);
   await c.receiveOffer(sdp(THEIRS));
-  assert.deepEqual(pc.log.slice(0, 3), ['setRemote offer', 'candidate {"candidate":"one"}', 'candidate null']);
+  assert.deepEqual(pc.log.slice(0, 3), [
+    'setRemote offer',
+    'candidate {"candidate":"one"}',
+    'candidate null',
+  ]);
   assert.equal(pc.log.filter((line) => line.startsWith('candidate')).length, 256);
   await c.addCandidate({ candidate: 'late' });
   assert.equal(pc.log.at(-1), 'candidate {"candidate":"late"}');
@@ -250,7 +255,10 @@ test('glare: the impolite side ignores their offer, the polite side takes it', a
   const polite = connection({ polite: true });
   await polite.connection.offer();
   assert.equal(await polite.connection.receiveOffer(sdp(THEIRS)), true);
-  assert.deepEqual(polite.signals.map((s) => s.type), ['offer', 'accept']);
+  assert.deepEqual(
+    polite.signals.map((s) => s.type),
+    ['offer', 'accept'],
+  );
   // The rule both roles use: the smaller id is polite.
   assert.equal(isPolite('a1', 'b2'), true);
   assert.equal(isPolite('b2', 'a1'), false);

@@ -3,7 +3,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { DataLinkError, isLine, isRequest, isResponse, Requests, OfferBudget } from '../../public/data/datalogic.js';
+import {
+  DataLinkError,
+  isLine,
+  isRequest,
+  isResponse,
+  Requests,
+  OfferBudget,
+} from '../../public/data/datalogic.js';
 
 test('a response settles its own request with the data it carries', async () => {
   const requests = new Requests();
@@ -25,7 +32,10 @@ test('a request nobody answers fails with a timeout error in words', async (t) =
   t.mock.timers.tick(4999);
   assert.equal(requests.size, 1);
   t.mock.timers.tick(1);
-  await assert.rejects(promise, (error) => error instanceof DataLinkError && error.code === 'timeout' && /within 5 s/.test(error.message));
+  await assert.rejects(
+    promise,
+    (error) => error instanceof DataLinkError && error.code === 'timeout' && /within 5 s/.test(error.message),
+  );
   assert.equal(requests.settle({ id, data: 1 }, 'Bob'), false); // a late answer changes nothing
 });
 
@@ -39,19 +49,32 @@ test('an error response rejects with its code and message; a malformed one is ba
   await assert.rejects(strange.promise, { code: 'failed', message: 'Hm.' });
   const broken = requests.create('x', 1000, '');
   requests.settle({ id: broken.id, error: 'nope' }, 'Bob');
-  await assert.rejects(broken.promise, (error) => error.code === 'bad-response' && error.message.includes('Bob'));
+  await assert.rejects(
+    broken.promise,
+    (error) => error.code === 'bad-response' && error.message.includes('Bob'),
+  );
 });
 
 test('message shapes: requests, responses and lines are checked', () => {
   assert.ok(isRequest({ id: 'r1', type: 'ping', data: { t: 1 } }));
   assert.ok(isRequest({ id: 'r1', type: 'ping' }));
-  for (const bad of [null, [], { id: '', type: 'x' }, { id: 'r', type: 7 }, { id: 'x'.repeat(65), type: 'x' }]) {
+  for (const bad of [
+    null,
+    [],
+    { id: '', type: 'x' },
+    { id: 'r', type: 7 },
+    { id: 'x'.repeat(65), type: 'x' },
+  ]) {
     assert.equal(isRequest(bad), false, JSON.stringify(bad));
   }
   assert.ok(isResponse({ id: 'r1' }));
   assert.equal(isResponse({ data: 1 }), false);
   assert.ok(isLine({ id: 'm1', text: 'hi', at: 1 }));
-  for (const bad of [{ id: 'm1', text: '', at: 1 }, { id: 'm1', text: 'x'.repeat(2001), at: 1 }, { id: 'm1', text: 'hi', at: 'now' }]) {
+  for (const bad of [
+    { id: 'm1', text: '', at: 1 },
+    { id: 'm1', text: 'x'.repeat(2001), at: 1 },
+    { id: 'm1', text: 'hi', at: 'now' },
+  ]) {
     assert.equal(isLine(bad), false);
   }
 });
@@ -65,8 +88,8 @@ test('a flood of data-link offers from one person is answered only now and then 
   assert.equal(budget.take('mallory', 1000 + 26 * 37 + 5001), false);
   for (let i = 0; i < 300; i += 1) budget.take(`p${i}`, 10_000_000);
   assert.ok(budget.byPeer.size <= 256); // people who stopped are forgotten
-  assert.equal(budget.take("p299", 10_000_000), true); // the newest keep their count: 2 of 4 used
-  assert.equal(budget.byPeer.get("p299")?.tokens, 2);
+  assert.equal(budget.take('p299', 10_000_000), true); // the newest keep their count: 2 of 4 used
+  assert.equal(budget.byPeer.get('p299')?.tokens, 2);
 });
 
 test('requests do not time out while the other side holds the link (issue 19, 5)', async (t) => {
@@ -74,7 +97,9 @@ test('requests do not time out while the other side holds the link (issue 19, 5)
   const requests = new Requests();
   const { promise } = requests.create('message', 10_000, 'no answer');
   let failed = null;
-  promise.catch((error) => { failed = error; });
+  promise.catch((error) => {
+    failed = error;
+  });
   requests.hold(true);
   t.mock.timers.tick(60_000);
   await Promise.resolve();

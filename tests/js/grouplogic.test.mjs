@@ -3,7 +3,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { balancedGrid, listNames, mayAdoptCall, pickSpeaker, scaleFor, SPEAKING_LEVEL, typingText, videoBudget } from '../../public/calls/grouplogic.js';
+import {
+  balancedGrid,
+  listNames,
+  mayAdoptCall,
+  pickSpeaker,
+  scaleFor,
+  SPEAKING_LEVEL,
+  typingText,
+  videoBudget,
+} from '../../public/calls/grouplogic.js';
 
 test('the video budget per remote member shrinks as the mesh grows; a 1:1 call is not limited', () => {
   assert.deepEqual(videoBudget(1), { maxBitrate: undefined, maxHeight: undefined });
@@ -58,9 +67,15 @@ test('a call that lists us is ours only if we are in it, joining it, or started 
   assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob'], consented: withBob }), true);
   assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['mallory', 'me'], consented: withBob }), false);
   // Several others in a call we never joined: not ours, even with a consented link.
-  assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob', 'mallory'], consented: withBob }), false);
+  assert.equal(
+    mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob', 'mallory'], consented: withBob }),
+    false,
+  );
   // In a call already, another call id is not ours; our own call's updates are.
-  assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c2', members: ['me', 'bob'], consented: withBob }), false);
+  assert.equal(
+    mayAdoptCall({ ...base, group: 'c1', id: 'c2', members: ['me', 'bob'], consented: withBob }),
+    false,
+  );
   assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c1', members: ['me', 'bob', 'cat'] }), true);
   // The call we asked to join (an invitation accepted).
   assert.equal(mayAdoptCall({ ...base, joining: 'c3', id: 'c3', members: ['ann', 'bob', 'me'] }), true);
@@ -76,7 +91,10 @@ test('the grid is balanced: same-shape tiles as large as fit, no tall slices (is
   for (const n of [2, 3, 4, 5, 6, 7]) {
     const { cols, rows, tileWidth, tileHeight } = laptop(n);
     assert.ok(Math.abs(tileWidth / tileHeight - 16 / 9) < 0.02, `16:9 at ${n}`);
-    assert.ok(cols * tileWidth + (cols - 1) * 10 <= 1248 && rows * tileHeight + (rows - 1) * 10 <= 644, `fits at ${n}`);
+    assert.ok(
+      cols * tileWidth + (cols - 1) * 10 <= 1248 && rows * tileHeight + (rows - 1) * 10 <= 644,
+      `fits at ${n}`,
+    );
     assert.ok(cols * rows >= n && (cols - 1) * rows < n, `no empty column at ${n}`);
   }
   // A phone held upright: portrait tiles, two columns from three people on.

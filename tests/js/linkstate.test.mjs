@@ -17,7 +17,9 @@ test('every state is reachable from idle, and idle from every state', () => {
   const reach = (start) => {
     const seen = new Set([start]);
     const todo = [start];
-    while (todo.length) for (const to of Object.values(TRANSITIONS[todo.pop()])) if (!seen.has(to)) seen.add(to), todo.push(to);
+    while (todo.length)
+      for (const to of Object.values(TRANSITIONS[todo.pop()]))
+        if (!seen.has(to)) (seen.add(to), todo.push(to));
     return seen;
   };
   assert.deepEqual([...reach('idle')].sort(), [...STATES].sort());
@@ -28,7 +30,8 @@ test('an outgoing call: dial, answered, connected, lost, connected, end, reset',
   const link = new LinkState();
   const seen = [];
   link.on('state', ({ from, to, event }) => seen.push(`${from}-${event}->${to}`));
-  for (const event of ['dial', 'answered', 'connected', 'lost', 'connected']) assert.ok(link.fire(event), event);
+  for (const event of ['dial', 'answered', 'connected', 'lost', 'connected'])
+    assert.ok(link.fire(event), event);
   assert.ok(link.active && link.is('connected'));
   assert.ok(link.fire('end', 'hangup'));
   assert.equal(link.reason, 'hangup');
@@ -49,7 +52,8 @@ test('events the state does not list are refused and change nothing', () => {
   assert.ok(link.fire('accept'));
   assert.equal(link.fire('accept'), false); // a second accept
   link.fire('end', 'declined');
-  for (const event of ['connected', 'lost', 'end', 'dial', 'offered']) assert.equal(link.fire(event), false, event);
+  for (const event of ['connected', 'lost', 'end', 'dial', 'offered'])
+    assert.equal(link.fire(event), false, event);
   assert.equal(link.reason, 'declined');
 });
 

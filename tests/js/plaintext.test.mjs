@@ -8,10 +8,33 @@ import { theirWords } from '../../public/data/transfer.js';
 
 test('bidi controls and other format characters are removed; joiners and line breaks kept where they belong', () => {
   assert.equal(shownText('invoice_2024_\u202Efdp.exe'), 'invoice_2024_fdp.exe');
-  for (const ch of ['\u202A', '\u202B', '\u202C', '\u202D', '\u2066', '\u2067', '\u2068', '\u2069', '\u200E', '\u200F', '\u061C']) {
+  for (const ch of [
+    '\u202A',
+    '\u202B',
+    '\u202C',
+    '\u202D',
+    '\u2066',
+    '\u2067',
+    '\u2068',
+    '\u2069',
+    '\u200E',
+    '\u200F',
+    '\u061C',
+  ]) {
     assert.equal(shownText(`a${ch}b`), 'ab', `U+${ch.codePointAt(0).toString(16)}`);
   }
-  for (const ch of ['\u200B', '\u2060', '\u00AD', '\uFEFF', '\u2028', '\u2029', '\u0085', '\u0000', '\u007F', '\u{E0041}']) {
+  for (const ch of [
+    '\u200B',
+    '\u2060',
+    '\u00AD',
+    '\uFEFF',
+    '\u2028',
+    '\u2029',
+    '\u0085',
+    '\u0000',
+    '\u007F',
+    '\u{E0041}',
+  ]) {
     assert.equal(shownText(`a${ch}b`), 'ab', `U+${ch.codePointAt(0).toString(16)}`);
   }
   assert.equal(shownText('👩\u200D💻 می\u200Cخواهم'), '👩\u200D💻 می\u200Cخواهم');
@@ -37,6 +60,9 @@ test('what the other side says about a transfer reads as one sentence', () => {
   assert.equal(theirWords('The other side cancelled', 'Cancelled.'), 'The other side cancelled.');
   assert.equal(theirWords('The other side cancelled', undefined), 'The other side cancelled.');
   assert.equal(theirWords('The other side cancelled', 'Disk full'), 'The other side cancelled: Disk full.');
-  assert.equal(theirWords('The other device reported a problem', 'bad\u202E chunk!'), 'The other device reported a problem: bad chunk!');
+  assert.equal(
+    theirWords('The other device reported a problem', 'bad\u202E chunk!'),
+    'The other device reported a problem: bad chunk!',
+  );
   assert.equal(theirWords('x', 'y'.repeat(500)).length, 'x: '.length + 200 + 1);
 });

@@ -27,7 +27,13 @@ test('join, rename and leave are told apart; a bot stays a bot; names are text',
   roster.listed({ id: 'n', name: 42 });
   roster.listed({ id: 'a', remove: true });
   roster.listed({ id: 'a', remove: true }); // already gone: nothing to tell
-  assert.deepEqual(events, ['added:a:Ann', 'added:e:Echo test', 'changed:a:Anna', 'added:n:42', 'removed:a:Anna']);
+  assert.deepEqual(events, [
+    'added:a:Ann',
+    'added:e:Echo test',
+    'changed:a:Anna',
+    'added:n:42',
+    'removed:a:Anna',
+  ]);
   assert.equal(roster.get('e').kind, 'bot');
   assert.equal(roster.get('n').kind, 'browser');
   assert.equal(roster.size, 2);

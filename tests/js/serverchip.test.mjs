@@ -13,14 +13,20 @@ test('nothing while the server is there, or for a blip', () => {
 });
 
 test('after a moment: reconnecting, and the call goes on', () => {
-  assert.equal(serverChipText('reconnecting', SHOW_AFTER_MS, true), 'Reconnecting to the server… Your call continues.');
+  assert.equal(
+    serverChipText('reconnecting', SHOW_AFTER_MS, true),
+    'Reconnecting to the server… Your call continues.',
+  );
 });
 
 test('a long outage says what waits for the server', () => {
   const text = serverChipText('reconnecting', LONG_AFTER_MS, true);
   assert.match(text, /Your call continues/);
   assert.match(text, /nobody new can join/);
-  assert.equal(serverChipText('reconnecting', LONG_AFTER_MS - 1, true), 'Reconnecting to the server… Your call continues.');
+  assert.equal(
+    serverChipText('reconnecting', LONG_AFTER_MS - 1, true),
+    'Reconnecting to the server… Your call continues.',
+  );
 });
 
 test('a call not connected yet is not promised to continue', () => {

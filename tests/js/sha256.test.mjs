@@ -10,14 +10,21 @@ import { Sha256, sha256Hex, toHex } from '../../public/data/sha256.js';
 const text = (s) => new TextEncoder().encode(s);
 
 test('NIST example vectors', () => {
-  assert.equal(sha256Hex(new Uint8Array(0)), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  assert.equal(
+    sha256Hex(new Uint8Array(0)),
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+  );
   assert.equal(sha256Hex(text('abc')), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   assert.equal(
     sha256Hex(text('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')),
     '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
   );
   assert.equal(
-    sha256Hex(text('abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu')),
+    sha256Hex(
+      text(
+        'abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu',
+      ),
+    ),
     'cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1',
   );
 });
@@ -38,7 +45,8 @@ test('every length around the padding boundaries', () => {
   const sizes = [];
   for (let n = 0; n <= 130; n++) sizes.push(n);
   const data = randomBytes(130);
-  const script = 'import hashlib,sys\nd=sys.stdin.buffer.read()\nprint(" ".join(hashlib.sha256(d[:n]).hexdigest() for n in range(131)))';
+  const script =
+    'import hashlib,sys\nd=sys.stdin.buffer.read()\nprint(" ".join(hashlib.sha256(d[:n]).hexdigest() for n in range(131)))';
   const expected = execFileSync('python3', ['-c', script], { input: data }).toString().trim().split(' ');
   for (const n of sizes) assert.equal(sha256Hex(data.subarray(0, n)), expected[n], `length ${n}`);
 });
@@ -46,10 +54,14 @@ test('every length around the padding boundaries', () => {
 test('random data in random chunks matches hashlib', () => {
   for (const size of [1, 63, 64, 65, 4096, 1 << 20, (3 << 20) + 17]) {
     const data = new Uint8Array(randomBytes(size));
-    const expected = execFileSync('python3', ['-c', 'import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'], {
-      input: data,
-      maxBuffer: 1 << 26,
-    })
+    const expected = execFileSync(
+      'python3',
+      ['-c', 'import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'],
+      {
+        input: data,
+        maxBuffer: 1 << 26,
+      },
+    )
       .toString()
       .trim();
     const hash = new Sha256();

@@ -3,16 +3,37 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { SPACE_ALPHABET, SPACE_KEY, cleanSpaceCode, newSpaceCode, spaceLink, startingSpace } from '../../public/lobby/spaces.js';
+import {
+  SPACE_ALPHABET,
+  SPACE_KEY,
+  cleanSpaceCode,
+  newSpaceCode,
+  spaceLink,
+  startingSpace,
+} from '../../public/lobby/spaces.js';
 
 function memoryStorage(initial = {}) {
   const items = new Map(Object.entries(initial));
-  return { getItem: (key) => items.get(key) ?? null, setItem: (key, value) => items.set(key, String(value)), items };
+  return {
+    getItem: (key) => items.get(key) ?? null,
+    setItem: (key, value) => items.set(key, String(value)),
+    items,
+  };
 }
 
 test('a typed code has one spelling; anything else is not a code', () => {
   assert.equal(cleanSpaceCode(' k7m-2qx '), 'K7M2QX');
-  for (const bad of ['', 'AB2', 'K7M2Q0', 'K7M2QI', 'L'.repeat(6), 'Q'.repeat(17), null, undefined, 'K7M2QX!']) {
+  for (const bad of [
+    '',
+    'AB2',
+    'K7M2Q0',
+    'K7M2QI',
+    'L'.repeat(6),
+    'Q'.repeat(17),
+    null,
+    undefined,
+    'K7M2QX!',
+  ]) {
     assert.equal(cleanSpaceCode(bad), null, String(bad));
   }
 });
@@ -22,8 +43,14 @@ test('new codes are 8 characters of the alphabet, and bytes that would bias them
   assert.ok(codes.size > 190);
   for (const code of codes) assert.equal(cleanSpaceCode(code), code);
   // 248..255 would make the first eight characters likelier: they are skipped.
-  const feeds = [[255, 248, 0, 1, 2, 3], [4, 5, 6, 7]];
-  assert.equal(newSpaceCode(() => Uint8Array.from(feeds.shift() ?? [])), SPACE_ALPHABET.slice(0, 8));
+  const feeds = [
+    [255, 248, 0, 1, 2, 3],
+    [4, 5, 6, 7],
+  ];
+  assert.equal(
+    newSpaceCode(() => Uint8Array.from(feeds.shift() ?? [])),
+    SPACE_ALPHABET.slice(0, 8),
+  );
 });
 
 test('a link wins and is remembered; otherwise the remembered space; a bad link changes nothing', () => {

@@ -48,7 +48,10 @@ class FakeEnd extends EventTarget {
     if (this.readyState !== 'open') throw new Error('InvalidStateError: not open');
     const size = typeof data === 'string' ? data.length : data.byteLength;
     // The browser copies what it is given at once.
-    const copy = typeof data === 'string' ? data : new Uint8Array(data.buffer ?? data, data.byteOffset ?? 0, size).slice().buffer;
+    const copy =
+      typeof data === 'string'
+        ? data
+        : new Uint8Array(data.buffer ?? data, data.byteOffset ?? 0, size).slice().buffer;
     this.sent.push(typeof data === 'string' ? typeOf(data) : size);
     this.bufferedAmount += size;
     this.maxBuffered = Math.max(this.maxBuffered, this.bufferedAmount);
@@ -56,7 +59,10 @@ class FakeEnd extends EventTarget {
       if (this.readyState !== 'open') return;
       const before = this.bufferedAmount;
       this.bufferedAmount -= size;
-      if (before > this.bufferedAmountLowThreshold && this.bufferedAmount <= this.bufferedAmountLowThreshold) {
+      if (
+        before > this.bufferedAmountLowThreshold &&
+        this.bufferedAmount <= this.bufferedAmountLowThreshold
+      ) {
         this.dispatchEvent(new Event('bufferedamountlow'));
       }
       const event = new Event('message');
@@ -95,14 +101,18 @@ const hex = (bytes) => createHash('sha256').update(bytes).digest('hex');
  * wires them): returns both and the channel ends of the current attempt.
  */
 function connect(bytes, options = {}) {
-  const sender = new FileSender({ name: 'photo.jpg', size: bytes.length, type: 'image/jpeg' }, options.source ?? bufferSource(bytes), {
-    chunkSize: 1024,
-    readSize: 4096,
-    window: 16 * 1024,
-    highWater: 8 * 1024,
-    lowWater: 2 * 1024,
-    ...options.sender,
-  });
+  const sender = new FileSender(
+    { name: 'photo.jpg', size: bytes.length, type: 'image/jpeg' },
+    options.source ?? bufferSource(bytes),
+    {
+      chunkSize: 1024,
+      readSize: 4096,
+      window: 16 * 1024,
+      highWater: 8 * 1024,
+      lowWater: 2 * 1024,
+      ...options.sender,
+    },
+  );
   const world = { sender, receiver: null, ends: null, offers: [] };
   world.open = () => {
     const [a, b] = channelPair(sender.nextLabel());
@@ -143,7 +153,8 @@ test('the tables: every target is a state, finished states have no way out', () 
 test('labels carry the transfer id and the attempt', () => {
   assert.equal(transferLabel('abc', 2), 'file:abc:2');
   assert.equal(transferIdOf('file:abc:2'), 'abc');
-  for (const label of ['chat', 'file:', 'file:abc', 'file:a b:1', 'file:abc:1:2', 'file:abc:x']) assert.equal(transferIdOf(label), null, label);
+  for (const label of ['chat', 'file:', 'file:abc', 'file:a b:1', 'file:abc:1:2', 'file:abc:x'])
+    assert.equal(transferIdOf(label), null, label);
 });
 
 test('a file is offered, accepted and arrives byte-identical, with progress on both sides', async () => {
@@ -357,7 +368,13 @@ test('bad input: the file ends early', async () => {
 });
 
 test('bad input: malformed messages fail that transfer only, with a sentence', async () => {
-  for (const raw of ['not json', '{"type":"file-end"}', encode('file-end', { id: 'other', sha256: '0'.repeat(64) }), encode('file-ack', { id: 'x', offset: -1 }), 'x'.repeat(5000)]) {
+  for (const raw of [
+    'not json',
+    '{"type":"file-end"}',
+    encode('file-end', { id: 'other', sha256: '0'.repeat(64) }),
+    encode('file-ack', { id: 'x', offset: -1 }),
+    'x'.repeat(5000),
+  ]) {
     const { world } = await hostile((a, id) => a.send(raw.replace('"x"', JSON.stringify(id))));
     assert.equal(world.receiver.state, 'failed', raw.slice(0, 40));
     assert.equal(world.receiver.reason, 'The other device sent a message this app cannot read.');
@@ -365,7 +382,9 @@ test('bad input: malformed messages fail that transfer only, with a sentence', a
 });
 
 test('bad input: a message at the wrong time', async () => {
-  const { world } = await hostile((a, id) => a.send(encode('file-offer', { id, name: 'other.bin', size: 1, type: '', chunkSize: 1024 })));
+  const { world } = await hostile((a, id) =>
+    a.send(encode('file-offer', { id, name: 'other.bin', size: 1, type: '', chunkSize: 1024 })),
+  );
   assert.equal(world.receiver.state, 'failed');
   assert.match(world.receiver.reason, /file-offer at the wrong time/);
 });
@@ -402,7 +421,11 @@ test('bad input from the receiver: resume past what was sent, ack beyond it', as
 test('a write that fails on the receiver fails the transfer with a sentence', async () => {
   const world = connect(new Uint8Array(randomBytes(5000)));
   await settle();
-  world.receiver.accept({ write: () => Promise.reject(new Error('The disk is full.')), digest: () => '', discard: () => {} });
+  world.receiver.accept({
+    write: () => Promise.reject(new Error('The disk is full.')),
+    digest: () => '',
+    discard: () => {},
+  });
   await settle(100);
   assert.equal(world.receiver.state, 'failed');
   assert.equal(world.receiver.reason, 'The file could not be written on this device: The disk is full.');
@@ -428,32 +451,41 @@ function slowSource(bytes) {
   };
 }
 
-for (const [when, ticks] of [['midway', 8], ['after the end', 40]]) test(`resume ${when} from an offset inside a block already read: the final hash covers each byte once`, async () => {
-  const options = { ticks };
-  const bytes = new Uint8Array(randomBytes(20_000));
-  const sender = new FileSender({ name: 'a.bin', size: bytes.length }, slowSource(bytes), { chunkSize: 1024, readSize: 4096, window: 1 << 20 });
-  const attempt = (offset) => {
-    const [a, b] = channelPair(sender.nextLabel());
-    const got = { bytes: 0, end: null };
-    b.addEventListener('message', (event) => {
-      if (typeof event.data !== 'string') got.bytes += event.data.byteLength;
-      else if (JSON.parse(event.data).type === 'file-offer') b.send(encode('file-accept', { id: sender.id, offset }));
-      else if (JSON.parse(event.data).type === 'file-end') got.end = JSON.parse(event.data).data.sha256;
+for (const [when, ticks] of [
+  ['midway', 8],
+  ['after the end', 40],
+])
+  test(`resume ${when} from an offset inside a block already read: the final hash covers each byte once`, async () => {
+    const options = { ticks };
+    const bytes = new Uint8Array(randomBytes(20_000));
+    const sender = new FileSender({ name: 'a.bin', size: bytes.length }, slowSource(bytes), {
+      chunkSize: 1024,
+      readSize: 4096,
+      window: 1 << 20,
     });
-    sender.attach(a);
-    a.open();
-    return { a, got };
-  };
-  const first = attempt(0);
-  await settle(options.ticks);
-  assert.ok(sender.hashed >= 4096, `hashed ${sender.hashed}`);
-  first.a.close();
-  await settle(5);
-  const second = attempt(3 * 1024); // the receiver had written 3 KiB: mid-block
-  await settle(400);
-  assert.equal(second.got.bytes, bytes.length - 3 * 1024);
-  assert.equal(second.got.end, hex(bytes));
-});
+    const attempt = (offset) => {
+      const [a, b] = channelPair(sender.nextLabel());
+      const got = { bytes: 0, end: null };
+      b.addEventListener('message', (event) => {
+        if (typeof event.data !== 'string') got.bytes += event.data.byteLength;
+        else if (JSON.parse(event.data).type === 'file-offer')
+          b.send(encode('file-accept', { id: sender.id, offset }));
+        else if (JSON.parse(event.data).type === 'file-end') got.end = JSON.parse(event.data).data.sha256;
+      });
+      sender.attach(a);
+      a.open();
+      return { a, got };
+    };
+    const first = attempt(0);
+    await settle(options.ticks);
+    assert.ok(sender.hashed >= 4096, `hashed ${sender.hashed}`);
+    first.a.close();
+    await settle(5);
+    const second = attempt(3 * 1024); // the receiver had written 3 KiB: mid-block
+    await settle(400);
+    assert.equal(second.got.bytes, bytes.length - 3 * 1024);
+    assert.equal(second.got.end, hex(bytes));
+  });
 
 test('a sink that takes the buffer (a worker transfer detaches it): progress and acks still count it', async () => {
   const bytes = new Uint8Array(randomBytes(40_000));
@@ -472,7 +504,10 @@ test('a sink that takes the buffer (a worker transfer detaches it): progress and
   await settle(400);
   assert.equal(world.receiver.state, 'done', world.receiver.reason);
   assert.equal(world.receiver.written, 40_000);
-  assert.ok(acks.some((n) => n > 0 && n < 40_000), `acks ${acks}`);
+  assert.ok(
+    acks.some((n) => n > 0 && n < 40_000),
+    `acks ${acks}`,
+  );
   assert.equal(hex(sink.bytes()), hex(bytes));
 });
 

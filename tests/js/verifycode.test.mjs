@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import {
-  CodeExchange, WORDS, commitment, fingerprintOfDer, normalizeFingerprint, sdpFingerprint, verificationCode,
+  CodeExchange,
+  WORDS,
+  commitment,
+  fingerprintOfDer,
+  normalizeFingerprint,
+  sdpFingerprint,
+  verificationCode,
 } from '../../public/verify/verifycode.js';
 import { compareScanned } from '../../public/verify/qrscan.js';
 
@@ -32,7 +38,10 @@ test('known vectors give the same commitments, code and QR text as in Python', a
 
 test('order does not matter, and any change of a fingerprint or a nonce changes the code', async () => {
   for (const v of vectors) {
-    assert.equal((await verificationCode(v.a, v.nonce_a, v.b, v.nonce_b)).qr, (await verificationCode(v.b, v.nonce_b, v.a, v.nonce_a)).qr);
+    assert.equal(
+      (await verificationCode(v.a, v.nonce_a, v.b, v.nonce_b)).qr,
+      (await verificationCode(v.b, v.nonce_b, v.a, v.nonce_a)).qr,
+    );
   }
   const v = vectors[1];
   const a = normalizeFingerprint(v.a);
@@ -44,7 +53,12 @@ test('order does not matter, and any change of a fingerprint or a nonce changes 
 });
 
 /** Both commit when the channel opens; each answers what arrives, in order. */
-async function run(/** @type {CodeExchange} */ one, /** @type {CodeExchange} */ other, oneFp = ANN, otherFp = BOB) {
+async function run(
+  /** @type {CodeExchange} */ one,
+  /** @type {CodeExchange} */ other,
+  oneFp = ANN,
+  otherFp = BOB,
+) {
   let toOther = await one.start();
   let toOne = await other.start();
   while (toOther.length || toOne.length) {
@@ -74,7 +88,10 @@ test('a nonce is never sent before our commitment, even when theirs comes first'
   const theirs = await new CodeExchange(BOB).start();
   // The commitment arrives while our own is still being hashed for the open channel.
   const [atOpen, answer] = await Promise.all([ann.start(), ann.receive(theirs[0].type, theirs[0].data, BOB)]);
-  assert.deepEqual([...atOpen, ...answer].map((m) => m.type), ['verify-commit', 'verify-reveal']);
+  assert.deepEqual(
+    [...atOpen, ...answer].map((m) => m.type),
+    ['verify-commit', 'verify-reveal'],
+  );
 });
 
 test('the exchange refuses a reveal before a commitment, a nonce that does not match, a second commitment', async () => {
@@ -102,7 +119,7 @@ test('the exchange refuses a reveal before a commitment, a nonce that does not m
   }
 });
 
-test('a scanned QR text is a match only when it is this link\'s whole code', () => {
+test("a scanned QR text is a match only when it is this link's whole code", () => {
   const qr = `LANCALL-VERIFY-2 a-b-c-d-e ${'ab'.repeat(32)}`;
   assert.equal(compareScanned(` ${qr}\n`, qr), 'match');
   assert.equal(compareScanned(qr.slice(0, -1) + 'c', qr), 'differs'); // same words, another digest
@@ -125,5 +142,8 @@ test('the SHA-256 fingerprint is read from SDP, and a DER certificate is hashed 
   assert.equal(sdpFingerprint('v=0\r\n'), null);
   // SHA-256 of the three bytes "abc" (FIPS 180-2 example).
   const der = new TextEncoder().encode('abc');
-  assert.equal((await fingerprintOfDer(der.buffer)).replaceAll(':', ''), 'BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD');
+  assert.equal(
+    (await fingerprintOfDer(der.buffer)).replaceAll(':', ''),
+    'BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD',
+  );
 });

@@ -46,7 +46,10 @@ async function target({ selector, container, text }) {
   const deadline = Date.now() + 10000;
   for (;;) {
     for (const scope of await page.$$(container)) {
-      const matches = await scope.evaluate((el, t) => el.textContent.includes(t) && el.getClientRects().length > 0, text || '');
+      const matches = await scope.evaluate(
+        (el, t) => el.textContent.includes(t) && el.getClientRects().length > 0,
+        text || '',
+      );
       const found = matches ? await scope.$(selector) : null;
       if (found) return found;
     }
@@ -60,12 +63,23 @@ const ops = {
     page = await browser.newPage();
     await page.setViewport({ width: width || 1280, height: height || 800 });
     // Only on the app's pages: about:blank (every new tab's first document) has no storage.
-    await page.evaluateOnNewDocument((n) => location.protocol === 'https:' && localStorage.setItem('lanCall.name', n), name);
+    await page.evaluateOnNewDocument(
+      (n) => location.protocol === 'https:' && localStorage.setItem('lanCall.name', n),
+      name,
+    );
     // Uncaught errors with where they came from (BiDi's own report carries no stack).
     await page.evaluateOnNewDocument(() => {
       const seen = (window.__pageErrors = []);
-      const keep = (error, where) => seen.push(`${error?.name || 'Error'}: ${error?.message || error} ${where} ${String(error?.stack || '').split('\n').slice(0, 3).join(' < ')}`);
-      window.addEventListener('error', (event) => keep(event.error || event.message, `${event.filename}:${event.lineno}:${event.colno}`));
+      const keep = (error, where) =>
+        seen.push(
+          `${error?.name || 'Error'}: ${error?.message || error} ${where} ${String(error?.stack || '')
+            .split('\n')
+            .slice(0, 3)
+            .join(' < ')}`,
+        );
+      window.addEventListener('error', (event) =>
+        keep(event.error || event.message, `${event.filename}:${event.lineno}:${event.colno}`),
+      );
       window.addEventListener('unhandledrejection', (event) => keep(event.reason, '(a promise)'));
     });
     await page.goto(url);
@@ -127,7 +141,9 @@ for await (const line of lines) {
     const value = await ops[request.op](request);
     process.stdout.write(`${JSON.stringify({ id: request.id, ok: true, value: value ?? null })}\n`);
   } catch (error) {
-    process.stdout.write(`${JSON.stringify({ id: request.id, ok: false, error: String(error?.message || error).slice(0, 2000) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ id: request.id, ok: false, error: String(error?.message || error).slice(0, 2000) })}\n`,
+    );
   }
   if (request.op === 'close') break;
 }
