@@ -103,7 +103,10 @@ function idle(action) {
   else setTimeout(action, 50);
 }
 
-/** The list changed: the lobby now, the features (calls, files, conversations) once here. @param {import('./core/roster.js').Person} person */
+/**
+ * The list changed: the lobby now, the features (calls, files, conversations) once here.
+ * @param {import('./core/roster.js').Person} person
+ */
 function personChanged(person) {
   lobby.renderPeople(roster.people);
   features?.personChanged(person);
@@ -119,7 +122,10 @@ roster.on('removed', (person) => {
   personChanged(person);
 });
 
-/** Reload for a new version, resuming under the same id and keeping the last notice. @param {string} notice */
+/**
+ * Reload for a new version, resuming under the same id and keeping the last notice.
+ * @param {string} notice
+ */
 function reloadNow(notice) {
   signalling.reloadSoon();
   if (notice) sessionStorage.setItem(NOTICE_KEY, notice);

@@ -99,7 +99,8 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
       lobby.emptyText = required
         ? 'This server lists people by space: create a space, or join one with the code someone gave you.'
         : code
-          ? `Nobody here yet — if you expected someone, check the code ${code}. To bring people in, share its link or QR code under “Space ${code}”.`
+          ? `Nobody here yet — if you expected someone, check the code ${code}. ` +
+            `To bring people in, share its link or QR code under “Space ${code}”.`
           : '';
       lobby.paintEmpty();
     },
@@ -112,7 +113,9 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
     data: (type, data) => dataLinks.handle(type, data),
     space: (_type, data) => spaces.followMove(data),
   };
-  /** @type {Record<Role, (error: {code: string, message?: string, ref?: string, target?: string}) => boolean>} */
+  /**
+   * @type {Record<Role, (error: {code: string, message?: string, ref?: string, target?: string}) => boolean>}
+   */
   const errorHandlers = {
     data: (error) => dataLinks.serverError(error),
     call: (error) => calls.serverError(error),
@@ -134,7 +137,8 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
 
   calls.on('call', (call) => {
     if (!call.is('ringing')) {
-      if (!callView.call) notifier.askOnce(); // they just placed a call: a sensible moment to offer notifications
+      // they just placed a call: a sensible moment to offer notifications
+      if (!callView.call) notifier.askOnce();
       return callView.show(call);
     }
     lobby.showIncoming(call);
@@ -229,7 +233,10 @@ export function startFeatures({ signalling, roster, lobby, nameField, reloadNow 
     calls.rejoinAfterReload(person.id);
   }
 
-  /** The list changed: "Call back" and a call, link or transfer with that person follow. @param {Person} person */
+  /**
+   * The list changed: "Call back" and a call, link or transfer with that person follow.
+   * @param {Person} person
+   */
   function personChanged(person) {
     missed.render();
     calls.personChanged(person);

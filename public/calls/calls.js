@@ -21,7 +21,10 @@ import { ERROR } from '../core/protocol.js';
  */
 
 const CALLEE_RING_SLACK_MS = 5000; // the caller's own timeout normally ends the ring first
-/** A reload cut our 1:1 call: the page that comes back calls again within this (the server's rejoin window). */
+/**
+ * A reload cut our 1:1 call: the page that comes back calls again within this
+ * (the server's rejoin window).
+ */
 export const REJOIN_MS = 10000;
 const REJOIN_KEY = 'lanCall.rejoin'; // sessionStorage: a reload keeps it, a closed tab does not
 /** Endings nobody needs to hear about: the call goes on in another form. */
@@ -64,7 +67,10 @@ export class CallController extends Emitter {
     this.callState.on('state', () => {
       for (const link of this.links.values()) link.waiting = link.peerId === this.callState.waiting;
     });
-    /** @type {{peerId: string, at: number} | null} a connected 1:1 call the other side's page left (a reload comes back) */
+    /**
+     * @type {{peerId: string, at: number} | null} a connected 1:1 call the other side's page left
+     * (a reload comes back)
+     */
     this.cutByReload = null;
     /** @type {{peerId: string, at: number} | null} the call our own reload cut: read once, at start */
     this.pendingRejoin = null;
@@ -146,7 +152,10 @@ export class CallController extends Emitter {
     return this.people.get(id)?.name || this.links.get(id)?.peerName || 'Someone';
   }
 
-  /** The user tapped a person (or our reload cut our call with them). @param {string} peerId @param {boolean} [rejoin] */
+  /**
+   * The user tapped a person (or our reload cut our call with them).
+   * @param {string} peerId @param {boolean} [rejoin]
+   */
   call(peerId, rejoin = false) {
     const person = this.people.get(peerId);
     if (this.active || this.callState.is('invitation') || !person) return;
@@ -328,7 +337,10 @@ export class CallController extends Emitter {
     return !!group && group.members.length + this.invited.size >= this.maxCallSize;
   }
 
-  /** Someone calls while we are in a call: they wait, and we choose (add them, or busy). @param {string} from @param {string} sdp */
+  /**
+   * Someone calls while we are in a call: they wait, and we choose (add them, or busy).
+   * @param {string} from @param {string} sdp
+   */
   waiting(from, sdp) {
     const link = this.linkFor(from, this.nameOf(from));
     // Waiting before the link rings, so that it never counts as in the call.
@@ -456,7 +468,10 @@ export class CallController extends Emitter {
     setTimeout(() => this.forgetInvite(peerId), timeout);
   }
 
-  /** Take back an invitation that still rings (tapped again in "Add people", or we leave). @param {string} peerId */
+  /**
+   * Take back an invitation that still rings (tapped again in "Add people", or we leave).
+   * @param {string} peerId
+   */
   withdrawInvite(peerId) {
     const group = this.group;
     if (!group || !this.invited.has(peerId)) return;
@@ -469,7 +484,10 @@ export class CallController extends Emitter {
     if (this.callState.fire('uninvite', peerId)) this.emit('inviting', this.invited);
   }
 
-  /** The person we invited declined (or was busy, or did not answer). @param {string} from @param {string} reason */
+  /**
+   * The person we invited declined (or was busy, or did not answer).
+   * @param {string} from @param {string} reason
+   */
   inviteAnswered(from, reason) {
     const name = this.invited.get(from) || this.nameOf(from);
     this.forgetInvite(from);
@@ -695,7 +713,8 @@ export class CallController extends Emitter {
       return true;
     }
     if (code !== ERROR.UNKNOWN_PEER) return false;
-    const call = target === undefined ? this.current : link; // the server may not name the target of an unknown peer
+    // the server may not name the target of an unknown peer
+    const call = target === undefined ? this.current : link;
     if ((ref === 'offer' && call?.is('calling')) || (ref === 'accept' && call?.is('connecting'))) {
       call.end('unavailable', 'local');
     }

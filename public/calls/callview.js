@@ -156,7 +156,8 @@ export class CallView {
     chip.hidden = waiting.length === 0;
     const who = waiting.length === 1 ? `${waiting[0]} doesn’t` : 'they don’t';
     chip.textContent = waiting.length
-      ? `Waiting for ${listNames(waiting)} to confirm your device: ${who} see or hear you yet, and your messages arrive if they do.`
+      ? `Waiting for ${listNames(waiting)} to confirm your device: ${who} see or hear you yet, ` +
+        'and your messages arrive if they do.'
       : '';
   }
 

@@ -74,7 +74,8 @@ export class ChatPanel {
     /**
      * The conversation kept on this device with the person of a 1:1 call
      * (public/data/conversations.js): its lines show first, and the call's lines join it.
-     * @type {{history(peerId: string): {text: string, mine: boolean}[], record(link: import('./peerlink.js').PeerLink, text: string, mine: boolean): void} | null}
+     * @type {{history(peerId: string): {text: string, mine: boolean}[],
+     *         record(link: import('./peerlink.js').PeerLink, text: string, mine: boolean): void} | null}
      */
     this.conversation = null;
     this.input.maxLength = MAX_LINE;
@@ -115,7 +116,10 @@ export class ChatPanel {
     link.during('channel', () => this.setReady());
   }
 
-  /** Someone left the call: their typing indicator goes with them. @param {import('./peerlink.js').PeerLink} link */
+  /**
+   * Someone left the call: their typing indicator goes with them.
+   * @param {import('./peerlink.js').PeerLink} link
+   */
   remove(link) {
     this.links.delete(link);
     this.showTyping(false, link);

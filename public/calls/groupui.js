@@ -61,7 +61,8 @@ export class AddPeople {
     const note = $('add-full');
     note.hidden = !full;
     note.textContent = full
-      ? `This call is full: ${this.calls.maxCallSize} people, invitations included. Cancel an invitation to add someone else.`
+      ? `This call is full: ${this.calls.maxCallSize} people, invitations included. ` +
+        'Cancel an invitation to add someone else.'
       : '';
     const people = [...this.people.values()]
       .filter((person) => !members.has(person.id))
@@ -80,7 +81,10 @@ export class AddPeople {
       if (!item) {
         item = document.createElement('li');
         item.innerHTML =
-          '<button type="button" class="person" data-testid="add-person"><span class="avatar" aria-hidden="true"></span><span class="who"><span class="visually-hidden action"></span><span class="name"></span><span class="status small"></span></span></button>';
+          '<button type="button" class="person" data-testid="add-person">' +
+          '<span class="avatar" aria-hidden="true"></span>' +
+          '<span class="who"><span class="visually-hidden action"></span><span class="name"></span>' +
+          '<span class="status small"></span></span></button>';
         this.items.set(person.id, item);
       }
       const button = /** @type {HTMLElement} */ (item.firstElementChild);

@@ -57,7 +57,8 @@ export class Media extends Emitter {
     if (!devices?.getUserMedia) {
       return this.settle(
         'insecure',
-        'The browser keeps the camera off on this connection. Open the https:// address and trust this server if asked.',
+        'The browser keeps the camera off on this connection. ' +
+          'Open the https:// address and trust this server if asked.',
       );
     }
     const video = { ...VIDEO, deviceId: stored('camera') };
@@ -184,7 +185,9 @@ export class Media extends Emitter {
       remember(which, deviceId);
       this.message = '';
     } catch (error) {
-      this.message = `That ${which === 'camera' ? 'camera' : 'microphone'} could not be opened (${/** @type {Error} */ (error).name}).`;
+      this.message =
+        `That ${which === 'camera' ? 'camera' : 'microphone'} could not be opened ` +
+        `(${/** @type {Error} */ (error).name}).`;
       // Get back to a working device rather than none.
       await navigator.mediaDevices.getUserMedia({ [kind]: base }).then(
         (s) => this.adopt(s),

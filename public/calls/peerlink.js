@@ -39,7 +39,8 @@ const KINDS = ['audio', 'video'];
  */
 export class PeerLink extends Emitter {
   /**
-   * @param {{peerId: string, peerName: string, messageTypes: import('../connection/channels.js').MessageRegistry,
+   * @param {{peerId: string, peerName: string,
+   *          messageTypes: import('../connection/channels.js').MessageRegistry,
    *          guard: import('../verify/guard.js').Guard, signal: (type: string, data: object) => void}} o
    * `signal` relays a message to this person through the server; `guard` checks every
    * connection of theirs (public/verify/guard.js)
@@ -51,7 +52,10 @@ export class PeerLink extends Emitter {
     /** What a call's channels speak (the owner's registry, public/connection/channels.js). */
     this.messageTypes = o.messageTypes;
     this.guard = o.guard;
-    /** @type {string | null} the group call this link belongs to: its relays carry `call` (docs/protocol.md §8) */
+    /**
+     * @type {string | null} the group call this link belongs to: its relays carry `call`
+     * (docs/protocol.md §8)
+     */
     this.callId = null;
     /** This call picks up one our page's reload cut (docs/protocol.md §7): its first offer says so. */
     this.rejoining = false;
@@ -147,7 +151,10 @@ export class PeerLink extends Emitter {
     return true;
   }
 
-  /** Callee: idle -> ringing; the offer is applied while it rings. @param {string} sdp @param {CallSetup} setup */
+  /**
+   * Callee: idle -> ringing; the offer is applied while it rings.
+   * @param {string} sdp @param {CallSetup} setup
+   */
   offered(sdp, setup) {
     if (!this.fire('offered')) return false;
     stage('offer-received');

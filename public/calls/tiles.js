@@ -151,7 +151,8 @@ export class TileGrid {
     else
       who.setAttribute(
         'aria-label',
-        `${link.peerName}: not the device you verified as ${check.expected[0]?.name || link.peerName}. Show the security code`,
+        `${link.peerName}: not the device you verified as ${check.expected[0]?.name || link.peerName}. ` +
+          'Show the security code',
       );
     who.title = check ? `Security code with ${link.peerName}` : '';
     paintAvatar(/** @type {HTMLElement} */ (tile.querySelector('.avatar')), link.peerName, link.peerId);

@@ -4,10 +4,11 @@
 //
 // A message type is declared once in its kind's registry, with the channel it travels on
 // and a check of its `data`; features (chat, typing, the media state, files,
-// verification) subscribe to types on a link (`link.subscribe`) and never touch a channel. The default channel is the negotiated
-// `chat` channel with id 0 that every call has (so old peers keep working); further
-// channels are opened by name, on demand, with their own options (e.g. one ordered
-// reliable channel per file transfer), and the other side picks them up by label.
+// verification) subscribe to types on a link (`link.subscribe`) and never touch a channel.
+// The default channel is the negotiated `chat` channel with id 0 that every call has (so
+// old peers keep working); further channels are opened by name, on demand, with their own
+// options (e.g. one ordered reliable channel per file transfer), and the other side picks
+// them up by label.
 
 import { Emitter } from '../core/events.js';
 
@@ -123,7 +124,8 @@ const THROUGH_A_HOLD = new Set(['disconnect', 'hold', 'verify-commit', 'verify-r
  * Subscribe to one message type on anything that emits `message` ({type, data}) events
  * (a `PeerChannels`, a call's link), until the returned function is called or
  * `options.signal` aborts. Links offer it as `link.subscribe(type, handler)`.
- * @param {{on: (type: string, listener: (detail: any) => void, options?: AddEventListenerOptions) => void}} source
+ * @param {{on: (type: string, listener: (detail: any) => void,
+ *   options?: AddEventListenerOptions) => void}} source
  * @param {string} type @param {(data: any) => void} handler @param {AddEventListenerOptions} [options]
  * @returns {() => void}
  */

@@ -89,7 +89,10 @@ export class Connection extends Emitter {
     });
   }
 
-  /** A closed connection is silent: nothing it started can reach its old owner. @param {string} type @param {any} [detail] */
+  /**
+   * A closed connection is silent: nothing it started can reach its old owner.
+   * @param {string} type @param {any} [detail]
+   */
   emit(type, detail) {
     if (!this.closed) super.emit(type, detail);
   }
@@ -104,7 +107,10 @@ export class Connection extends Emitter {
     return this.guard.isHeld(this);
   }
 
-  /** What verification knows of this connection (public/verify/guard.js), or null before their description. */
+  /**
+   * What verification knows of this connection (public/verify/guard.js), or null before
+   * their description.
+   */
   get check() {
     return this.guard.checkOf(this);
   }
@@ -216,14 +222,18 @@ export class Connection extends Emitter {
 
   // --- what we send -----------------------------------------------------------------------
 
-  /** A registered message on its channel; false if not sent (closed, held, not open). @param {string} type @param {unknown} [data] */
+  /**
+   * A registered message on its channel; false if not sent (closed, held, not open).
+   * @param {string} type @param {unknown} [data]
+   */
   send(type, data) {
     return !this.closed && this.channels.send(type, data);
   }
 
   /**
    * Send `track` on `sender` (null: nothing), unless verification holds the connection:
-   * then it goes once the user lets it through. @param {RTCRtpSender} sender @param {MediaStreamTrack | null} track
+   * then it goes once the user lets it through.
+   * @param {RTCRtpSender} sender @param {MediaStreamTrack | null} track
    */
   async sendTrack(sender, track) {
     this.intended.set(sender, track);

@@ -33,8 +33,14 @@
 
 import { Emitter } from '../core/events.js';
 
-/** @typedef {'idle' | 'calling' | 'ringing' | 'connecting' | 'connected' | 'reconnecting' | 'ended'} LinkStateName */
-/** @typedef {'dial' | 'offered' | 'link' | 'accept' | 'answered' | 'connected' | 'lost' | 'end' | 'reset'} LinkEvent */
+/**
+ * @typedef {'idle' | 'calling' | 'ringing' | 'connecting' | 'connected' | 'reconnecting'
+ *   | 'ended'} LinkStateName
+ */
+/**
+ * @typedef {'dial' | 'offered' | 'link' | 'accept' | 'answered' | 'connected' | 'lost' | 'end'
+ *   | 'reset'} LinkEvent
+ */
 
 /** @type {Readonly<Record<LinkStateName, Partial<Record<LinkEvent, LinkStateName>>>>} */
 export const TRANSITIONS = Object.freeze({

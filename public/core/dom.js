@@ -12,7 +12,10 @@ export function setIcon(button, icon) {
   use?.setAttribute('href', use.getAttribute('href')?.replace(/#.*/, `#${icon}`) || '');
 }
 
-/** Give a button its accessible name and the same desktop tooltip. @param {Element} button @param {string} text */
+/**
+ * Give a button its accessible name and the same desktop tooltip.
+ * @param {Element} button @param {string} text
+ */
 export function setLabel(button, text) {
   button.setAttribute('aria-label', text);
   button.setAttribute('title', text);

@@ -24,7 +24,10 @@ export function shownText(text, { lines = false } = {}) {
 
 const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
 
-/** A media type as the sender claims it, or '' when it is not one (shown as "unknown type"). @param {unknown} type */
+/**
+ * A media type as the sender claims it, or '' when it is not one (shown as "unknown type").
+ * @param {unknown} type
+ */
 export function shownMediaType(type) {
   return typeof type === 'string' && MIME_TYPE.test(type) ? type.toLowerCase() : '';
 }

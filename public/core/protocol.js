@@ -4,10 +4,14 @@
 // signalling and by each role. tests/unit/test_client_protocol.py keeps it equal to the
 // server's tables.
 
-/** @typedef {'offer' | 'accept' | 'reject' | 'icecandidate' | 'hangup' | 'ringing' | 'space-move'} RelayType */
+/**
+ * @typedef {'offer' | 'accept' | 'reject' | 'icecandidate' | 'hangup' | 'ringing' | 'space-move'} RelayType
+ */
 /** @typedef {'invite' | 'join' | 'leave-call'} CallRequest */
 /** @typedef {RelayType | CallRequest | 'identify' | 'leave' | 'ping'} ClientType what a client may send */
-/** @typedef {'ready' | 'peer' | 'error' | 'pong' | 'call' | 'invite'} ServerType what the server itself sends */
+/**
+ * @typedef {'ready' | 'peer' | 'error' | 'pong' | 'call' | 'invite'} ServerType what the server itself sends
+ */
 
 /**
  * The fields each relay carries besides its target; the server drops any other (§2).

@@ -6,8 +6,10 @@ import { CAPS } from './protocol.js';
 
 /**
  * @typedef {{iceServers: RTCIceServer[], maxMessageBytes: number, maxNameLength: number,
- *            ringTimeoutMs: number, resumeGraceMs: number, maxCallSize?: number, openSpace?: boolean}} ServerConfig
- * @typedef {'connecting' | 'online' | 'reconnecting' | 'offline'} SocketState the socket to the server (not a peer link)
+ *            ringTimeoutMs: number, resumeGraceMs: number, maxCallSize?: number,
+ *            openSpace?: boolean}} ServerConfig
+ * @typedef {'connecting' | 'online' | 'reconnecting' | 'offline'} SocketState the socket to the server
+ * (not a peer link)
  */
 
 const TOKEN_KEY = 'lanCall.resume';
@@ -213,7 +215,10 @@ export class Signalling extends Emitter {
     if (this.identified) this.sendFrame('identify', this.identity());
   }
 
-  /** Move to another space (null: the open network); its people replace the list. @param {string | null} space */
+  /**
+   * Move to another space (null: the open network); its people replace the list.
+   * @param {string | null} space
+   */
   setSpace(space) {
     this.space = space;
     if (this.identified) this.sendFrame('identify', this.identity());

@@ -171,7 +171,10 @@ export class Messenger extends Emitter {
     this.people = people;
     /** @type {string | null} the conversation on screen: its lines arrive read */
     this.viewing = null;
-    /** @type {Map<string, Set<string>>} lines refused while that person's link was held (peer id -> line ids) */
+    /**
+     * @type {Map<string, Set<string>>} lines refused while that person's link was held
+     * (peer id -> line ids)
+     */
     this.held = new Map();
     dataLinks.subscribe('message', (line, from) => {
       this.received(
@@ -204,7 +207,10 @@ export class Messenger extends Emitter {
     if (this.store.add(peerId, name, line, { unread })) this.emit('line', { peerId, line, via });
   }
 
-  /** Send a line; it shows at once as sending, then delivered or failed. @param {string} peerId @param {string} text */
+  /**
+   * Send a line; it shows at once as sending, then delivered or failed.
+   * @param {string} peerId @param {string} text
+   */
   send(peerId, text) {
     /** @type {Line} */
     const line = {
@@ -220,14 +226,20 @@ export class Messenger extends Emitter {
     return line;
   }
 
-  /** A line we wrote in a 1:1 call's chat: kept, already delivered. @param {string} peerId @param {string} text */
+  /**
+   * A line we wrote in a 1:1 call's chat: kept, already delivered.
+   * @param {string} peerId @param {string} text
+   */
   sentInCall(peerId, text) {
     /** @type {Line} */
     const line = { id: lineId(), text, mine: true, at: Date.now(), status: 'delivered' };
     if (this.store.add(peerId, this.nameOf(peerId), line)) this.emit('line', { peerId, line, via: 'call' });
   }
 
-  /** Try a line that was not delivered again (same id: never shown twice). @param {string} peerId @param {string} id */
+  /**
+   * Try a line that was not delivered again (same id: never shown twice).
+   * @param {string} peerId @param {string} id
+   */
   retry(peerId, id) {
     const line = this.store.lines(peerId).find((l) => l.id === id && l.mine);
     if (!line || line.status !== 'failed') return;
@@ -262,7 +274,10 @@ export class Messenger extends Emitter {
     for (const id of ids) this.retry(peerId, id);
   }
 
-  /** Tell them we are typing (or stopped); this opens the link early, as a line usually follows. @param {string} peerId @param {boolean} on */
+  /**
+   * Tell them we are typing (or stopped); this opens the link early, as a line usually follows.
+   * @param {string} peerId @param {boolean} on
+   */
   typing(peerId, on) {
     if (!this.people.get(peerId)) return;
     this.dataLinks.send(peerId, 'typing', on).catch(() => {}); // a lost indicator times out there

@@ -147,7 +147,10 @@ export class DataLink extends Emitter {
     return this.connection?.channels ?? null;
   }
 
-  /** Verification (public/verify/guard.js): not the device verified for this person, until the user decides. */
+  /**
+   * Verification (public/verify/guard.js): not the device verified for this person,
+   * until the user decides.
+   */
   get held() {
     return this.connection?.held ?? false;
   }
@@ -303,7 +306,8 @@ export class DataLink extends Emitter {
   heldError() {
     return new DataLinkError(
       'held',
-      `Not sent: this may not be ${this.peerName}’s verified device. Choose “It’s a new device” or “Not them” first.`,
+      `Not sent: this may not be ${this.peerName}’s verified device. ` +
+        'Choose “It’s a new device” or “Not them” first.',
     );
   }
 
@@ -569,7 +573,8 @@ export class DataLinks extends Emitter {
   /**
    * @param {import('../core/signalling.js').Signalling} signalling @param {People} people
    * @param {import('../verify/guard.js').Guard} guard checks every connection (public/verify/guard.js)
-   * @param {{idleMs?: number, openTimeoutMs?: number, types?: import('../connection/channels.js').MessageRegistry}} [options]
+   * @param {{idleMs?: number, openTimeoutMs?: number,
+   *          types?: import('../connection/channels.js').MessageRegistry}} [options]
    */
   constructor(signalling, people, guard, options = {}) {
     super();
@@ -628,7 +633,10 @@ export class DataLinks extends Emitter {
     return this.reachable(peerId)?.send(type, data) ?? Promise.reject(this.notHere(peerId));
   }
 
-  /** @param {string} peerId @param {string} type @param {unknown} [data] @param {{timeoutMs?: number}} [options] */
+  /**
+   * @param {string} peerId @param {string} type @param {unknown} [data]
+   * @param {{timeoutMs?: number}} [options]
+   */
   request(peerId, type, data, options) {
     return this.reachable(peerId)?.request(type, data, options) ?? Promise.reject(this.notHere(peerId));
   }
@@ -638,7 +646,10 @@ export class DataLinks extends Emitter {
     return this.reachable(peerId)?.channel(label, options) ?? Promise.reject(this.notHere(peerId));
   }
 
-  /** Handle `type` from anyone (after that person's own handlers). Returns unsubscribe. @param {string} type @param {Handler} handler */
+  /**
+   * Handle `type` from anyone (after that person's own handlers). Returns unsubscribe.
+   * @param {string} type @param {Handler} handler
+   */
   subscribe(type, handler) {
     return this.everyone.add(type, handler);
   }

@@ -83,9 +83,16 @@ export class Requests {
   constructor(now = Date.now) {
     this.now = now;
     this.counter = 0;
-    /** @type {Map<string, {resolve: (value: any) => void, reject: (error: Error) => void, timer: ReturnType<typeof setTimeout> | undefined, type: string, timeoutMs: number, timeoutText: string}>} */
+    /**
+     * @type {Map<string, {resolve: (value: any) => void, reject: (error: Error) => void,
+     *   timer: ReturnType<typeof setTimeout> | undefined, type: string, timeoutMs: number,
+     *   timeoutText: string}>}
+     */
     this.pending = new Map();
-    /** Their side holds the link for its person's decision (docs/verification.md): no clock runs meanwhile. */
+    /**
+     * Their side holds the link for its person's decision (docs/verification.md):
+     * no clock runs meanwhile.
+     */
     this.paused = false;
   }
 
@@ -140,7 +147,8 @@ export class Requests {
   /**
    * A `response` arrived: settle its request. Returns false for an id nobody waits for
    * (late, after a timeout, or made up).
-   * @param {{id: string, data?: unknown, error?: unknown}} response @param {string} who their name, for errors
+   * @param {{id: string, data?: unknown, error?: unknown}} response
+   * @param {string} who their name, for errors
    */
   settle(response, who) {
     const entry = this.pending.get(response.id);
@@ -184,7 +192,10 @@ export class OfferBudget {
     this.byPeer = new Map();
   }
 
-  /** Whether an offer from `peerId` at `now` (ms) is answered; it uses one if so. @param {string} peerId @param {number} now */
+  /**
+   * Whether an offer from `peerId` at `now` (ms) is answered; it uses one if so.
+   * @param {string} peerId @param {number} now
+   */
   take(peerId, now) {
     let entry = this.byPeer.get(peerId);
     if (!entry) {

@@ -102,7 +102,8 @@ export class FileTransfers extends Emitter {
       this.keepPart(entry);
       entry.transfer.machine.fire(
         'fail',
-        `${entry.peerName} can no longer send the rest (their page was reloaded or closed) after ${at}: ask them to send it again, and it continues from there.`,
+        `${entry.peerName} can no longer send the rest (their page was reloaded or closed) after ${at}: ` +
+          'ask them to send it again, and it continues from there.',
       );
     }
   }
@@ -246,7 +247,8 @@ export class FileTransfers extends Emitter {
               this.keepPart(entry);
               receiver.machine.fire(
                 'fail',
-                `${entry.peerName} did not come back; the file was not saved. If they send it again, it continues from there.`,
+                `${entry.peerName} did not come back; the file was not saved. ` +
+                  'If they send it again, it continues from there.',
               );
             }, WAIT_RESUME_MS);
             if (this.people.get(peerId)) this.checkSenders(peerId); // still listed: a reload, or a blip?

@@ -2,8 +2,9 @@
 // synchronous access handle (workers only; the fastest way to write there) and hashes
 // it as it goes, so a large file never sits in memory and the page's thread stays free.
 //
-// Messages in: {op: 'open', name} | {op: 'write', bytes} or {op: 'write', parts: [bytes…]} | {op: 'peek'} | {op: 'digest'} | {op: 'discard'},
-// each with a `seq`; every one is answered {seq, ok: true, value?} or {seq, ok: false, error}.
+// Messages in: {op: 'open', name} | {op: 'write', bytes} or {op: 'write', parts: [bytes…]} |
+// {op: 'peek'} | {op: 'digest'} | {op: 'discard'}, each with a `seq`; every one is answered
+// {seq, ok: true, value?} or {seq, ok: false, error}.
 
 import { Sha256 } from './sha256.js';
 

@@ -214,7 +214,8 @@ export class ConversationView {
     const messages = kept === 1 ? 'a message' : `${kept} messages`;
     if (note)
       note.textContent = kept
-        ? `${link?.peerName} sent ${messages} meanwhile: ${kept === 1 ? 'it shows' : 'they show'} if you choose “It’s a new device”.`
+        ? `${link?.peerName} sent ${messages} meanwhile: ` +
+          `${kept === 1 ? 'it shows' : 'they show'} if you choose “It’s a new device”.`
         : '';
   }
 
@@ -282,7 +283,8 @@ export class ConversationView {
  * A 1:1 call's chat continues the conversation with that person: the chat panel shows
  * the kept lines first, the call's lines are kept, and lines that come over the data
  * link during the call show in the panel too.
- * @param {import('../calls/chat.js').ChatPanel} chat @param {import('./conversations.js').Messenger} messenger
+ * @param {import('../calls/chat.js').ChatPanel} chat
+ * @param {import('./conversations.js').Messenger} messenger
  */
 export function continueInCall(chat, messenger) {
   chat.conversation = {

@@ -43,8 +43,14 @@ const HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 export const FINISHED = Object.freeze(new Set(['done', 'declined', 'cancelled', 'failed']));
 
-/** @typedef {'offering' | 'sending' | 'verifying' | 'interrupted' | 'done' | 'declined' | 'cancelled' | 'failed'} SenderStateName */
-/** @typedef {'offered' | 'receiving' | 'verifying' | 'interrupted' | 'done' | 'declined' | 'cancelled' | 'failed'} ReceiverStateName */
+/**
+ * @typedef {'offering' | 'sending' | 'verifying' | 'interrupted' | 'done' | 'declined' | 'cancelled'
+ *   | 'failed'} SenderStateName
+ */
+/**
+ * @typedef {'offered' | 'receiving' | 'verifying' | 'interrupted' | 'done' | 'declined' | 'cancelled'
+ *   | 'failed'} ReceiverStateName
+ */
 /**
  * @typedef {'accept' | 'decline' | 'done' | 'drop' | 'cancel' | 'fail' | 'sent' | 'resume' | 'end'
  *   | 'verified'} TransferEvent what a SENDER or RECEIVER table moves on
@@ -142,7 +148,8 @@ export function newTransferId() {
 /**
  * `partial` (ext): the sender can continue from the start of this file that the receiver
  * already has from an earlier transfer (docs/protocol.md §9.2, "Sent again").
- * @typedef {{id: string, name: string, size: number, type: string, chunkSize: number, sha256?: string, partial?: boolean}} Offer
+ * @typedef {{id: string, name: string, size: number, type: string, chunkSize: number, sha256?: string,
+ *   partial?: boolean}} Offer
  */
 
 const isOffset = (/** @type {unknown} */ v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0;
@@ -244,7 +251,8 @@ export class Speed {
  * @typedef {{
  *   label: string, readyState: string, bufferedAmount: number, bufferedAmountLowThreshold: number,
  *   binaryType: string, send(data: string | ArrayBufferView | ArrayBuffer): void, close: () => void,
- *   addEventListener: (type: string, listener: (event: any) => void, options?: AddEventListenerOptions) => void,
+ *   addEventListener: (type: string, listener: (event: any) => void,
+ *     options?: AddEventListenerOptions) => void,
  * }} Channel
  */
 
@@ -371,7 +379,8 @@ class Transfer extends Emitter {
  */
 /**
  * `peek`: the digest of what was hashed so far, the hash going on.
- * @typedef {{update: (bytes: Uint8Array) => unknown, hex: () => string | Promise<string>, peek: () => string | Promise<string>}} Hasher
+ * @typedef {{update: (bytes: Uint8Array) => unknown, hex: () => string | Promise<string>,
+ *   peek: () => string | Promise<string>}} Hasher
  */
 
 /**

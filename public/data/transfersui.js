@@ -28,7 +28,8 @@ function kindOf(type) {
 export class TransfersView {
   /**
    * @param {import('./files.js').FileTransfers} files
-   * @param {{people: Map<string, {id: string, name: string, kind?: string}>, on?: (type: string, listener: () => void) => void}} roster
+   * @param {{people: Map<string, {id: string, name: string, kind?: string}>,
+   *          on?: (type: string, listener: () => void) => void}} roster
    * @param {() => string[]} callPeers who the current call is with (for its chat's button)
    */
   constructor(files, roster, callPeers) {
@@ -278,7 +279,8 @@ export class TransfersView {
         return `Waiting for ${entry.peerName} to accept…`;
       case 'offered':
         return entry.continues
-          ? `Sent again: it continues from the ${formatBytes(entry.continues.receiver.written)} already received.`
+          ? `Sent again: it continues from the ${formatBytes(entry.continues.receiver.written)} ` +
+              'already received.'
           : 'Wants to send you this file.';
       case 'verifying':
         // Every byte is here; a slow disk may still be writing them: that is progress too.

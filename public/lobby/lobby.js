@@ -66,7 +66,10 @@ export function paintAvatar(el, name, key) {
   el.style.setProperty('--hue', String(hue(key)));
 }
 
-/** Mic and camera buttons (in `root`) show the real track state. @param {Element} root @param {Media} media */
+/**
+ * Mic and camera buttons (in `root`) show the real track state.
+ * @param {Element} root @param {Media} media
+ */
 export function paintToggles(root, media) {
   for (const [action, on, track, label, icon] of /** @type {const} */ ([
     ['mic', media.micOn, media.audioTrack, 'Microphone', 'mic'],
@@ -124,7 +127,10 @@ export class Lobby {
     /** @type {Map<string, Person>} */ this.people = new Map();
     this.selfName = '';
     this.selfId = '';
-    /** What the empty list says once listed (a space's own words, public/lobby/spaces.js); '' for the default. */
+    /**
+     * What the empty list says once listed (a space's own words, public/lobby/spaces.js);
+     * '' for the default.
+     */
     this.emptyText = '';
   }
 
@@ -190,7 +196,8 @@ export class Lobby {
       this.list.dataset.state !== 'listed'
         ? 'Looking for people…'
         : this.emptyText ||
-          'Nobody else is here yet. Open this page on another device on the same network: “Invite a phone” shows how.';
+          'Nobody else is here yet. Open this page on another device on the same network: ' +
+            '“Invite a phone” shows how.';
   }
 
   /** @param {Media} media */
@@ -219,7 +226,8 @@ export class Lobby {
    * Accept take it, so a keyboard user can answer at once.
    * @param {{peerName: string, peerId: string}} call
    * @param {{text: string, others: string} | null} [invitation] an invitation to a group call
-   * (text: "Ann invites you to a call with Bob and Cat"; others: "Bob and Cat", or '' when Ann is alone there)
+   * (text: "Ann invites you to a call with Bob and Cat"; others: "Bob and Cat", or '' when Ann
+   * is alone there)
    */
   showIncoming(call, invitation = null) {
     const panel = $('incoming');
@@ -338,14 +346,16 @@ export class NameField {
     const name = cleanName(input.value, this.maxLength());
     if (!name) {
       input.value = signalling.name;
-      this.hint.textContent = `A name is needed so people know who is calling. You are still “${signalling.name}”.`;
+      this.hint.textContent =
+        'A name is needed so people know who is calling. ' + `You are still “${signalling.name}”.`;
       return;
     }
     input.value = name;
     // `change` and the form's submit can both come for one Enter: the second sees the cut
     // name and must not take back what the first said.
     if (cut)
-      this.hint.textContent = `Names can be up to ${this.maxLength()} characters, so yours was cut to “${name}”.`;
+      this.hint.textContent =
+        `Names can be up to ${this.maxLength()} characters, ` + `so yours was cut to “${name}”.`;
     else if (name !== signalling.name) this.hint.textContent = '';
     if (name === signalling.name) return;
     this.previous = signalling.name;

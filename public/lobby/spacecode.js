@@ -9,7 +9,8 @@ import { SPACE } from '../core/protocol.js';
 export const SPACE_KEY = 'lanCall.space';
 /** No 0/O, 1/I/L: a code read aloud or off a screen is typed right. The server checks the same. */
 export const SPACE_ALPHABET = SPACE.ALPHABET;
-export const SPACE_CODE_LENGTH = 8; // 31^8: far past guessing at NEW_SPACE_TOTAL a minute (docs/protocol.md §11)
+// 31^8: far past guessing at NEW_SPACE_TOTAL a minute (docs/protocol.md §11)
+export const SPACE_CODE_LENGTH = 8;
 export const MIN_LENGTH = 4;
 export const MAX_LENGTH = 16;
 

@@ -96,7 +96,9 @@ export class SpacesPanel {
   join(text) {
     const code = cleanSpaceCode(text);
     if (!code) {
-      this.hint.textContent = `“${text.trim()}” is not a space code. Codes are ${MIN_LENGTH} to ${MAX_LENGTH} letters and digits, without 0, O, 1, I or L.`;
+      this.hint.textContent =
+        `“${text.trim()}” is not a space code. ` +
+        `Codes are ${MIN_LENGTH} to ${MAX_LENGTH} letters and digits, without 0, O, 1, I or L.`;
       this.input.focus();
       return;
     }
@@ -197,7 +199,8 @@ export class SpacesPanel {
     this.confirm.hidden = !target;
     if (target) {
       /** @type {HTMLElement} */ (this.confirm.querySelector('#space-remove-text')).textContent =
-        `Remove ${shownText(target.name)}? Everyone else here moves with you to a new code; ${shownText(target.name)} keeps the old one and sees nobody.`;
+        `Remove ${shownText(target.name)}? Everyone else here moves with you to a new code; ` +
+        `${shownText(target.name)} keeps the old one and sees nobody.`;
     }
   }
 

@@ -103,7 +103,10 @@ export function isVerified(personOrFingerprint) {
   return Boolean(fingerprint && checked.has(value) && byFingerprint.has(fingerprint));
 }
 
-/** They left, or reloaded (listed anew): their tick waits for a link that checks the device. @param {string} peerId */
+/**
+ * They left, or reloaded (listed anew): their tick waits for a link that checks the device.
+ * @param {string} peerId
+ */
 export function unlisted(peerId) {
   if (checked.delete(peerId)) contactEvents.emit('change');
 }
@@ -113,7 +116,10 @@ export function seenFingerprint(peerId) {
   return seen.get(peerId);
 }
 
-/** A link with this person showed this fingerprint (public/verify/guard.js). @param {string} peerId @param {string} fingerprint */
+/**
+ * A link with this person showed this fingerprint (public/verify/guard.js).
+ * @param {string} peerId @param {string} fingerprint
+ */
 export function noteSeen(peerId, fingerprint) {
   if (seen.get(peerId) === fingerprint && checked.has(peerId)) return;
   seen.set(peerId, fingerprint);

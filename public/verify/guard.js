@@ -45,7 +45,10 @@ export function checkOf(role) {
   return role.connection?.check ?? null;
 }
 
-/** The user chose to go on with a role's current connection. @param {{connection: {release(): Promise<void>} | null}} role */
+/**
+ * The user chose to go on with a role's current connection.
+ * @param {{connection: {release(): Promise<void>} | null}} role
+ */
 export async function release(role) {
   await role.connection?.release();
 }

@@ -75,7 +75,8 @@ export function linkWarning(link, { compact = false, released, notThem: refused 
     await release(link);
     released?.();
     showNotice(
-      `Messages and files to ${link.peerName} go through now. To verify this device, call them and compare the security code.`,
+      `Messages and files to ${link.peerName} go through now. ` +
+        'To verify this device, call them and compare the security code.',
     );
   };
   row.append(notThem, newDevice);

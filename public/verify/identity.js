@@ -56,7 +56,10 @@ function openDb() {
   });
 }
 
-/** @param {IDBDatabase} db @param {'readonly' | 'readwrite'} mode @param {(store: IDBObjectStore) => IDBRequest} action */
+/**
+ * @param {IDBDatabase} db @param {'readonly' | 'readwrite'} mode
+ * @param {(store: IDBObjectStore) => IDBRequest} action
+ */
 function run(db, mode, action) {
   return new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, mode);
@@ -89,7 +92,9 @@ async function load() {
     return use(
       await generate(),
       false,
-      'This browser can’t store this device’s identity, so it changes on every visit: verified contacts will see a new device each time. Allow site storage (or leave private browsing) to keep it.',
+      'This browser can’t store this device’s identity, so it changes on every visit: ' +
+        'verified contacts will see a new device each time. ' +
+        'Allow site storage (or leave private browsing) to keep it.',
     );
   }
   try {
@@ -103,7 +108,8 @@ async function load() {
     return use(
       await generate(),
       false,
-      'This device’s identity could not be saved, so it lasts this visit only: verified contacts will see a new device next time.',
+      'This device’s identity could not be saved, so it lasts this visit only: ' +
+        'verified contacts will see a new device next time.',
     );
   } finally {
     db.close();

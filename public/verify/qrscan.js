@@ -26,7 +26,9 @@ async function nativeDetector() {
   };
 }
 
-/** @returns {Promise<{decode: (source: HTMLVideoElement) => Promise<string | null>, stop: () => void} | null>} */
+/**
+ * @returns {Promise<{decode: (source: HTMLVideoElement) => Promise<string | null>, stop: () => void} | null>}
+ */
 async function workerDetector() {
   const worker = new Worker(assetUrl('verify/qr-worker.js'));
   const ready = await new Promise((resolve) => {

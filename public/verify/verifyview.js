@@ -64,7 +64,9 @@ export class Verification {
     /** @type {HTMLElement | null} what opened the sheet: the focus goes back there */
     this.opener = null;
     this.renewing = false;
-    /** @type {{link: Link, video: HTMLVideoElement, controller: AbortController} | null} a scan in progress */
+    /**
+     * @type {{link: Link, video: HTMLVideoElement, controller: AbortController} | null} a scan in progress
+     */
     this.scanning = null;
     /** @type {{link: Link, kind: 'good' | 'bad', text: string} | null} what the last scan found */
     this.scanNote = null;
@@ -177,7 +179,10 @@ export class Verification {
     const incoming = /** @type {HTMLElement} */ (this.incomingWarning);
     incoming.hidden = ringCheck?.state !== 'mismatch';
     if (ringing && ringCheck?.state === 'mismatch') {
-      incoming.textContent = `Warning: this is not the device you verified as ${ringCheck.expected[0]?.name || ringing.peerName}. If you answer, nothing is sent until you decide.`;
+      incoming.textContent =
+        'Warning: this is not the device you verified as ' +
+        `${ringCheck.expected[0]?.name || ringing.peerName}. ` +
+        'If you answer, nothing is sent until you decide.';
     }
     if (!this.sheet?.hidden) {
       // The sheet is about the member it was opened for, until they leave; a member whose
@@ -282,14 +287,16 @@ export class Verification {
     if (check.failed) {
       code.classList.add('verify-failed');
       code.textContent =
-        `No code for this connection: ${link.peerName}’s side did not keep to the code exchange (${check.failed}). ` +
+        `No code for this connection: ${link.peerName}’s side did not keep to the code exchange ` +
+        `(${check.failed}). ` +
         'Someone may be in between: hang up and call again.';
     } else if (!check.words.length)
       code.textContent = link.is('connected') ? 'Making the code…' : 'Connecting…';
     const how = el(
       'p',
       'small',
-      `Read these words to ${link.peerName}, or scan the code on their screen: theirs shows the same five words on a safe connection. ` +
+      `Read these words to ${link.peerName}, or scan the code on their screen: ` +
+        'theirs shows the same five words on a safe connection. ' +
         'If anything differs, someone is in between.',
     );
     /** @type {HTMLElement[]} */
@@ -347,7 +354,9 @@ export class Verification {
     const foot = el(
       'p',
       'small fingerprints',
-      `Their device: ${shortFingerprint(check.remote)}… · This device: ${shortFingerprint(mine?.fingerprint || check.local)}… · read from the ${check.source === 'transport' ? 'connected DTLS transport' : 'negotiated SDP'}`,
+      `Their device: ${shortFingerprint(check.remote)}… · ` +
+        `This device: ${shortFingerprint(mine?.fingerprint || check.local)}… · ` +
+        `read from the ${check.source === 'transport' ? 'connected DTLS transport' : 'negotiated SDP'}`,
     );
     parts.push(foot);
     body.replaceChildren(...parts);
@@ -357,7 +366,8 @@ export class Verification {
   async markAsVerified(link, check) {
     const replaces = check.state === 'mismatch' ? check.expected.map((c) => c.fingerprint) : [];
     await markVerified(link.peerName, check.remote, replaces);
-    if (link.connection) await this.calls.guard.verified(link.connection); // the tiles repaint with the new state
+    // the tiles repaint with the new state
+    if (link.connection) await this.calls.guard.verified(link.connection);
     showNotice(`${link.peerName} is verified on this device.`);
     this.closeSheet();
   }
@@ -398,7 +408,9 @@ export class Verification {
             }
           : {
               kind: 'bad',
-              text: `The codes differ: the device in this call is not the one showing that code. Someone may be in between; don’t mark ${link.peerName} as verified.`,
+              text:
+                'The codes differ: the device in this call is not the one showing that code. ' +
+                `Someone may be in between; don’t mark ${link.peerName} as verified.`,
             };
     } catch (error) {
       if (/** @type {Error} */ (error)?.name !== 'AbortError') {
@@ -451,7 +463,8 @@ export class Verification {
         const expiring = el(
           'p',
           'identity-problem',
-          `This device’s identity expires in ${Math.max(days, 0)} days. Renew it now; people who verified you will need to verify you again.`,
+          `This device’s identity expires in ${Math.max(days, 0)} days. ` +
+            'Renew it now; people who verified you will need to verify you again.',
         );
         expiring.dataset.testid = 'identity-expiring';
         const renew = el('button', 'button secondary', 'Renew now');
@@ -491,7 +504,8 @@ export class Verification {
     const empty = el(
       'p',
       'small',
-      'Nobody yet. In a call, tap “Verify” and compare the five words with the other person; they are kept on this device only.',
+      'Nobody yet. In a call, tap “Verify” and compare the five words with the other person; ' +
+        'they are kept on this device only.',
     );
     empty.hidden = list.children.length > 0;
     parts.push(list, empty);

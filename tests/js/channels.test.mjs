@@ -146,32 +146,36 @@ test("onMessage hands one type's data to its subscriber, until its signal aborts
   assert.deepEqual(typing, [true, false]);
 });
 
-test('a held connection tells the other side, keeps what it sends, and hands it over if it goes on (issue 19, 5)', () => {
-  const pc = new FakePeerConnection();
-  const channels = new PeerChannels(pc, callMessages());
-  const service = pc.created[0];
-  channels.held = true; // held before the channel opened: said once it opens
-  assert.deepEqual(service.sent, []);
-  service.open();
-  assert.deepEqual(service.sent, ['{"type":"hold","data":true}']);
-  const got = [];
-  const kept = [];
-  channels.on('message', (m) => got.push(m));
-  channels.on('kept', (n) => kept.push(n));
-  service.deliver(JSON.stringify({ type: 'chat', data: 'is this Alice?' }));
-  service.deliver(JSON.stringify({ type: 'typing', data: true }));
-  assert.deepEqual(got, []); // not acted on while held
-  assert.deepEqual(kept, [1, 1]); // typing is stale by the time anyone decides: not kept
-  assert.equal(channels.send('chat', 'nothing of ours goes'), false);
-  assert.ok(channels.send('disconnect', { reason: 'left' })); // the end of the call still does
-  channels.held = false;
-  assert.deepEqual(service.sent.slice(-1), ['{"type":"hold","data":false}']);
-  assert.deepEqual(got, [{ type: 'chat', data: 'is this Alice?' }]);
-  // A flood while held keeps a bounded number.
-  channels.held = true;
-  for (let i = 0; i < 500; i += 1) service.deliver(JSON.stringify({ type: 'chat', data: `${i}` }));
-  assert.equal(channels.kept.length, 64);
-});
+test(
+  'a held connection tells the other side, keeps what it sends, ' +
+    'and hands it over if it goes on (issue 19, 5)',
+  () => {
+    const pc = new FakePeerConnection();
+    const channels = new PeerChannels(pc, callMessages());
+    const service = pc.created[0];
+    channels.held = true; // held before the channel opened: said once it opens
+    assert.deepEqual(service.sent, []);
+    service.open();
+    assert.deepEqual(service.sent, ['{"type":"hold","data":true}']);
+    const got = [];
+    const kept = [];
+    channels.on('message', (m) => got.push(m));
+    channels.on('kept', (n) => kept.push(n));
+    service.deliver(JSON.stringify({ type: 'chat', data: 'is this Alice?' }));
+    service.deliver(JSON.stringify({ type: 'typing', data: true }));
+    assert.deepEqual(got, []); // not acted on while held
+    assert.deepEqual(kept, [1, 1]); // typing is stale by the time anyone decides: not kept
+    assert.equal(channels.send('chat', 'nothing of ours goes'), false);
+    assert.ok(channels.send('disconnect', { reason: 'left' })); // the end of the call still does
+    channels.held = false;
+    assert.deepEqual(service.sent.slice(-1), ['{"type":"hold","data":false}']);
+    assert.deepEqual(got, [{ type: 'chat', data: 'is this Alice?' }]);
+    // A flood while held keeps a bounded number.
+    channels.held = true;
+    for (let i = 0; i < 500; i += 1) service.deliver(JSON.stringify({ type: 'chat', data: `${i}` }));
+    assert.equal(channels.kept.length, 64);
+  },
+);
 
 test('a registry of its own that does not speak `hold` can still be held', () => {
   const pc = new FakePeerConnection();

@@ -79,18 +79,22 @@ test('message shapes: requests, responses and lines are checked', () => {
   }
 });
 
-test('a flood of data-link offers from one person is answered only now and then (issue 18 finding 33)', () => {
-  const budget = new OfferBudget(4, 5000);
-  const answered = Array.from({ length: 27 }, (_, i) => budget.take('mallory', 1000 + i * 37)); // 27 in a second
-  assert.equal(answered.filter(Boolean).length, 4);
-  assert.equal(budget.take('bob', 1000), true); // someone else is not held up
-  assert.equal(budget.take('mallory', 1000 + 26 * 37 + 5000), true); // one more every 5 s
-  assert.equal(budget.take('mallory', 1000 + 26 * 37 + 5001), false);
-  for (let i = 0; i < 300; i += 1) budget.take(`p${i}`, 10_000_000);
-  assert.ok(budget.byPeer.size <= 256); // people who stopped are forgotten
-  assert.equal(budget.take('p299', 10_000_000), true); // the newest keep their count: 2 of 4 used
-  assert.equal(budget.byPeer.get('p299')?.tokens, 2);
-});
+test(
+  'a flood of data-link offers from one person is answered only now and then ' + '(issue 18 finding 33)',
+  () => {
+    const budget = new OfferBudget(4, 5000);
+    // 27 in a second
+    const answered = Array.from({ length: 27 }, (_, i) => budget.take('mallory', 1000 + i * 37));
+    assert.equal(answered.filter(Boolean).length, 4);
+    assert.equal(budget.take('bob', 1000), true); // someone else is not held up
+    assert.equal(budget.take('mallory', 1000 + 26 * 37 + 5000), true); // one more every 5 s
+    assert.equal(budget.take('mallory', 1000 + 26 * 37 + 5001), false);
+    for (let i = 0; i < 300; i += 1) budget.take(`p${i}`, 10_000_000);
+    assert.ok(budget.byPeer.size <= 256); // people who stopped are forgotten
+    assert.equal(budget.take('p299', 10_000_000), true); // the newest keep their count: 2 of 4 used
+    assert.equal(budget.byPeer.get('p299')?.tokens, 2);
+  },
+);
 
 test('requests do not time out while the other side holds the link (issue 19, 5)', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });

@@ -58,30 +58,33 @@ test('names and typing indicators read as a sentence', () => {
   assert.equal(typingText(['A', 'B', 'C', 'D']), 'Several people are typing…');
 });
 
-test('a call that lists us is ours only if we are in it, joining it, or started or accepted it (issue 18)', () => {
-  const base = { me: 'me', group: null, joining: null, consented: () => false };
-  // An attacker's accept made a "call" around an idle person: never adopted.
-  assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['mallory', 'me'] }), false);
-  // The 1:1 call we dialled or answered: adopted.
-  const withBob = (/** @type {string} */ id) => id === 'bob';
-  assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob'], consented: withBob }), true);
-  assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['mallory', 'me'], consented: withBob }), false);
-  // Several others in a call we never joined: not ours, even with a consented link.
-  assert.equal(
-    mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob', 'mallory'], consented: withBob }),
-    false,
-  );
-  // In a call already, another call id is not ours; our own call's updates are.
-  assert.equal(
-    mayAdoptCall({ ...base, group: 'c1', id: 'c2', members: ['me', 'bob'], consented: withBob }),
-    false,
-  );
-  assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c1', members: ['me', 'bob', 'cat'] }), true);
-  // The call we asked to join (an invitation accepted).
-  assert.equal(mayAdoptCall({ ...base, joining: 'c3', id: 'c3', members: ['ann', 'bob', 'me'] }), true);
-  // A list without us is never adopted.
-  assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c1', members: ['bob', 'cat'] }), false);
-});
+test(
+  'a call that lists us is ours only if we are in it, joining it, ' + 'or started or accepted it (issue 18)',
+  () => {
+    const base = { me: 'me', group: null, joining: null, consented: () => false };
+    // An attacker's accept made a "call" around an idle person: never adopted.
+    assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['mallory', 'me'] }), false);
+    // The 1:1 call we dialled or answered: adopted.
+    const withBob = (/** @type {string} */ id) => id === 'bob';
+    assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob'], consented: withBob }), true);
+    assert.equal(mayAdoptCall({ ...base, id: 'c1', members: ['mallory', 'me'], consented: withBob }), false);
+    // Several others in a call we never joined: not ours, even with a consented link.
+    assert.equal(
+      mayAdoptCall({ ...base, id: 'c1', members: ['me', 'bob', 'mallory'], consented: withBob }),
+      false,
+    );
+    // In a call already, another call id is not ours; our own call's updates are.
+    assert.equal(
+      mayAdoptCall({ ...base, group: 'c1', id: 'c2', members: ['me', 'bob'], consented: withBob }),
+      false,
+    );
+    assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c1', members: ['me', 'bob', 'cat'] }), true);
+    // The call we asked to join (an invitation accepted).
+    assert.equal(mayAdoptCall({ ...base, joining: 'c3', id: 'c3', members: ['ann', 'bob', 'me'] }), true);
+    // A list without us is never adopted.
+    assert.equal(mayAdoptCall({ ...base, group: 'c1', id: 'c1', members: ['bob', 'cat'] }), false);
+  },
+);
 
 test('the grid is balanced: same-shape tiles as large as fit, no tall slices (issue 19, 8)', () => {
   // A laptop's call area (1280x800 less the header and the controls).

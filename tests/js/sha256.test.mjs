@@ -22,7 +22,8 @@ test('NIST example vectors', () => {
   assert.equal(
     sha256Hex(
       text(
-        'abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu',
+        'abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnop' +
+          'jklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu',
       ),
     ),
     'cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1',
@@ -46,7 +47,8 @@ test('every length around the padding boundaries', () => {
   for (let n = 0; n <= 130; n++) sizes.push(n);
   const data = randomBytes(130);
   const script =
-    'import hashlib,sys\nd=sys.stdin.buffer.read()\nprint(" ".join(hashlib.sha256(d[:n]).hexdigest() for n in range(131)))';
+    'import hashlib,sys\nd=sys.stdin.buffer.read()\n' +
+    'print(" ".join(hashlib.sha256(d[:n]).hexdigest() for n in range(131)))';
   const expected = execFileSync('python3', ['-c', script], { input: data }).toString().trim().split(' ');
   for (const n of sizes) assert.equal(sha256Hex(data.subarray(0, n)), expected[n], `length ${n}`);
 });

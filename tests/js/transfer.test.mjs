@@ -200,26 +200,29 @@ test('an empty file and a file of exactly one chunk', async () => {
   }
 });
 
-test('the sender waits for acknowledgements: never more than the window beyond what was written', async () => {
-  const bytes = new Uint8Array(randomBytes(64 * 1024));
-  let release;
-  const gate = new Promise((resolve) => (release = resolve));
-  const slow = new MemorySink();
-  const write = slow.write.bind(slow);
-  slow.write = async (chunk) => {
-    await gate;
-    write(chunk);
-  };
-  const world = connect(bytes);
-  await settle();
-  world.receiver.accept(slow);
-  await settle(200);
-  assert.equal(world.sender.offset, 16 * 1024, 'stopped at the window');
-  release();
-  await settle(600);
-  assert.equal(world.receiver.state, 'done', world.receiver.reason);
-  assert.equal(hex(slow.bytes()), hex(bytes));
-});
+test(
+  'the sender waits for acknowledgements: ' + 'never more than the window beyond what was written',
+  async () => {
+    const bytes = new Uint8Array(randomBytes(64 * 1024));
+    let release;
+    const gate = new Promise((resolve) => (release = resolve));
+    const slow = new MemorySink();
+    const write = slow.write.bind(slow);
+    slow.write = async (chunk) => {
+      await gate;
+      write(chunk);
+    };
+    const world = connect(bytes);
+    await settle();
+    world.receiver.accept(slow);
+    await settle(200);
+    assert.equal(world.sender.offset, 16 * 1024, 'stopped at the window');
+    release();
+    await settle(600);
+    assert.equal(world.receiver.state, 'done', world.receiver.reason);
+    assert.equal(hex(slow.bytes()), hex(bytes));
+  },
+);
 
 test('decline: the sender hears it, nothing is sent', async () => {
   const world = connect(new Uint8Array(5000));
@@ -319,7 +322,8 @@ test('a drop after the last byte: the re-offer is answered with done', async () 
 /** Bytes from the sender's side sent raw on its channel, as a broken or hostile peer would. */
 async function hostile(send, options = {}) {
   const bytes = new Uint8Array(randomBytes(options.size ?? 4096));
-  const world = connect(bytes, { source: { read: () => new Promise(() => {}) } }); // the real sender never sends data
+  // the real sender never sends data
+  const world = connect(bytes, { source: { read: () => new Promise(() => {}) } });
   await settle();
   const sink = new MemorySink();
   world.receiver.accept(sink);
@@ -330,14 +334,17 @@ async function hostile(send, options = {}) {
   return { world, sink };
 }
 
-test('bad input: a chunk larger than announced fails the transfer, nothing saved, the other side told', async () => {
-  const { world, sink } = await hostile((a) => a.send(new Uint8Array(1025)));
-  assert.equal(world.receiver.state, 'failed');
-  assert.match(world.receiver.reason, /piece of 1025 bytes; it announced at most 1024/);
-  assert.ok(sink.discarded);
-  assert.equal(world.sender.state, 'failed');
-  assert.match(world.sender.reason, /reported a problem/);
-});
+test(
+  'bad input: a chunk larger than announced fails the transfer, ' + 'nothing saved, the other side told',
+  async () => {
+    const { world, sink } = await hostile((a) => a.send(new Uint8Array(1025)));
+    assert.equal(world.receiver.state, 'failed');
+    assert.match(world.receiver.reason, /piece of 1025 bytes; it announced at most 1024/);
+    assert.ok(sink.discarded);
+    assert.equal(world.sender.state, 'failed');
+    assert.match(world.sender.reason, /reported a problem/);
+  },
+);
 
 test('bad input: more bytes than the size', async () => {
   const { world, sink } = await hostile((a) => {
@@ -455,61 +462,67 @@ for (const [when, ticks] of [
   ['midway', 8],
   ['after the end', 40],
 ])
-  test(`resume ${when} from an offset inside a block already read: the final hash covers each byte once`, async () => {
-    const options = { ticks };
-    const bytes = new Uint8Array(randomBytes(20_000));
-    const sender = new FileSender({ name: 'a.bin', size: bytes.length }, slowSource(bytes), {
-      chunkSize: 1024,
-      readSize: 4096,
-      window: 1 << 20,
-    });
-    const attempt = (offset) => {
-      const [a, b] = channelPair(sender.nextLabel());
-      const got = { bytes: 0, end: null };
-      b.addEventListener('message', (event) => {
-        if (typeof event.data !== 'string') got.bytes += event.data.byteLength;
-        else if (JSON.parse(event.data).type === 'file-offer')
-          b.send(encode('file-accept', { id: sender.id, offset }));
-        else if (JSON.parse(event.data).type === 'file-end') got.end = JSON.parse(event.data).data.sha256;
+  test(
+    `resume ${when} from an offset inside a block already read: ` + 'the final hash covers each byte once',
+    async () => {
+      const options = { ticks };
+      const bytes = new Uint8Array(randomBytes(20_000));
+      const sender = new FileSender({ name: 'a.bin', size: bytes.length }, slowSource(bytes), {
+        chunkSize: 1024,
+        readSize: 4096,
+        window: 1 << 20,
       });
-      sender.attach(a);
-      a.open();
-      return { a, got };
-    };
-    const first = attempt(0);
-    await settle(options.ticks);
-    assert.ok(sender.hashed >= 4096, `hashed ${sender.hashed}`);
-    first.a.close();
-    await settle(5);
-    const second = attempt(3 * 1024); // the receiver had written 3 KiB: mid-block
-    await settle(400);
-    assert.equal(second.got.bytes, bytes.length - 3 * 1024);
-    assert.equal(second.got.end, hex(bytes));
-  });
-
-test('a sink that takes the buffer (a worker transfer detaches it): progress and acks still count it', async () => {
-  const bytes = new Uint8Array(randomBytes(40_000));
-  const world = connect(bytes);
-  await settle();
-  const sink = new MemorySink();
-  const write = sink.write.bind(sink);
-  sink.write = (chunk) => {
-    write(chunk);
-    structuredClone(chunk.buffer, { transfer: [chunk.buffer] }); // as postMessage(..., [buffer]) does
-    assert.equal(chunk.length, 0);
-  };
-  const acks = [];
-  world.sender.on('progress', (p) => acks.push(p.bytes));
-  world.receiver.accept(sink);
-  await settle(400);
-  assert.equal(world.receiver.state, 'done', world.receiver.reason);
-  assert.equal(world.receiver.written, 40_000);
-  assert.ok(
-    acks.some((n) => n > 0 && n < 40_000),
-    `acks ${acks}`,
+      const attempt = (offset) => {
+        const [a, b] = channelPair(sender.nextLabel());
+        const got = { bytes: 0, end: null };
+        b.addEventListener('message', (event) => {
+          if (typeof event.data !== 'string') got.bytes += event.data.byteLength;
+          else if (JSON.parse(event.data).type === 'file-offer')
+            b.send(encode('file-accept', { id: sender.id, offset }));
+          else if (JSON.parse(event.data).type === 'file-end') got.end = JSON.parse(event.data).data.sha256;
+        });
+        sender.attach(a);
+        a.open();
+        return { a, got };
+      };
+      const first = attempt(0);
+      await settle(options.ticks);
+      assert.ok(sender.hashed >= 4096, `hashed ${sender.hashed}`);
+      first.a.close();
+      await settle(5);
+      const second = attempt(3 * 1024); // the receiver had written 3 KiB: mid-block
+      await settle(400);
+      assert.equal(second.got.bytes, bytes.length - 3 * 1024);
+      assert.equal(second.got.end, hex(bytes));
+    },
   );
-  assert.equal(hex(sink.bytes()), hex(bytes));
-});
+
+test(
+  'a sink that takes the buffer (a worker transfer detaches it): ' + 'progress and acks still count it',
+  async () => {
+    const bytes = new Uint8Array(randomBytes(40_000));
+    const world = connect(bytes);
+    await settle();
+    const sink = new MemorySink();
+    const write = sink.write.bind(sink);
+    sink.write = (chunk) => {
+      write(chunk);
+      structuredClone(chunk.buffer, { transfer: [chunk.buffer] }); // as postMessage(..., [buffer]) does
+      assert.equal(chunk.length, 0);
+    };
+    const acks = [];
+    world.sender.on('progress', (p) => acks.push(p.bytes));
+    world.receiver.accept(sink);
+    await settle(400);
+    assert.equal(world.receiver.state, 'done', world.receiver.reason);
+    assert.equal(world.receiver.written, 40_000);
+    assert.ok(
+      acks.some((n) => n > 0 && n < 40_000),
+      `acks ${acks}`,
+    );
+    assert.equal(hex(sink.bytes()), hex(bytes));
+  },
+);
 
 test('chunks that arrive while a write is on its way go to the sink together, in order', async () => {
   const bytes = new Uint8Array(randomBytes(60_000));
@@ -555,38 +568,44 @@ async function abandonedPart(bytes) {
   return { sink, written };
 }
 
-test('the same file sent again continues from the part kept, checked by its SHA-256, as one file', async () => {
-  const bytes = new Uint8Array(randomBytes(150_000));
-  const { sink, written } = await abandonedPart(bytes);
-  const again = connect(bytes); // a new sender (the reloaded page), a new transfer id
-  await settle();
-  assert.equal(again.receiver.offer.partial, true);
-  assert.ok(again.receiver.acceptFrom(sink, written, sink.peek()));
-  assert.equal(again.receiver.bytes, written);
-  await settle(800);
-  assert.equal(again.receiver.state, 'done', again.receiver.reason);
-  assert.equal(again.sender.state, 'done', again.sender.reason);
-  assert.equal(again.sender.resumedFrom, written);
-  assert.equal(again.receiver.continuedFrom, written);
-  assert.equal(hex(sink.bytes()), hex(bytes));
-  const sent = again.ends[0].sent.filter((s) => typeof s === 'number').reduce((n, s) => n + s, 0);
-  assert.equal(sent, bytes.length - written, 'only the rest crossed');
-});
+test(
+  'the same file sent again continues from the part kept, ' + 'checked by its SHA-256, as one file',
+  async () => {
+    const bytes = new Uint8Array(randomBytes(150_000));
+    const { sink, written } = await abandonedPart(bytes);
+    const again = connect(bytes); // a new sender (the reloaded page), a new transfer id
+    await settle();
+    assert.equal(again.receiver.offer.partial, true);
+    assert.ok(again.receiver.acceptFrom(sink, written, sink.peek()));
+    assert.equal(again.receiver.bytes, written);
+    await settle(800);
+    assert.equal(again.receiver.state, 'done', again.receiver.reason);
+    assert.equal(again.sender.state, 'done', again.sender.reason);
+    assert.equal(again.sender.resumedFrom, written);
+    assert.equal(again.receiver.continuedFrom, written);
+    assert.equal(hex(sink.bytes()), hex(bytes));
+    const sent = again.ends[0].sent.filter((s) => typeof s === 'number').reduce((n, s) => n + s, 0);
+    assert.equal(sent, bytes.length - written, 'only the rest crossed');
+  },
+);
 
-test('another file under the same name and size is not continued: the sender says so, the part goes', async () => {
-  const bytes = new Uint8Array(randomBytes(150_000));
-  const { sink, written } = await abandonedPart(bytes);
-  const other = new Uint8Array(randomBytes(150_000));
-  const again = connect(other);
-  await settle();
-  assert.ok(again.receiver.acceptFrom(sink, written, sink.peek()));
-  await settle(200);
-  assert.equal(again.sender.state, 'failed');
-  assert.match(again.sender.reason, /another file: send it again to start from the beginning/);
-  assert.equal(again.receiver.state, 'failed');
-  assert.match(again.receiver.reason, /another file/);
-  assert.ok(sink.discarded, 'the part was dropped, so the next try starts from zero');
-});
+test(
+  'another file under the same name and size is not continued: ' + 'the sender says so, the part goes',
+  async () => {
+    const bytes = new Uint8Array(randomBytes(150_000));
+    const { sink, written } = await abandonedPart(bytes);
+    const other = new Uint8Array(randomBytes(150_000));
+    const again = connect(other);
+    await settle();
+    assert.ok(again.receiver.acceptFrom(sink, written, sink.peek()));
+    await settle(200);
+    assert.equal(again.sender.state, 'failed');
+    assert.match(again.sender.reason, /another file: send it again to start from the beginning/);
+    assert.equal(again.receiver.state, 'failed');
+    assert.match(again.receiver.reason, /another file/);
+    assert.ok(sink.discarded, 'the part was dropped, so the next try starts from zero');
+  },
+);
 
 test('a part is continued only from a sender that says it can, and never past the end', async () => {
   const bytes = new Uint8Array(randomBytes(20_000));

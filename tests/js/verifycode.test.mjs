@@ -94,30 +94,33 @@ test('a nonce is never sent before our commitment, even when theirs comes first'
   );
 });
 
-test('the exchange refuses a reveal before a commitment, a nonce that does not match, a second commitment', async () => {
-  const nonce = 'ab'.repeat(32);
-  const early = new CodeExchange(ANN);
-  await early.receive('verify-reveal', nonce, BOB);
-  assert.equal(early.failed, 'revealed before committing');
+test(
+  'the exchange refuses a reveal before a commitment, ' + 'a nonce that does not match, a second commitment',
+  async () => {
+    const nonce = 'ab'.repeat(32);
+    const early = new CodeExchange(ANN);
+    await early.receive('verify-reveal', nonce, BOB);
+    assert.equal(early.failed, 'revealed before committing');
 
-  const lying = new CodeExchange(ANN);
-  await lying.receive('verify-commit', await commitment(BOB, nonce), BOB);
-  await lying.receive('verify-reveal', 'cd'.repeat(32), BOB);
-  assert.equal(lying.failed, 'does not match its commitment');
-  await lying.receive('verify-reveal', nonce, BOB);
-  assert.equal(lying.result, null); // nothing is taken after a failure
+    const lying = new CodeExchange(ANN);
+    await lying.receive('verify-commit', await commitment(BOB, nonce), BOB);
+    await lying.receive('verify-reveal', 'cd'.repeat(32), BOB);
+    assert.equal(lying.failed, 'does not match its commitment');
+    await lying.receive('verify-reveal', nonce, BOB);
+    assert.equal(lying.result, null); // nothing is taken after a failure
 
-  const twice = new CodeExchange(ANN);
-  await twice.receive('verify-commit', await commitment(BOB, nonce), BOB);
-  await twice.receive('verify-commit', await commitment(BOB, 'cd'.repeat(32)), BOB);
-  assert.equal(twice.failed, 'committed twice');
+    const twice = new CodeExchange(ANN);
+    await twice.receive('verify-commit', await commitment(BOB, nonce), BOB);
+    await twice.receive('verify-commit', await commitment(BOB, 'cd'.repeat(32)), BOB);
+    assert.equal(twice.failed, 'committed twice');
 
-  for (const bad of ['AB'.repeat(32), 'ab'.repeat(31), 7, null]) {
-    const broken = new CodeExchange(ANN);
-    await broken.receive('verify-commit', bad, BOB);
-    assert.equal(broken.failed, 'malformed');
-  }
-});
+    for (const bad of ['AB'.repeat(32), 'ab'.repeat(31), 7, null]) {
+      const broken = new CodeExchange(ANN);
+      await broken.receive('verify-commit', bad, BOB);
+      assert.equal(broken.failed, 'malformed');
+    }
+  },
+);
 
 test("a scanned QR text is a match only when it is this link's whole code", () => {
   const qr = `LANCALL-VERIFY-2 a-b-c-d-e ${'ab'.repeat(32)}`;
@@ -137,7 +140,8 @@ test('fingerprints are normalised and bad ones refused', () => {
 
 test('the SHA-256 fingerprint is read from SDP, and a DER certificate is hashed like DTLS does', async () => {
   const fp = Array(32).fill('ab').join(':');
-  const sdp = `v=0\r\na=fingerprint:sha-384 ${Array(48).fill('cd').join(':')}\r\na=fingerprint:sha-256 ${fp}\r\n`;
+  const sdp =
+    `v=0\r\na=fingerprint:sha-384 ${Array(48).fill('cd').join(':')}\r\n` + `a=fingerprint:sha-256 ${fp}\r\n`;
   assert.equal(sdpFingerprint(sdp), fp.toUpperCase());
   assert.equal(sdpFingerprint('v=0\r\n'), null);
   // SHA-256 of the three bytes "abc" (FIPS 180-2 example).

@@ -141,9 +141,8 @@ for await (const line of lines) {
     const value = await ops[request.op](request);
     process.stdout.write(`${JSON.stringify({ id: request.id, ok: true, value: value ?? null })}\n`);
   } catch (error) {
-    process.stdout.write(
-      `${JSON.stringify({ id: request.id, ok: false, error: String(error?.message || error).slice(0, 2000) })}\n`,
-    );
+    const reply = { id: request.id, ok: false, error: String(error?.message || error).slice(0, 2000) };
+    process.stdout.write(`${JSON.stringify(reply)}\n`);
   }
   if (request.op === 'close') break;
 }
