@@ -171,7 +171,7 @@ export class CallController extends Emitter {
     if (this.callState.is('invitation')) return this.acceptInvitation();
     const link = this.current;
     if (!link?.is('ringing') || link === this.waitingLink) return;
-    link.clearTimers('ring');
+    link.timers.clear('ring');
     link.accept().catch(link.failure());
   }
 
@@ -588,7 +588,7 @@ export class CallController extends Emitter {
    */
   ring(link, state, giveUp, slack) {
     const timeout = this.signalling.config?.ringTimeoutMs || 30000;
-    link.schedule('ring', () => link.is(state) && giveUp(), timeout + slack);
+    link.timers.schedule('ring', () => link.is(state) && giveUp(), timeout + slack);
   }
 
   /** What a new call with `peerId` starts with. @param {string} peerId */

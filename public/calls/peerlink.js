@@ -9,10 +9,10 @@
 
 import { onMessage } from '../connection/channels.js';
 import { Connection } from '../connection/connection.js';
-import { Emitter } from '../core/events.js';
 import { rtcConfiguration } from '../verify/identity.js';
 import { scaleFor, videoBudget } from './grouplogic.js';
 import { LinkState } from '../connection/linkstate.js';
+import { Role } from '../connection/role.js';
 
 /**
  * @typedef {import('../connection/linkstate.js').LinkStateName} LinkStateName
@@ -37,7 +37,7 @@ const KINDS = ['audio', 'video'];
  * set by a subscriber), `channel` (the service channel opened), `ended` ({reason, by,
  * from: the last state}).
  */
-export class PeerLink extends Emitter {
+export class PeerLink extends Role {
   /**
    * @param {{peerId: string, peerName: string,
    *          messageTypes: import('../connection/channels.js').MessageRegistry,
@@ -75,8 +75,6 @@ export class PeerLink extends Emitter {
     this.linkState.on('state', (change) => this.emit('state', change));
     /** Listeners added with `during` hear this call only. */
     this.scope = new AbortController();
-    /** @type {Connection | null} the current call's, null while idle */
-    this.connection = null;
     /** @type {'outgoing' | 'incoming'} */
     this.direction = 'outgoing';
     this.localStream = new MediaStream();
@@ -89,25 +87,8 @@ export class PeerLink extends Emitter {
     this.alerting = false;
     /** @type {Partial<Record<Kind, RTCRtpTransceiver>>} */
     this.transceivers = {};
-    /** @type {Record<string, number>} */
-    this.timers = {};
     /** @type {Promise<void> | undefined} incoming: the offer, applied while it rings */
     this.prepared = undefined;
-  }
-
-  /** The current call's RTCPeerConnection (stats, tests), null while idle. */
-  get pc() {
-    return this.connection?.pc ?? null;
-  }
-
-  /** The current call's data channels, null while idle. */
-  get channels() {
-    return this.connection?.channels ?? null;
-  }
-
-  /** Verification holds this call: nothing of ours is sent (public/verify/guard.js). */
-  get held() {
-    return this.connection?.held ?? false;
   }
 
   /** @returns {LinkStateName} */
@@ -300,15 +281,15 @@ export class PeerLink extends Emitter {
     if (!connection || connection.closed || !this.is('connecting', 'connected', 'reconnecting')) return;
     const state = connection.state;
     if (state === 'connected') {
-      this.clearTimers('giveUp');
+      this.timers.clear('giveUp');
       if (!this.connectedAt) {
         this.connectedAt = Date.now();
-        this.timers.full = setTimeout(() => this.fullResolution(), FULL_RESOLUTION_AFTER_MS);
+        this.timers.schedule('full', () => this.fullResolution(), FULL_RESOLUTION_AFTER_MS);
       }
       if (this.fire('connected')) stage('connected');
     } else if (state === 'disconnected' || state === 'failed') {
       this.fire('lost'); // connected -> reconnecting; still connecting stays connecting
-      this.timers.giveUp ??= setTimeout(() => this.end('failed', 'local'), GIVE_UP_MS);
+      this.timers.start('giveUp', () => this.end('failed', 'local'), GIVE_UP_MS);
     }
   }
 
@@ -422,7 +403,7 @@ export class PeerLink extends Emitter {
   end(reason, by) {
     const from = this.state;
     if (!this.fire('end', reason)) return;
-    this.clearTimers(...Object.keys(this.timers));
+    this.timers.clearAll();
     this.connection?.close();
     this.emit('ended', { reason, by, from });
     this.scope.abort(); // this call's screens stop listening before the link goes idle
@@ -433,20 +414,6 @@ export class PeerLink extends Emitter {
     this.remoteHold = false;
     this.budget = videoBudget(1);
     this.fire('reset');
-  }
-
-  /** @param {string} name @param {() => void} action @param {number} ms */
-  schedule(name, action, ms) {
-    clearTimeout(this.timers[name]);
-    this.timers[name] = setTimeout(action, ms);
-  }
-
-  /** @param {string[]} names */
-  clearTimers(...names) {
-    for (const name of names) {
-      clearTimeout(this.timers[name]);
-      delete this.timers[name];
-    }
   }
 }
 

@@ -17,6 +17,7 @@
 
 import { PeerChannels, SERVICE_CHANNEL } from './channels.js';
 import { Emitter } from '../core/events.js';
+import { Timers } from './timers.js';
 
 const MAX_QUEUED_CANDIDATES = 256;
 
@@ -65,8 +66,7 @@ export class Connection extends Emitter {
     this.makingOffer = false;
     /** @type {Map<RTCRtpSender, MediaStreamTrack | null>} what each sender sends when not held */
     this.intended = new Map();
-    /** @type {Record<string, ReturnType<typeof setTimeout>>} */
-    this.timers = {};
+    this.timers = new Timers();
     pc.onicecandidate = ({ candidate }) =>
       this.closed || this.signal('icecandidate', { candidate: candidate?.toJSON() ?? null });
     pc.ontrack = ({ track }) => this.emit('track', track);
@@ -194,12 +194,12 @@ export class Connection extends Emitter {
     if (this.closed) return;
     const state = this.pc.connectionState;
     if (state === 'connected') {
-      this.clearTimers('restart');
+      this.timers.clear('restart');
       this.guard.confirm(this).catch((error) => console.warn('verification', error));
     } else if (this.recovery && (state === 'disconnected' || state === 'failed')) {
       // 'disconnected' often heals by itself; 'failed' will not.
       if (state === 'failed') this.restartIce();
-      else this.schedule('restart', () => this.restartIce(), this.recovery.afterMs);
+      else this.timers.schedule('restart', () => this.restartIce(), this.recovery.afterMs);
     }
     this.emit('connection', state);
   }
@@ -217,7 +217,7 @@ export class Connection extends Emitter {
       console.debug('ICE restart failed', error);
     }
     if (!this.closed && this.recovery)
-      this.schedule('restart', () => this.restartIce(), this.recovery.retryMs);
+      this.timers.schedule('restart', () => this.restartIce(), this.recovery.retryMs);
   }
 
   // --- what we send -----------------------------------------------------------------------
@@ -267,22 +267,8 @@ export class Connection extends Emitter {
   close() {
     if (this.closed) return;
     this.closed = true;
-    this.clearTimers(...Object.keys(this.timers));
+    this.timers.clearAll();
     this.channels.close();
     this.pc.close();
-  }
-
-  /** @param {string} name @param {() => void} action @param {number} ms */
-  schedule(name, action, ms) {
-    clearTimeout(this.timers[name]);
-    this.timers[name] = setTimeout(action, ms);
-  }
-
-  /** @param {string[]} names */
-  clearTimers(...names) {
-    for (const name of names) {
-      clearTimeout(this.timers[name]);
-      delete this.timers[name];
-    }
   }
 }

@@ -28,6 +28,7 @@ import { DataLinkError, isLine, isRequest, isResponse, OfferBudget, Requests } f
 import { Emitter } from '../core/events.js';
 import { rtcConfiguration } from '../verify/identity.js';
 import { LinkState } from '../connection/linkstate.js';
+import { Role } from '../connection/role.js';
 import { DATA_LINK, ERROR } from '../core/protocol.js';
 
 /** Server refusals that end a data link being opened. @type {ReadonlySet<string>} */
@@ -93,7 +94,7 @@ class Subscriptions {
  * (public/connection/connection.js) — opening on first use without ringing, a queue until it is
  * open, requests and their answers, subscriptions, and closing when idle.
  */
-export class DataLink extends Emitter {
+export class DataLink extends Role {
   /**
    * @param {{
    *   peerId: string, peerName: string, me: () => string,
@@ -120,39 +121,17 @@ export class DataLink extends Emitter {
     this.requests = new Requests();
     /** Their side holds this connection for its person's decision (a `hold` message). */
     this.remoteHold = false;
-    /** @type {Connection | null} the current one, null while idle */
-    this.connection = null;
     /** @type {{type: string, data: unknown, resolve: () => void, reject: (e: Error) => void}[]} */
     this.queue = [];
     /** We sent the offer of the current connection (and have no answer yet while connecting). */
     this.offering = false;
     /** Malformed or unknown messages received (ignored; the link stays up). */
     this.malformed = 0;
-    /** @type {Record<string, ReturnType<typeof setTimeout>>} */
-    this.timers = {};
   }
 
   /** @returns {import('../connection/linkstate.js').LinkStateName} */
   get state() {
     return this.linkState.state;
-  }
-
-  /** The current connection's RTCPeerConnection, null while idle. */
-  get pc() {
-    return this.connection?.pc ?? null;
-  }
-
-  /** The current connection's data channels, null while idle. */
-  get channels() {
-    return this.connection?.channels ?? null;
-  }
-
-  /**
-   * Verification (public/verify/guard.js): not the device verified for this person,
-   * until the user decides.
-   */
-  get held() {
-    return this.connection?.held ?? false;
   }
 
   /** The service channel is open: sends go out at once. */
@@ -331,7 +310,7 @@ export class DataLink extends Emitter {
     this.linkState.fire('link');
     this.offering = true;
     const connection = this.fresh();
-    this.schedule('open', () => this.end('unreachable', 'local'), this.openTimeoutMs);
+    this.timers.schedule('open', () => this.end('unreachable', 'local'), this.openTimeoutMs);
     connection.offer().catch((error) => this.failed(connection, error));
   }
 
@@ -367,7 +346,7 @@ export class DataLink extends Emitter {
   }
 
   serviceOpen() {
-    this.clearTimers('open', 'lost');
+    this.timers.clear('open', 'lost');
     this.linkState.fire('connected');
     this.touch();
     this.emit('open');
@@ -381,11 +360,11 @@ export class DataLink extends Emitter {
   connectionChanged() {
     const connection = this.connection?.state;
     if (connection === 'connected' && this.linkState.is('reconnecting')) {
-      this.clearTimers('lost');
+      this.timers.clear('lost');
       this.linkState.fire('connected');
     } else if (connection === 'disconnected') {
       this.linkState.fire('lost');
-      this.timers.lost ??= setTimeout(() => this.end('failed', 'local'), LOST_GIVE_UP_MS);
+      this.timers.start('lost', () => this.end('failed', 'local'), LOST_GIVE_UP_MS);
     } else if (connection === 'failed') {
       this.end('failed', 'local');
     }
@@ -422,7 +401,7 @@ export class DataLink extends Emitter {
     if (this.linkState.is('idle')) this.linkState.fire('link');
     this.offering = false;
     const connection = this.fresh();
-    this.schedule('open', () => this.end('unreachable', 'local'), this.openTimeoutMs);
+    this.timers.schedule('open', () => this.end('unreachable', 'local'), this.openTimeoutMs);
     await connection.receiveOffer(sdp);
   }
 
@@ -501,7 +480,7 @@ export class DataLink extends Emitter {
   /** Something was sent or received: the idle countdown starts again. */
   touch() {
     if (!this.linkState.active) return;
-    this.schedule('idle', () => this.idle(), this.idleMs);
+    this.timers.schedule('idle', () => this.idle(), this.idleMs);
   }
 
   idle() {
@@ -520,7 +499,7 @@ export class DataLink extends Emitter {
    */
   end(reason, by) {
     if (!this.linkState.fire('end', reason)) return;
-    this.clearTimers(...Object.keys(this.timers));
+    this.timers.clearAll();
     this.connection?.close();
     this.connection = null;
     this.offering = false;
@@ -547,20 +526,6 @@ export class DataLink extends Emitter {
     };
     const [code, message] = words[reason] || ['closed', `The link to ${who} closed.`];
     return new DataLinkError(code, message);
-  }
-
-  /** @param {string} name @param {() => void} action @param {number} ms */
-  schedule(name, action, ms) {
-    clearTimeout(this.timers[name]);
-    this.timers[name] = setTimeout(action, ms);
-  }
-
-  /** @param {string[]} names */
-  clearTimers(...names) {
-    for (const name of names) {
-      clearTimeout(this.timers[name]);
-      delete this.timers[name];
-    }
   }
 }
 

@@ -9,6 +9,7 @@ import { mock, test } from 'node:test';
 import { callMessages } from '../../public/connection/channels.js';
 import { Connection, isPolite } from '../../public/connection/connection.js';
 import { Guard } from '../../public/verify/guard.js';
+import { Timers } from '../../public/connection/timers.js';
 
 const THEIRS = 'AA:'.repeat(31) + 'AA';
 const VERIFIED_BOB = 'BB:'.repeat(31) + 'BB';
@@ -312,6 +313,29 @@ test('ICE restarts after a loss only where the role asks for recovery', async ()
     assert.equal(call.pc.offers, 1);
     call.connection.close();
     data.connection.close();
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test('named timers: schedule replaces, start keeps a running one, clearAll stops every one', () => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    /** @type {string[]} */
+    const fired = [];
+    const timers = new Timers();
+    timers.schedule('ring', () => fired.push('ring 1'), 100);
+    timers.schedule('ring', () => fired.push('ring 2'), 200); // replaces the first
+    timers.start('giveUp', () => fired.push('give up 1'), 300);
+    timers.start('giveUp', () => fired.push('give up 2'), 50); // one is running: kept
+    mock.timers.tick(250);
+    assert.deepEqual(fired, ['ring 2']);
+    assert.equal(timers.running.has('ring'), false); // done, so gone
+    timers.schedule('idle', () => fired.push('idle'), 100);
+    timers.clearAll();
+    mock.timers.tick(1000);
+    assert.deepEqual(fired, ['ring 2']);
+    assert.equal(timers.running.size, 0);
   } finally {
     mock.timers.reset();
   }
