@@ -7,7 +7,10 @@ export class Timers {
     this.running = new Map();
   }
 
-  /** Run `action` after `ms`, replacing the timer of that name. @param {string} name @param {() => void} action @param {number} ms */
+  /**
+   * Run `action` after `ms`, replacing the timer of that name.
+   * @param {string} name @param {() => void} action @param {number} ms
+   */
   schedule(name, action, ms) {
     this.clear(name);
     this.running.set(
@@ -19,7 +22,10 @@ export class Timers {
     );
   }
 
-  /** Like `schedule`, unless one of that name is running already (it keeps its time). @param {string} name @param {() => void} action @param {number} ms */
+  /**
+   * Like `schedule`, unless one of that name is running already (it keeps its time).
+   * @param {string} name @param {() => void} action @param {number} ms
+   */
   start(name, action, ms) {
     if (!this.running.has(name)) this.schedule(name, action, ms);
   }
