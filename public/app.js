@@ -45,9 +45,12 @@ let loading = null;
 /** What the server sent before the features were here: handed over in order. @type {[string, any][]} */
 const early = [];
 
-/** The features, loaded on first need. */
+/**
+ * The features, loaded on first need. They start once this device's lasting certificate
+ * is loaded (every connection uses it), so the socket and the list need not wait for it.
+ */
 function loadFeatures() {
-  loading ??= import('./features.js').then(({ startFeatures }) => {
+  loading ??= Promise.all([import('./features.js'), identityReady]).then(([{ startFeatures }]) => {
     const started = startFeatures({
       signalling,
       roster,
@@ -159,8 +162,8 @@ if (carried) lobby.notice(carried);
 sessionStorage.removeItem(NOTICE_KEY);
 if (firstSpace.bad)
   lobby.notice(`“${firstSpace.linked}” in that link is not a space code, so you are where you were before.`);
-// Every connection uses this device's lasting certificate: be online only once it is loaded.
-identityReady.finally(() => signalling.open());
+// Online at once; the certificate (IndexedDB, or made on a first visit) loads meanwhile.
+signalling.open();
 // A page going away leaves at once rather than leaving the others to time out.
 addEventListener('pagehide', (event) => {
   features?.pageHidden(event.persisted);

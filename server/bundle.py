@@ -32,6 +32,7 @@ log = logging.getLogger("server.bundle")
 
 ESBUILD = PROJECT_ROOT / "node_modules" / ".bin" / "esbuild"
 ENTRY = "app.js"
+STYLES = "styles.css"  # @imports every stylesheet: one file on the wire instead of five
 BUILD_TIMEOUT = 20.0  # seconds; esbuild takes tens of milliseconds
 
 
@@ -43,11 +44,14 @@ class Bundle:
     directory: Path
     files: frozenset[str]
     preload: tuple[str, ...]  # the chunks the entry imports statically
+    stylesheet: str | None  # every stylesheet in one, when the sources have STYLES
 
 
 def esbuild_arguments(public_dir: Path, out_dir: Path) -> list[str]:
+    styles = [str(public_dir / STYLES)] if (public_dir / STYLES).is_file() else []
     return [
         str(public_dir / ENTRY),
+        *styles,
         "--bundle",
         "--splitting",  # each import() its own chunk, shared code in shared chunks
         "--format=esm",
@@ -75,7 +79,7 @@ def read_bundle(version: str, out_dir: Path) -> Bundle:
             preload = [Path(i["path"]).name for i in imports if i.get("kind") == "import-statement"]
     if ENTRY not in files:
         raise ValueError(f"esbuild wrote no {ENTRY}")
-    return Bundle(version, out_dir, frozenset(files), tuple(preload))
+    return Bundle(version, out_dir, frozenset(files), tuple(preload), STYLES if STYLES in files else None)
 
 
 class ClientBundler:

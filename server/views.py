@@ -37,11 +37,13 @@ def page_context(request: web.Request) -> dict[str, Any]:
     hub = request.app[HUB]
     site = request.app[SITE]
     bundle = request.app[BUNDLER].current
+    built = bundle if bundle is not None and bundle.version == hub.version else None
     return {
         "version": hub.version,
         "asset_base": f"/assets/{hub.version}/",
         # The built client's chunks the entry imports (server/bundle.py); None: the sources.
-        "bundle_preload": bundle.preload if bundle is not None and bundle.version == hub.version else None,
+        "bundle_preload": built.preload if built else None,
+        "bundle_stylesheet": built.stylesheet if built else None,
         # Rendered into a data- attribute (autoescaped), read with JSON.parse by the client.
         "config_json": protocol.dumps(hub.client_config),
         "urls": site.urls,

@@ -162,8 +162,9 @@ export class CallController extends Emitter {
     const link = this.linkFor(person.id, person.name);
     if (!link.dial(this.setup(peerId))) return;
     link.rejoining = rejoin;
-    this.emit('call', link);
+    // The offer first: the browser makes it while the call screen is drawn.
     link.start().catch(link.failure());
+    this.emit('call', link);
     this.ring(link, 'calling', () => link.hangup('timeout'), 0);
   }
 

@@ -140,7 +140,10 @@ export class PeerLink extends Role {
     if (!this.fire('offered')) return false;
     stage('offer-received');
     const connection = this.open('incoming', setup);
-    this.prepared = connection.applyRemote({ type: 'offer', sdp }).catch(this.failure(connection));
+    this.prepared = connection
+      .applyRemote({ type: 'offer', sdp })
+      .then(() => (connection.closed ? undefined : this.prepareMedia(connection)))
+      .catch(this.failure(connection));
     return true;
   }
 
@@ -227,10 +230,21 @@ export class PeerLink extends Role {
     if (!connection || !this.fire('accept')) return;
     await this.prepared;
     if (connection.closed || !this.active) return; // ended (or replaced) while the offer was applied
+    await connection.answer();
+    stage('answer-sent');
+    this.connectionChanged();
+  }
+
+  /**
+   * Callee, while it rings: our tracks on the transceivers the offer made, so that
+   * accepting is only the answer. Nothing is sent before that answer: without it there is
+   * no transport to send on. @param {Connection} connection
+   */
+  async prepareMedia(connection) {
     const { transceivers, localTracks, localStream } = this;
-    for (const transceiver of connection.pc.getTransceivers()) {
+    const ready = connection.pc.getTransceivers().map(async (transceiver) => {
       const kind = /** @type {Kind} */ (transceiver.receiver.track.kind);
-      if (transceivers[kind] || transceiver.currentDirection === 'stopped') continue;
+      if (transceivers[kind] || transceiver.currentDirection === 'stopped') return;
       transceivers[kind] = transceiver;
       // Send both ways even without a track, so a camera found later needs no renegotiation.
       transceiver.direction = 'sendrecv';
@@ -242,11 +256,8 @@ export class PeerLink extends Role {
         Object.assign(params.encodings[0], this.firstEncoding(localTracks.video));
         await sender.setParameters(params).catch(() => {});
       }
-    }
-    if (connection.closed) return;
-    await connection.answer();
-    stage('answer-sent');
-    this.connectionChanged();
+    });
+    await Promise.all(ready);
   }
 
   /** A relayed message about this call. @param {string} type @param {any} data */

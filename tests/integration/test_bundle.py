@@ -62,6 +62,15 @@ async def test_the_page_loads_the_bundle_and_a_feature_chunk_comes_later(
     status, feature, _ = await fetch(http, live.url.rstrip("/") + base + lazy[0])
     words = "An update is ready"  # said by public/features.js
     assert status == 200 and words in feature and words not in entry and len(feature) > len(entry)
+    # One stylesheet instead of five, with every one's rules.
+    _, html, _ = await fetch(http, live.url)
+    sheets = re.findall(r'rel="stylesheet" href="/assets/[0-9a-f]+/([^"]+)"', html)
+    assert sheets == ["styles.css"]
+    status, css, _ = await fetch(http, live.url.rstrip("/") + base + "styles.css")
+    assert status == 200 and "@import" not in css
+    for name in ("style.css", "verify.css", "messages.css", "files.css", "spaces.css"):
+        first_rule = (live.settings.public_dir / name).read_text().split("{")[0].split("*/")[-1].strip()
+        assert first_rule.split(",")[0].split()[0] in css, name
     # Workers and the service worker are not bundled: still served from public/.
     status, _, _ = await fetch(http, live.url.rstrip("/") + "/sw.js")
     assert status == 200
@@ -108,5 +117,7 @@ async def test_bundle_off_serves_public_module_by_module(
     live = await start_server(bundle=False)
     base, preload = await page_assets(http, live)
     assert "core/signalling.js" in preload
+    _, html, _ = await fetch(http, live.url)
+    assert len(re.findall(r'rel="stylesheet"', html)) == 5
     _, entry, _ = await fetch(http, live.url.rstrip("/") + base + "app.js")
     assert "./core/signalling.js" in entry
