@@ -241,7 +241,11 @@ async def open_app(context: BrowserContext, url: str, name: str) -> Page:
     await context.add_init_script(f"localStorage.setItem('lanCall.name', {name!r})")
     page = await context.new_page()
     await page.goto(url)
-    online = "() => window.__lanCall?.link === 'online' && window.__lanCall.id && window.__lanCall.loaded"
+    # `loaded` (the features past the lobby) is absent from checkouts before it: true there
+    online = (
+        "() => window.__lanCall?.link === 'online' && window.__lanCall.id"
+        " && (window.__lanCall.loaded ?? true)"
+    )
     await page.wait_for_function(online, timeout=20e3)
     return page
 
