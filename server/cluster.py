@@ -216,7 +216,7 @@ class Cluster:
         await self._publish_presence(announce=False)
         await self._reconcile()
         self._up.set()
-        log.info("event=cluster-joined instance=%s peers=%d", self.me, len(self.hub.mirrors()))
+        log.info("event=cluster-joined instance=%s peers=%d", self.me, len(self.hub.mirrors.peers()))
         self._tasks = [
             asyncio.create_task(self._read(pubsub)),
             asyncio.create_task(self._write()),
@@ -417,7 +417,8 @@ class Cluster:
             frame = replica.split_frame(data)
             if frame is not None:
                 peer_id, text, request = frame
-                out = self.hub.on_behalf(peer_id, text) if request else self.hub.forwarded(peer_id, text)
+                mirrors = self.hub.mirrors
+                out = mirrors.on_behalf(peer_id, text) if request else mirrors.forwarded(peer_id, text)
                 deliver(out, self.hub)
             return
         event = replica.parse(data, self.me)
@@ -444,7 +445,7 @@ class Cluster:
     async def _publish_presence(self, announce: bool) -> None:
         """Write everything this instance holds (after a Redis restart nothing is there),
         and with `announce` tell the others again (they may have taken it for dead)."""
-        held = self.hub.held_here()
+        held = self.hub.mirrors.held_here()
         rooms = [r for r in self.hub.calls if r.owner in (None, self.me)]  # only the owner publishes a call
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(alive_key(self.me), "1", px=ALIVE_TTL_MS)
@@ -503,14 +504,14 @@ class Cluster:
                             record.space,
                         )
                     ):
-                        out.extend(hub.mirror_up(record, home, replica.BusConnection(self, home, record.id)))
-        for peer in hub.mirrors():
+                        out.extend(hub.mirrors.up(record, home, replica.BusConnection(self, home, record.id)))
+        for peer in hub.mirrors.peers():
             if peer.id in listed:
                 continue
             if peer.home is None:
                 continue
             if peer.home in alive:
-                out.extend(hub.mirror_gone(peer.id, peer.home, False))
+                out.extend(hub.mirrors.gone(peer.id, peer.home, False))
             else:
                 self._lost(peer.home)
         for raw in rooms.values():
@@ -571,7 +572,7 @@ class Cluster:
 
     def _lost(self, home: str) -> None:
         self._homes.pop(home, None)
-        count = self.hub.orphan(home, self.others())
+        count = self.hub.mirrors.orphan(home, self.others())
         log.warning("event=instance-lost instance=%s peers=%d", home, count)
         # Its records stay readable through its peers' grace period, then go.
         self._push(False, "pexpire", peers_key(home), max(1, int(self.resume_grace * 1000)))

@@ -17,34 +17,35 @@ Lifecycle of a peer (docs/protocol.md §1):
     expire()   -> grace over: removed and announced with `remove: true`
 
 Who hears what is decided in one place, `audience()`: the listed peers of the same
-space (docs/protocol.md §11; `None` is the open network). `_sees` is the same rule for
-lists and relays; bots are in every space.
+space (docs/protocol.md §11; `None` is the open network). `sees` (`peers.py`) is the
+same rule for lists and relays; bots are in every space.
 
 Calls (docs/protocol.md §8) are `rooms.py`'s: the hub hands it relays, invitations and
 its peers' comings and goings. Peers and limits are data in `peers.py`; saving and
-restoring them across a restart is `state.py`'s; mirrors of other instances' peers
-(`replica.py`) are kept here because they are listed peers like any other.
+restoring them across a restart is `state.py`'s. With several instances the peers the
+others hold are listed here like any other, as mirrors; `mirrors.py` (`hub.mirrors`)
+tells the others of this hub's own peers and keeps the mirrors as they say, through the
+few operations below that take a peer in (`track`) or let one go (`let_go`, `remove`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import protocol
 from .budgets import AddressBudgets
+from .mirrors import Mirrors
 from .outbox import Connection, Outbox
 from .peers import (
     IN_PROCESS,
     PENDING_LIMIT,
     Departed,
     HubLimits,
-    MirrorRecord,
     Peer,
     Presence,
     sees,
@@ -54,7 +55,7 @@ from .protocol import Identify, Invite, Join, Leave, LeaveCall, Ping, ProtocolEr
 from .ratelimit import TokenBucket, Verdict
 from .rooms import Room, Rooms
 
-__all__ = ["IN_PROCESS", "PENDING_LIMIT", "Hub", "HubLimits", "MirrorRecord", "Peer", "Room"]
+__all__ = ["IN_PROCESS", "PENDING_LIMIT", "Hub", "HubLimits", "Peer", "Room"]
 
 log = logging.getLogger("server.hub")
 
@@ -98,10 +99,10 @@ class Hub:
         # What a space code is kept as: itself, or among instances a keyed tag (replica.py),
         # so Redis never holds a code.
         self.space_key: Callable[[str], str] = lambda code: code
-        self._mirror_bucket = TokenBucket(1.0, 1, 0.0)  # mirrors never send here; one shared bucket
         total = limits.new_space_total
         self._new_spaces = TokenBucket(total / 60, max(1, int(total)), clock()) if total > 0 else None
         self.rooms = Rooms(self)  # the calls (rooms.py)
+        self.mirrors = Mirrors(self)  # other instances' peers (mirrors.py)
 
     # --- queries ----------------------------------------------------------------------
 
@@ -169,18 +170,9 @@ class Hub:
             self._peers[peer.id] = peer
         else:
             self._tokens.pop(peer.token_hash, None)
-            unsent: list[str] = []
-            if peer.conn is not None:  # the old socket is half-open; the new one wins
-                unsent = peer.conn.take_unsent()
-                out.close(peer.conn, CLOSE_REPLACED, "resumed elsewhere")
-                if self._by_conn.pop(id(peer.conn), None) is not None:  # not a mirror's
-                    self._addresses.release(peer.address)
+            unsent = self._replace(peer, out)  # an old socket is half-open; the new one wins
             peer.conn = conn
-            if peer.bucket is self._mirror_bucket:  # a mirror (or one orphaned here when its
-                # instance died) resumed here is held here now: its own budget, not the mirrors'
-                # shared 1 message/s one (a call's signalling would be dropped)
-                peer.bucket = TokenBucket(self.limits.rate_limit, self.limits.rate_burst, now)
-            peer.home = None
+            self.mirrors.resumed_here(peer, now)
             peer.address = address
             peer.gone_since = None
             peer.listed_on_socket = False
@@ -202,7 +194,7 @@ class Hub:
         self._pending_total -= peer.pending_bytes
         peer.pending_bytes = 0
         if resumed:
-            self._publish_up(peer)  # its new token, and that it is held here now
+            self.mirrors.publish_up(peer)  # its new token, and that it is held here now
         return peer, out, resumed
 
     def shed_for(self, address: str) -> Outbox | None:
@@ -243,7 +235,7 @@ class Hub:
         peer.conn = None
         peer.gone_since = self.clock()
         if peer.name is None or self.limits.resume_grace <= 0:
-            return self._remove(peer)
+            return self.remove(peer)
         for text in conn.take_unsent():
             peer.pending.append(text)
             peer.pending_bytes += len(text)
@@ -258,7 +250,7 @@ class Hub:
         deadline = now - self.limits.resume_grace
         for peer in [p for p in self._peers.values() if p.gone_since is not None]:
             if peer.gone_since is not None and peer.gone_since <= deadline:
-                out.extend(self._remove(peer))
+                out.extend(self.remove(peer))
         if self._deferred:
             out.extend(self._admit_deferred())
         silent_since = now - self.limits.identify_timeout
@@ -440,12 +432,12 @@ class Hub:
                     out.send(peer.id, self._peer_frame(other, protocol.GROUP in peer.caps))
         if name == peer.name and not moved:
             if peer.caps != caps:
-                self._publish_up(peer)
+                self.mirrors.publish_up(peer)
             return out
         peer.name = name
         self._unidentified.pop(peer.id, None)
         self.changes += 1
-        self._publish_up(peer)
+        self.mirrors.publish_up(peer)
         return self.announce(out, peer, everyone=True)
 
     def _leave_space(self, peer: Peer, out: Outbox) -> None:
@@ -453,14 +445,14 @@ class Hub:
         invitations (nobody there can reach it now), its old space hears it leave, and it
         hears its old space go; the caller then lists the new space to it."""
         out.extend(self.rooms.leave_everything(peer))
-        self._announce_gone(out, peer)
+        self.announce_gone(out, peer)
         if peer.conn is not None:
             for other in self._peers.values():
                 if other is not peer and other.name and other.kind != "bot" and sees(peer, other):
                     out.send(peer.id, protocol.peer(other.id, other.name, other.kind, remove=True))
         peer.listed_on_socket = False
 
-    def _announce_gone(self, out: Outbox, peer: Peer) -> None:
+    def announce_gone(self, out: Outbox, peer: Peer) -> None:
         """Its audience hears that `peer` is gone (it left, or left their space)."""
         if peer.name is not None:
             gone = protocol.peer(peer.id, peer.name, peer.kind, remove=True)
@@ -513,10 +505,14 @@ class Hub:
 
     def _leave(self, peer: Peer, conn: Connection) -> Outbox:
         log.info("event=leave peer=%s", peer.id)
+        self.depart(peer)
+        out = self.remove(peer, left=True)
+        return out.close(conn, CLOSE_NORMAL, "left")
+
+    def depart(self, peer: Peer) -> None:
+        """`peer` left on purpose: for `rejoin_window` its token brings its id back (a reload)."""
         if self.limits.rejoin_window > 0:
             self._departed[peer.token_hash] = Departed(peer.id, peer.kind, self.clock())
-        out = self._remove(peer, left=True)
-        return out.close(conn, CLOSE_NORMAL, "left")
 
     def _relay(self, sender: Peer, message: Relay) -> Outbox:
         if sender.name is None:
@@ -605,99 +601,7 @@ class Hub:
         )
         return Outbox().send(sender_id, notice)
 
-    # --- mirrors of the peers other instances hold (replica.py, only with REDIS_URL) -------
-    # A mirror is a listed peer whose `conn` is the bus to its home instance: lists,
-    # unknown-peer checks, relays and calls treat it like any peer, `audience()` never
-    # includes it (each instance announces to its own sockets), and nothing here
-    # publishes about it (its home does).
-
-    def mirror_up(self, record: MirrorRecord, home: str, conn: Connection) -> Outbox:
-        """Instance `home` holds this peer now (it joined, renamed or resumed there). A
-        peer held here until now was taken over there with its token: it is let go
-        quietly (an old socket closed as replaced, what was held for it sent on)."""
-        out = Outbox()
-        held: list[str] = []
-        peer = self._peers.get(record.id)
-        if peer is None:
-            peer = Peer(id=record.id, token="", kind=record.kind, bucket=self._mirror_bucket, conn=conn)
-            self._peers[peer.id] = peer
-        elif peer.home is None:
-            held = self._let_go(peer, out)
-        self._tokens.pop(peer.token_hash, None)
-        peer.home, peer.conn, peer.gone_since = home, conn, None
-        peer.token_hash = record.token_hash
-        self._tokens[record.token_hash] = peer.id
-        peer.caps = record.caps
-        if (room := self.rooms.get(record.call)) is not None:
-            room.members.setdefault(peer.id, None)
-            peer.call = room.id
-        moved = peer.name is not None and record.space != peer.space
-        if moved:  # its old space hears it leave, its new one hears it join
-            self._announce_gone(out, peer)
-        peer.space = record.space
-        if record.name != peer.name or moved:
-            peer.name = record.name
-            self.changes += 1
-            self.announce(out, peer, everyone=True)
-        for text in held:
-            out.send(peer.id, text)  # through the bus to its new home
-        return out
-
-    def mirror_gone(self, peer_id: str, home: str, left: bool) -> Outbox:
-        """Instance `home` removed its peer: announce it here. Its calls are updated by
-        the room events `home` sends (which also told the members)."""
-        peer = self._peers.get(peer_id)
-        if peer is None or peer.home != home:
-            return Outbox()  # unknown here, or held elsewhere by now
-        if left and self.limits.rejoin_window > 0:  # a reload may land on this instance
-            self._departed[peer.token_hash] = Departed(peer.id, peer.kind, self.clock())
-        self.rooms.drop_mirror(peer)
-        return self._remove(peer)
-
-    def mirror_room(
-        self, call_id: str, members: list[str], invited: dict[str, str], owner: str | None = None
-    ) -> Outbox:
-        """Its owner (another instance) changed a call, or ended it (`Rooms.mirrored`)."""
-        return self.rooms.mirrored(call_id, members, invited, owner)
-
-    def orphan(self, home: str, others: Iterable[str] = ()) -> int:
-        """Instance `home` is gone without a word (killed): its peers start their grace
-        period here, as if their sockets had dropped, and can resume on any instance. The
-        calls it owned go to the first of the instances left (`others` and this one, by
-        id): every instance picks the same one."""
-        now, count = self.clock(), 0
-        for peer in self._peers.values():
-            if peer.home == home:
-                peer.home, peer.conn, peer.gone_since = None, None, now
-                count += 1
-        self.rooms.orphaned(home, others)
-        return count
-
-    def forwarded(self, peer_id: str, text: str) -> Outbox:
-        """A frame another instance sent to `peer_id`, held here: sent on, or held for
-        its resume as a relay from this instance would be (the sender, wherever it is,
-        hears `peer-away` or `undelivered`)."""
-        peer = self._peers.get(peer_id)
-        if peer is None or peer.home is not None or peer.name is None:
-            return Outbox()  # gone, or taken over elsewhere meanwhile: dropped
-        if text.startswith('{"type":"offer"'):
-            self.rooms.ring_from_elsewhere(peer, text)
-        if peer.conn is not None:
-            return Outbox().send(peer_id, text)
-        try:
-            message = json.loads(text)
-            kind, data = message["type"], message["data"]
-            if kind == "call":
-                # A live call is sent again on resume; one that ended meanwhile must be kept.
-                if data.get("ended") is True:
-                    self.keep(peer, text)
-                return Outbox()
-            sender = data["id"] if kind == "icecandidate" else data["source"]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return Outbox()
-        if (kind in protocol.RELAY_TYPES or kind == "invite") and isinstance(sender, str):
-            return self.hold(sender, peer, kind, text)
-        return Outbox()
+    # --- surviving a restart ------------------------------------------------------------
 
     def restorable(self, peer_id: str, token_hash: str, name: str) -> bool:
         """Whether a peer saved before a restart can come back (`state.import_state`):
@@ -710,31 +614,22 @@ class Hub:
         self._peers[peer.id] = peer
         self._tokens[peer.token_hash] = peer.id
 
-    def held_here(self) -> list[Peer]:
-        """Listed peers this instance holds (what it publishes after a Redis restart)."""
-        return [p for p in self._peers.values() if p.home is None and p.name is not None and p.kind != "bot"]
+    # --- peers other instances hold (`mirrors.py`, only with REDIS_URL) -------------------
 
-    def mirrors(self) -> list[Peer]:
-        return [p for p in self._peers.values() if p.home is not None]
+    def track(self, peer: Peer, token_hash: str) -> None:
+        """Know `peer` by its id, and resume it with the token behind `token_hash` (a
+        mirror's, from its record) instead of the one it had."""
+        self._tokens.pop(peer.token_hash, None)
+        peer.token_hash = token_hash
+        self._peers[peer.id] = peer
+        self._tokens[token_hash] = peer.id
 
-    def _let_go(self, peer: Peer, out: Outbox) -> list[str]:
-        """Stop holding `peer` here; returns the frames waiting for it, oldest first."""
-        held: list[str] = []
-        if peer.conn is not None:
-            held = peer.conn.take_unsent()
-            if self._by_conn.pop(id(peer.conn), None) is not None:
-                self._addresses.release(peer.address)
-            out.close(peer.conn, CLOSE_REPLACED, "resumed elsewhere")
-        held.extend(peer.pending)
-        self._pending_total -= peer.pending_bytes
-        peer.pending.clear()
-        peer.pending_bytes = 0
-        self._unidentified.pop(peer.id, None)
-        self._deferred.pop(peer.id, None)
+    def let_go(self, peer: Peer, out: Outbox) -> list[str]:
+        """Stop holding `peer` here: another instance took it over with its token. Returns
+        the frames waiting for it, oldest first."""
+        held = self._replace(peer, out) + self._unhold(peer)
         peer.address = IN_PROCESS
         return held
-
-    # --- surviving a restart ------------------------------------------------------------
 
     # --- internals --------------------------------------------------------------------
 
@@ -758,30 +653,41 @@ class Hub:
             return None
         return departed
 
-    def _publish_up(self, peer: Peer) -> None:
-        if self.presence is not None and peer.home is None and peer.kind != "bot" and peer.name is not None:
-            self.presence.peer_up(peer)
-
-    def on_behalf(self, peer_id: str, text: str) -> Outbox:
-        """Another instance asks this one, a call's owner, to act for its peer (`Rooms.on_behalf`)."""
-        return self.rooms.on_behalf(peer_id, text)
-
-    def _remove(self, peer: Peer, left: bool = False) -> Outbox:
+    def remove(self, peer: Peer, left: bool = False) -> Outbox:
+        """Forget `peer` (it `left` on purpose, its grace period ended, or its home instance
+        removed it) and announce it gone."""
         self._peers.pop(peer.id, None)
         self._tokens.pop(peer.token_hash, None)
-        self._unidentified.pop(peer.id, None)
-        self._deferred.pop(peer.id, None)
-        self._pending_total -= peer.pending_bytes
-        peer.pending.clear()
-        peer.pending_bytes = 0
-        if peer.conn is not None:
-            if self._by_conn.pop(id(peer.conn), None) is not None:
-                self._addresses.release(peer.address)
-            peer.conn = None
+        self._unhold(peer)
+        peer.conn = None
         out = self.rooms.forget(peer)
         if peer.name is not None:
             self.changes += 1
-            if self.presence is not None and peer.home is None and peer.kind != "bot":
-                self.presence.peer_gone(peer, left)
-            self._announce_gone(out, peer)
+            self.mirrors.publish_gone(peer, left)
+            self.announce_gone(out, peer)
         return out
+
+    def _replace(self, peer: Peer, out: Outbox) -> list[str]:
+        """Close `peer`'s socket (or a mirror's bus) as replaced: it resumed on a new one,
+        here or on another instance. Returns what the old one never wrote."""
+        if peer.conn is None:
+            return []
+        unsent = peer.conn.take_unsent()
+        out.close(peer.conn, CLOSE_REPLACED, "resumed elsewhere")
+        if self._by_conn.pop(id(peer.conn), None) is not None:  # not a mirror's
+            self._addresses.release(peer.address)
+        return unsent
+
+    def _unhold(self, peer: Peer) -> list[str]:
+        """Drop what the hub keeps for `peer` as one of its own: its socket (and its
+        address's count of them), its wait to identify or be admitted, and the frames held
+        for its resume (returned, oldest first)."""
+        if peer.conn is not None and self._by_conn.pop(id(peer.conn), None) is not None:
+            self._addresses.release(peer.address)
+        self._unidentified.pop(peer.id, None)
+        self._deferred.pop(peer.id, None)
+        held = list(peer.pending)
+        self._pending_total -= peer.pending_bytes
+        peer.pending.clear()
+        peer.pending_bytes = 0
+        return held

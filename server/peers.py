@@ -64,7 +64,8 @@ class Departed:
 
 @dataclass(frozen=True, slots=True)
 class MirrorRecord:
-    """What other instances know of a peer held elsewhere (`replica.py` carries it)."""
+    """What other instances know of a peer held elsewhere (`replica.py` carries it,
+    `mirrors.py` applies it)."""
 
     id: str
     name: str

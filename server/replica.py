@@ -4,9 +4,9 @@ Pure code, no Redis (that is `cluster.py`, imported only with REDIS_URL). An ins
 publishes an event whenever the hub reports a change (`hub.Presence`): a peer it holds
 is up (joined, renamed, new capabilities, resumed here: `up`), is gone (`gone`), or a
 call changed (`room`). Every other instance applies it with `apply`: the peer becomes a
-*mirror* in its hub, a listed peer whose connection is a `BusConnection`, so frames
-`deliver` queues for it travel to its home instance (docs/architecture.md, "Several
-instances").
+*mirror* in its hub (`mirrors.py`), a listed peer whose connection is a `BusConnection`,
+so frames `deliver` queues for it travel to its home instance (docs/architecture.md,
+"Several instances").
 
 Events are JSON objects with `t` (the kind) and `home` (the instance that sent it).
 """
@@ -20,8 +20,9 @@ import json
 from typing import Any, Protocol
 
 from . import protocol
-from .hub import Hub, MirrorRecord, Peer, Room
+from .hub import Hub, Peer, Room
 from .outbox import Outbox
+from .peers import MirrorRecord
 
 UP = "up"
 GONE = "gone"
@@ -128,7 +129,7 @@ def apply_room(hub: Hub, item: Any, home: str | None = None) -> Outbox:
     members, invited, owner = item.get("members"), item.get("invited"), item.get("owner", home)
     if not isinstance(members, list) or not isinstance(invited, dict) or not isinstance(owner, str | None):
         return Outbox()
-    return hub.mirror_room(
+    return hub.mirrors.room(
         item["id"],
         [m for m in members if isinstance(m, str)],
         {k: v for k, v in invited.items() if isinstance(k, str) and isinstance(v, str)},
@@ -155,13 +156,13 @@ def apply(hub: Hub, event: dict[str, Any], bus: Bus) -> Outbox:
         record = mirror_record(event.get("peer"))
         if record is None:
             return Outbox()
-        return hub.mirror_up(record, home, BusConnection(bus, home, record.id))
+        return hub.mirrors.up(record, home, BusConnection(bus, home, record.id))
     if kind == GONE and isinstance(event.get("id"), str):
-        return hub.mirror_gone(event["id"], home, bool(event.get("left")))
+        return hub.mirrors.gone(event["id"], home, bool(event.get("left")))
     if kind == ROOM:
         return apply_room(hub, event.get("room"), home)
     if kind == DOWN:
-        hub.orphan(home, bus.others())
+        hub.mirrors.orphan(home, bus.others())
     return Outbox()
 
 
@@ -204,7 +205,7 @@ def frame_message(peer_id: str, text: str) -> str:
     return f"{peer_id}\n{text}"
 
 
-# A request for the owner of a call (`Hub.on_behalf`), on the owner's channel: marked so
+# A request for the owner of a call (`Mirrors.on_behalf`), on the owner's channel: marked so
 # it is never taken for a frame (a peer id has no "?").
 REQUEST_MARK = "?"
 

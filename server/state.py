@@ -170,7 +170,7 @@ def export_state(hub: Hub, wall_now: float) -> dict[str, Any]:
     next process: a restarted server then looks like a short network blip."""
     now = hub.clock()
     peers = []
-    for peer in hub.held_here():
+    for peer in hub.mirrors.held_here():
         if peer.kind != "browser":
             continue  # bots rejoin by themselves; another instance keeps its own peers
         gone_for = 0.0 if peer.gone_since is None else now - peer.gone_since

@@ -63,7 +63,9 @@ async def test_a_burst_of_remote_events_does_not_hold_the_event_loop(
         for i in range(BURST):
             pipe.publish(PRESENCE, replica.sign(cluster.secret, PRESENCE, up_event(i)))
         await pipe.execute()
-        await eventually(lambda: len(live.hub.mirrors()) == BURST, 10, what="every remote peer mirrored")
+        await eventually(
+            lambda: len(live.hub.mirrors.peers()) == BURST, 10, what="every remote peer mirrored"
+        )
     finally:
         ticker.cancel()
         await publisher.aclose()

@@ -215,6 +215,6 @@ def test_a_bot_serves_each_caller_on_its_own() -> None:
     # The bot leaving (the server stopping) takes it out of every call.
     drain(a, b, c, d)
     apply(hub.disconnect(echo, e), hub)
-    apply(hub._remove(echo), hub)
+    apply(hub.remove(echo), hub)
     assert hub.room(second) is None and bob.call is None
     assert echo.id not in hub.room(third).members  # type: ignore[union-attr]

@@ -1,4 +1,4 @@
-"""Presence shared between instances (server/replica.py and the hub's mirrors), with two
+"""Presence shared between instances (server/replica.py and server/mirrors.py), with two
 hubs joined by an in-memory bus instead of Redis: events and frames are queued and
 delivered in order, as Redis pub/sub does."""
 
@@ -45,7 +45,8 @@ class Net:
                     deliver(replica.apply(hub, event, Bus(self, name)), hub)
         elif to in self.hubs:
             hub = self.hubs[to]
-            deliver(hub.on_behalf(first, second) if request else hub.forwarded(first, second), hub)
+            mirrors = hub.mirrors
+            deliver(mirrors.on_behalf(first, second) if request else mirrors.forwarded(first, second), hub)
 
 
 class Bus:
@@ -180,7 +181,7 @@ def test_peers_of_a_lost_instance_get_their_grace_period_then_leave() -> None:
     net, a, b, clock = two_instances(resume_grace=5.0)
     alice, _ = join_on(net, a, "alice", "Alice")
     _, bob_conn = join_on(net, b, "bob", "Bob")
-    assert b.orphan("A") == 1
+    assert b.mirrors.orphan("A") == 1
     clock.advance(4.0)
     apply(b.expire(), b)
     assert bob_conn.take() == []
@@ -270,7 +271,7 @@ def test_a_peer_resumed_after_its_instance_was_taken_for_dead_has_its_own_budget
     net, a, b, _ = two_instances()
     alice, _ = join_on(net, a, "alice", "Alice")
     bob, bob_conn = join_on(net, b, "bob", "Bob")
-    assert b.orphan("A") == 1  # A was killed; B's heartbeat check noticed first
+    assert b.mirrors.orphan("A") == 1  # A was killed; B's heartbeat check noticed first
     again = FakeConn("alice-again")
     peer, out, resumed = b.connect(again, alice.token)
     apply(out, b)
@@ -407,8 +408,8 @@ def test_the_calls_of_a_lost_owner_go_to_the_same_instance_everywhere() -> None:
     call_id = accepted_call(net, a, alice, b, bob, bob_conn)
     assert a.room(call_id).owner == c.room(call_id).owner == "B"  # type: ignore[union-attr]
     del net.hubs["B"]  # killed
-    a.orphan("B", ["C"])
-    c.orphan("B", ["A"])
+    a.mirrors.orphan("B", ["C"])
+    c.mirrors.orphan("B", ["A"])
     assert a.room(call_id).owner is None  # type: ignore[union-attr]  # A decides now ...
     assert c.room(call_id).owner == "A"  # type: ignore[union-attr]  # ... and C agrees
 
