@@ -44,6 +44,8 @@ let features = null;
 let loading = null;
 /** What the server sent before the features were here: handed over in order. @type {[string, any][]} */
 const early = [];
+/** Past this many, frames that arrive before the features are dropped (a flood, a load that hangs). */
+const MAX_EARLY = 256;
 
 /**
  * The features, loaded on first need. They start once this device's lasting certificate
@@ -64,16 +66,20 @@ function loadFeatures() {
     for (const [type, detail] of early.splice(0)) started.hear(type, detail);
     return started;
   });
+  // A load that failed (the network dropped mid-fetch) is tried again on the next need.
+  loading.catch(() => (loading = null));
   return loading;
 }
 
 /** Run `action` with the features, loading them first if needed. @param {(f: Features) => void} action */
 function withFeatures(action) {
   if (features) action(features);
-  else
-    loadFeatures().then(action, (error) =>
-      lobby.notice(`This page could not load all of itself (${error}). Reload it.`),
-    );
+  else loadFeatures().then(action, notLoaded);
+}
+
+/** @param {unknown} error */
+function notLoaded(error) {
+  lobby.notice(`This page could not load all of itself (${error}). Try again, or reload it.`);
 }
 
 // Frames for calls, data links, spaces and errors go to the features; before they are
@@ -81,8 +87,8 @@ function withFeatures(action) {
 for (const type of ['signal', 'error']) {
   signalling.on(type, (detail) => {
     if (features) return features.hear(type, detail);
-    early.push([type, detail]);
-    loadFeatures();
+    if (early.length < MAX_EARLY) early.push([type, detail]);
+    loadFeatures().catch(() => {}); // said when someone acts: see withFeatures
   });
 }
 
@@ -97,7 +103,7 @@ signalling.on('ready', ({ version, reconnected }) => {
     roster.reconnected(); // whoever is not listed again soon has left
   }
   // The list is up (or on its way): the rest of the app is fetched while the lobby idles.
-  idle(() => loadFeatures());
+  idle(() => loadFeatures().catch(notLoaded));
 });
 
 /** @param {() => void} action */

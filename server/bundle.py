@@ -59,7 +59,7 @@ def esbuild_arguments(public_dir: Path, out_dir: Path) -> list[str]:
         "--target=es2022",
         "--legal-comments=none",
         "--entry-names=[name]",
-        "--chunk-names=chunk-[hash]",
+        "--chunk-names=[name]-[hash]",  # features-…, qrscan-…; shared code is chunk-…
         f"--outdir={out_dir}",
         f"--metafile={out_dir / 'meta.json'}",
         "--log-level=error",

@@ -178,3 +178,34 @@ async def test_echo_bot_is_listed_first_and_echoes(start_server, new_user):
     await expect(aaron.page.get_by_test_id("chat-message").last).to_have_text("Echo test: Echo: testing")
     await aaron.test_id("hang-up").click()
     await aaron.wait_idle()
+
+
+async def test_the_lobby_works_first_and_a_failed_load_of_the_rest_is_tried_again(
+    start_server, new_user, browser
+):
+    """The people list needs only the lobby's scripts; the rest of the app (calls, files,
+    messages) comes after. If that load fails (the network dropped mid-fetch), the list
+    still works, the page says so, and a tap on a person loads it again and calls."""
+    live = await start_server()
+    bob = await new_user(live, "Bob")
+    context = await browser.new_context(ignore_https_errors=True, viewport={"width": 360, "height": 740})
+    await context.add_init_script("localStorage.setItem('lanCall.name', 'Alice')")
+    failed: list[str] = []
+
+    async def drop_once(route):
+        failed.append(route.request.url)
+        await route.abort()
+
+    try:
+        page = await context.new_page()
+        await page.route(re.compile(r"/features[^/]*\.js$"), drop_once)
+        await page.goto(live.url)
+        await expect(page.get_by_test_id("person").filter(has_text="Bob")).to_have_count(1)
+        await expect(page.get_by_test_id("notice").filter(has_text="could not load")).to_have_count(1)
+        assert failed and await page.evaluate("() => window.__lanCall.loaded") is False
+        await page.unroute(re.compile(r"/features[^/]*\.js$"))
+        await page.get_by_test_id("person").filter(has_text="Bob").click()
+        await page.wait_for_function("() => window.__lanCall.callState === 'calling'")
+        await bob.wait_for("window.__lanCall.callState === 'ringing'")
+    finally:
+        await context.close()
