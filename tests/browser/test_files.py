@@ -321,8 +321,11 @@ async def test_a_sender_whose_page_reloads_is_not_waited_for_and_sending_again_c
         "Alice can no longer send the rest (their page was reloaded or closed)"
     )
     await expect(status).to_contain_text("ask them to send it again, and it continues from there")
+    # What is on Bob's disk once the write under way when she left has landed (the disk was
+    # held until just now): the part a second sending continues from (files.js waits the same).
     kept = await bob.js(
-        "[...window.__lanCall.files.entries.values()].find((e) => e.direction === 'in').transfer.written"
+        "async () => { const t = [...window.__lanCall.files.entries.values()]"
+        ".find((e) => e.direction === 'in').transfer; await t.writes; return t.written; }"
     )
     assert 0 < kept < len(movie["buffer"])
 
