@@ -222,7 +222,14 @@ def _file(request: web.Request, relative: str, cache_control: str) -> web.Stream
         body, etag = minify.minified(path, stat.st_mtime_ns, stat.st_size)
     else:
         body, etag = _text_file(path, stat.st_mtime_ns, stat.st_size)
-    headers["ETag"] = etag
+    return _text_response(request, body, etag, content_type, cache_control)
+
+
+def _text_response(
+    request: web.Request, body: bytes, etag: str, content_type: str, cache_control: str
+) -> web.StreamResponse:
+    """A text asset: 304 when the browser has this ETag, else compressed (once per body)."""
+    headers = {"Cache-Control": cache_control, "ETag": etag}
     if etag_matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers={**headers, "Vary": "Accept-Encoding"})
     return compressed_response(request, body, content_type=content_type, key=etag, headers=headers)
@@ -254,11 +261,8 @@ def _built_file(request: web.Request, path: Path) -> web.StreamResponse:
     except OSError:  # replaced by a newer build meanwhile: the tab is reloading anyway
         raise web.HTTPNotFound(text="not found\n") from None
     body, etag = _text_file(path, stat.st_mtime_ns, stat.st_size)
-    headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
-    if etag_matches(request.headers.get("If-None-Match"), etag):
-        return web.Response(status=304, headers={**headers, "Vary": "Accept-Encoding"})
     content_type = "text/javascript" if path.suffix == ".js" else "text/css"
-    return compressed_response(request, body, content_type=content_type, key=etag, headers=headers)
+    return _text_response(request, body, etag, content_type, IMMUTABLE)
 
 
 # Browser libraries from npm (package.json; scripts/setup installs them), served by name.
@@ -274,10 +278,7 @@ async def vendor_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="not installed (scripts/setup installs it)\n")
     stat = path.stat()
     body, etag = _text_file(path, stat.st_mtime_ns, stat.st_size)
-    headers = {"Cache-Control": REVALIDATE, "ETag": etag}
-    if etag_matches(request.headers.get("If-None-Match"), etag):
-        return web.Response(status=304, headers={**headers, "Vary": "Accept-Encoding"})
-    return compressed_response(request, body, content_type="text/javascript", key=etag, headers=headers)
+    return _text_response(request, body, etag, "text/javascript", REVALIDATE)
 
 
 async def public_file(request: web.Request) -> web.StreamResponse:

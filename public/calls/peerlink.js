@@ -7,7 +7,7 @@
 // on it; when the call ends the link reports why (`ended`), returns to idle (`reset`) and
 // discards that connection whole, ready for the next call with the same person.
 
-import { onMessage } from '../connection/channels.js';
+import { onMessage, SERVICE_CHANNEL } from '../connection/channels.js';
 import { Connection } from '../connection/connection.js';
 import { rtcConfiguration } from '../verify/identity.js';
 import { scaleFor, videoBudget } from './grouplogic.js';
@@ -198,7 +198,7 @@ export class PeerLink extends Role {
     connection.on('released', () => this.mediaChanged());
     // The other side closed its connection (tab closed, crash): nothing more will come.
     connection.on('close', (label) => {
-      if (label === 'chat' && this.is('connected', 'reconnecting')) this.end('gone', 'remote');
+      if (label === SERVICE_CHANNEL && this.is('connected', 'reconnecting')) this.end('gone', 'remote');
     });
     return connection;
   }

@@ -115,11 +115,6 @@ export class Connection extends Emitter {
     return this.guard.checkOf(this);
   }
 
-  /** The service channel is open. */
-  get serviceOpen() {
-    return this.channels.isOpen();
-  }
-
   // --- negotiation ------------------------------------------------------------------------
 
   /**
